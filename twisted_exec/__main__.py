@@ -1,0 +1,3 @@
+from twisted_exec.options import main
+
+main()

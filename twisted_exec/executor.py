@@ -1,0 +1,78 @@
+"""The executor core, wired once per service: sessions, their resources, the filesystem.
+
+Local websocket, stdio and relay transports all build their processors from one
+:class:`Executor`, so a session detached from one transport can be resumed from another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.logger import Logger
+
+from .processor import ExecProcessorFactory
+from .session import DETACH_TTL, Session, SessionRegistry
+
+log = Logger()
+
+
+@dataclass
+class ExecutorLimits:
+    """Tunable limits; None means unlimited (the reference's behaviour)."""
+
+    retainBytes: int = 1 << 20
+    maxReadFileBytes: int | None = None
+
+
+class SessionResources:
+    """What one session owns: its processes and its HTTP requests."""
+
+    def __init__(self, processes: Any, http: Any) -> None:
+        self.processes = processes
+        self.http = http
+
+    def close(self) -> None:
+        self.processes.killAll()
+        self.http.cancelAll()
+
+
+class Executor:
+    """One executor: a session registry and a processor factory that transports share."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        *,
+        ttl: float = DETACH_TTL,
+        limits: ExecutorLimits | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        from .filesystem import FileSystem
+
+        self.reactor = reactor
+        self.limits = limits or ExecutorLimits()
+        self.environ = environ
+        self.registry = SessionRegistry(reactor, self._makeResources, ttl)
+        self.filesystem = FileSystem(reactor, maxReadBytes=self.limits.maxReadFileBytes)
+        self.processorFactory = ExecProcessorFactory(self.registry, self.filesystem)
+
+    def _makeResources(self, session: Session) -> SessionResources:
+        from .http_request import HttpRequester
+        from .processes import ProcessTable
+
+        processes = ProcessTable(
+            self.reactor,
+            session.notify,
+            retainBytes=self.limits.retainBytes,
+            environ=self.environ,
+        )
+        return SessionResources(processes, HttpRequester(self.reactor, session.notify))
+
+    def shutdown(self) -> None:
+        """End every session and kill every process (service stop)."""
+        count = len(self.registry)
+        self.registry.closeAll()
+        if count:
+            log.info("closed {count} session(s) on shutdown", count=count)

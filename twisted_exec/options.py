@@ -1,0 +1,129 @@
+"""``twistd codex-executor`` command line, and the service it makes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from twisted.application.service import IService
+from twisted.python import usage
+
+from .executor import ExecutorLimits
+from .service import ExecutorService, LocalWebSocketService, parseListenUrl, printToStdout
+
+TOKEN_VARIABLE = "CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN"
+DEFAULT_LISTEN = "ws://127.0.0.1:0"
+
+
+class ExecutorOptions(usage.Options):
+    synopsis = (
+        "[--listen ws://IP:PORT | --listen stdio] | [--remote URL --executor-id ID [--name NAME]]"
+    )
+    longdesc = (
+        "Run a Codex exec-server executor. Local mode (the default) serves JSON-RPC over a "
+        "websocket at --listen and prints the bound ws:// URL on stdout (port 0 picks a free "
+        "port), or over stdin/stdout with --listen stdio. Remote mode registers with the "
+        "executor registry at --remote (bearer token from the environment variable "
+        f"{TOKEN_VARIABLE}) and serves harnesses through the rendezvous websocket it returns, "
+        "reconnecting with exponential backoff (1 s doubling to 30 s)."
+    )
+    optParameters: list[list[Any]] = [
+        [
+            "listen",
+            None,
+            None,
+            "Local mode address: ws://IP:PORT (port 0 picks one; the bound URL is printed) "
+            f"or stdio. Default {DEFAULT_LISTEN} unless --remote is given.",
+        ],
+        [
+            "remote",
+            None,
+            None,
+            "Remote mode: base URL of the executor registry (POST "
+            "{URL}/cloud/executor/{ID}/register). The bearer token is read from "
+            f"${TOKEN_VARIABLE}, never from the command line.",
+        ],
+        ["executor-id", None, None, "Remote mode: this executor's id in the registry (required)."],
+        ["name", None, None, "Remote mode: a human-readable executor name (for logs)."],
+        [
+            "session-ttl",
+            None,
+            10.0,
+            "Seconds a session whose transport went away waits to be resumed before its "
+            "processes are killed.",
+            float,
+        ],
+        [
+            "max-read-file-bytes",
+            None,
+            None,
+            "Largest file fs/readFile returns (default: unlimited, like the reference).",
+            int,
+        ],
+    ]
+
+    def postOptions(self) -> None:
+        remote = self["remote"]
+        if remote is not None:
+            if not remote.strip():
+                raise usage.UsageError("--remote needs the registry's base URL")
+            if not (self["executor-id"] or "").strip():
+                raise usage.UsageError(
+                    "executor id is required for remote exec-server registration (--executor-id ID)"
+                )
+        elif self["executor-id"] is not None or self["name"] is not None:
+            raise usage.UsageError("--executor-id and --name are for remote mode (--remote URL)")
+        listen = self["listen"]
+        if listen is None and remote is None:
+            self["listen"] = listen = DEFAULT_LISTEN
+        if listen is not None and listen not in ("stdio", "stdio://"):
+            try:
+                parseListenUrl(listen)
+            except ValueError as err:
+                raise usage.UsageError(str(err)) from None
+
+
+def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
+    """Build the executor service for parsed options."""
+    if reactor is None:
+        from twisted.internet import reactor as _reactor
+
+        reactor = _reactor
+    limits = ExecutorLimits(maxReadFileBytes=options["max-read-file-bytes"])
+    top = ExecutorService(reactor, ttl=options["session-ttl"], limits=limits)
+    twistd = getattr(options, "parent", None)
+    if twistd is not None:
+        top.logToStderr = bool(
+            twistd.get("nodaemon") and not twistd.get("logfile") and not twistd.get("logger")
+        )
+    factory = top.executor.processorFactory
+    listen = options["listen"]
+    if listen in ("stdio", "stdio://"):
+        from .stdio import makeStdioService
+
+        makeStdioService(reactor, factory, top).setServiceParent(top)
+    elif listen is not None:
+        LocalWebSocketService(reactor, factory, listen, announce=printToStdout).setServiceParent(
+            top
+        )
+    if options["remote"] is not None:
+        from .relay.service import makeRemoteService
+
+        makeRemoteService(
+            reactor,
+            factory,
+            baseUrl=options["remote"],
+            executorId=options["executor-id"],
+            name=options["name"],
+            token=os.environ.get(TOKEN_VARIABLE),
+        ).setServiceParent(top)
+    return top
+
+
+def main(argv: list[str] | None = None) -> None:  # pragma: no cover - thin convenience
+    """``python -m twisted_exec`` = ``twistd -n codex-executor``."""
+    from twisted.scripts.twistd import run
+
+    sys.argv = ["twistd", "-n", "codex-executor", *(argv if argv is not None else sys.argv[1:])]
+    run()

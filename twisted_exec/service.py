@@ -1,0 +1,152 @@
+"""Services an application adds: the executor core and its transports.
+
+Embedding in an existing Twisted application::
+
+    from twisted_exec.service import ExecutorService, LocalWebSocketService
+    executor = ExecutorService(reactor)
+    LocalWebSocketService(reactor, executor.executor.processorFactory,
+                          "ws://127.0.0.1:8765").setServiceParent(executor)
+    executor.setServiceParent(application)
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from twisted.application.service import MultiService, Service
+from twisted.internet.interfaces import IListeningPort
+from twisted.logger import Logger
+
+from .executor import Executor, ExecutorLimits
+from .interfaces import IProcessorFactory
+from .local_ws import DEFAULT_MAX_MESSAGE_BYTES, LocalExecFactory, makeSite
+from .session import DETACH_TTL
+
+log = Logger()
+
+
+@dataclass(frozen=True)
+class ListenAddress:
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}"
+
+
+def parseListenUrl(url: str) -> ListenAddress:
+    """``ws://IP:PORT`` → address; a clear ValueError for anything else."""
+    parts = urlsplit(url.strip())
+    if parts.scheme != "ws":
+        raise ValueError(f"--listen expects ws://IP:PORT or stdio, got {url!r}")
+    try:
+        port = parts.port
+    except ValueError as err:
+        raise ValueError(f"invalid port in --listen {url!r}: {err}") from None
+    if not parts.hostname or port is None:
+        raise ValueError(f"--listen expects ws://IP:PORT (port 0 picks one), got {url!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"--listen takes no path or query, got {url!r}")
+    return ListenAddress(parts.hostname, port)
+
+
+def printToStdout(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+class LocalWebSocketService(Service):
+    """Listens on ``ws://IP:PORT`` and announces the bound URL (port 0 picks a free port)."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        processorFactory: IProcessorFactory,
+        listenUrl: str,
+        *,
+        announce: Callable[[str], None] | None = None,
+        maxMessageBytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
+        self.reactor = reactor
+        self.address = parseListenUrl(listenUrl)
+        self.factory = LocalExecFactory(processorFactory, reactor, maxMessageBytes)
+        self.announce = announce
+        self.port: IListeningPort | None = None
+        self.url: str | None = None
+
+    def privilegedStartService(self) -> None:
+        # Synchronous, so a port in use fails twistd's start-up with a clear error.
+        self.port = self.reactor.listenTCP(
+            self.address.port, makeSite(self.factory), interface=self.address.host
+        )
+        bound: Any = self.port.getHost()
+        self.url = ListenAddress(self.address.host, bound.port).url
+        log.info("codex exec-server listening on {url}", url=self.url)
+        if self.announce is not None:
+            self.announce(self.url)
+        super().privilegedStartService()
+
+    def startService(self) -> None:
+        if self.port is None:
+            self.privilegedStartService()
+        super().startService()
+
+    async def _stop(self) -> None:
+        port, self.port = self.port, None
+        if port is not None:
+            await port.stopListening()  # type: ignore[misc]
+        for protocol in list(self.factory.connections):
+            protocol.sendClose(code=1001, reason="executor shutting down")
+            protocol.dropConnection(abort=False)
+
+    def stopService(self) -> Any:
+        from twisted.internet.defer import ensureDeferred
+
+        super().stopService()
+        return ensureDeferred(self._stop())
+
+
+class ExecutorService(MultiService):
+    """Owns the :class:`Executor`; stopping it closes transports first, then kills processes."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        *,
+        ttl: float = DETACH_TTL,
+        limits: ExecutorLimits | None = None,
+    ) -> None:
+        super().__init__()
+        self.executor = Executor(reactor, ttl=ttl, limits=limits)
+
+    logToStderr = False
+
+    def setServiceParent(self, parent: Any) -> None:
+        """Under ``twistd -n`` without ``--logfile``, send logs to stderr, not stdout.
+
+        stdout carries the bound URL (local mode) or the protocol itself (stdio mode), as with
+        the reference. twistd reads an ``ILogObserver`` component of the application, when there
+        is one, before it falls back to stdout.
+        """
+        super().setServiceParent(parent)
+        if self.logToStderr:
+            from twisted.logger import ILogObserver, textFileLogObserver
+            from twisted.python.components import Componentized
+
+            if isinstance(parent, Componentized):
+                parent.setComponent(ILogObserver, textFileLogObserver(sys.stderr))
+
+    def stopService(self) -> Any:
+        d = super().stopService()
+
+        def shutdown(result: object) -> object:
+            self.executor.shutdown()
+            return result
+
+        return d.addBoth(shutdown)
