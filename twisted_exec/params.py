@@ -204,7 +204,9 @@ def decodeStruct(
                 )
             found[spec.wire] = spec.decoder(value[index])
         if len(value) > count:
-            raise invalidParams(f"invalid length {len(value)}, expected struct {name} with {count} {noun}")
+            raise invalidParams(
+                f"invalid length {len(value)}, expected struct {name} with {count} {noun}"
+            )
         return build(found)
     raise invalidType(value, f"struct {name}")
 
@@ -241,7 +243,11 @@ _SANDBOX = Field("sandbox", optional(_sandbox), required=False)
 # -- the methods' parameter types ---------------------------------------------------------------
 
 
-@struct("InitializeParams", Field("clientName", string), Field("resumeSessionId", optional(string), False))
+@struct(
+    "InitializeParams",
+    Field("clientName", string),
+    Field("resumeSessionId", optional(string), False),
+)
 @dataclass(frozen=True)
 class InitializeParams:
     clientName: str

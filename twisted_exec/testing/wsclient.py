@@ -1,0 +1,153 @@
+"""A small JSON-RPC websocket client for tests and scripts (local websocket mode).
+
+Usage (inside a running reactor)::
+
+    client = await connectJsonRpc(reactor, "ws://127.0.0.1:PORT")
+    await client.handshake()
+    reply = await client.call("fs/getMetadata", {"path": "/"})
+    note = await client.nextNotification()
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from typing import Any
+from urllib.parse import urlsplit
+
+from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import TCP4ClientEndpoint
+
+
+class _Queue:
+    """An unbounded queue whose ``get`` returns a Deferred (no reactor needed)."""
+
+    def __init__(self) -> None:
+        self._items: deque[Any] = deque()
+        self._waiters: deque[Deferred[Any]] = deque()
+
+    def put(self, item: Any) -> None:
+        if self._waiters:
+            self._waiters.popleft().callback(item)
+        else:
+            self._items.append(item)
+
+    def get(self) -> Deferred[Any]:
+        if self._items:
+            return Deferred.fromCoroutine(_value(self._items.popleft()))
+        d: Deferred[Any] = Deferred()
+        self._waiters.append(d)
+        return d
+
+    def pending(self) -> list[Any]:
+        return list(self._items)
+
+
+async def _value(item: Any) -> Any:
+    return item
+
+
+class JsonRpcClientProtocol(WebSocketClientProtocol):  # type: ignore[misc]
+    def onOpen(self) -> None:
+        self.factory.opened.callback(self)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        self.factory.client._received(payload)
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        self.factory.client._closed(code)
+        if not self.factory.opened.called:
+            self.factory.opened.errback(ConnectionError(f"websocket closed: {code} {reason}"))
+
+
+class JsonRpcError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class JsonRpcClient:
+    """Sends requests, matches responses by id, queues notifications and every raw message."""
+
+    def __init__(self) -> None:
+        self.protocol: Any = None
+        self._nextId = 1
+        self._pending: dict[Any, Deferred[Any]] = {}
+        self.notifications = _Queue()
+        self.messages: list[Any] = []
+        self.closed: Deferred[int | None] = Deferred()
+
+    def _received(self, payload: bytes) -> None:
+        message = json.loads(payload)
+        self.messages.append(message)
+        if isinstance(message, dict) and "method" in message and "id" not in message:
+            self.notifications.put(message)
+            return
+        waiter = self._pending.pop(message.get("id"), None)
+        if waiter is None:
+            self.notifications.put(message)
+        elif "error" in message:
+            waiter.errback(JsonRpcError(message["error"]["code"], message["error"]["message"]))
+        else:
+            waiter.callback(message["result"])
+
+    def _closed(self, code: int | None) -> None:
+        for waiter in self._pending.values():
+            waiter.errback(ConnectionError(f"websocket closed ({code})"))
+        self._pending.clear()
+        if not self.closed.called:
+            self.closed.callback(code)
+
+    def sendRaw(self, payload: bytes | str) -> None:
+        data = payload.encode() if isinstance(payload, str) else payload
+        self.protocol.sendMessage(data, isBinary=False)
+
+    def send(self, message: Any) -> None:
+        self.sendRaw(json.dumps(message))
+
+    def call(self, method: str, params: Any = None, *, id: Any = None) -> Deferred[Any]:
+        if id is None:
+            id = self._nextId
+            self._nextId += 1
+        message: dict[str, Any] = {"id": id, "method": method}
+        if params is not None:
+            message["params"] = params
+        d: Deferred[Any] = Deferred()
+        self._pending[id] = d
+        self.send(message)
+        return d
+
+    async def handshake(self, resumeSessionId: str | None = None) -> str:
+        params: dict[str, Any] = {"clientName": "twisted-exec-test"}
+        if resumeSessionId is not None:
+            params["resumeSessionId"] = resumeSessionId
+        result = await self.call("initialize", params)
+        self.send({"method": "initialized"})
+        return str(result["sessionId"])
+
+    def nextNotification(self) -> Deferred[Any]:
+        return self.notifications.get()
+
+    def close(self) -> Deferred[int | None]:
+        self.protocol.sendClose()
+        return self.closed
+
+    def abort(self) -> None:
+        self.protocol.dropConnection(abort=True)
+
+
+async def connectJsonRpc(reactor: Any, url: str) -> JsonRpcClient:
+    """Open a websocket to ``url`` and return a connected :class:`JsonRpcClient`."""
+    parts = urlsplit(url)
+    client = JsonRpcClient()
+    factory = WebSocketClientFactory(url, reactor=reactor)
+    factory.protocol = JsonRpcClientProtocol
+    factory.setProtocolOptions(maxMessagePayloadSize=0, maxFramePayloadSize=0)
+    factory.client = client
+    factory.opened = Deferred()
+    endpoint = TCP4ClientEndpoint(reactor, parts.hostname, parts.port or 80, timeout=10)
+    await endpoint.connect(factory)
+    client.protocol = await factory.opened
+    return client
