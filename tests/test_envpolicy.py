@@ -24,7 +24,7 @@ ENVIRON = {
 }
 
 
-def policy(inherit="all", ignore=False, exclude=(), set=None, includeOnly=()):  # noqa: A002
+def policy(inherit="all", ignore=False, exclude=(), set=None, includeOnly=()):
     return ExecEnvPolicy(inherit, ignore, list(exclude), dict(set or {}), list(includeOnly))
 
 
@@ -103,7 +103,21 @@ class EnvPolicyTests(unittest.TestCase):
         self.assertEqual(
             sorted(got),
             sorted(
-                "HOME LANG LC_ALL LC_CTYPE LOGNAME PATH SHELL TEMP TMP TMPDIR USER home path".split()
+                [
+                    "HOME",
+                    "LANG",
+                    "LC_ALL",
+                    "LC_CTYPE",
+                    "LOGNAME",
+                    "PATH",
+                    "SHELL",
+                    "TEMP",
+                    "TMP",
+                    "TMPDIR",
+                    "USER",
+                    "home",
+                    "path",
+                ]
             ),
         )
 
