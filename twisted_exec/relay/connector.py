@@ -2,9 +2,9 @@
 
 Every ``connect()`` registers first and then dials the websocket URL the registry returned, so each
 reconnect re-registers (the URL carries a fresh signature). ``ClientService`` resets its backoff
-when ``connect()`` *and* ``prepareConnection`` succeed; we make ``prepareConnection`` wait for the
-websocket opening handshake, so a TCP connection whose upgrade is refused counts as a failure and
-the delay keeps growing (1, 2, 4 ... 30 s, no jitter, as the reference).
+when ``connect()`` succeeds, and ours succeeds only once the websocket opening handshake is
+complete, so a TCP connection whose upgrade is refused counts as a failure and the delay keeps
+growing (1, 2, 4 ... 30 s, no jitter, as the reference).
 
 Permanent registry errors (bad configuration, 401/403) are reported through ``onFatal``; the
 service stops retrying. Everything else is logged and retried.
@@ -16,15 +16,18 @@ the token and the URL's signature never reach a log line.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
     IProtocol,
     IProtocolFactory,
     IStreamClientEndpoint,
 )
+from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.ssl import optionsForClientTLS
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -72,9 +75,30 @@ class WebsocketEndpoints:
         return endpoint
 
 
+class RelayHandle(Protocol):
+    """What ``ClientService`` holds for one open relay websocket.
+
+    ``ClientService`` only needs to see a connection once it counts as made, and to hear when it
+    ends; the websocket itself is the :class:`RelayClientProtocol` the endpoint dialled.
+    """
+
+
+class RelayHandleFactory(Factory):
+    protocol = RelayHandle
+
+
 @implementer(IStreamClientEndpoint)
 class RegisteringEndpoint:
-    """``connect()`` = register, then dial the returned websocket URL with ``relayFactory``."""
+    """``connect()`` = register, dial the returned URL, and wait for the websocket to open.
+
+    Why the handshake wait lives here and not in ``ClientService``'s ``prepareConnection``: when
+    a connection ends while ``prepareConnection`` is pending (a refused upgrade), ``ClientService``
+    (Twisted 26.10) gets a disconnect notification in a state that has no transition for it and
+    raises ``automat.NoTransition`` out of ``connectionLost``. So ``ClientService`` is shown the
+    connection only once the websocket is open: the factory it passes in builds a
+    :class:`RelayHandle` that we attach to the relay's transport, and we tell it when the relay
+    closes. A TCP connection whose upgrade fails is therefore a failed attempt.
+    """
 
     def __init__(
         self,
@@ -88,6 +112,7 @@ class RegisteringEndpoint:
         self._endpointFor = endpointFor
         self._onFatal = onFatal
         self.registrations = 0
+        self.current: RelayClientProtocol | None = None
 
     def __repr__(self) -> str:
         # ClientService logs its endpoint: name the registry, never the token.
@@ -109,44 +134,62 @@ class RegisteringEndpoint:
         self.registrations += 1
         log.info(REGISTERED_MESSAGE, executorId=registration.executorId)
         self._relayFactory.pointAt(registration.url)
+        url = redactUrl(registration.url)
         try:
             endpoint = self._endpointFor(registration.url)
-            protocol: IProtocol = await endpoint.connect(protocolFactory)
+            connected = await endpoint.connect(self._relayFactory)
+            relay = cast(RelayClientProtocol, connected)
         except Exception as e:
             log.warn(
                 "relay websocket connection to {url} failed (will retry): {error}",
-                url=redactUrl(registration.url),
+                url=url,
                 error=str(e) or type(e).__name__,
             )
             raise
-        return protocol
+        try:
+            await _whenOpen(relay)
+        except Exception as e:
+            log.warn(
+                "relay websocket handshake with {url} failed (will retry): {error}",
+                url=url,
+                error=str(e) or type(e).__name__,
+            )
+            raise
+        log.info("relay websocket to {url} open", url=url)
+        transport = relay.transport
+        assert transport is not None
+        handle = protocolFactory.buildProtocol(transport.getPeer())
+        assert handle is not None
+        handle.makeConnection(transport)
+        self.current = relay
+
+        def closed(_: object) -> None:
+            if self.current is relay:
+                self.current = None
+            handle.connectionLost(Failure(ConnectionDone("relay websocket closed")))
+
+        relay.closed.addCallback(closed)
+        return handle
 
 
-def waitForHandshake(protocol: IProtocol) -> Deferred[RelayClientProtocol]:
-    """``prepareConnection`` for ``ClientService``: succeed only once the websocket is open."""
-    relay: RelayClientProtocol = protocol  # type: ignore[assignment]  # proxied by ClientService
-    opened: Deferred[RelayClientProtocol] = relay.opened
+def _whenOpen(relay: RelayClientProtocol) -> Deferred[RelayClientProtocol]:
+    """``relay.opened``, cancellable: cancelling aborts the half-open connection."""
 
-    def failed(failure: Failure) -> Failure:
-        log.warn("relay websocket handshake failed (will retry): {error}", error=failure.value)
-        return failure
+    def cancel(d: Deferred[RelayClientProtocol]) -> None:
+        transport: Any = relay.transport
+        if transport is not None:
+            transport.abortConnection()
 
-    # Chain a new Deferred so the protocol keeps its own result for other observers.
-    result: Deferred[RelayClientProtocol] = Deferred()
-    opened.addCallbacks(_passTo(result), _failTo(result))
-    return result.addErrback(failed)
+    result: Deferred[RelayClientProtocol] = Deferred(cancel)
 
-
-def _passTo(d: Deferred[RelayClientProtocol]) -> Callable[[RelayClientProtocol], object]:
-    def cb(value: RelayClientProtocol) -> RelayClientProtocol:
-        d.callback(value)
+    def opened(value: RelayClientProtocol) -> RelayClientProtocol:
+        if not result.called:
+            result.callback(value)
         return value
 
-    return cb
+    def failed(failure: Failure) -> None:
+        if not result.called:
+            result.errback(failure)
 
-
-def _failTo(d: Deferred[RelayClientProtocol]) -> Callable[[Failure], None]:
-    def eb(failure: Failure) -> None:
-        d.errback(failure)
-
-    return eb
+    relay.opened.addCallbacks(opened, failed)
+    return result

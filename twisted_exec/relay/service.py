@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 from twisted.web.client import Agent, HTTPConnectionPool
 
 from ..interfaces import IProcessorFactory
-from .connector import RegisteringEndpoint, WebsocketEndpoints, retryDelay, waitForHandshake
+from .connector import RegisteringEndpoint, RelayHandleFactory, WebsocketEndpoints, retryDelay
 from .protocol import MAX_MESSAGE_BYTES, PING_INTERVAL, PONG_TIMEOUT, RelayClientFactory
 from .registry import DEFAULT_TIMEOUT, HTTPPoster, RegistryClient, RemoteConfig
 
@@ -55,7 +55,7 @@ class RemoteExecutorService(MultiService):
         self._clock = clock
         self.config = config
         self.fatalError: Failure | None = None
-        self._fatalWaiters: list[Deferred[Failure]] = []
+        self._fatalWaiters: list[Deferred[BaseException]] = []
         self.registry = RegistryClient(
             http if http is not None else defaultHttpClient(reactor),
             clock,
@@ -76,19 +76,18 @@ class RemoteExecutorService(MultiService):
             self._fatal,
         )
         self.clientService = ClientService(
-            self.endpoint,
-            self.relayFactory,
-            retryPolicy=retryPolicy,
-            clock=clock,
-            prepareConnection=waitForHandshake,
+            self.endpoint, RelayHandleFactory(), retryPolicy=retryPolicy, clock=clock
         )
         self.clientService.setServiceParent(self)
 
-    def whenFatal(self) -> Deferred[Failure]:
-        """Fires with the permanent error that stopped the service (never, if none does)."""
-        if self.fatalError is not None:
-            return succeed(self.fatalError)
-        d: Deferred[Failure] = Deferred()
+    def whenFatal(self) -> Deferred[BaseException]:
+        """Fires (after the service stopped) with the permanent error that stopped it.
+
+        Never fires if none does. The exception's ``str()`` is the operator-facing message.
+        """
+        if self.fatalError is not None and not self.running:
+            return succeed(_errorOf(self.fatalError))
+        d: Deferred[BaseException] = Deferred()
         self._fatalWaiters.append(d)
         return d
 
@@ -107,9 +106,15 @@ class RemoteExecutorService(MultiService):
             waiters, self._fatalWaiters = self._fatalWaiters, []
             assert self.fatalError is not None
             for w in waiters:
-                w.callback(self.fatalError)
+                w.callback(_errorOf(self.fatalError))
 
         d.addBoth(notify)  # type: ignore[union-attr]
+
+
+def _errorOf(failure: Failure) -> BaseException:
+    value = failure.value
+    assert value is not None
+    return value
 
 
 def makeRemoteService(

@@ -1,0 +1,151 @@
+"""The relay websocket protocol: keepalive and pong deadline on a task.Clock, frame routing.
+
+The real autobahn client protocol runs over an in-memory transport opened by the scripted
+endpoints of test_relay_connector; we speak raw websocket frames to it.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+
+from treq.testing import StubTreq
+from twisted.internet.task import Clock
+from twisted.trial.unittest import TestCase
+
+from tests.test_relay_connector import TOKEN, _Endpoints, _TimedRegistry
+from tests.test_relay_demux import EchoFactory, captureLogs
+from twisted_exec.relay.frames import Data, decodeFrame, encodeData
+from twisted_exec.relay.registry import TOKEN_ENV, RemoteConfig
+from twisted_exec.relay.service import makeRemoteService
+
+
+def serverFrame(opcode: int, payload: bytes) -> bytes:
+    """An unmasked server-to-client frame."""
+    n = len(payload)
+    if n < 126:
+        header = struct.pack("!BB", 0x80 | opcode, n)
+    elif n < 65536:
+        header = struct.pack("!BBH", 0x80 | opcode, 126, n)
+    else:
+        header = struct.pack("!BBQ", 0x80 | opcode, 127, n)
+    return header + payload
+
+
+def clientFrames(raw: bytes) -> list[tuple[int, bytes]]:
+    """Parse masked client-to-server frames."""
+    frames = []
+    i = 0
+    while i < len(raw):
+        b0, b1 = raw[i], raw[i + 1]
+        n = b1 & 0x7F
+        i += 2
+        if n == 126:
+            (n,) = struct.unpack("!H", raw[i : i + 2])
+            i += 2
+        elif n == 127:
+            (n,) = struct.unpack("!Q", raw[i : i + 8])
+            i += 8
+        mask = raw[i : i + 4]
+        i += 4
+        body = bytes(c ^ mask[k % 4] for k, c in enumerate(raw[i : i + n]))
+        i += n
+        frames.append((b0 & 0x0F, body))
+    return frames
+
+
+class RelayProtocolTests(TestCase):
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.logs = captureLogs(self)
+        self.registry = _TimedRegistry(self.clock)
+        self.endpoints = _Endpoints(self.clock, [])
+        self.factory = EchoFactory()
+        config = RemoteConfig.fromInputs("http://r.example", "exec-1", environ={TOKEN_ENV: TOKEN})
+        self.service = makeRemoteService(
+            self.clock,
+            self.factory,
+            config,
+            http=StubTreq(self.registry.resource()),
+            endpointFor=self.endpoints,
+        )
+        self.service.startService()
+        self.addCleanup(lambda: self.service.stopService() if self.service.running else None)
+        self.transport = self.endpoints.open[0]
+        self.transport.clear()  # the upgrade request
+
+    def sent(self) -> list[tuple[int, bytes]]:
+        frames = clientFrames(self.transport.value())
+        self.transport.clear()
+        return frames
+
+    def receive(self, opcode: int, payload: bytes) -> None:
+        self.endpoints.open[-1].protocol.dataReceived(serverFrame(opcode, payload))
+
+    def test_pingEvery30s(self) -> None:
+        self.clock.advance(29.9)
+        self.assertEqual(self.sent(), [])
+        self.clock.advance(0.1)
+        self.assertEqual([op for op, _ in self.sent()], [0x9])
+        self.receive(0xA, b"")  # pong
+        self.clock.advance(30)
+        self.assertEqual([op for op, _ in self.sent()], [0x9])
+
+    def test_pongDeadlineDropsAndReconnects(self) -> None:
+        self.clock.advance(59.9)
+        self.assertFalse(self.transport.lost)
+        self.clock.advance(0.1)
+        self.assertTrue(self.transport.lost)
+        self.assertTrue(any("no pong or message" in line for line in self.logs), self.logs)
+        self.clock.advance(1)
+        self.assertEqual(len(self.registry.times), 2)
+        self.assertEqual(len(self.endpoints.open), 2)
+
+    def test_pongsKeepItAlive(self) -> None:
+        for _ in range(10):
+            self.clock.advance(30)
+            self.receive(0xA, b"")
+        self.assertFalse(self.transport.lost)
+        self.assertEqual(len(self.registry.times), 1)
+
+    def test_messagesCountAsLiveness(self) -> None:
+        for _ in range(4):
+            self.clock.advance(45)
+            self.receive(0x2, encodeData("s", 0, b"not json"))
+        self.assertFalse(self.transport.lost)
+
+    def test_binaryFramesRouted(self) -> None:
+        self.receive(0x2, encodeData("s1", 0, json.dumps({"id": 4, "method": "m"}).encode()))
+        [(opcode, payload)] = self.sent()
+        self.assertEqual(opcode, 0x2)
+        event = decodeFrame(payload)
+        assert isinstance(event, Data)
+        self.assertEqual((event.streamId, event.seq), ("s1", 0))
+        self.assertEqual(json.loads(event.payload)["id"], 4)
+
+    def test_textDropped(self) -> None:
+        self.receive(0x1, json.dumps({"id": 1, "method": "initialize"}).encode())
+        self.assertEqual(self.sent(), [])
+        self.assertEqual(self.factory.built, [])
+        self.assertTrue(any("text websocket message" in line for line in self.logs), self.logs)
+
+    def test_lossDetachesStreams(self) -> None:
+        for sid in ("a", "b"):
+            self.receive(0x2, encodeData(sid, 0, b'{"id":1,"method":"m"}'))
+        self.transport.loseConnection()
+        self.assertEqual([p.lost for p in self.factory.built], [1, 1])
+        self.assertEqual(self.clock.getDelayedCalls()[0].getTime(), 1.0)
+
+    def test_oversizedMessageDropsConnection(self) -> None:
+        self.service.relayFactory.setProtocolOptions(maxMessagePayloadSize=1024)
+        # The cap applies to connections made after the change: reconnect first.
+        self.transport.loseConnection()
+        self.clock.advance(1)
+        transport = self.endpoints.open[-1]
+        transport.clear()
+        transport.protocol.dataReceived(serverFrame(0x2, b"x" * 2048))
+        # autobahn fails the connection by dropping TCP (failByDrop); we reconnect.
+        self.assertTrue(transport.lost)
+        self.assertEqual(self.factory.built, [])
+        self.clock.advance(1)
+        self.assertEqual(len(self.endpoints.open), 3)
