@@ -40,6 +40,7 @@ import signal
 import stat
 import struct
 import subprocess
+import sys
 import termios
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -60,6 +61,14 @@ log = Logger()
 
 PTY_ROWS = 24
 PTY_COLS = 80
+#: At most this many 8 KiB reads when draining a pipe at exit time (see ``_graceExpired``).
+_DRAIN_READS = 64
+
+
+def _pendingBytes(fd: int) -> int:
+    """Bytes waiting to be read on a pipe or pty master (FIONREAD)."""
+    buf = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+    return int.from_bytes(buf, sys.byteorder)
 
 
 # -- base64 with the reference's (Rust ``base64`` crate, STANDARD engine) error messages ----------
@@ -299,6 +308,13 @@ class _Protocol(ProcessProtocol):
     def __init__(self, entry: _Entry) -> None:
         self.entry = entry
 
+    def connectionMade(self) -> None:
+        # Runs inside the transport's constructor, before a child that is already gone can be
+        # reaped (Twisted tries waitpid at once), so the entry always knows its transport.
+        transport = self.transport
+        self.entry.transport = transport
+        self.entry.pgid = transport.pid if transport is not None else None
+
     def childDataReceived(self, childFD: int, data: bytes) -> None:
         self.entry.dataReceived(childFD, data)
 
@@ -383,20 +399,47 @@ class _Entry:
         if not self._openOutputs:
             self._finish()
         else:
-            self._grace = self.table.reactor.callLater(self.table.exitGrace, self._sendExited)
+            self._grace = self.table.reactor.callLater(self.table.exitGrace, self._graceExpired)
 
     def _outputClosed(self) -> None:
         if self.isReaped:
             self._finish()
 
-    def _sendExited(self) -> None:
+    def _graceExpired(self) -> None:
+        """The output is still open ``exitGrace`` after the exit (a grandchild holds it, or the
+        reactor was busy): read what is already buffered in the pipes, then send ``exited``.
+
+        Reading the bytes pending *now* keeps the promise that everything the child wrote
+        before it exited precedes ``exited``, even when the reactor did not get to the pipes
+        in time (e.g. a long run of spawns). Bounded, as a grandchild may keep writing.
+        """
         self._grace = None
+        for reader in self._readers():
+            for _ in range(_DRAIN_READS):
+                try:
+                    pending = _pendingBytes(reader.fileno())
+                except OSError:
+                    break
+                if pending <= 0 or reader.doRead() is not None:
+                    break
+        self._sendExited()
+
+    def _readers(self) -> list[Any]:
+        transport = self.transport
+        if transport is None or not getattr(transport, "connected", True):
+            return []
+        if self.tty:
+            return [transport]
+        return [transport.pipes[fd] for fd in (1, 2) if fd in transport.pipes]
+
+    def _sendExited(self) -> None:
         if not self.buffer.exited:
             self.buffer.markExited(self.exitCode)
 
     def _finish(self) -> None:
         if self._grace is not None:
             self._grace.cancel()
+            self._grace = None
         self._sendExited()
         if not self.buffer.closed:
             self.buffer.markClosed()
@@ -487,13 +530,12 @@ class ProcessTable:
             devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
             childFDs = {0: devnull, 1: "r", 2: "r"}
         try:
-            entry.transport = _PipeProcess(
+            _PipeProcess(
                 self.reactor, executable, args, env, cwd, _Protocol(entry), childFDs=childFDs
             )
         finally:
             if devnull is not None:
                 os.close(devnull)
-        entry.pgid = entry.transport.pid
 
     def _spawnPty(
         self, entry: _Entry, program: str, args: list[str], env: dict[str, str], cwd: str
@@ -503,7 +545,7 @@ class ProcessTable:
         master, slave = os.openpty()
         try:
             fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", PTY_ROWS, PTY_COLS, 0, 0))
-            entry.transport = _PtyProcess(
+            _PtyProcess(
                 self.reactor,
                 executable,
                 args,
@@ -516,7 +558,6 @@ class ProcessTable:
             os.close(master)
             os.close(slave)
             raise
-        entry.pgid = entry.transport.pid
 
     # -- read / write / terminate --------------------------------------------------------------
 
