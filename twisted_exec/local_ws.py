@@ -10,7 +10,9 @@ from typing import Any
 
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 from zope.interface import implementer
@@ -40,8 +42,32 @@ class LocalExecProtocol(WebSocketServerProtocol):  # type: ignore[misc]
     """Forwards open/message/close to a processor and nothing else."""
 
     processor: IJsonRpcProcessor | None = None
+    _handshakeTimer: Any = None
+
+    def connectionMade(self) -> None:
+        # Our own open-handshake deadline on the injected reactor: autobahn's uses txaio's
+        # batched timers, which linger in the reactor after cancellation.
+        super().connectionMade()
+        self._handshakeTimer = self.factory.reactor.callLater(
+            self.factory.openHandshakeSeconds, self._handshakeTimedOut
+        )
+
+    def _handshakeTimedOut(self) -> None:
+        self._handshakeTimer = None
+        log.info("websocket open handshake timed out; dropping the connection")
+        self.dropConnection(abort=True)
+
+    def _cancelHandshakeTimer(self) -> None:
+        if self._handshakeTimer is not None and self._handshakeTimer.active():
+            self._handshakeTimer.cancel()
+        self._handshakeTimer = None
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._cancelHandshakeTimer()
+        super().connectionLost(reason)
 
     def onOpen(self) -> None:
+        self._cancelHandshakeTimer()
         peer: Any = self.transport.getPeer()  # type: ignore[union-attr]
         context = f"websocket JSON-RPC message from exec-server websocket {peer.host}:{peer.port}"
         self.processor = self.factory.processorFactory.buildProcessor(context)
@@ -67,16 +93,18 @@ class LocalExecFactory(WebSocketServerFactory):  # type: ignore[misc]
         processorFactory: IProcessorFactory,
         reactor: Any,
         maxMessageBytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        openHandshakeSeconds: float = 30.0,
     ) -> None:
         super().__init__(reactor=reactor)
+        self.openHandshakeSeconds = openHandshakeSeconds
         self.processorFactory = processorFactory
         self.connections: set[LocalExecProtocol] = set()
         self.setProtocolOptions(
             maxMessagePayloadSize=maxMessageBytes,
             maxFramePayloadSize=maxMessageBytes,
             autoPingInterval=0,
-            openHandshakeTimeout=30,
-            closeHandshakeTimeout=1,
+            openHandshakeTimeout=0,
+            closeHandshakeTimeout=0,  # batched txaio timer; _stop drops the TCP itself
         )
 
 
@@ -87,6 +115,16 @@ class _Ready(Resource):
         return b""
 
     render_HEAD = render_GET
+
+
+class _NotFound(Resource):
+    """An empty 404, as the reference answers for any path but ``/`` and ``/readyz``."""
+
+    isLeaf = True
+
+    def render(self, request: Request) -> bytes:
+        request.setResponseCode(404)
+        return b""
 
 
 class _Root(Resource):
@@ -100,7 +138,7 @@ class _Root(Resource):
     def getChild(self, path: bytes, request: Request) -> Resource:
         if path == b"" and not request.postpath:
             return self._websocket  # type: ignore[return-value]
-        return super().getChild(path, request)
+        return _NotFound()
 
     def render(self, request: Request) -> Any:
         return self._websocket.render(request)

@@ -102,7 +102,7 @@ class LocalWebSocketService(Service):
         if port is not None:
             await port.stopListening()  # type: ignore[misc]
         for protocol in list(self.factory.connections):
-            protocol.sendClose(code=1001, reason="executor shutting down")
+            protocol.sendClose(code=1000, reason="executor shutting down")
             protocol.dropConnection(abort=False)
 
     def stopService(self) -> Any:

@@ -61,6 +61,15 @@ class JsonRpcClientProtocol(WebSocketClientProtocol):  # type: ignore[misc]
             self.factory.opened.errback(ConnectionError(f"websocket closed: {code} {reason}"))
 
 
+class _ClientFactory(WebSocketClientFactory):  # type: ignore[misc]
+    protocol = JsonRpcClientProtocol
+
+    def __init__(self, url: str, reactor: Any, client: JsonRpcClient) -> None:
+        super().__init__(url, reactor=reactor)
+        self.client = client
+        self.opened: Deferred[Any] = Deferred()
+
+
 class JsonRpcError(Exception):
     def __init__(self, code: int, message: str) -> None:
         super().__init__(f"{code}: {message}")
@@ -142,12 +151,16 @@ async def connectJsonRpc(reactor: Any, url: str) -> JsonRpcClient:
     """Open a websocket to ``url`` and return a connected :class:`JsonRpcClient`."""
     parts = urlsplit(url)
     client = JsonRpcClient()
-    factory = WebSocketClientFactory(url, reactor=reactor)
-    factory.protocol = JsonRpcClientProtocol
-    factory.setProtocolOptions(maxMessagePayloadSize=0, maxFramePayloadSize=0)
-    factory.client = client
-    factory.opened = Deferred()
-    endpoint = TCP4ClientEndpoint(reactor, parts.hostname, parts.port or 80, timeout=10)
+    factory = _ClientFactory(url, reactor, client)
+    # No autobahn open-handshake timer: txaio's batched timers linger in the reactor (trial
+    # would call it dirty); the endpoint's timeout bounds the connect instead.
+    factory.setProtocolOptions(
+        maxMessagePayloadSize=0,
+        maxFramePayloadSize=0,
+        openHandshakeTimeout=0,
+        closeHandshakeTimeout=0,
+    )
+    endpoint = TCP4ClientEndpoint(reactor, parts.hostname or "", parts.port or 80, timeout=10)
     await endpoint.connect(factory)
     client.protocol = await factory.opened
     return client
