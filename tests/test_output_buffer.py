@@ -15,7 +15,7 @@ def chunks(result):
 
 class SeqAndReadTests(unittest.TestCase):
     def test_oneCounterForAllEvents(self) -> None:
-        seen = []
+        seen: list[object] = []
         buf = OutputBuffer(onEvent=seen.append)
         buf.appendOutput("stdout", b"a")
         buf.appendOutput("stderr", b"b")
@@ -119,7 +119,7 @@ class SeqAndReadTests(unittest.TestCase):
 
 class WaiterTests(unittest.TestCase):
     def test_wakesOnlyForLaterSeq(self) -> None:
-        order = []
+        order: list[object] = []
         buf = OutputBuffer(onEvent=lambda e: order.append(("event", e.seq)))
         buf.appendOutput("stdout", b"a")
         buf.addWaiter(2, lambda: order.append("woken"))
