@@ -57,8 +57,10 @@ def parseListenUrl(url: str) -> ListenAddress:
 
 
 def printToStdout(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    """Write to the process's real stdout: twistd redirects ``sys.stdout`` into the log."""
+    stream = sys.__stdout__ or sys.stdout
+    stream.write(line + "\n")
+    stream.flush()
 
 
 class LocalWebSocketService(Service):
