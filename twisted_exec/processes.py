@@ -32,7 +32,6 @@ hold the pipe open) before ``exited``; ``closed`` follows once the output is clo
 from __future__ import annotations
 
 import base64
-import binascii
 import errno
 import fcntl
 import os
@@ -52,6 +51,7 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from .base64strict import decodeBase64Strict
 from .envpolicy import childEnvironment
 from .errors import RpcError, internalError, invalidParams, invalidRequest, osErrorMessage
 from .output_buffer import Chunk, Closed, Event, Exited, OutputBuffer
@@ -69,64 +69,6 @@ def _pendingBytes(fd: int) -> int:
     """Bytes waiting to be read on a pipe or pty master (FIONREAD)."""
     buf = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
     return int.from_bytes(buf, sys.byteorder)
-
-
-# -- base64 with the reference's (Rust ``base64`` crate, STANDARD engine) error messages ----------
-
-_B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
-_PAD = ord("=")
-
-
-def decodeBase64(text: str) -> bytes:
-    """Strict, canonical, padded base64; raises ``ValueError`` with the reference's message."""
-    raw = text.encode("utf-8", "surrogatepass")
-    try:
-        data = binascii.a2b_base64(raw, strict_mode=True)
-    except binascii.Error:
-        pass
-    else:
-        if base64.b64encode(data) == raw:
-            return data
-    raise ValueError(base64ErrorMessage(raw))
-
-
-def base64ErrorMessage(raw: bytes) -> str:
-    """The ``DecodeError`` display the Rust crate gives for ``raw`` (which must be invalid).
-
-    Mirrors its algorithm: a lone trailing invalid byte is reported first; every quad but the last
-    (or the incomplete tail) must hold alphabet symbols only; the tail allows canonical padding.
-    """
-    length = len(raw)
-    rem = length % 4
-    if rem == 1 and raw[-1] != _PAD and raw[-1] not in _B64_ALPHABET:
-        return f"Invalid symbol {raw[-1]}, offset {length - 1}."
-    body = length - rem if rem else max(length - 4, 0)
-    for index in range(body):
-        if raw[index] not in _B64_ALPHABET:
-            return f"Invalid symbol {raw[index]}, offset {index}."
-    morsels: list[int] = []
-    padding = 0
-    firstPad = 0
-    for offset, byte in enumerate(raw[body:]):
-        if byte == _PAD:
-            if offset < 2:
-                return f"Invalid symbol {byte}, offset {body + offset}."
-            if padding == 0:
-                firstPad = offset
-            padding += 1
-            continue
-        if padding:
-            return f"Invalid symbol {_PAD}, offset {body + firstPad}."
-        if byte not in _B64_ALPHABET:
-            return f"Invalid symbol {byte}, offset {body + offset}."
-        morsels.append(byte)
-    if length and len(morsels) < 2:
-        return f"Invalid input length: {body + len(morsels)}"
-    if (padding + len(morsels)) % 4:
-        return "Invalid padding"
-    if morsels:
-        return f"Invalid last symbol {morsels[-1]}, offset {body + len(morsels) - 1}."
-    return "Invalid padding"  # not reached for invalid input
 
 
 # -- program resolution ----------------------------------------------------------------------
@@ -576,7 +518,7 @@ class ProcessTable:
 
     def write(self, p: WriteParams) -> dict[str, Any]:
         try:
-            data = decodeBase64(p.chunk)
+            data = decodeBase64Strict(p.chunk)
         except ValueError as err:
             raise invalidParams(str(err)) from None
         entry = self._entries.get(p.processId)
@@ -642,8 +584,6 @@ def waitForEvents(
 
 __all__ = [
     "ProcessTable",
-    "base64ErrorMessage",
-    "decodeBase64",
     "resolvePipeProgram",
     "resolvePtyProgram",
     "waitForEvents",
