@@ -219,3 +219,28 @@ class PropertyTests(SynchronousTestCase):
         for replacement in "=A!":
             mutated = text[:index] + replacement + text[index + 1 :]
             self.assertEqual(outcome(mutated), slowOutcome(mutated))
+
+
+class LargeInputTests(SynchronousTestCase):
+    """Inputs over one 1 MiB slice take the sliced paths; offsets stay absolute."""
+
+    size = 3 << 20
+
+    def test_valid(self) -> None:
+        data = bytes(range(256)) * (self.size // 256) + b"xy"
+        self.assertEqual(decodeBase64Strict(encodeBase64(data)), data)
+
+    def test_badSymbolFarIn(self) -> None:
+        text = "A" * self.size
+        text = text[:2_000_001] + "!" + text[2_000_002:]
+        self.assertEqual(outcome(text), ("error", "Invalid symbol 33, offset 2000001."))
+
+    def test_paddingAtASliceBoundary(self) -> None:
+        text = "A" * ((1 << 20) - 2) + "==" + "A" * self.size
+        self.assertEqual(outcome(text), ("error", f"Invalid symbol 61, offset {(1 << 20) - 2}."))
+
+    def test_nonCanonicalTail(self) -> None:
+        self.assertEqual(
+            outcome("A" * self.size + "QR=="),
+            ("error", f"Invalid last symbol 82, offset {self.size + 1}."),
+        )
