@@ -72,8 +72,11 @@ class HarnessStream:
             message["params"] = params
         self.send(message)
 
-    async def initialize(self, clientName: str = "twisted-exec-test", **extra: Any) -> str:
-        """``initialize`` + ``initialized``; returns the session id."""
+    def initialize(self, clientName: str = "twisted-exec-test", **extra: Any) -> Deferred[str]:
+        """``initialize`` + ``initialized``; fires with the session id."""
+        return Deferred.fromCoroutine(self._initialize(clientName, extra))
+
+    async def _initialize(self, clientName: str, extra: dict[str, Any]) -> str:
         reply = await self.request("initialize", {"clientName": clientName, **extra})
         if "result" not in reply:
             raise AssertionError(f"initialize failed: {reply!r}")
