@@ -20,7 +20,7 @@ from twisted.internet.interfaces import IReactorThreads
 from twisted.python.threadpool import ThreadPool
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from twisted_exec import params
+from twisted_exec import filesystem, params
 from twisted_exec.base64strict import encodeBase64
 from twisted_exec.errors import RpcError
 from twisted_exec.filesystem import (
@@ -684,17 +684,25 @@ class CopyTests(FsTestCase):
         self.assertEqual(await self.copyErr(self.path("src"), self.make("f"), True), EXIST)
 
     async def test_deepTree(self) -> None:
-        """Deeper than Python's recursion limit."""
+        """Copy and remove a tree deeper than Python's recursion limit.
+
+        The trees are removed by fs/remove itself: left behind, they would break the next run's
+        cleanup of the trial temp directory (shutil.rmtree recurses).
+        """
         depth = sys.getrecursionlimit() + 50
-        relative = "/".join(["d"] * depth)
         current = self.path("src")
         os.mkdir(current)
+        self.addCleanup(_removeIfPresent, self.path("src"))
+        self.addCleanup(_removeIfPresent, self.path("dst"))
         for _ in range(depth):
             current = os.path.join(current, "d")
             os.mkdir(current)
-        self.make(os.path.join("src", relative, "leaf"), b"leaf")
+        self.make(os.path.join(current, "leaf"), b"leaf")
         await self.copyOk(self.path("src"), self.path("dst"), recursive=True)
-        self.assertEqual(self.read("dst", relative, "leaf"), b"leaf")
+        self.assertEqual(self.read("dst", *["d"] * depth, "leaf"), b"leaf")
+        for name in ("src", "dst"):
+            self.assertEqual(await self.ok("remove", path=self.path(name)), {})
+            self.assertFalse(os.path.lexists(self.path(name)))
 
     async def test_symlinkCopiedAsSymlink(self) -> None:
         self.make("f")
@@ -722,6 +730,11 @@ class CopyTests(FsTestCase):
         self.assertEqual(await self.copyErr(self.make("f"), self.path("x\x00")), NUL)
         self.assertEqual(await self.copyErr(self.path("d"), self.path("x\x00"), True), NUL)
         self.assertEqual(await self.copyErr(self.path("missing"), self.path("x\x00")), NOENT)
+
+
+def _removeIfPresent(path: str) -> None:
+    if os.path.lexists(path):
+        filesystem._removeTree(path)
 
 
 class NotRootTests(FsTestCase):
