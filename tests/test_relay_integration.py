@@ -219,3 +219,75 @@ class RemoteIntegrationTests(TestCase):
         info = await bounded(first.whenClosed())
         self.assertEqual(info[1], 1006)
         self.assertTrue(any("no pong or message" in line for line in self.logs), self.logs)
+
+
+def selfSignedPem(hostname: str) -> bytes:
+    """Key and self-signed certificate (with a subjectAltName) for ``hostname``, as PEM."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    keyPem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return keyPem + cert.public_bytes(serialization.Encoding.PEM)
+
+
+class TlsVerificationTests(TestCase):
+    """wss:// URLs are dialled with certificate verification: a self-signed server is refused."""
+
+    timeout = 60
+
+    async def test_selfSignedRefused(self) -> None:
+        from twisted.internet import ssl
+        from twisted.internet.protocol import Factory, Protocol
+
+        logs = captureLogs(self)
+        cert = ssl.PrivateCertificate.loadPEM(selfSignedPem("localhost"))
+        accepted: list[Protocol] = []
+
+        class Recorder(Protocol):
+            def connectionMade(self) -> None:
+                accepted.append(self)
+
+        server = reactor.listenSSL(  # type: ignore[attr-defined]
+            0, Factory.forProtocol(Recorder), cert.options(), interface="127.0.0.1"
+        )
+        self.addCleanup(server.stopListening)
+        port = server.getHost().port
+        registry = FakeRegistry(TOKEN, lambda ident: f"wss://localhost:{port}/executor/{ident}")
+        registry.listen(reactor)
+        self.addCleanup(registry.stopListening)
+        executor = Executor(reactor)
+        self.addCleanup(executor.shutdown)
+        config = RemoteConfig.fromInputs(registry.baseUrl, "tls", environ={TOKEN_ENV: TOKEN})
+        service = makeRemoteService(
+            reactor, executor.processorFactory, config, retryPolicy=lambda attempt: 0.05
+        )
+        service.startService()
+        self.addCleanup(service.stopService)
+        await bounded(registry.waitForRequest(3))
+        self.assertGreaterEqual(len(accepted), 1)  # TCP got there ...
+        failures = [line for line in logs if "handshake with wss://localhost" in line]
+        self.assertTrue(failures, logs)  # ... but TLS verification refused the certificate
+        self.assertIn("certificate verify failed", failures[0])
+        self.assertIsNone(service.endpoint.current)
