@@ -22,13 +22,11 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from twisted_exec import filesystem, params
 from twisted_exec.base64strict import encodeBase64
-from twisted_exec.errors import RpcError
+from twisted_exec.errors import RpcError, fromOSError, osErrorMessage
 from twisted_exec.filesystem import (
     MAX_READ_FILE_BYTES,
     FileSystem,
-    fsError,
     normalizePath,
-    rustIoErrorMessage,
 )
 
 NOENT = {"code": -32004, "message": "No such file or directory (os error 2)"}
@@ -756,7 +754,7 @@ class NotRootTests(FsTestCase):
 
 class ErrorMappingTests(SynchronousTestCase):
     def check(self, code: int, expected: tuple[int, str]) -> None:
-        error = fsError(OSError(code, os.strerror(code)))
+        error = fromOSError(OSError(code, os.strerror(code)))
         self.assertEqual((error.code, error.message), expected)
 
     def test_codesFollowRustErrorKinds(self) -> None:
@@ -768,13 +766,18 @@ class ErrorMappingTests(SynchronousTestCase):
         self.check(errno.ENAMETOOLONG, (-32603, "Filename too long (os error 36)"))
 
     def test_muslWording(self) -> None:
+        def musl(code: int) -> str:
+            return osErrorMessage(OSError(code, "glibc text"))
+
         """The reference links musl; glibc words these differently."""
-        self.assertEqual(rustIoErrorMessage(errno.ELOOP), "Symbolic link loop (os error 40)")
-        self.assertEqual(rustIoErrorMessage(errno.EBUSY), "Resource busy (os error 16)")
-        self.assertEqual(rustIoErrorMessage(errno.EXDEV), "Cross-device link (os error 18)")
-        self.assertEqual(rustIoErrorMessage(errno.EIO), "I/O error (os error 5)")
-        self.assertEqual(rustIoErrorMessage(errno.EDQUOT), "Quota exceeded (os error 122)")
-        self.assertEqual(rustIoErrorMessage(4000), "No error information (os error 4000)")
+        self.assertEqual(
+            osErrorMessage(OSError(errno.ELOOP, "")), "Symbolic link loop (os error 40)"
+        )
+        self.assertEqual(osErrorMessage(OSError(errno.EBUSY, "")), "Resource busy (os error 16)")
+        self.assertEqual(musl(errno.EXDEV), "Cross-device link (os error 18)")
+        self.assertEqual(musl(errno.EIO), "I/O error (os error 5)")
+        self.assertEqual(musl(errno.EDQUOT), "Quota exceeded (os error 122)")
+        self.assertEqual(musl(4000), "No error information (os error 4000)")
 
 
 class NormalizePathTests(SynchronousTestCase):

@@ -6,6 +6,10 @@ them, so they are part of the wire contract.
 
 from __future__ import annotations
 
+import errno
+
+from .musl_strerror import MUSL_STRERROR, UNKNOWN
+
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
@@ -38,17 +42,24 @@ def internalError(message: str) -> RpcError:
 
 
 def osErrorMessage(err: OSError) -> str:
-    """Render an OSError the way Rust's ``std::io::Error`` displays: ``<strerror> (os error N)``."""
-    import os
-
+    """``std::io::Error``'s Display in the musl-linked reference: ``<strerror> (os error N)``."""
     if err.errno is None:
         return str(err)
-    return f"{os.strerror(err.errno)} (os error {err.errno})"
+    return f"{MUSL_STRERROR.get(err.errno, UNKNOWN)} (os error {err.errno})"
 
 
 def fromOSError(err: OSError) -> RpcError:
-    """-32004 only for ENOENT, -32603 for every other OS error: the reference's mapping for fs/*."""
-    import errno
+    """The reference's fs error mapping, by Rust's ``io::ErrorKind``.
 
-    code = NOT_FOUND if err.errno == errno.ENOENT else INTERNAL_ERROR
+    NotFound → -32004; PermissionDenied and InvalidInput (EACCES, EPERM, EINVAL) → -32600;
+    everything else → -32603.
+    """
+    if err.errno is None:
+        return RpcError(INTERNAL_ERROR, str(err))
+    if err.errno == errno.ENOENT:
+        code = NOT_FOUND
+    elif err.errno in (errno.EACCES, errno.EPERM, errno.EINVAL):
+        code = INVALID_REQUEST
+    else:
+        code = INTERNAL_ERROR
     return RpcError(code, osErrorMessage(err))

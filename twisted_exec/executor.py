@@ -20,10 +20,10 @@ log = Logger()
 
 @dataclass
 class ExecutorLimits:
-    """Tunable limits; None means unlimited (the reference's behaviour)."""
+    """Tunable limits; the defaults are the reference's (None means unlimited)."""
 
     retainBytes: int = 1 << 20
-    maxReadFileBytes: int | None = None
+    maxReadFileBytes: int | None = 512 * 1024 * 1024
 
 
 class SessionResources:

@@ -17,7 +17,6 @@ docs/decisions.md and tests/test_filesystem.py for the cases). Notable facts:
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -29,7 +28,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
 from .base64strict import decodeBase64Strict, encodeBase64
-from .errors import INTERNAL_ERROR, INVALID_REQUEST, NOT_FOUND, RpcError
+from .errors import INVALID_REQUEST, RpcError, fromOSError
 from .params import (
     FsCopyParams,
     FsCreateDirectoryParams,
@@ -44,122 +43,6 @@ MAX_READ_FILE_BYTES = 512 * 1024 * 1024
 """The reference refuses ``fs/readFile`` of anything whose size is above this (512 MiB)."""
 
 _COPY_CHUNK = 1 << 20
-
-# musl's strerror table, in musl's order, as found in the reference binary. Errnos not listed
-# render as musl's catch-all, "No error information".
-_MUSL_STRERROR: dict[int, str] = {
-    errno.EILSEQ: "Illegal byte sequence",
-    errno.EDOM: "Domain error",
-    errno.ERANGE: "Result not representable",
-    errno.ENOTTY: "Not a tty",
-    errno.EACCES: "Permission denied",
-    errno.EPERM: "Operation not permitted",
-    errno.ENOENT: "No such file or directory",
-    errno.ESRCH: "No such process",
-    errno.EEXIST: "File exists",
-    errno.EOVERFLOW: "Value too large for data type",
-    errno.ENOSPC: "No space left on device",
-    errno.ENOMEM: "Out of memory",
-    errno.EBUSY: "Resource busy",
-    errno.EINTR: "Interrupted system call",
-    errno.EAGAIN: "Resource temporarily unavailable",
-    errno.ESPIPE: "Invalid seek",
-    errno.EXDEV: "Cross-device link",
-    errno.EROFS: "Read-only file system",
-    errno.ENOTEMPTY: "Directory not empty",
-    errno.ECONNRESET: "Connection reset by peer",
-    errno.ETIMEDOUT: "Operation timed out",
-    errno.ECONNREFUSED: "Connection refused",
-    errno.EHOSTDOWN: "Host is down",
-    errno.EHOSTUNREACH: "Host is unreachable",
-    errno.EADDRINUSE: "Address in use",
-    errno.EPIPE: "Broken pipe",
-    errno.EIO: "I/O error",
-    errno.ENXIO: "No such device or address",
-    errno.ENOTBLK: "Block device required",
-    errno.ENODEV: "No such device",
-    errno.ENOTDIR: "Not a directory",
-    errno.EISDIR: "Is a directory",
-    errno.ETXTBSY: "Text file busy",
-    errno.ENOEXEC: "Exec format error",
-    errno.EINVAL: "Invalid argument",
-    errno.E2BIG: "Argument list too long",
-    errno.ELOOP: "Symbolic link loop",
-    errno.ENAMETOOLONG: "Filename too long",
-    errno.ENFILE: "Too many open files in system",
-    errno.EMFILE: "No file descriptors available",
-    errno.EBADF: "Bad file descriptor",
-    errno.ECHILD: "No child process",
-    errno.EFAULT: "Bad address",
-    errno.EFBIG: "File too large",
-    errno.EMLINK: "Too many links",
-    errno.ENOLCK: "No locks available",
-    errno.EDEADLK: "Resource deadlock would occur",
-    errno.ENOTRECOVERABLE: "State not recoverable",
-    errno.EOWNERDEAD: "Previous owner died",
-    errno.ECANCELED: "Operation canceled",
-    errno.ENOSYS: "Function not implemented",
-    errno.ENOMSG: "No message of desired type",
-    errno.EIDRM: "Identifier removed",
-    errno.ENOSTR: "Device not a stream",
-    errno.ENODATA: "No data available",
-    errno.ETIME: "Device timeout",
-    errno.ENOSR: "Out of streams resources",
-    errno.ENOLINK: "Link has been severed",
-    errno.EPROTO: "Protocol error",
-    errno.EBADMSG: "Bad message",
-    errno.EBADFD: "File descriptor in bad state",
-    errno.ENOTSOCK: "Not a socket",
-    errno.EDESTADDRREQ: "Destination address required",
-    errno.EMSGSIZE: "Message too large",
-    errno.EPROTOTYPE: "Protocol wrong type for socket",
-    errno.ENOPROTOOPT: "Protocol not available",
-    errno.EPROTONOSUPPORT: "Protocol not supported",
-    errno.ESOCKTNOSUPPORT: "Socket type not supported",
-    errno.ENOTSUP: "Not supported",
-    errno.EPFNOSUPPORT: "Protocol family not supported",
-    errno.EAFNOSUPPORT: "Address family not supported by protocol",
-    errno.EADDRNOTAVAIL: "Address not available",
-    errno.ENETDOWN: "Network is down",
-    errno.ENETUNREACH: "Network unreachable",
-    errno.ENETRESET: "Connection reset by network",
-    errno.ECONNABORTED: "Connection aborted",
-    errno.ENOBUFS: "No buffer space available",
-    errno.EISCONN: "Socket is connected",
-    errno.ENOTCONN: "Socket not connected",
-    errno.ESHUTDOWN: "Cannot send after socket shutdown",
-    errno.EALREADY: "Operation already in progress",
-    errno.EINPROGRESS: "Operation in progress",
-    errno.ESTALE: "Stale file handle",
-    errno.EREMOTEIO: "Remote I/O error",
-    errno.EDQUOT: "Quota exceeded",
-    errno.ENOMEDIUM: "No medium found",
-    errno.EMEDIUMTYPE: "Wrong medium type",
-    errno.EMULTIHOP: "Multihop attempted",
-    errno.ENOKEY: "Required key not available",
-    errno.EKEYEXPIRED: "Key has expired",
-    errno.EKEYREVOKED: "Key has been revoked",
-    errno.EKEYREJECTED: "Key was rejected by service",
-}
-
-
-def rustIoErrorMessage(code: int) -> str:
-    """``std::io::Error``'s Display for an OS error in the musl-linked reference."""
-    return f"{_MUSL_STRERROR.get(code, 'No error information')} (os error {code})"
-
-
-def fsError(err: OSError) -> RpcError:
-    """The reference's ``map_fs_error``: the code comes from Rust's ``io::ErrorKind``."""
-    if err.errno is None:
-        return RpcError(INTERNAL_ERROR, str(err))
-    if err.errno == errno.ENOENT:
-        code = NOT_FOUND
-    elif err.errno in (errno.EACCES, errno.EPERM, errno.EINVAL):
-        code = INVALID_REQUEST
-    else:
-        code = INTERNAL_ERROR
-    return RpcError(code, rustIoErrorMessage(err.errno))
-
 
 _NUL_IN_PATH = "file name contained an unexpected NUL byte"
 
@@ -488,7 +371,7 @@ def _mapErrors(f: Callable[_P, dict[str, Any]]) -> Callable[_P, dict[str, Any]]:
         try:
             return f(*args, **kwargs)
         except OSError as e:
-            raise fsError(e) from None
+            raise fromOSError(e) from None
         except ValueError as e:
             if "null byte" in str(e):
                 raise RpcError(INVALID_REQUEST, _NUL_IN_PATH) from None
@@ -551,7 +434,5 @@ class FileSystem:
 __all__ = [
     "MAX_READ_FILE_BYTES",
     "FileSystem",
-    "fsError",
     "normalizePath",
-    "rustIoErrorMessage",
 ]

@@ -57,8 +57,8 @@ class ExecutorOptions(usage.Options):
         [
             "max-read-file-bytes",
             None,
-            None,
-            "Largest file fs/readFile returns (default: unlimited, like the reference).",
+            512 * 1024 * 1024,
+            "Largest file fs/readFile returns, in bytes (the reference's limit: 512 MiB).",
             int,
         ],
     ]
