@@ -93,7 +93,7 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
     limits = ExecutorLimits(maxReadFileBytes=options["max-read-file-bytes"])
     top = ExecutorService(reactor, ttl=options["session-ttl"], limits=limits)
     twistd = getattr(options, "parent", None)
-    if twistd is not None:
+    if twistd is not None and hasattr(twistd, "get"):
         top.logToStderr = bool(
             twistd.get("nodaemon") and not twistd.get("logfile") and not twistd.get("logger")
         )
@@ -108,17 +108,43 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
             top
         )
     if options["remote"] is not None:
-        from .relay.service import makeRemoteService
+        from .relay import RegistryError, RemoteConfig, makeRemoteService
 
-        makeRemoteService(
-            reactor,
-            factory,
-            baseUrl=options["remote"],
-            executorId=options["executor-id"],
-            name=options["name"],
-            token=os.environ.get(TOKEN_VARIABLE),
-        ).setServiceParent(top)
+        try:
+            config = RemoteConfig.fromInputs(
+                options["remote"], options["executor-id"] or "", options["name"]
+            )
+        except RegistryError as err:
+            # Like the reference: one "Error: ..." line on stderr, exit code 1.
+            raise SystemExit(f"Error: {err}") from None
+        remote = makeRemoteService(reactor, factory, config)
+        remote.setServiceParent(top)
+        if twistd is not None and hasattr(twistd, "get"):
+            remote.whenFatal().addCallback(_exitOnFatal, reactor)
     return top
+
+
+def _exitOnFatal(error: BaseException, reactor: Any) -> None:
+    """A permanent registry error (e.g. 401) ends twistd with exit code 1 and a clear line.
+
+    twistd has no exit-code hook; the code is set at interpreter exit, after twistd's own
+    cleanup (pidfile removal, log flush) has run.
+    """
+    import atexit
+
+    stream = sys.__stderr__ or sys.stderr
+    stream.write(f"Error: {error}\n")
+    stream.flush()
+
+    def exitNonZero() -> None:
+        for out in (sys.__stdout__, sys.__stderr__):
+            if out is not None:
+                out.flush()
+        os._exit(1)
+
+    atexit.register(exitNonZero)
+    if reactor.running:
+        reactor.stop()
 
 
 def main(argv: list[str] | None = None) -> None:  # pragma: no cover - thin convenience

@@ -149,6 +149,11 @@ class ExecutorService(MultiService):
 
         def shutdown(result: object) -> object:
             self.executor.shutdown()
+            # twistd re-raises the signal that stopped the reactor, so SIGTERM would end the
+            # process "killed by SIGTERM". Our shutdown is complete and clean at this point:
+            # report it as exit code 0 (issue: "SIGTERM ... exits 0").
+            if getattr(self.executor.reactor, "_exitSignal", None) is not None:
+                self.executor.reactor._exitSignal = None
             return result
 
         return d.addBoth(shutdown)

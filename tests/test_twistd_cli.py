@@ -1,0 +1,153 @@
+"""``twistd codex-executor`` as a user runs it: a real subprocess, real stdout and stderr."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.protocol import ProcessProtocol
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SkipTest, TestCase
+from twisted.web import resource, server
+
+import twisted_exec
+from twisted_exec.testing.wsclient import connectJsonRpc
+
+# `python -m twisted.scripts.twistd` is a no-op (that module has no __main__ block).
+TWISTD = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
+SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(twisted_exec.__file__)))
+
+
+def pluginInstalled() -> bool:
+    from twisted.application.service import IServiceMaker
+    from twisted.plugin import getPlugins
+
+    return any(p.tapname == "codex-executor" for p in getPlugins(IServiceMaker))
+
+
+class _Collect(ProcessProtocol):
+    def __init__(self) -> None:
+        self.stdout = b""
+        self.stderr = b""
+        self.ended: Deferred[int] = Deferred()
+        self.firstLine: Deferred[str] = Deferred()
+
+    def outReceived(self, data: bytes) -> None:
+        self.stdout += data
+        if b"\n" in self.stdout and not self.firstLine.called:
+            self.firstLine.callback(self.stdout.split(b"\n", 1)[0].decode())
+
+    def errReceived(self, data: bytes) -> None:
+        self.stderr += data
+
+    def processEnded(self, reason: Failure) -> None:
+        code = getattr(reason.value, "exitCode", None)
+        self.ended.callback(-1 if code is None else code)
+
+
+class TwistdCommandLineTests(TestCase):
+    timeout = 60
+
+    def setUp(self) -> None:
+        if not pluginInstalled():
+            raise SkipTest("the codex-executor twistd plugin is not installed (pip install .)")
+
+    def spawn(self, *args: str, env: dict[str, str] | None = None) -> _Collect:
+        proto = _Collect()
+        environ = {"PATH": os.environ["PATH"], "PYTHONPATH": SOURCE_ROOT, **(env or {})}
+        cwd = os.path.abspath(self.mktemp())
+        os.makedirs(cwd)
+        transport = reactor.spawnProcess(
+            proto,
+            sys.executable,
+            [sys.executable, "-c", TWISTD, "-n", "--pidfile=", *args],
+            env=environ,
+            path=cwd,
+        )
+
+        def stop() -> Any:
+            if not proto.ended.called:
+                transport.signalProcess("KILL")
+            return proto.ended
+
+        self.addCleanup(stop)
+        return proto
+
+    def test_localModePrintsOnlyTheUrlOnStdoutAndServes(self) -> Any:
+        async def go() -> None:
+            proto = self.spawn("codex-executor", "--listen", "ws://127.0.0.1:0")
+            url = await proto.firstLine.addTimeout(20, reactor)
+            self.assertRegex(url, r"^ws://127\.0\.0\.1:\d+$")
+            client = await connectJsonRpc(reactor, url)
+            await client.handshake()
+            meta = await client.call("fs/getMetadata", {"path": "/"})
+            self.assertTrue(meta["isDirectory"])
+            await client.close()
+            os.kill(proto.transport.pid, signal.SIGTERM)  # type: ignore[attr-defined]
+            code = await proto.ended.addTimeout(10, reactor)
+            self.assertEqual(code, 0, proto.stderr.decode()[-2000:])
+            self.assertEqual(proto.stdout.decode(), url + "\n")
+            self.assertIn(b"codex exec-server listening on", proto.stderr)
+
+        return ensureDeferred(go())
+
+    def test_badListenIsAUsageError(self) -> Any:
+        async def go() -> None:
+            proto = self.spawn("codex-executor", "--listen", "http://x:1")
+            code = await proto.ended.addTimeout(20, reactor)
+            self.assertEqual(code, 1)
+            # twistd prints usage errors on stdout.
+            self.assertIn(b"--listen expects ws://IP:PORT or stdio", proto.stdout)
+
+        return ensureDeferred(go())
+
+    def test_missingTokenFailsClearly(self) -> Any:
+        async def go() -> None:
+            proto = self.spawn(
+                "codex-executor", "--remote", "http://127.0.0.1:1", "--executor-id", "x"
+            )
+            code = await proto.ended.addTimeout(20, reactor)
+            self.assertEqual(code, 1)
+            self.assertIn(
+                b"Error: executor registry authentication error: executor registry bearer "
+                b"token environment variable `CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN` is not set",
+                proto.stderr,
+            )
+
+        return ensureDeferred(go())
+
+    def test_registry401ExitsNonZeroWithTheRegistrysMessage(self) -> Any:
+        class Unauthorized(resource.Resource):
+            isLeaf = True
+
+            def render_POST(self, request: Any) -> bytes:
+                request.setResponseCode(401)
+                return b'{"error":{"code":"unauthorized","message":"token revoked"}}'
+
+        port = reactor.listenTCP(0, server.Site(Unauthorized()), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+
+        async def go() -> None:
+            token = "s3cr3t-token-value"
+            proto = self.spawn(
+                "codex-executor",
+                "--remote",
+                f"http://127.0.0.1:{port.getHost().port}",
+                "--executor-id",
+                "exec-1",
+                env={"CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN": token},
+            )
+            code = await proto.ended.addTimeout(20, reactor)
+            self.assertEqual(code, 1)
+            self.assertIn(
+                b"Error: executor registry authentication error: executor registry "
+                b"authentication failed (401 Unauthorized): token revoked",
+                proto.stderr,
+            )
+            self.assertNotIn(token.encode(), proto.stderr + proto.stdout)
+
+        return ensureDeferred(go())
