@@ -31,6 +31,16 @@ CLIENT_TO_SERVER = "c2s"
 SERVER_TO_CLIENT = "s2c"
 
 
+# A transparent proxy: no size limits, and no autobahn handshake timers (they run on txaio's
+# batched timers, which linger in the reactor after the connection is gone).
+_OPTIONS: dict[str, Any] = {
+    "maxMessagePayloadSize": 0,
+    "maxFramePayloadSize": 0,
+    "openHandshakeTimeout": 0,
+    "closeHandshakeTimeout": 0,
+}
+
+
 @dataclass(frozen=True)
 class RecordedEvent:
     """One message (``kind`` "text"/"binary") or lifecycle event ("open"/"close")."""
@@ -67,6 +77,7 @@ class WebSocketRecorder:
 
     def listen(self, interface: str = "127.0.0.1") -> IListeningPort:
         factory = _DownstreamFactory(reactor=self.reactor)
+        factory.setProtocolOptions(**_OPTIONS)
         factory.recorder = self
         self._port = self.reactor.listenTCP(0, factory, interface=interface)
         return self._port
@@ -111,6 +122,7 @@ class WebSocketRecorder:
     def connectUpstream(self, downstream: _DownstreamProtocol) -> None:
         parts = urlsplit(self.upstreamUrl)
         factory = _UpstreamFactory(self.upstreamUrl, reactor=self.reactor)
+        factory.setProtocolOptions(**_OPTIONS)
         factory.downstream = downstream
         self.reactor.connectTCP(parts.hostname or "127.0.0.1", parts.port or 80, factory)
 
