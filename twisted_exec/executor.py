@@ -37,6 +37,19 @@ class SessionResources:
         self.processes.killAll()
         self.http.cancelAll()
 
+    def pauseProducing(self) -> None:
+        """The session's transport is full: stop reading process pipes and HTTP bodies."""
+        self.processes.pauseAll()
+        pause = getattr(self.http, "pauseProducing", None)
+        if pause is not None:
+            pause()
+
+    def resumeProducing(self) -> None:
+        self.processes.resumeAll()
+        resume = getattr(self.http, "resumeProducing", None)
+        if resume is not None:
+            resume()
+
 
 class Executor:
     """One executor: a session registry and a processor factory that transports share."""

@@ -31,6 +31,17 @@ class IJsonRpcProcessor(Interface):
     def connectionLost() -> None:
         """The transport went away; the session is detached (not killed) so it can be resumed."""
 
+    def pauseProducing() -> None:
+        """The transport cannot keep up: stop producing outbound messages at their source.
+
+        The processor stops handling queued requests and pauses its session's producers (the
+        process pipes stop being read, HTTP body streams stop reading), so nothing piles up in
+        the transport's write buffer. Idempotent. See ``docs/flow-control.md``.
+        """
+
+    def resumeProducing() -> None:
+        """The transport drained its write buffer: undo :meth:`pauseProducing`. Idempotent."""
+
 
 class IProcessorFactory(Interface):
     """Builds one processor per connection or relay stream."""

@@ -2,6 +2,13 @@
 
 Served from a twisted.web ``Site`` so that, as with the reference, the websocket lives at ``/``,
 ``GET /readyz`` answers 200 for health checks and every other path is a 404.
+
+Flow control (``docs/flow-control.md``): once the websocket is open, a :class:`_Backpressure`
+push producer is registered on the TCP transport in place of twisted.web's ``HTTPChannel`` (which
+registered itself for the upgrade request and which autobahn's ``WebSocketResource`` leaves
+behind). When the transport's write buffer passes its high-water mark, the processor is paused
+(process pipes stop being read) and so is reading from the peer; both resume once the buffer
+has drained.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from typing import Any
 
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -38,10 +46,49 @@ class _WebSocketSink:
         self._protocol.sendClose()
 
 
+@implementer(IPushProducer)
+class _Backpressure:
+    """The TCP transport's producer: its pause/resume reach the processor and inbound reading.
+
+    Not reading while paused keeps the inbound side bounded as well: requests are not handled
+    while paused (their replies would pile up), so they must not pile up unread either.
+    """
+
+    def __init__(self, protocol: LocalExecProtocol, processor: IJsonRpcProcessor) -> None:
+        self._protocol = protocol
+        self._processor = processor
+        self.paused = False
+        self.pauses = 0  # how often the transport paused us (for tests and soak numbers)
+
+    def pauseProducing(self) -> None:
+        if self.paused:
+            return
+        self.paused = True
+        self.pauses += 1
+        self._processor.pauseProducing()
+        transport: Any = self._protocol.transport
+        if transport is not None:
+            transport.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        if not self.paused:
+            return
+        self.paused = False
+        transport: Any = self._protocol.transport
+        if transport is not None:
+            transport.resumeProducing()
+        self._processor.resumeProducing()
+
+    def stopProducing(self) -> None:
+        # The connection is going away; onClose detaches the session.
+        pass
+
+
 class LocalExecProtocol(WebSocketServerProtocol):  # type: ignore[misc]
     """Forwards open/message/close to a processor and nothing else."""
 
     processor: IJsonRpcProcessor | None = None
+    backpressure: _Backpressure | None = None
     _handshakeTimer: Any = None
 
     def connectionMade(self) -> None:
@@ -73,6 +120,17 @@ class LocalExecProtocol(WebSocketServerProtocol):  # type: ignore[misc]
         self.processor = self.factory.processorFactory.buildProcessor(context)
         self.processor.makeConnection(_WebSocketSink(self))
         self.factory.connections.add(self)
+        self._registerBackpressure(self.processor)
+
+    def _registerBackpressure(self, processor: IJsonRpcProcessor) -> None:
+        transport: Any = self.transport
+        if transport is None or getattr(transport, "disconnected", False):
+            return
+        if getattr(transport, "producer", None) is not None:
+            # twisted.web's HTTPChannel, registered for the upgrade request.
+            transport.unregisterProducer()
+        self.backpressure = _Backpressure(self, processor)
+        transport.registerProducer(self.backpressure, True)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         if self.processor is not None:
@@ -80,6 +138,7 @@ class LocalExecProtocol(WebSocketServerProtocol):  # type: ignore[misc]
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         self.factory.connections.discard(self)
+        self.backpressure = None
         if self.processor is not None:
             processor, self.processor = self.processor, None
             processor.connectionLost()

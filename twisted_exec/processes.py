@@ -27,6 +27,16 @@ All events of a process go through one :class:`~twisted_exec.output_buffer.Outpu
 notifications leave strictly in seq order. When the child is reaped we wait for its output to
 close (everything it wrote is read) but at most ``exitGrace`` seconds (a background grandchild may
 hold the pipe open) before ``exited``; ``closed`` follows once the output is closed.
+
+Flow control
+------------
+The process transports are push producers: :meth:`ProcessTable.pauseAll` stops reading every
+pipe (and pty) of the session, so a child that outruns a slow websocket blocks on its full pipe
+instead of filling our memory; :meth:`ProcessTable.resumeAll` reads on. Processes started while
+paused start paused. The exit grace drain (which reads pipes directly) waits for the resume, so
+``exited`` still follows all the output. :meth:`ProcessTable.killAll` resumes first: a pipe that
+is not read never reports EOF, and the process would never end (nor its fds close).
+See ``docs/flow-control.md``.
 """
 
 from __future__ import annotations
@@ -292,6 +302,7 @@ class _Entry:
         self.exitCode = 0
         self._openOutputs = {1, 2}
         self._grace: IDelayedCall | None = None
+        self._graceDue = False  # the grace ran out while paused: drain once resumed
 
     # the buffer's observer: one notification per event, in seq order
     def _emit(self, event: Event) -> None:
@@ -356,6 +367,10 @@ class _Entry:
         in time (e.g. a long run of spawns). Bounded, as a grandchild may keep writing.
         """
         self._grace = None
+        if self.table.paused:
+            # Reading now would bypass the pause; the pipes are read again on resume.
+            self._graceDue = True
+            return
         for reader in self._readers():
             for _ in range(_DRAIN_READS):
                 try:
@@ -378,12 +393,25 @@ class _Entry:
         if not self.buffer.exited:
             self.buffer.markExited(self.exitCode)
 
+    def pause(self) -> None:
+        if self.transport is not None and not self.buffer.closed:
+            self.transport.pauseProducing()
+
+    def resume(self) -> None:
+        if self.transport is not None and not self.buffer.closed:
+            self.transport.resumeProducing()
+        if self._graceDue:
+            self._graceDue = False
+            self._grace = self.table.reactor.callLater(self.table.exitGrace, self._graceExpired)
+
     def _finish(self) -> None:
+        self._graceDue = False
         if self._grace is not None:
             self._grace.cancel()
             self._grace = None
         self._sendExited()
         if not self.buffer.closed:
+            self.table._closedOne()
             self.buffer.markClosed()
 
     def killGroup(self) -> None:
@@ -411,19 +439,30 @@ class ProcessTable:
         retainBytes: int = 1 << 20,
         environ: Mapping[str, str] | None = None,
         exitGrace: float = 0.1,
+        maxProcesses: int | None = None,
+        maxReadBytes: int | None = None,
     ) -> None:
         self.reactor = reactor
         self.notify = notify
         self.retainBytes = retainBytes
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
         self.exitGrace = exitGrace
+        self.maxProcesses = maxProcesses
+        self.maxReadBytes = maxReadBytes
+        self.paused = False
         self._entries: dict[str, _Entry] = {}
+        self._running = 0  # entries whose output is not closed yet
 
     async def start(self, p: ExecParams) -> dict[str, Any]:
         if not p.argv:
             raise invalidParams("argv must not be empty")
         if p.processId in self._entries:
             raise invalidRequest(f"process {p.processId} already exists")
+        if self.maxProcesses is not None and self.runningCount >= self.maxProcesses:
+            raise invalidRequest(
+                f"too many processes: this session already runs {self.runningCount} "
+                f"(limit {self.maxProcesses}; see --max-processes)"
+            )
         env = childEnvironment(p.env, p.envPolicy, self.environ)
         args = list(p.argv)
         if p.arg0 is not None:
@@ -436,24 +475,39 @@ class ProcessTable:
             raise internalError("nul byte found in provided data")
         entry = _Entry(self, p.processId, p.tty, bool(p.pipeStdin))
         self._entries[p.processId] = entry
+        self._running += 1
         try:
             if p.tty:
                 self._spawnPty(entry, p.argv[0], args, env, p.cwd)
             else:
                 self._spawnPipes(entry, p.argv[0], args, env, p.cwd, bool(p.pipeStdin))
         except OSError as err:
-            del self._entries[p.processId]
+            self._forgetFailed(p.processId)
             raise internalError(osErrorMessage(err)) from None
         except subprocess.SubprocessError as err:
-            del self._entries[p.processId]
+            self._forgetFailed(p.processId)
             raise internalError(str(err)) from None
         except ValueError as err:  # e.g. "illegal environment variable name"
-            del self._entries[p.processId]
+            self._forgetFailed(p.processId)
             raise internalError(str(err)) from None
         except BaseException:
-            del self._entries[p.processId]
+            self._forgetFailed(p.processId)
             raise
+        if self.paused:
+            entry.pause()
         return {"processId": p.processId}
+
+    @property
+    def runningCount(self) -> int:
+        """Processes whose output is not closed yet (what ``--max-processes`` counts)."""
+        return self._running
+
+    def _closedOne(self) -> None:
+        self._running -= 1
+
+    def _forgetFailed(self, processId: str) -> None:
+        del self._entries[processId]
+        self._running -= 1
 
     def _spawnPipes(
         self,
@@ -514,7 +568,10 @@ class ProcessTable:
         afterSeq = p.afterSeq or 0
         if p.waitMs:
             await waitForEvents(self.reactor, entry.buffer, afterSeq, p.waitMs)
-        return entry.buffer.read(afterSeq, p.maxBytes).toJson()
+        maxBytes = p.maxBytes
+        if self.maxReadBytes is not None and (maxBytes is None or maxBytes > self.maxReadBytes):
+            maxBytes = self.maxReadBytes
+        return entry.buffer.read(afterSeq, maxBytes).toJson()
 
     def write(self, p: WriteParams) -> dict[str, Any]:
         try:
@@ -546,8 +603,26 @@ class ProcessTable:
         entry.killGroup()
         return {"running": True}
 
+    # -- flow control --------------------------------------------------------------------------
+
+    def pauseAll(self) -> None:
+        """Stop reading every process's output (the session's transport is full)."""
+        if self.paused:
+            return
+        self.paused = True
+        for entry in list(self._entries.values()):
+            entry.pause()
+
+    def resumeAll(self) -> None:
+        if not self.paused:
+            return
+        self.paused = False
+        for entry in list(self._entries.values()):
+            entry.resume()
+
     def killAll(self) -> None:
         """SIGKILL the group of every process whose output is not closed yet (session teardown)."""
+        self.resumeAll()
         for entry in self._entries.values():
             if not entry.buffer.closed:
                 entry.terminated = True

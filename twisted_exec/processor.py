@@ -8,6 +8,9 @@ reference, it handles one request at a time in arrival order, so replies leave i
 Where the reference silently destroys a session (an id of null, a response object, an unknown
 notification, a batch), we answer with a JSON-RPC error and carry on: nothing a client sends may
 lose later messages.
+
+Flow control (``docs/flow-control.md``): while the transport has paused us, queued requests wait
+and the session's producers (process pipes, HTTP body streams) are paused at their source.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ class ExecProcessor:
         self._busy = False
         self._draining = False
         self._closed = False
+        self._paused = False
 
     # -- IJsonRpcProcessor --------------------------------------------------------------------
 
@@ -107,7 +111,12 @@ class ExecProcessor:
         self._drain()
 
     def connectionLost(self) -> None:
-        """Detach: the session and its processes wait for a resume (10 s by default)."""
+        """Detach: the session and its processes wait for a resume (10 s by default).
+
+        A detached session is never left paused: its processes run on, their output retained
+        (the newest ``retainBytes`` per process) for ``process/read`` after a resume, as the
+        reference does.
+        """
         self._shutdown()
         if self.session is not None:
             self.registry.detach(self.session)
@@ -122,6 +131,35 @@ class ExecProcessor:
         self._closed = True
         self._queue.clear()
         self._sink = None
+        if self._paused:
+            self._paused = False
+            self._forwardPause(False)
+
+    # -- flow control (IPushProducer-like; see docs/flow-control.md) -------------------------
+
+    def pauseProducing(self) -> None:
+        if self._paused or self._closed:
+            return
+        self._paused = True
+        self._forwardPause(True)
+
+    def resumeProducing(self) -> None:
+        if not self._paused or self._closed:
+            return
+        self._paused = False
+        self._forwardPause(False)
+        self._drain()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def _forwardPause(self, paused: bool) -> None:
+        """Pause or resume the session's producers, if it has any (fakes in tests may not)."""
+        resources = self.session.resources if self.session is not None else None
+        method = getattr(resources, "pauseProducing" if paused else "resumeProducing", None)
+        if method is not None:
+            method()
 
     # -- outbound -----------------------------------------------------------------------------
 
@@ -145,7 +183,7 @@ class ExecProcessor:
             return
         self._draining = True
         try:
-            while self._queue and not self._busy and not self._closed:
+            while self._queue and not self._busy and not self._closed and not self._paused:
                 pending = self._handle(self._queue.popleft())
                 if pending is not None:
                     self._busy = True
@@ -255,6 +293,8 @@ class ExecProcessor:
             self.session = self.registry.resume(p.resumeSessionId, self._notify)
         else:
             self.session = self.registry.create(self._notify)
+        if self._paused:
+            self._forwardPause(True)
         self._state = _State.INITIALIZING
         return {"sessionId": self.session.sessionId}
 
