@@ -291,7 +291,7 @@ class SlowReaderTests(TestCase):
                     done.callback(None)
 
             # Take every message as it arrives, in arrival order (the queue would hold 20 MB).
-            setattr(client.notifications, "put", onNote)
+            client.notifications.put = onNote  # type: ignore[method-assign,assignment]
             client.protocol.transport.resumeProducing()
             await done
             self.assertEqual(total[0], blocks * 65536)
