@@ -1089,6 +1089,10 @@ async def amain(reactor: Any, args: argparse.Namespace) -> int:
             outcome = compare(
                 script.name, transcripts[0], transcripts[1], *(t.name for t in targets)
             )
+            timing = ", ".join(
+                f"{t.name} {tr.elapsed:.1f}s" for t, tr in zip(targets, transcripts, strict=True)
+            )
+            print(f"  {script.name}: {timing}", file=sys.stderr)
             if args.dump:
                 for t, tr in zip(targets, transcripts, strict=True):
                     print(f"==== {script.name} on {t.name} ({tr.elapsed:.2f}s)")
