@@ -85,6 +85,10 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         "an error-response object from the client destroys a reference session silently; same "
         "class as a response object: we reply with an error and carry on"
     ),
+    "kill-duplicate-id": (
+        "a request with the `id` key twice destroys a reference session silently; we carry on "
+        "(today by answering the request under the last id)"
+    ),
     "terminate-group": (
         "process/terminate of a shell that traps SIGTERM: the reference sometimes leaves its "
         "background child alive (observed in 2 of 3 runs); we always kill the whole process "
