@@ -302,6 +302,62 @@ class SlowReaderTests(TestCase):
         return ensureDeferred(go()).addTimeout(TIMEOUT, reactor)
 
 
+class StalledPeerShutdownTests(TestCase):
+    """Stopping the service does not wait forever for a peer that stopped reading."""
+
+    timeout = TIMEOUT
+
+    def test_stopAbortsAStalledConnection(self) -> Any:
+        top = ExecutorService(reactor, ttl=10.0)
+        local = LocalWebSocketService(reactor, top.executor.processorFactory, "ws://127.0.0.1:0")
+        local.closeTimeout = 0.5
+        local.setServiceParent(top)
+        top.startService()
+
+        async def go() -> None:
+            assert local.url is not None
+            client = await connectJsonRpc(reactor, local.url)
+            self.addCleanup(lambda: client.abort() if not client.closed.called else None)
+            await client.handshake()
+            client.protocol.transport.pauseProducing()
+            client.send(
+                {
+                    "id": 100,
+                    "method": "process/start",
+                    "params": {
+                        "processId": "yes",
+                        "argv": ["yes"],
+                        "cwd": os.getcwd(),
+                        "env": {"PATH": os.environ.get("PATH", "")},
+                        "tty": False,
+                    },
+                }
+            )
+            (server,) = local.factory.connections
+            table = next(iter(top.executor.registry._sessions.values())).resources.processes
+            progress: list[int] = []
+
+            def stalled() -> bool:
+                entry = table._entries.get("yes")
+                if entry is None or not table.paused:
+                    return False
+                progress.append(entry.buffer.lastSeq)
+                return len(progress) >= 20 and progress[-1] == progress[-20]
+
+            await _poll(stalled, 0.01)
+            began = reactor.seconds()  # type: ignore[attr-defined]
+            await top.stopService()
+            # Whether the kernel still took the close frame or we aborted after closeTimeout
+            # depends on its buffers; either way the stop must not hang.
+            self.assertLess(reactor.seconds() - began, 5.0)  # type: ignore[attr-defined]
+            self.assertTrue(server.transport.disconnected)  # type: ignore[union-attr]
+            self.assertEqual(len(top.executor.registry), 0)
+            # killed while paused: resumed, so its pipes reach EOF and the process ends
+            await _poll(lambda: table.runningCount == 0, 0.01)
+
+        return ensureDeferred(go()).addTimeout(TIMEOUT, reactor)
+
+
 def _poll(predicate: Any, interval: float) -> Deferred[None]:
     done: Deferred[None] = Deferred()
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
@@ -95,6 +96,7 @@ class LocalExecProtocol(WebSocketServerProtocol):  # type: ignore[misc]
         # Our own open-handshake deadline on the injected reactor: autobahn's uses txaio's
         # batched timers, which linger in the reactor after cancellation.
         super().connectionMade()
+        self._lostWaiters = []
         self._handshakeTimer = self.factory.reactor.callLater(
             self.factory.openHandshakeSeconds, self._handshakeTimedOut
         )
@@ -112,6 +114,20 @@ class LocalExecProtocol(WebSocketServerProtocol):  # type: ignore[misc]
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._cancelHandshakeTimer()
         super().connectionLost(reason)
+        waiters, self._lostWaiters = self._lostWaiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    _lostWaiters: list[Deferred[None]]
+
+    def whenLost(self) -> Deferred[None]:
+        """Fires once the TCP connection is gone (for a shutdown that lets close frames out)."""
+        d: Deferred[None] = Deferred()
+        if self.transport is None or getattr(self.transport, "disconnected", False):
+            d.callback(None)
+        else:
+            self._lostWaiters.append(d)
+        return d
 
     def onOpen(self) -> None:
         self._cancelHandshakeTimer()

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from twisted.application.service import MultiService, Service
+from twisted.internet.defer import DeferredList, TimeoutError
 from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 
@@ -81,6 +83,9 @@ class LocalWebSocketService(Service):
         self.announce = announce
         self.port: IListeningPort | None = None
         self.url: str | None = None
+        #: Seconds a stop waits for close frames to be written (a peer that does not read
+        #: never takes them) before the connections are aborted.
+        self.closeTimeout = 2.0
 
     def privilegedStartService(self) -> None:
         # Synchronous, so a port in use fails twistd's start-up with a clear error.
@@ -103,9 +108,22 @@ class LocalWebSocketService(Service):
         port, self.port = self.port, None
         if port is not None:
             await port.stopListening()  # type: ignore[misc]
-        for protocol in list(self.factory.connections):
+        # Close frames only leave on a later reactor turn: wait for them (bounded), or
+        # twistd's shutdown tears the sockets down first and clients see 1006, not 1000.
+        protocols = list(self.factory.connections)
+        lost = [protocol.whenLost() for protocol in protocols]
+        for protocol in protocols:
             protocol.sendClose(code=1000, reason="executor shutting down")
             protocol.dropConnection(abort=False)
+        if lost:
+            closing = DeferredList(lost, consumeErrors=True)
+            closing.addTimeout(self.closeTimeout, self.reactor)
+            with suppress(TimeoutError):
+                await closing  # on timeout the waiters are cancelled and it fires anyway
+            for protocol in protocols:
+                transport: Any = protocol.transport
+                if transport is not None and not transport.disconnected:
+                    transport.abortConnection()
 
     def stopService(self) -> Any:
         from twisted.internet.defer import ensureDeferred
