@@ -89,6 +89,7 @@ PATCH = (
     "+after\n"
     "*** End Patch\n"
 )
+TTY_CMD = 'read -r line; echo "got:$line"'
 FINAL_TEXT = "e2e done"
 
 
@@ -382,10 +383,28 @@ async def runScenario(
     return scenario
 
 
+def _writeToSession(body: JsonObject) -> Sequence[JsonObject]:
+    """write_stdin to the session the interactive command left running (its id is in the text
+    the CLI sent back for ``call_tty``, and is the exec-server's processId)."""
+    outputs = [i for i in body["input"] if i.get("call_id") == "call_tty" and "output" in i]
+    match = re.search(r"session ID (\d+)", str(outputs[-1]["output"]) if outputs else "")
+    if match is None:
+        return [assistantMessage(f"no session in {outputs!r}")]
+    arguments = {"session_id": int(match.group(1)), "chars": "typed\n", "yield_time_ms": 5000}
+    return [functionCall("call_write", "write_stdin", arguments)]
+
+
 def mainTurns() -> list[Turn]:
     return [
         [functionCall("call_exec", "exec_command", {"cmd": EXEC_CMD})],
         [customToolCall("call_patch", "apply_patch", PATCH)],
+        # An interactive command on a pty, still waiting for input when the call returns.
+        [
+            functionCall(
+                "call_tty", "exec_command", {"cmd": TTY_CMD, "tty": True, "yield_time_ms": 250}
+            )
+        ],
+        _writeToSession,
         [assistantMessage(FINAL_TEXT)],
     ]
 
@@ -574,7 +593,7 @@ class _CodexCliE2EMixin:
         case.assertEqual(s.cli.exitCode, 0, s.cli.stderr)
         case.assertIn(FINAL_TEXT, s.cli.stdout)
         case.assertEqual(s.api.unexpected, [])
-        case.assertEqual(len(s.api.requests), 3, s.cli.stderr)
+        case.assertEqual(len(s.api.requests), len(mainTurns()), s.cli.stderr)
 
         # (a) the command ran as a child of the exec-server, in its own process group.
         case.assertEqual((s.workdir / MARKER).read_text().strip(), str(s.server.pid))
@@ -588,7 +607,7 @@ class _CodexCliE2EMixin:
         # own session (setsid), hence its own process group.
         case.assertEqual((ppid, pgid, sid), (s.server.pid, pid, pid), out)
         starts = [m for m in s.messages(CLIENT_TO_SERVER) if m.get("method") == "process/start"]
-        case.assertEqual(len(starts), 1)
+        case.assertEqual(len(starts), 2)
         case.assertEqual(starts[0]["params"]["argv"][-1], EXEC_CMD)
 
         # (b) apply_patch read and wrote the files through fs/*.
@@ -610,6 +629,21 @@ class _CodexCliE2EMixin:
                 str(s.workdir / "e2e-added.txt"): "added by apply_patch\n",
                 str(s.workdir / "e2e-edit.txt"): "after\n",
             },
+        )
+
+        # (a') an interactive command: tty on the exec-server, write_stdin is process/write.
+        case.assertIn("Process running with session ID", s.toolOutput("call_tty"))
+        written = s.toolOutput("call_write")
+        case.assertIn("Process exited with code 0", written)
+        case.assertIn("typed\r\ngot:typed\r\n", written)
+        requests = s.messages(CLIENT_TO_SERVER)
+        ttyStart = next(
+            m for m in requests if m.get("method") == "process/start" and m["params"]["tty"]
+        )
+        case.assertEqual(ttyStart["params"]["argv"][-1], TTY_CMD)
+        writes_ = [m["params"] for m in requests if m.get("method") == "process/write"]
+        case.assertEqual(
+            writes_, [{"processId": ttyStart["params"]["processId"], "chunk": "dHlwZWQK"}]
         )
 
         # Project context comes from the exec-server's filesystem too.

@@ -171,7 +171,10 @@ class ProcessorTests(SynchronousTestCase):
                 {
                     "error": {
                         "code": -32600,
-                        "message": "failed to parse websocket JSON-RPC message from x: expected ident at line 1 column 2",
+                        "message": (
+                            "failed to parse websocket JSON-RPC message from x: "
+                            "expected ident at line 1 column 2"
+                        ),
                     },
                     "id": -1,
                 }

@@ -48,6 +48,12 @@ class EchoProcessor:
             result = {"echo": message.get("params"), "processor": self.name}
             self.sink.sendMessage(json.dumps({"id": message["id"], "result": result}).encode())
 
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
+
     def connectionLost(self) -> None:
         self.lost += 1
 

@@ -87,7 +87,7 @@ class TwistdCommandLineTests(TestCase):
             meta = await client.call("fs/getMetadata", {"path": "/"})
             self.assertTrue(meta["isDirectory"])
             await client.close()
-            os.kill(proto.transport.pid, signal.SIGTERM)  # type: ignore[attr-defined]
+            os.kill(proto.transport.pid, signal.SIGTERM)  # type: ignore[union-attr]
             code = await proto.ended.addTimeout(10, reactor)
             self.assertEqual(code, 0, proto.stderr.decode()[-2000:])
             self.assertEqual(proto.stdout.decode(), url + "\n")
@@ -128,7 +128,8 @@ class TwistdCommandLineTests(TestCase):
                 request.setResponseCode(401)
                 return b'{"error":{"code":"unauthorized","message":"token revoked"}}'
 
-        port = reactor.listenTCP(0, server.Site(Unauthorized()), interface="127.0.0.1")
+        site: Any = server.Site(Unauthorized())
+        port: Any = reactor.listenTCP(0, site, interface="127.0.0.1")
         self.addCleanup(port.stopListening)
 
         async def go() -> None:

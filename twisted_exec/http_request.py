@@ -196,7 +196,7 @@ _FORBIDDEN_HOST = set(" #%/:<>?@[\\]^|\x7f") | {chr(c) for c in range(0x20)}
 
 
 def _validPunycodeLabel(encoded: str) -> bool:
-    """An ``xn--`` label must decode to a non-ASCII label (UTS 46 as the ``idna`` crate applies it)."""
+    """An ``xn--`` label must decode to a valid non-ASCII label, as the ``idna`` crate checks."""
     try:
         decoded = encoded.encode("ascii").decode("punycode")
     except (UnicodeError, ValueError):

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.application.service import IService, Service
-from twisted.internet.interfaces import IHalfCloseableProtocol, ITransport
+from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer, ITransport
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.internet.stdio import StandardIO
 from twisted.logger import Logger
@@ -53,6 +53,24 @@ class _StdoutSink:
         self._transport.loseConnection()
 
 
+@implementer(IPushProducer)
+class _StdoutFlowControl:
+    """Registered with stdout: when the harness reads slower than we write, pause the processor
+    (its process pipes and HTTP body streams) instead of piling output up in stdout's buffer."""
+
+    def __init__(self, processor: IJsonRpcProcessor) -> None:
+        self.processor = processor
+
+    def pauseProducing(self) -> None:
+        self.processor.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        self.processor.resumeProducing()
+
+    def stopProducing(self) -> None:
+        pass  # stdout is gone: writeConnectionLost/connectionLost end the session
+
+
 @implementer(IHalfCloseableProtocol)
 class StdioJsonRpcProtocol(Protocol):
     """Splits stdin into lines for one processor; EOF on stdin ends the session for good."""
@@ -73,6 +91,9 @@ class StdioJsonRpcProtocol(Protocol):
     def connectionMade(self) -> None:
         assert self.transport is not None
         self.processor.makeConnection(_StdoutSink(self.transport))
+        registerProducer = getattr(self.transport, "registerProducer", None)
+        if registerProducer is not None:
+            registerProducer(_StdoutFlowControl(self.processor), True)
 
     def dataReceived(self, data: bytes) -> None:
         if self._ended:
