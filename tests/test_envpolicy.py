@@ -41,11 +41,22 @@ class EnvPolicyTests(unittest.TestCase):
         )
 
     def test_excludeGlobs(self) -> None:
+        """``*`` and ``?`` are wildcards; brackets are literal, as the reference's matcher."""
         got = childEnvironment({}, policy(ignore=True, exclude=["foo*", "BAR?", "A[B]C"]), ENVIRON)
         self.assertEqual(
             sorted(got),
-            ["ACC", "HOME", "KEYBOARD", "MY_KEY", "PASSWORD", "PATH", "TOKENX", "my_secret"],
+            ["ABC", "ACC", "HOME", "KEYBOARD", "MY_KEY", "PASSWORD", "PATH", "TOKENX", "my_secret"],
         )
+        literal = childEnvironment({}, policy(ignore=True, exclude=["[*"]), {"[X": "1", "X": "2"})
+        self.assertEqual(literal, {"X": "2"})
+
+    def test_sortedByName(self) -> None:
+        """The child's environment is sorted by name, with or without a policy (probed)."""
+        self.assertEqual(
+            list(childEnvironment({"ZZ": "1", "AA": "2", "B": "3"}, None, {})), ["AA", "B", "ZZ"]
+        )
+        got = childEnvironment({"ZZ": "1"}, policy(set={"MM": "3"}), {"PATH": "/p", "AA": "2"})
+        self.assertEqual(list(got), ["AA", "MM", "PATH", "ZZ"])
 
     def test_setThenIncludeOnlyThenEnv(self) -> None:
         got = childEnvironment(

@@ -186,3 +186,26 @@ class WaitForEventsTests(unittest.TestCase):
         self.assertNoResult(d)
         clock.advance(1)
         self.successResultOf(d)
+
+
+class FinishedTests(unittest.TestCase):
+    def test_markFinishedWakesOnceAfterBoth(self) -> None:
+        """A waiter woken by the exit sees ``closed`` too (the reference's long-poll reply)."""
+        events: list[object] = []
+        buffer = OutputBuffer(onEvent=events.append)
+        buffer.appendOutput("stdout", b"x")
+        seen: list[tuple[bool, bool, int]] = []
+        buffer.addWaiter(1, lambda: seen.append((buffer.exited, buffer.closed, buffer.lastSeq)))
+        buffer.markFinished(0)
+        self.assertEqual(seen, [(True, True, 3)])
+        self.assertEqual([type(e).__name__ for e in events], ["Chunk", "Exited", "Closed"])
+        result = buffer.read(1).toJson()
+        self.assertEqual((result["closed"], result["nextSeq"]), (True, 4))
+
+    def test_markFinishedAfterExited(self) -> None:
+        buffer = OutputBuffer()
+        buffer.markExited(3)
+        woken: list[int] = []
+        buffer.addWaiter(1, lambda: woken.append(buffer.lastSeq))
+        buffer.markFinished(3)
+        self.assertEqual((woken, buffer.exitCode, buffer.closed), ([2], 3, True))

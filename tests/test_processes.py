@@ -12,7 +12,14 @@ from twisted.trial import unittest
 
 from twisted_exec.base64strict import decodeBase64Strict as decodeBase64
 from twisted_exec.errors import RpcError
-from twisted_exec.params import ExecEnvPolicy, ExecParams, ReadParams, TerminateParams, WriteParams
+from twisted_exec.params import (
+    ExecEnvPolicy,
+    ExecParams,
+    ReadParams,
+    TerminateParams,
+    WriteParams,
+    parse,
+)
 from twisted_exec.processes import ProcessTable
 
 TIMEOUT = 10
@@ -231,7 +238,7 @@ class ReadTests(ProcessTestCase):
         pending = defer.ensureDeferred(self.table.read(ReadParams("c", afterSeq=0, waitMs=60_000)))
         pending.addTimeout(TIMEOUT, reactor)
         self.assertNoResult(pending)
-        self.table.write(WriteParams("c", b64(b"ping\n")))
+        self.table.write(WriteParams("c", b"ping\n"))
         result = await pending
         self.assertEqual(
             result["chunks"], [{"seq": 1, "stream": "stdout", "chunk": b64(b"ping\n")}]
@@ -347,13 +354,13 @@ class WriteTests(ProcessTestCase):
     async def test_statuses(self) -> None:
         await self.table.start(execParams("c", ["cat"], pipeStdin=True))
         await self.table.start(execParams("s", ["sleep", "30"]))
-        self.assertEqual(self.table.write(WriteParams("c", "")), {"status": "accepted"})
+        self.assertEqual(self.table.write(WriteParams("c", b"")), {"status": "accepted"})
         big = os.urandom(256 * 1024)
-        self.assertEqual(self.table.write(WriteParams("c", b64(big))), {"status": "accepted"})
-        self.assertEqual(self.table.write(WriteParams("s", "aGk=")), {"status": "stdinClosed"})
-        self.assertEqual(self.table.write(WriteParams("zz", "aGk=")), {"status": "unknownProcess"})
+        self.assertEqual(self.table.write(WriteParams("c", big)), {"status": "accepted"})
+        self.assertEqual(self.table.write(WriteParams("s", b"hi")), {"status": "stdinClosed"})
+        self.assertEqual(self.table.write(WriteParams("zz", b"hi")), {"status": "unknownProcess"})
         with self.assertRaises(RpcError) as ctx:
-            self.table.write(WriteParams("c", "!"))
+            parse(WriteParams, {"processId": "c", "chunk": "!"})
         self.assertEqual(
             (ctx.exception.code, ctx.exception.message), (-32602, "Invalid symbol 33, offset 0.")
         )
@@ -362,11 +369,25 @@ class WriteTests(ProcessTestCase):
         self.assertEqual(self.table.terminate(TerminateParams("c")), {"running": True})
         await self.notes.closed("c")
         with self.assertRaises(RpcError) as ctx:
-            self.table.write(WriteParams("c", "aGk="))
+            self.table.write(WriteParams("c", b"hi"))
         self.assertEqual(
             (ctx.exception.code, ctx.exception.message),
             (-32603, "failed to write to process stdin"),
         )
+
+    async def test_writeAfterNaturalExitAccepted(self) -> None:
+        """Only process/terminate makes writes fail; after a natural exit, or once the child
+        closed its stdin, the reference still answers ``accepted`` (probed)."""
+        await self.table.start(execParams("e", ["sh", "-c", "exit 0"], pipeStdin=True))
+        await self.notes.closed("e")
+        self.assertEqual(self.table.write(WriteParams("e", b"hi")), {"status": "accepted"})
+        await self.table.start(
+            execParams("n", ["sh", "-c", "exec 0<&-; read x; sleep 30"], pipeStdin=True)
+        )
+        self.assertEqual(self.table.write(WriteParams("n", b"hi")), {"status": "accepted"})
+        self.assertEqual(self.table.write(WriteParams("n", b"hi")), {"status": "accepted"})
+        self.assertEqual(self.table.terminate(TerminateParams("n")), {"running": True})
+        await self.notes.closed("n")
 
 
 class TerminateTests(ProcessTestCase):
@@ -441,13 +462,11 @@ class TtyTests(ProcessTestCase):
                 "e", ["bash", "-c", "read x; echo got:$x; exec </dev/tty && echo ctty"], tty=True
             )
         )
-        self.assertEqual(
-            self.table.write(WriteParams("e", b64(b"typed\n"))), {"status": "accepted"}
-        )
+        self.assertEqual(self.table.write(WriteParams("e", b"typed\n")), {"status": "accepted"})
         await self.notes.closed("e")
         self.assertEqual(self.notes.output("e"), b"typed\r\ngot:typed\r\nctty\r\n")
         # after a normal exit the reference still accepts tty writes
-        self.assertEqual(self.table.write(WriteParams("e", "aGk=")), {"status": "accepted"})
+        self.assertEqual(self.table.write(WriteParams("e", b"hi")), {"status": "accepted"})
 
     async def test_ptySpawnErrors(self) -> None:
         start = self.table.start

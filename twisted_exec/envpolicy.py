@@ -8,12 +8,14 @@ Probed on the reference (0.131.0):
   names matching an ``exclude`` glob, insert ``set`` (not filtered by the excludes), keep only names
   matching an ``includeOnly`` glob when that list is non-empty, and finally lay ``env`` over it;
 - every name match is case-insensitive (``core`` keeps a variable named ``path``; ``foo*`` drops
-  ``FOOBAR``); globs know ``*``, ``?`` and ``[...]``.
+  ``FOOBAR``); globs know only ``*`` and ``?`` (``[H]OME`` matches the literal name ``[H]OME``,
+  not ``HOME``);
+- the child's environment is sorted by name (Rust's ``Command`` keeps it in a ``BTreeMap``), with
+  or without ``envPolicy``: ``/usr/bin/env`` prints it in that order.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
@@ -42,7 +44,9 @@ DEFAULT_EXCLUDES = ("*KEY*", "*SECRET*", "*TOKEN*")
 
 @lru_cache(maxsize=256)
 def _compile(pattern: str) -> re.Pattern[str]:
-    return re.compile(fnmatch.translate(pattern), re.IGNORECASE | re.DOTALL)
+    """``*`` and ``?`` are wildcards; every other character, ``[`` included, is literal."""
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(body + r"\Z", re.IGNORECASE | re.DOTALL)
 
 
 def matchesAny(name: str, patterns: Iterable[str]) -> bool:
@@ -54,7 +58,7 @@ def childEnvironment(
 ) -> dict[str, str]:
     """The environment the child gets; ``environ`` is the executor's own."""
     if policy is None:
-        return dict(env)
+        return dict(sorted(env.items()))
     if policy.inherit == "all":
         result = dict(environ)
     elif policy.inherit == "core":
@@ -70,4 +74,4 @@ def childEnvironment(
     if policy.includeOnly:
         result = {k: v for k, v in result.items() if matchesAny(k, policy.includeOnly)}
     result.update(env)
-    return result
+    return dict(sorted(result.items()))

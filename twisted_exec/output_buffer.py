@@ -82,6 +82,7 @@ class OutputBuffer:
         self.exited = False
         self.closed = False
         self._waiters: list[tuple[int, Callable[[], None]]] = []
+        self._holdWakes = False
 
     # -- producing -------------------------------------------------------------------------------
 
@@ -114,6 +115,19 @@ class OutputBuffer:
         self._emit(event)
         return event
 
+    def markFinished(self, exitCode: int) -> None:
+        """``exited`` (unless sent already) and ``closed`` back to back, waking waiters once,
+        after both: a long-poll ``process/read`` woken by the exit then reports ``closed: true``
+        and the final ``nextSeq``, as the reference's does (probed)."""
+        self._holdWakes = True
+        try:
+            if not self.exited:
+                self.markExited(exitCode)
+            self.markClosed()
+        finally:
+            self._holdWakes = False
+        self._wake(self.lastSeq)
+
     def _nextSeq(self) -> int:
         self.lastSeq += 1
         return self.lastSeq
@@ -121,10 +135,14 @@ class OutputBuffer:
     def _emit(self, event: Event) -> None:
         if self._onEvent is not None:
             self._onEvent(event)
+        if not self._holdWakes:
+            self._wake(event.seq)
+
+    def _wake(self, seq: int) -> None:
         if self._waiters:
-            ready = [w for w in self._waiters if event.seq > w[0]]
+            ready = [w for w in self._waiters if seq > w[0]]
             if ready:
-                self._waiters = [w for w in self._waiters if event.seq <= w[0]]
+                self._waiters = [w for w in self._waiters if seq <= w[0]]
                 for _, wake in ready:
                     wake()
 

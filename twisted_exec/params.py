@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .base64strict import decodeBase64Strict
 from .errors import RpcError, invalidParams
 
 U64_MAX = 2**64 - 1
@@ -80,6 +81,16 @@ def string(value: object) -> str:
     if not isinstance(value, str):
         raise invalidType(value, "a string")
     return value
+
+
+def base64Bytes(value: object) -> bytes:
+    """A base64 string decoded while the params are decoded, as the reference's serde
+    deserializer does: a bad chunk is -32602 even before ``initialize`` (probed)."""
+    text = string(value)
+    try:
+        return decodeBase64Strict(text)
+    except ValueError as err:
+        raise invalidParams(str(err)) from None
 
 
 def boolean(value: object) -> bool:
@@ -315,11 +326,11 @@ class ReadParams:
     waitMs: int | None = None
 
 
-@struct("WriteParams", Field("processId", string), Field("chunk", string))
+@struct("WriteParams", Field("processId", string), Field("chunk", base64Bytes))
 @dataclass(frozen=True)
 class WriteParams:
     processId: str
-    chunk: str
+    chunk: bytes
 
 
 @struct("TerminateParams", Field("processId", string))
