@@ -1,7 +1,7 @@
 """http/request: sans-IO parts directly; the requester against a real twisted.web loopback server.
 
 The expected strings and header orders are the reference's, probed on the Codex CLI 0.131.0 binary
-(scripts/probe_http_stdio.py replays the same cases against both).
+(scripts/conformance_http_stdio.py replays the same cases against both).
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ from twisted_exec.http_request import (
     parseUrl,
     prepare,
 )
-from twisted_exec.params import HttpHeader, HttpRequestParams
+from twisted_exec.params import HttpHeader, HttpRequestParams, parse
 
 reactor: Any = _reactor
 
-# -- the loopback server (also used by scripts/probe_http_stdio.py) ------------------------------
+# -- the loopback server (also used by scripts/conformance_http_stdio.py) ------------------------------
 
 PATTERN = bytes(range(256)) * 256  # 64 KiB holding every byte value
 
@@ -873,3 +873,42 @@ class CleanupTests(SynchronousTestCase):
 
 
 del DeferredList
+
+
+class SequenceAndNullParamsTests(SynchronousTestCase):
+    """serde's derived struct decoding of ``HttpRequestParams``, as probed on the binary."""
+
+    def message(self, raw: object) -> str:
+        with self.assertRaises(RpcError) as ctx:
+            parse(HttpRequestParams, raw)
+        self.assertEqual(ctx.exception.code, -32602)
+        return ctx.exception.message
+
+    def test_sequenceDefaults(self) -> None:
+        """Fields with ``#[serde(default)]`` may be left off the end of the array form."""
+        p = parse(HttpRequestParams, ["GET", "http://x/", [], None, None, "id"])
+        self.assertEqual((p.requestId, p.streamResponse, p.headers), ("id", None, []))
+        self.assertEqual(
+            self.message(["GET", "http://x/", []]),
+            "invalid length 5, expected struct HttpRequestParams with 7 elements",
+        )
+        self.assertEqual(
+            self.message(["GET"]),
+            "invalid length 1, expected struct HttpRequestParams with 7 elements",
+        )
+        self.assertEqual(
+            self.message(["GET", "http://x/", [], None, None, "id", False, 1]),
+            "invalid length 8, expected fewer elements in array",
+        )
+
+    def test_nullOnDefaultedNonOptions(self) -> None:
+        base = {"method": "GET", "url": "http://x/", "requestId": "r"}
+        self.assertEqual(
+            self.message({**base, "headers": None}), "invalid type: null, expected a sequence"
+        )
+        self.assertEqual(
+            self.message({**base, "streamResponse": None}),
+            "invalid type: null, expected a boolean",
+        )
+        p = parse(HttpRequestParams, {**base, "bodyBase64": None, "timeoutMs": None})
+        self.assertEqual((p.bodyBase64, p.timeoutMs), (None, None))

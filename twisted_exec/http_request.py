@@ -1,7 +1,7 @@
 """``http/request``: the executor performs an HTTP request on the harness's behalf.
 
 Behaviour and wire text are the reference's (Codex CLI 0.131.0, reqwest underneath), probed on the
-binary; see docs and ``scripts/probe_http_stdio.py``:
+binary; see docs and ``scripts/conformance_http_stdio.py``:
 
 - validation order: ``bodyBase64``, the active-stream check, method, URL (parse, then scheme),
   headers (name, then value, one header at a time), each a -32602 with the reference's text;

@@ -178,11 +178,16 @@ def enum(*variants: str) -> Decoder:
 
 @dataclass(frozen=True)
 class Field:
-    """One struct field: its wire name, decoder, and whether it may be absent."""
+    """One struct field: its wire name, decoder, and whether it may be absent.
+
+    ``seqDefault`` marks a field with ``#[serde(default)]``: in the sequence form it takes its
+    default when the array ends before it (an ``Option`` without that attribute does not).
+    """
 
     wire: str
     decoder: Decoder
     required: bool = True
+    seqDefault: bool = False
 
 
 T = TypeVar("T")
@@ -209,15 +214,18 @@ def decodeStruct(
         count = len(fields)
         noun = "element" if count == 1 else "elements"
         for index, spec in enumerate(fields):
-            if index >= len(value):
+            if index < len(value):
+                found[spec.wire] = spec.decoder(value[index])
+            elif spec.seqDefault:
+                found[spec.wire] = None
+            else:
+                # serde names the index of the first field it could not fill
                 raise invalidParams(
-                    f"invalid length {len(value)}, expected struct {name} with {count} {noun}"
+                    f"invalid length {index}, expected struct {name} with {count} {noun}"
                 )
-            found[spec.wire] = spec.decoder(value[index])
         if len(value) > count:
-            raise invalidParams(
-                f"invalid length {len(value)}, expected struct {name} with {count} {noun}"
-            )
+            # serde_json's Value deserializer, once the struct is complete (probed)
+            raise invalidParams(f"invalid length {len(value)}, expected fewer elements in array")
         return build(found)
     raise invalidType(value, f"struct {name}")
 
@@ -430,11 +438,12 @@ def _header(value: object) -> HttpHeader:
     "HttpRequestParams",
     Field("method", string),
     Field("url", string),
-    Field("headers", optional(sequenceOf(_header)), False),
-    Field("bodyBase64", optional(string), False),
-    Field("timeoutMs", optional(u64), False),
+    # headers and streamResponse are #[serde(default)] non-Options: null is a type error there
+    Field("headers", sequenceOf(_header), False, seqDefault=True),
+    Field("bodyBase64", optional(string), False, seqDefault=True),
+    Field("timeoutMs", optional(u64), False, seqDefault=True),
     Field("requestId", string),
-    Field("streamResponse", optional(boolean), False),
+    Field("streamResponse", boolean, False, seqDefault=True),
 )
 @dataclass(frozen=True)
 class HttpRequestParams:
