@@ -1108,6 +1108,16 @@ def report(
 # --------------------------------------------------------------------------------------------
 
 
+def recordTranscript(directory: Path, name: str, transcript: Transcript) -> None:
+    """The reference's transcript of one session, as a golden file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.txt").write_text("\n".join(transcript.lines) + "\n")
+
+
+def readGolden(directory: Path, name: str) -> list[str]:
+    return (directory / f"{name}.txt").read_text().splitlines()
+
+
 def findReference(explicit: str | None) -> Path | None:
     candidates: list[Path] = []
     if explicit:
@@ -1195,6 +1205,12 @@ def parseArgs(argv: Sequence[str]) -> argparse.Namespace:
         "(--remote URL --executor-id ID) behind one in-process registry and rendezvous, one "
         "virtual stream per connection",
     )
+    p.add_argument(
+        "--record",
+        metavar="DIR",
+        help="write the reference's normalised transcript of each session to DIR/NAME.txt "
+        "(conformance/golden/ holds them for tests/test_conformance_golden.py)",
+    )
     p.add_argument("--only", nargs="*", default=[], help="session names to run")
     p.add_argument("--sessions", default=str(SESSIONS_DIR), help="directory of session scripts")
     p.add_argument("--keep", action="store_true", help="keep the per-run directory")
@@ -1237,6 +1253,8 @@ async def amain(reactor: Any, args: argparse.Namespace) -> int:
                 # both targets see the same path text, so it normalises identically
                 runDir = runRoot / f"t{targets.index(t)}" / script.name
                 transcripts.append(await SessionRunner(reactor, t, runDir).run(script))
+            if args.record:
+                recordTranscript(Path(args.record), script.name, transcripts[0])
             outcome = compare(
                 script.name, transcripts[0], transcripts[1], *(t.name for t in targets)
             )

@@ -39,7 +39,7 @@ from twisted_exec.params import HttpHeader, HttpRequestParams, parse
 
 reactor: Any = _reactor
 
-# -- the loopback server (also used by scripts/conformance_http_stdio.py) ------------------------------
+# -- the loopback server (also used by scripts/conformance_http_stdio.py) --
 
 PATTERN = bytes(range(256)) * 256  # 64 KiB holding every byte value
 

@@ -1,0 +1,137 @@
+"""Our executor against the reference's own transcripts, over a real loopback websocket.
+
+``conformance/golden/NAME.txt`` is what Codex CLI 0.131.0 answered to the session script
+``conformance/NAME.json`` (recorded with ``python scripts/conformance.py --record
+conformance/golden --only NAME``; normalised: uuids, ports, the run directory). Each test plays
+the same script against an in-process ``LocalWebSocketService`` with real processes and files and
+asserts the exact same transcript, line by line, so the exact JSON of every reply and
+notification of those sessions is checked on every run, without the binary.
+
+Only deterministic sessions are recorded (not the ones the reference answers in a racy order,
+nor those that depend on the executor's environment or take many seconds).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from twisted.internet import defer, reactor
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.trial.unittest import TestCase
+
+from twisted_exec.service import ExecutorService, LocalWebSocketService
+
+REPO = Path(__file__).resolve().parent.parent
+GOLDEN = REPO / "conformance" / "golden"
+
+
+def _loadRunner() -> ModuleType:
+    name = "conformance_runner"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / "conformance.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+conf = _loadRunner()
+
+
+class InProcessTarget:
+    """The conformance runner's ``Target``: our service on this reactor, on a free port."""
+
+    name = "ours (in process)"
+
+    def __init__(self) -> None:
+        self.top = ExecutorService(reactor, ttl=10.0)
+        self.local = LocalWebSocketService(
+            reactor, self.top.executor.processorFactory, "ws://127.0.0.1:0"
+        )
+        self.local.setServiceParent(self.top)
+
+    def start(self) -> Deferred[None]:
+        self.top.startService()
+        return defer.succeed(None)
+
+    def connect(self) -> Deferred[Any]:
+        assert self.local.url is not None
+        return ensureDeferred(conf._connectWs(reactor, self.local.url))
+
+    def stop(self) -> Deferred[None]:
+        return defer.maybeDeferred(self.top.stopService)
+
+
+class GoldenTranscriptTests(TestCase):
+    timeout = 60
+
+    def play(self, name: str) -> Deferred[None]:
+        async def go() -> None:
+            expected = conf.readGolden(GOLDEN, name)
+            (script,) = conf.loadScripts(REPO / "conformance", [name])
+            target = InProcessTarget()
+            await target.start()
+            self.addCleanup(target.stop)
+            runDir = Path(tempfile.mkdtemp(prefix=f"golden-{name}-", dir=self.mktemp_parent()))
+            transcript = await conf.SessionRunner(reactor, target, runDir).run(script)
+            diff = "\n".join(
+                difflib.unified_diff(
+                    expected, transcript.lines, "reference", "ours", lineterm="", n=2
+                )
+            )
+            self.assertEqual(diff, "", f"{name} differs from the reference:\n{diff}")
+            self.assertEqual(transcript.orderProblems, [])
+
+        return ensureDeferred(go()).addTimeout(45, reactor)
+
+    def mktemp_parent(self) -> str:
+        parent = Path(self.mktemp())
+        parent.mkdir(parents=True)
+        return str(parent.resolve())
+
+    def test_everyGoldenFileHasItsScript(self) -> None:
+        golden = {p.stem for p in GOLDEN.glob("*.txt")}
+        scripts = {p.stem for p in (REPO / "conformance").glob("*.json")}
+        self.assertGreaterEqual(len(golden), 10)
+        self.assertEqual(golden - scripts, set())
+
+    def test_fsBasic(self) -> Deferred[None]:
+        return self.play("fs-basic")
+
+    def test_fsErrors(self) -> Deferred[None]:
+        return self.play("fs-errors")
+
+    def test_handshake(self) -> Deferred[None]:
+        return self.play("handshake")
+
+    def test_paramsOrder(self) -> Deferred[None]:
+        return self.play("params-order")
+
+    def test_processBasic(self) -> Deferred[None]:
+        return self.play("process-basic")
+
+    def test_processSpawn(self) -> Deferred[None]:
+        return self.play("process-spawn")
+
+    def test_processTerminate(self) -> Deferred[None]:
+        return self.play("process-terminate")
+
+    def test_processTty(self) -> Deferred[None]:
+        return self.play("process-tty")
+
+    def test_processWrite(self) -> Deferred[None]:
+        return self.play("process-write")
+
+    def test_processWriteAfterExit(self) -> Deferred[None]:
+        return self.play("process-write-after-exit")
+
+    def test_resume(self) -> Deferred[None]:
+        return self.play("resume")
