@@ -13,7 +13,7 @@ from typing import Any
 
 from . import serde_json_errors
 from .errors import INVALID_REQUEST
-from .serde_json_errors import duplicateKeys
+from .serde_json_errors import JsonObject, duplicateKeys
 
 I64_MIN = -(2**63)
 I64_MAX = 2**63 - 1
@@ -80,9 +80,8 @@ def _validTrace(value: object) -> bool:
     if value is None:
         return True
     if isinstance(value, dict):
-        fields = ("traceparent", "tracestate")
-        return not duplicateKeys(value) & set(fields) and all(
-            _optionalString(value.get(name)) for name in fields
+        return not _repeats(value, _TRACE_FIELDS) and all(
+            _optionalString(value.get(name)) for name in _TRACE_FIELDS
         )
     if isinstance(value, list):
         return len(value) <= 2 and all(_optionalString(item) for item in value)
@@ -93,7 +92,7 @@ def _validErrorObject(value: object) -> bool:
     """``JSONRPCErrorError``: code (i64), data (optional, any), message (string)."""
     if isinstance(value, dict):
         return (
-            not duplicateKeys(value) & {"code", "data", "message"}
+            not _repeats(value, _ERROR_OBJECT_FIELDS)
             and _validI64(value.get("code"))
             and isinstance(value.get("message"), str)
         )
@@ -102,14 +101,23 @@ def _validErrorObject(value: object) -> bool:
     return False
 
 
-def _repeats(value: dict[str, object], *fields: str) -> bool:
-    return bool(duplicateKeys(value) & set(fields))
+def _repeats(value: dict[str, object], fields: frozenset[str]) -> bool:
+    """Whether the text repeated one of a struct's fields (serde: ``duplicate field``)."""
+    return isinstance(value, JsonObject) and not value.duplicates.isdisjoint(fields)
+
+
+_REQUEST_FIELDS = frozenset({"id", "method", "params", "trace"})
+_NOTIFICATION_FIELDS = frozenset({"method", "params"})
+_RESPONSE_FIELDS = frozenset({"id", "result"})
+_ERROR_FIELDS = frozenset({"error", "id"})
+_ERROR_OBJECT_FIELDS = frozenset({"code", "data", "message"})
+_TRACE_FIELDS = frozenset({"traceparent", "tracestate"})
 
 
 def _asRequest(value: object) -> Request | None:
     """serde's derived ``JSONRPCRequest {id, method, params?, trace?}``, from a map or a seq."""
     if isinstance(value, dict):
-        if _repeats(value, "id", "method", "params", "trace"):
+        if _repeats(value, _REQUEST_FIELDS):
             return None
         rawId, method = value.get("id"), value.get("method")
         if "id" not in value or not _validId(rawId) or not isinstance(method, str):
@@ -131,7 +139,7 @@ def _asNotification(value: object) -> Notification | None:
     """serde's derived ``JSONRPCNotification {method, params?}``: other keys are ignored."""
     if isinstance(value, dict):
         method = value.get("method")
-        if _repeats(value, "method", "params") or not isinstance(method, str):
+        if _repeats(value, _NOTIFICATION_FIELDS) or not isinstance(method, str):
             return None
         return Notification(method, value.get("params"))
     if isinstance(value, list) and 1 <= len(value) <= 2 and isinstance(value[0], str):
@@ -144,9 +152,9 @@ def _isResponse(value: object) -> bool:
     if isinstance(value, dict):
         if not _validId(value.get("id")) or "id" not in value:
             return False
-        if "result" in value and not _repeats(value, "id", "result"):
+        if "result" in value and not _repeats(value, _RESPONSE_FIELDS):
             return True
-        return _validErrorObject(value.get("error")) and not _repeats(value, "id", "error")
+        return _validErrorObject(value.get("error")) and not _repeats(value, _ERROR_FIELDS)
     if isinstance(value, list) and len(value) == 2:
         return _validId(value[0]) or (_validErrorObject(value[0]) and _validId(value[1]))
     return False

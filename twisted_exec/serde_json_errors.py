@@ -26,7 +26,7 @@ import json
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 RECURSION_LIMIT = 128
 _U64_MAX = 2**64 - 1
@@ -34,6 +34,7 @@ _I32_MAX = 2**31 - 1
 _I32_MIN = -(2**31)
 #: serde's table: 1e0 .. 1e308 as correctly rounded f64 literals.
 _POW10 = tuple(float(f"1e{k}") for k in range(309))
+_DECIMAL_DIGITS = frozenset("0123456789")
 
 EOF_LIST = "EOF while parsing a list"
 EOF_OBJECT = "EOF while parsing an object"
@@ -84,8 +85,7 @@ def duplicateKeys(value: object) -> frozenset[str]:
     return value.duplicates if isinstance(value, JsonObject) else frozenset()
 
 
-@dataclass(frozen=True)
-class Parsed:
+class Parsed(NamedTuple):
     """One JSON value and what serde would say about the text after it, if anything."""
 
     value: object
@@ -95,7 +95,7 @@ class Parsed:
 # -- numbers ----------------------------------------------------------------------------------
 
 
-class _OutOfRange(Exception):
+class _OutOfRangeError(Exception):
     """serde's ``number out of range``; ``offset`` is where serde stands in the literal."""
 
     def __init__(self, offset: int) -> None:
@@ -116,14 +116,14 @@ def _f64FromParts(positive: bool, significand: int, exponent: int, end: int) -> 
             if exponent >= 0:
                 f *= _POW10[magnitude]
                 if math.isinf(f):
-                    raise _OutOfRange(end)
+                    raise _OutOfRangeError(end)
             else:
                 f /= _POW10[magnitude]
             break
         if f == 0.0:
             break
         if exponent >= 0:
-            raise _OutOfRange(end)
+            raise _OutOfRangeError(end)
         f /= 1e308
         exponent += 308
     return f if positive else -f
@@ -133,7 +133,7 @@ def numberValue(literal: str) -> int | float:
     """The value serde_json gives a JSON number literal (already known to be well-formed).
 
     Integers are u64 or i64 when they fit (``-0`` does not: it is -0.0), else f64. Raises
-    :class:`_OutOfRange` where serde reports ``number out of range``.
+    :class:`_OutOfRangeError` where serde reports ``number out of range``.
     """
     positive = not literal.startswith("-")
     i = 0 if positive else 1
@@ -141,7 +141,7 @@ def numberValue(literal: str) -> int | float:
     significand = 0
     exponent = 0
     longInteger = False
-    while i < n and literal[i].isdigit():
+    while i < n and literal[i] in _DECIMAL_DIGITS:
         digit = ord(literal[i]) - 48
         if not longInteger and _overflows(significand, digit, _U64_MAX):
             longInteger = True
@@ -159,7 +159,7 @@ def numberValue(literal: str) -> int | float:
     if i < n and literal[i] == ".":
         i += 1
         overflowed = False
-        while i < n and literal[i].isdigit():
+        while i < n and literal[i] in _DECIMAL_DIGITS:
             digit = ord(literal[i]) - 48
             if not overflowed and _overflows(significand, digit, _U64_MAX):
                 overflowed = True
@@ -179,7 +179,7 @@ def numberValue(literal: str) -> int | float:
             i += 1
             if _overflows(exp, digit, _I32_MAX):
                 if significand != 0 and positiveExp:
-                    raise _OutOfRange(i)
+                    raise _OutOfRangeError(i)
                 return 0.0 if positive else -0.0
             exp = exp * 10 + digit
         exponent = exponent + exp if positiveExp else exponent - exp
@@ -190,7 +190,7 @@ def numberValue(literal: str) -> int | float:
 # -- the fast road ----------------------------------------------------------------------------
 
 
-class _NotSerde(Exception):
+class _NotSerdeError(Exception):
     """The fast road cannot vouch for serde's verdict on this text."""
 
 
@@ -199,20 +199,20 @@ def _intHook(literal: str) -> int | float:
         return int(literal)
     try:
         return numberValue(literal)
-    except _OutOfRange:
-        raise _NotSerde() from None
+    except _OutOfRangeError:
+        raise _NotSerdeError() from None
 
 
 def _floatHook(literal: str) -> float:
     try:
         value = numberValue(literal)
-    except _OutOfRange:
-        raise _NotSerde() from None
+    except _OutOfRangeError:
+        raise _NotSerdeError() from None
     return float(value)
 
 
 def _constantHook(literal: str) -> object:
-    raise _NotSerde()
+    raise _NotSerdeError()
 
 
 def _objectHook(pairs: list[tuple[str, object]]) -> dict[str, object]:
@@ -229,39 +229,62 @@ _DECODER = json.JSONDecoder(
     parse_constant=_constantHook,
 )
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+_WHITESPACE_CHARS = " \t\n\r"
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _tooDeep(value: object) -> bool:
     """Whether any array/object sits at depth ``RECURSION_LIMIT`` (the outermost is depth 1)."""
-    level = [value] if isinstance(value, dict | list) else []
+    level: list[object] = [value] if isinstance(value, dict | list) else []
     depth = 1
     while level:
         if depth >= RECURSION_LIMIT:
             return True
         nested: list[object] = []
         for container in level:
-            children = container.values() if isinstance(container, dict) else container
+            children: Iterable[object] = (
+                container.values() if isinstance(container, dict) else container  # type: ignore[assignment]
+            )
             nested.extend(v for v in children if isinstance(v, dict | list))
         level = nested
         depth += 1
     return False
 
 
+def _mayNestTooDeep(text: str) -> bool:
+    """A cheap necessary condition for :func:`_tooDeep`: 128 ``[``/``{`` somewhere in the text."""
+    if len(text) < 2 * RECURSION_LIMIT:
+        return False
+    if len(text) < 8192:
+        return text.count("[") + text.count("{") >= RECURSION_LIMIT
+    # Big messages are mostly one long string (base64): jump from bracket to bracket (memchr).
+    found = 0
+    for opener in "[{":
+        at = text.find(opener)
+        while at >= 0:
+            found += 1
+            if found >= RECURSION_LIMIT:
+                return True
+            at = text.find(opener, at + 1)
+    return False
+
+
 def _fastParse(text: str) -> Parsed:
-    start = _WHITESPACE.match(text).end()  # type: ignore[union-attr]
+    start = 0
+    if text[:1] in _WHITESPACE_CHARS:  # (also true for "")
+        start = _WHITESPACE.match(text).end()  # type: ignore[union-attr]
     try:
         value, end = _DECODER.raw_decode(text, start)
-    except (ValueError, RecursionError, _NotSerde) as err:
-        raise _NotSerde() from err
-    if "\\u" in text and _SURROGATE_ESCAPE.search(text):
-        raise _NotSerde()
-    # Fewer than 2 * 128 characters cannot nest 128 deep.
-    if len(text) >= 2 * RECURSION_LIMIT and _tooDeep(value):
-        raise _NotSerde()
-    if _WHITESPACE.match(text, end).end() != len(text):  # type: ignore[union-attr]
+    except (ValueError, RecursionError, _NotSerdeError) as err:
+        raise _NotSerdeError() from err
+    if end != len(text) and _WHITESPACE.match(text, end).end() != len(text):  # type: ignore[union-attr]
         # rare, and serde may read on where Python stopped (``1.`` or ``01`` at the top level)
-        raise _NotSerde()
+        raise _NotSerdeError()
+    # Python accepts lone surrogates in \u escapes, serde does not.
+    if "\\" in text and _SURROGATE_ESCAPE.search(text):
+        raise _NotSerdeError()
+    if _mayNestTooDeep(text) and _tooDeep(value):
+        raise _NotSerdeError()
     return Parsed(value, None)
 
 
@@ -273,7 +296,7 @@ def parse(text: str) -> Parsed:
     """
     try:
         return _fastParse(text)
-    except _NotSerde:
+    except _NotSerdeError:
         pass
     return _Scanner(text.encode("utf-8", "surrogatepass")).parseDocument()
 
@@ -344,7 +367,7 @@ class _Scanner:
         trailing = None if rest is None else str(self._peekError(TRAILING_CHARACTERS))
         return Parsed(value, trailing)
 
-    def _value(self) -> object:  # noqa: C901 - one state machine, kept in one place
+    def _value(self) -> object:
         stack: list[_Frame] = []
         remaining = RECURSION_LIMIT
         while True:
@@ -473,9 +496,7 @@ class _Scanner:
         if self._peekByte() == 0x2E:  # .
             self.index += 1
             if self._peekByte() not in _DIGITS:
-                raise self._peekError(
-                    INVALID_NUMBER if self.index < len(data) else EOF_VALUE
-                )
+                raise self._peekError(INVALID_NUMBER if self.index < len(data) else EOF_VALUE)
             while self._peekByte() in _DIGITS:
                 self.index += 1
         if self._peekByte() in (0x65, 0x45):  # e E
@@ -493,7 +514,7 @@ class _Scanner:
         literal = data[start : self.index].decode("ascii")
         try:
             return numberValue(literal)
-        except _OutOfRange as err:
+        except _OutOfRangeError as err:
             self.index = start + err.offset
             raise self._error(NUMBER_OUT_OF_RANGE) from None
 
