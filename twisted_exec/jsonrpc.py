@@ -1,8 +1,9 @@
 """The JSON-RPC envelope, sans IO: classify one inbound message, encode outbound ones.
 
 The reference speaks JSON-RPC 2.0 without the ``"jsonrpc"`` member. Its parser is serde_json over
-an untagged enum (request, notification, response, error), so we mirror its error messages where a
-harness can see them (parse errors in local and stdio mode).
+an untagged enum (request, notification, response, error): :mod:`serde_json_errors` reads the text
+as serde_json does (same values, same error messages), and :func:`classify` tries the enum's
+variants as serde's derive does, so a harness sees the reference's replies in local and stdio mode.
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ def _isResponse(value: object) -> bool:
     return False
 
 
-def _notificationWithId(value: dict[str, object], notification: Notification) -> Message:
+def _notificationWithId(value: dict[str, object]) -> Message:
     """A map with an ``id`` that serde nevertheless read as a notification (``id`` is ignored).
 
     The reference then drops the session (unknown notification); we answer instead.
@@ -218,7 +219,7 @@ def classify(value: object) -> Message:
     notification = _asNotification(value)
     if notification is not None:
         if isinstance(value, dict) and "id" in value:
-            return _notificationWithId(value, notification)
+            return _notificationWithId(value)
         return notification
     if _isResponse(value):
         return Malformed(-1, INVALID_REQUEST, RESPONSES_REFUSED)
