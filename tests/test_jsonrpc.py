@@ -44,9 +44,16 @@ class DecodeTests(SynchronousTestCase):
             assert isinstance(message, Malformed)
             self.assertEqual((message.id, message.code), (-1, -32600))
 
-    def test_responseAndBatchAreMalformed(self) -> None:
+    def test_responseIsMalformed(self) -> None:
         self.assertIsInstance(jsonrpc.decode(b'{"id":1,"result":{}}'), Malformed)
-        self.assertIsInstance(jsonrpc.decode(b'[{"id":1,"method":"m"}]'), Malformed)
+
+    def test_arrays(self) -> None:
+        """No batches: an array is read as a struct's fields in order, as serde does."""
+        self.assertEqual(
+            jsonrpc.decode(b'[{"id":1,"method":"m"}]'),
+            Unparseable("data did not match any variant of untagged enum JSONRPCMessage"),
+        )
+        self.assertEqual(jsonrpc.decode(b'[1,"m",{"a":1}]'), Request(1, "m", {"a": 1}))
 
     def test_notJsonRpc(self) -> None:
         detail = "data did not match any variant of untagged enum JSONRPCMessage"
