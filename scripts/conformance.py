@@ -87,8 +87,8 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         "class as a response object: we reply with an error and carry on"
     ),
     "kill-duplicate-id": (
-        "a request with the `id` key twice destroys a reference session silently; we carry on "
-        "(today by answering the request under the last id)"
+        "a request with the `id` key twice destroys a reference session silently; we reply "
+        "-32600 duplicate field `id` with id -1 and carry on"
     ),
     "process-read": (
         "racy in the reference: a long-poll read (afterSeq past the last output) woken by the "
@@ -100,10 +100,6 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         "process/terminate of a shell that traps SIGTERM: the reference sometimes leaves its "
         "background child alive (observed in 2 of 3 runs); we always kill the whole process "
         "group (issue 2: processes are never orphaned)"
-    ),
-    "kill-json-array": (
-        "a JSON array (batch) destroys a reference session silently; we reply with an error and "
-        "carry on"
     ),
 }
 
