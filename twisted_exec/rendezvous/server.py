@@ -142,7 +142,7 @@ class RendezvousServer:
         self._emptyWaiters.append(d)
         return d
 
-    def closeAll(self, code: int = 1001, reason: str = "rendezvous shutting down") -> None:
+    def closeAll(self, code: int = 1000, reason: str = "rendezvous shutting down") -> None:
         """Start a close handshake on every websocket (used when the service stops)."""
         for protocol in list(self.protocols):
             if protocol.state == RendezvousWebSocket.STATE_OPEN:

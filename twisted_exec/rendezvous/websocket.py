@@ -197,8 +197,9 @@ class RendezvousWebSocketFactory(WebSocketServerFactory):  # type: ignore[misc]
         self.setProtocolOptions(
             maxMessagePayloadSize=maxMessageBytes,
             maxFramePayloadSize=maxMessageBytes,
-            # autobahn's handshake timers run on txaio's global loop: keep them bounded but
-            # generous; the executor keeps its own pings and deadline.
-            openHandshakeTimeout=30,
-            closeHandshakeTimeout=5,
+            # No autobahn handshake timers: they run on txaio's global loop, not our reactor.
+            # The opening handshake needs none (twisted.web has read the whole upgrade request
+            # before autobahn sees it, and answers it at once); the service bounds closing.
+            openHandshakeTimeout=0,
+            closeHandshakeTimeout=0,
         )
