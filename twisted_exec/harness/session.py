@@ -295,10 +295,25 @@ class ExecSession:
             params["arg0"] = arg0
         return self.call("process/start", params).addCallback(lambda r: str(r["processId"]))
 
-    def spawn(self, argv: Sequence[str], cwd: str, **kwargs: Any) -> Deferred[RemoteProcess]:
-        """Start a process and follow its notifications (see :class:`RemoteProcess`)."""
+    def spawn(
+        self,
+        argv: Sequence[str],
+        cwd: str,
+        *,
+        onOutput: Callable[[str, bytes], None] | None = None,
+        keepOutput: bool = True,
+        **kwargs: Any,
+    ) -> Deferred[RemoteProcess]:
+        """Start a process and follow its notifications (see :class:`RemoteProcess`).
+
+        ``onOutput(stream, data)`` is attached before ``process/start`` is sent, so no output
+        can slip past it; ``keepOutput=False`` does not accumulate output in memory.
+        """
         processId = kwargs.pop("processId", None) or str(uuid.uuid4())
         process = RemoteProcess(self, processId)
+        process.keepOutput = keepOutput
+        if onOutput is not None:
+            process.onOutput(onOutput)
         d = self.startProcess(argv, cwd, processId=processId, **kwargs)
 
         def started(_: str) -> RemoteProcess:
