@@ -10,20 +10,20 @@ from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, gatherResults
-from twisted.internet.protocol import Factory
+from twisted.internet.protocol import ServerFactory
 from twisted.trial.unittest import TestCase
 
 from tests.test_relay_demux import captureLogs
 from twisted_exec.executor import Executor
 from twisted_exec.harness import (
-    AuthenticationFailed,
+    AuthenticationError,
     CallError,
     ExecSession,
-    ExecutorNotConnected,
+    ExecutorNotConnectedError,
     HarnessConnection,
-    RendezvousUnreachable,
+    RendezvousUnreachableError,
     StreamError,
-    UnknownExecutor,
+    UnknownExecutorError,
     connectHarness,
     listExecutors,
 )
@@ -67,6 +67,14 @@ class FullLoop:
         connection: HarnessConnection = await connectHarness(reactor, self.url, executorId, token)
         self.test.addCleanup(connection.close)
         return connection
+
+
+async def closedPortUrl() -> str:
+    """An ``http://`` URL on which nothing listens (a port just released)."""
+    port: Any = reactor.listenTCP(0, ServerFactory(), interface="127.0.0.1")
+    url = f"http://127.0.0.1:{port.getHost().port}"
+    await port.stopListening()
+    return url
 
 
 def shParams(script: str) -> list[str]:
@@ -116,9 +124,13 @@ class FullLoopTests(TestCase):
         with self.assertRaises(CallError) as caught:
             await bounded(session.readFile(os.path.join(self.tmp, "missing")))
         self.assertEqual(caught.exception.code, -32004)
-        listing = await bounded(Deferred.fromCoroutine(listExecutors(reactor, self.loop.url, TOKEN)))
+        listing = await bounded(
+            Deferred.fromCoroutine(listExecutors(reactor, self.loop.url, TOKEN))
+        )
         [entry] = listing
-        self.assertEqual((entry["executor_id"], entry["connected"], entry["streams"]), ("box", True, 1))
+        self.assertEqual(
+            (entry["executor_id"], entry["connected"], entry["streams"]), ("box", True, 1)
+        )
 
     async def test_tenMegabyteFileRoundTrip(self) -> None:
         self.loop.startExecutor()
@@ -205,23 +217,21 @@ class FullLoopTests(TestCase):
     async def test_connectErrorsAreTyped(self) -> None:
         self.loop.startExecutor()
         await self.ready()
-        with self.assertRaises(AuthenticationFailed) as auth:
+        with self.assertRaises(AuthenticationError) as auth:
             await self.loop.harness(token="wrong")
         self.assertIn("refused the bearer token (401)", str(auth.exception))
         self.assertNotIn("wrong", str(auth.exception))
-        with self.assertRaises(UnknownExecutor) as unknown:
+        with self.assertRaises(UnknownExecutorError) as unknown:
             await self.loop.harness("nobody")
         self.assertIn("unknown executor 'nobody'", str(unknown.exception))
-        with self.assertRaises(AuthenticationFailed):
+        with self.assertRaises(AuthenticationError):
             await Deferred.fromCoroutine(listExecutors(reactor, self.loop.url, "wrong"))
         # known but not connected
         self.loop.server.router.registered("later")
-        with self.assertRaises(ExecutorNotConnected):
+        with self.assertRaises(ExecutorNotConnectedError):
             await self.loop.harness("later")
         # nothing listening
-        port = reactor.listenTCP(0, Factory(), interface="127.0.0.1")
-        closedUrl = f"http://127.0.0.1:{port.getHost().port}"
-        await port.stopListening()
-        with self.assertRaises(RendezvousUnreachable) as unreachable:
+        closedUrl = await closedPortUrl()
+        with self.assertRaises(RendezvousUnreachableError) as unreachable:
             await connectHarness(reactor, closedUrl, "box", TOKEN)
         self.assertIn(f"cannot reach the rendezvous at {closedUrl}", str(unreachable.exception))

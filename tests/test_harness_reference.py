@@ -11,6 +11,7 @@ import signal
 from typing import Any
 
 from twisted.internet import reactor
+from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ProcessProtocol
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, TestCase
@@ -24,13 +25,13 @@ from twisted_exec.rendezvous import EXECUTOR_DISCONNECTED
 class _Reference(ProcessProtocol):
     def __init__(self) -> None:
         self.stderr = b""
-        self.ended: Any = None
+        self.ended: Deferred[None] = Deferred()
 
     def errReceived(self, data: bytes) -> None:
         self.stderr += data
 
     def processEnded(self, reason: Failure) -> None:
-        if self.ended is not None and not self.ended.called:
+        if not self.ended.called:
             self.ended.callback(None)
 
 
@@ -51,10 +52,7 @@ class HarnessAgainstReferenceTests(TestCase):
         os.makedirs(codexHome)
         workdir = os.path.abspath(self.mktemp())
         os.makedirs(workdir)
-        from twisted.internet.defer import Deferred
-
         proto = _Reference()
-        proto.ended = Deferred()
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", "/"),

@@ -14,11 +14,11 @@ from twisted_exec.cli.commands import exitStatus
 from twisted_exec.cli.main import buildParser, tokenFromEnvironment
 from twisted_exec.harness.connection import harnessUrl, upgradeError
 from twisted_exec.harness.errors import (
-    AuthenticationFailed,
+    AuthenticationError,
     CallError,
-    ExecutorNotConnected,
+    ExecutorNotConnectedError,
     StreamError,
-    UnknownExecutor,
+    UnknownExecutorError,
 )
 from twisted_exec.harness.session import ExecSession
 from twisted_exec.relay.frames import Data, Reset, decodeFrame
@@ -55,7 +55,7 @@ class SessionTests(TestCase):
     def test_typedCallsAndErrors(self) -> None:
         read = self.session.readFile("/f")
         write = self.session.writeFile("/g", b"\x00\xff")
-        [readFrame, writeFrame] = self.outbound()
+        [_, writeFrame] = self.outbound()
         self.assertEqual(json.loads(writeFrame.payload)["params"]["dataBase64"], "AP8=")
         self.reply(0, {"id": 2, "result": {}})  # replies matched by id, not order
         self.reply(1, {"error": {"code": -32004, "message": "No such file"}, "id": 1})
@@ -133,9 +133,9 @@ class ConnectionHelpersTests(TestCase):
             harnessUrl("ftp://h", "x")
 
     def test_upgradeErrors(self) -> None:
-        self.assertIsInstance(upgradeError(401, "bad", "u", "x"), AuthenticationFailed)
-        self.assertIsInstance(upgradeError(404, "", "u", "x"), UnknownExecutor)
-        self.assertIsInstance(upgradeError(503, "", "u", "x"), ExecutorNotConnected)
+        self.assertIsInstance(upgradeError(401, "bad", "u", "x"), AuthenticationError)
+        self.assertIsInstance(upgradeError(404, "", "u", "x"), UnknownExecutorError)
+        self.assertIsInstance(upgradeError(503, "", "u", "x"), ExecutorNotConnectedError)
 
 
 class CliParsingTests(TestCase):

@@ -12,7 +12,14 @@ from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from twisted_exec.relay.frames import Data, Reset, decodeFrame, encodeData, encodeReset, encodeResume
+from twisted_exec.relay.frames import (
+    Data,
+    Reset,
+    decodeFrame,
+    encodeData,
+    encodeReset,
+    encodeResume,
+)
 from twisted_exec.rendezvous.auth import TokenConfigError, TokenSet, UrlSigner
 from twisted_exec.rendezvous.router import (
     EXECUTOR_DISCONNECTED,
@@ -181,7 +188,7 @@ class RegistryResourceTests(TestCase):
     def setUp(self) -> None:
         self.clock = Clock()
         self.server = RendezvousServer(self.clock, TokenSet(["tok"]))
-        self.http = StubTreq(self.server.resource())
+        self.http: Any = StubTreq(self.server.resource())
 
     def call(self, method: str, path: str, token: str | None = "tok") -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -11,10 +11,10 @@ import tempfile
 from typing import Any
 
 from twisted.internet import reactor
-from twisted.internet.protocol import Factory
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import SkipTest, TestCase
 
+from tests.test_full_loop import closedPortUrl
 from tests.test_twistd_cli import SOURCE_ROOT, TWISTD, _Collect
 from twisted_exec.harness import HarnessConnection, StreamError, connectHarness, listExecutors
 from twisted_exec.rendezvous import EXECUTOR_DISCONNECTED
@@ -66,7 +66,10 @@ class TwistdFullLoopTests(TestCase):
 
     async def startRendezvous(self) -> str:
         proto = self.spawner.twistd(
-            "codex-rendezvous", "--listen", "http://127.0.0.1:0", env={"CODEX_RENDEZVOUS_TOKENS": TOKEN}
+            "codex-rendezvous",
+            "--listen",
+            "http://127.0.0.1:0",
+            env={"CODEX_RENDEZVOUS_TOKENS": TOKEN},
         )
         self.rendezvousProcess = proto
         url: str = await proto.firstLine.addTimeout(20, reactor)
@@ -87,7 +90,11 @@ class TwistdFullLoopTests(TestCase):
         for _ in range(200):
             executors = await listExecutors(reactor, url, TOKEN)
             for e in executors:
-                if e["executor_id"] == executorId and e["connected"] and e["connections"] >= connections:
+                if (
+                    e["executor_id"] == executorId
+                    and e["connected"]
+                    and e["connections"] >= connections
+                ):
                     return
             await deferLater(reactor, 0.1, lambda: None)
         self.fail(f"executor {executorId} did not connect")
@@ -152,9 +159,7 @@ class TwistdFullLoopTests(TestCase):
             f"codex-exec: error: the rendezvous at {url} refused the bearer token (401): "
             "invalid bearer token\n",
         )
-        port = reactor.listenTCP(0, Factory(), interface="127.0.0.1")
-        closed = f"http://127.0.0.1:{port.getHost().port}"
-        await port.stopListening()
+        closed = await closedPortUrl()
         code, _, err = await self.ran(self.cli(closed, "run", "-e", "box", "--", "true"))
         self.assertEqual(code, 125)
         self.assertRegex(
@@ -194,5 +199,3 @@ class TwistdFullLoopTests(TestCase):
         code = await proto.ended.addTimeout(20, reactor)
         self.assertEqual(code, 1)
         self.assertIn(b"Error: no bearer tokens configured", proto.stderr)
-
-

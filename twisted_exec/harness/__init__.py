@@ -6,29 +6,29 @@ each), call the executor's methods as Deferreds, follow processes with :class:`R
 
 from .connection import HarnessConnection, connectHarness, harnessUrl
 from .errors import (
-    AuthenticationFailed,
+    AuthenticationError,
     CallError,
-    ExecutorNotConnected,
+    ExecutorNotConnectedError,
     HarnessError,
-    RendezvousUnreachable,
+    RendezvousUnreachableError,
     StreamError,
-    UnknownExecutor,
+    UnknownExecutorError,
 )
 from .listing import listExecutors
 from .session import INHERIT_ALL, ExecSession, RemoteProcess
 
 __all__ = [
     "INHERIT_ALL",
-    "AuthenticationFailed",
+    "AuthenticationError",
     "CallError",
     "ExecSession",
-    "ExecutorNotConnected",
+    "ExecutorNotConnectedError",
     "HarnessConnection",
     "HarnessError",
     "RemoteProcess",
-    "RendezvousUnreachable",
+    "RendezvousUnreachableError",
     "StreamError",
-    "UnknownExecutor",
+    "UnknownExecutorError",
     "connectHarness",
     "harnessUrl",
     "listExecutors",

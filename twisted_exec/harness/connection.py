@@ -31,12 +31,12 @@ from ..relay.connector import WebsocketEndpoints
 from ..relay.frames import Data, Invalid, Reset, decodeFrame
 from ..rendezvous.router import EXECUTOR_NOT_CONNECTED
 from .errors import (
-    AuthenticationFailed,
-    ExecutorNotConnected,
+    AuthenticationError,
+    ExecutorNotConnectedError,
     HarnessError,
-    RendezvousUnreachable,
+    RendezvousUnreachableError,
     StreamError,
-    UnknownExecutor,
+    UnknownExecutorError,
 )
 from .session import ExecSession
 
@@ -60,13 +60,13 @@ def harnessUrl(rendezvousUrl: str, executorId: str) -> str:
 def upgradeError(status: int, reason: str, base: str, executorId: str) -> HarnessError:
     """The typed error for a refused websocket upgrade."""
     if status in (401, 403):
-        return AuthenticationFailed(
+        return AuthenticationError(
             f"the rendezvous at {base} refused the bearer token ({status}): {reason}"
         )
     if status == 404:
-        return UnknownExecutor(f"unknown executor {executorId!r} at the rendezvous {base}")
+        return UnknownExecutorError(f"unknown executor {executorId!r} at the rendezvous {base}")
     if status == 503:
-        return ExecutorNotConnected(
+        return ExecutorNotConnectedError(
             f"executor {executorId!r} is not connected to the rendezvous {base}"
         )
     return HarnessError(f"the rendezvous at {base} refused the harness ({status}): {reason}")
@@ -92,7 +92,7 @@ class _HarnessProtocol(WebSocketClientProtocol):  # type: ignore[misc]
 
 
 class _HarnessFactory(WebSocketClientFactory):  # type: ignore[misc]
-    protocol = _HarnessProtocol
+    protocol = _HarnessProtocol  # type: ignore[assignment]
 
     def __init__(self, connection: HarnessConnection, url: str, headers: dict[str, str]) -> None:
         super().__init__(url, headers=headers)
@@ -143,7 +143,9 @@ class HarnessConnection:
     ) -> Deferred[ExecSession]:
         """A new initialised session. With ``waitForExecutor``, an executor that is not
         connected yet (restarting) is waited for, up to that many seconds."""
-        return Deferred.fromCoroutine(self._openSession(clientName, resumeSessionId, waitForExecutor))
+        return Deferred.fromCoroutine(
+            self._openSession(clientName, resumeSessionId, waitForExecutor)
+        )
 
     async def _openSession(
         self, clientName: str, resumeSessionId: str | None, waitForExecutor: float
@@ -211,7 +213,7 @@ class HarnessConnection:
         if match:
             status, reason = int(match.group(1)), match.group(2).rstrip(")")
             return upgradeError(status, reason, self.rendezvousUrl, self.executorId)
-        return RendezvousUnreachable(
+        return RendezvousUnreachableError(
             f"websocket handshake with the rendezvous at {self.rendezvousUrl} failed: {text}"
         )
 
@@ -264,7 +266,7 @@ async def _connectHarness(
         connecting = endpoint.connect(factory).addTimeout(timeout, reactor)
         protocol: Any = await connecting
     except Exception as e:
-        raise RendezvousUnreachable(
+        raise RendezvousUnreachableError(
             f"cannot reach the rendezvous at {connection.rendezvousUrl}: {_describe(e)}"
         ) from None
 
@@ -277,7 +279,7 @@ async def _connectHarness(
             timeout, reactor, onTimeoutCancel=abortHalfOpen
         )
     except TimeoutError:
-        raise RendezvousUnreachable(
+        raise RendezvousUnreachableError(
             f"the rendezvous at {connection.rendezvousUrl} did not complete the websocket "
             f"handshake within {timeout:g} s"
         ) from None

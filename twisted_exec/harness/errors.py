@@ -9,19 +9,19 @@ class HarnessError(Exception):
     """Base class of every harness client error."""
 
 
-class RendezvousUnreachable(HarnessError):
+class RendezvousUnreachableError(HarnessError):
     """No TCP/TLS connection to the rendezvous (refused, timed out, DNS, certificate)."""
 
 
-class AuthenticationFailed(HarnessError):
+class AuthenticationError(HarnessError):
     """The rendezvous refused the bearer token (401/403)."""
 
 
-class UnknownExecutor(HarnessError):
+class UnknownExecutorError(HarnessError):
     """The rendezvous has never seen this executor id (404)."""
 
 
-class ExecutorNotConnected(HarnessError):
+class ExecutorNotConnectedError(HarnessError):
     """The executor is known but has no websocket to the rendezvous right now (503)."""
 
 

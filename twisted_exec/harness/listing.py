@@ -9,7 +9,7 @@ from treq.client import HTTPClient
 from twisted.web.client import Agent, HTTPConnectionPool
 
 from ..relay.registry import parseErrorBody, readCapped
-from .errors import AuthenticationFailed, HarnessError, RendezvousUnreachable
+from .errors import AuthenticationError, HarnessError, RendezvousUnreachableError
 
 MAX_LISTING_BYTES = 4 * 1024 * 1024
 
@@ -29,7 +29,7 @@ async def listExecutors(
     """The ``executors`` array of the listing; typed errors as :func:`connectHarness`'s."""
     base = httpBase(rendezvousUrl)
     http = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers: dict[bytes | str, bytes | str] = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         response: Any = await http.get(f"{base}/cloud/executors", headers=headers).addTimeout(
             timeout, reactor
@@ -38,10 +38,12 @@ async def listExecutors(
     except Exception as e:
         inner = getattr(e, "reasons", None)
         detail = str(inner[0].value) if inner else (str(e) or type(e).__name__)
-        raise RendezvousUnreachable(f"cannot reach the rendezvous at {base}: {detail}") from None
+        raise RendezvousUnreachableError(
+            f"cannot reach the rendezvous at {base}: {detail}"
+        ) from None
     if response.code in (401, 403):
         _, message = parseErrorBody(body)
-        raise AuthenticationFailed(
+        raise AuthenticationError(
             f"the rendezvous at {base} refused the bearer token ({response.code}): "
             f"{message or 'unauthorized'}"
         )
@@ -54,5 +56,7 @@ async def listExecutors(
     try:
         executors = json.loads(body)["executors"]
     except (ValueError, KeyError, TypeError):
-        raise HarnessError(f"the rendezvous at {base} sent an unreadable executor listing") from None
+        raise HarnessError(
+            f"the rendezvous at {base} sent an unreadable executor listing"
+        ) from None
     return list(executors)

@@ -17,7 +17,7 @@ import base64
 import json
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
@@ -379,7 +379,9 @@ class ExecSession:
         params = {"path": path, "recursive": recursive, "force": force}
         return self.call("fs/remove", params).addCallback(lambda _: None)
 
-    def copy(self, sourcePath: str, destinationPath: str, recursive: bool = False) -> Deferred[None]:
+    def copy(
+        self, sourcePath: str, destinationPath: str, recursive: bool = False
+    ) -> Deferred[None]:
         params = {
             "sourcePath": sourcePath,
             "destinationPath": destinationPath,

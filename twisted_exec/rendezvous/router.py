@@ -32,24 +32,19 @@ from google.protobuf.message import DecodeError
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
-from zope.interface import Interface
 
 from ..relay import relay_pb2
 from ..relay.frames import encodeReset, streamIdProblem
+from .interfaces import IRelayPeer
 
 log = Logger()
+
+__all__ = ["IRelayPeer", "Router"]
 
 EXECUTOR_DISCONNECTED = "executor disconnected"
 EXECUTOR_NOT_CONNECTED = "executor not connected"
 STREAM_IN_USE = "stream_id in use by another harness"
 HARNESS_DISCONNECTED = "harness disconnected"
-
-
-class IRelayPeer(Interface):
-    """One websocket the router can write frames to (an executor's or a harness's)."""
-
-    def sendFrame(raw: bytes) -> None:
-        """Send one binary relay frame (dropped if the websocket is no longer open)."""
 
 
 @dataclass(frozen=True)

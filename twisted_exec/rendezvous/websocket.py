@@ -127,7 +127,9 @@ class ExecutorLink(_Link):
 
     def lost(self, info: CloseInfo) -> None:
         self.server.router.executorLost(self.executorId, self)
-        log.info("executor {ident!r} disconnected (code {code})", ident=self.executorId, code=info[1])
+        log.info(
+            "executor {ident!r} disconnected (code {code})", ident=self.executorId, code=info[1]
+        )
 
 
 class HarnessLink(_Link):
