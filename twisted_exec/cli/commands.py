@@ -141,7 +141,7 @@ async def run(reactor: Any, session: ExecSession, args: argparse.Namespace) -> i
 
 def terminateBounded(reactor: Any, process: RemoteProcess) -> Deferred[Any]:
     """On Ctrl-C (the reactor stopping), kill the remote process first, within 2 s."""
-    if process.finished.called:
+    if process.done:
         return Deferred.fromCoroutine(_nothing())
     d = process.terminate()
     d.addErrback(lambda _: None)
@@ -174,9 +174,9 @@ async def forwardStdin(reactor: Any, process: RemoteProcess) -> None:
                 return
 
     threading.Thread(target=reader, name="codex-exec-stdin", daemon=True).start()
-    while not process.finished.called:
+    while not process.done:
         data = await chunks.get()
-        if not data or process.finished.called:
+        if not data or process.done:
             return
         try:
             await process.write(data)

@@ -404,7 +404,9 @@ class RemoteProcess:
         self.session = session
         self.processId = processId
         self.exitCode: int | None = None
-        self.finished: Deferred[int] = Deferred()
+        self.done = False
+        self._failure: StreamError | None = None
+        self._finishedWaiters: list[Deferred[int]] = []
         self.output: list[tuple[str, bytes]] = []
         self._outputCallbacks: list[Callable[[str, bytes], None]] = []
         self._buffered: dict[int, Notification] = {}
@@ -413,6 +415,35 @@ class RemoteProcess:
         self.keepOutput = True
         self._unsubscribe = session.onNotification(self._note)
         session.whenEnded().addCallback(self._streamEnded)
+
+    @property
+    def finished(self) -> Deferred[int]:
+        """A new Deferred: the exit code once the process closed, or the stream's
+        :class:`StreamError` if it ended first. (A fresh one per access, so a caller that does
+        not ask is never left with an unhandled error.)"""
+        d: Deferred[int] = Deferred()
+        if self._failure is not None:
+            d.errback(self._failure)
+        elif self.done:
+            d.callback(self.exitCode if self.exitCode is not None else -1)
+        else:
+            self._finishedWaiters.append(d)
+        return d
+
+    def _finish(self, failure: StreamError | None) -> None:
+        if self.done or self._failure is not None:
+            return
+        self.detach()
+        if failure is None:
+            self.done = True
+        else:
+            self._failure = failure
+        waiters, self._finishedWaiters = self._finishedWaiters, []
+        for d in waiters:
+            if failure is None:
+                d.callback(self.exitCode if self.exitCode is not None else -1)
+            else:
+                d.errback(failure)
 
     def onOutput(self, callback: Callable[[str, bytes], None]) -> None:
         """``callback(stream, data)`` for each output chunk (stream: stdout, stderr or pty)."""
@@ -439,9 +470,7 @@ class RemoteProcess:
             self._apply(self._buffered.pop(self._nextSeq))
             self._nextSeq += 1
         if self._closedSeq is not None and self._nextSeq > self._closedSeq:
-            self.detach()
-            if not self.finished.called:
-                self.finished.callback(self.exitCode if self.exitCode is not None else -1)
+            self._finish(None)
 
     def _apply(self, message: Notification) -> None:
         method = message.get("method")
@@ -459,9 +488,7 @@ class RemoteProcess:
             self._closedSeq = int(params["seq"])
 
     def _streamEnded(self, error: StreamError) -> None:
-        self.detach()
-        if not self.finished.called:
-            self.finished.errback(error)
+        self._finish(error)
 
     def stdout(self) -> bytes:
         return b"".join(data for stream, data in self.output if stream in ("stdout", "pty"))
