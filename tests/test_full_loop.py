@@ -212,7 +212,14 @@ class FullLoopTests(TestCase):
         # and the old session can be resumed there: its sleeper is still alive
         resumed = await bounded(connection.openSession(resumeSessionId=session.sessionId))
         self.assertEqual(resumed.sessionId, session.sessionId)
+        notes = resumed.notifications()
         self.assertTrue(await bounded(resumed.terminate(process.processId)))
+        # wait for it to close, so no pipe reader outlives the test
+        async for note in notes:
+            if note["method"] == "process/closed":
+                self.assertEqual(note["params"]["processId"], process.processId)
+                break
+        notes.close()
 
     async def test_connectErrorsAreTyped(self) -> None:
         self.loop.startExecutor()
