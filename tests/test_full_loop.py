@@ -11,6 +11,7 @@ from typing import Any
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.protocol import ServerFactory
+from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from tests.test_relay_demux import captureLogs
@@ -220,6 +221,43 @@ class FullLoopTests(TestCase):
                 self.assertEqual(note["params"]["processId"], process.processId)
                 break
         notes.close()
+
+    async def test_slowHarnessPausesTheExecutorNotRendezvousMemory(self) -> None:
+        self.loop.startExecutor()
+        await self.ready()
+        connection = await self.loop.harness()
+        session = await bounded(connection.openSession())
+        received: list[int] = []
+        total = 20_000_000
+        harnessTransport: Any = connection._protocol.transport  # type: ignore[union-attr]
+        process = await bounded(
+            session.spawn(
+                ["/bin/sh", "-c", f"head -c {total} /dev/zero"],
+                self.tmp,
+                onOutput=lambda stream, data: received.append(len(data)),
+                keepOutput=False,
+            )
+        )
+        harnessTransport.pauseProducing()  # the harness stops reading its socket
+        router = self.loop.server.router
+        executorLink = router.record("box").link  # type: ignore[union-attr]
+        for _ in range(200):
+            if router.isPaused(executorLink):
+                break
+            await deferLater(reactor, 0.05, lambda: None)
+        self.assertTrue(router.isPaused(executorLink), "the executor's websocket was not paused")
+        harnessSide: list[Any] = [
+            p.transport
+            for p in self.loop.server.protocols
+            if p.link is not None and p.link is not executorLink
+        ]
+        [harnessLink] = harnessSide
+        buffered = len(harnessLink.dataBuffer) - harnessLink.offset + harnessLink._tempDataLen
+        self.assertLess(buffered, 4 * 1024 * 1024)
+        self.assertLess(sum(received), total)
+        harnessTransport.resumeProducing()
+        self.assertEqual(await bounded(process.finished, 30), 0)
+        self.assertEqual(sum(received), total)
 
     async def test_connectErrorsAreTyped(self) -> None:
         self.loop.startExecutor()

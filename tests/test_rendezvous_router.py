@@ -37,12 +37,21 @@ class Peer:
     def __init__(self, name: str) -> None:
         self.name = name
         self.frames: list[bytes] = []
+        self.paused = False
 
     def __repr__(self) -> str:
         return f"<Peer {self.name}>"
 
     def sendFrame(self, raw: bytes) -> None:
         self.frames.append(raw)
+
+    def pauseReading(self) -> None:
+        assert not self.paused
+        self.paused = True
+
+    def resumeReading(self) -> None:
+        assert self.paused
+        self.paused = False
 
     def events(self) -> list[Any]:
         out = [decodeFrame(f) for f in self.frames]
@@ -135,6 +144,27 @@ class RouterTests(TestCase):
         self.router.fromHarness(self.h1, "box", b"\xff\xff garbage")
         self.router.fromHarness(self.h1, "box", encodeResume(""))
         self.assertEqual((self.executor.frames, self.h1.frames), ([], []))
+
+    def test_slowHarnessPausesItsExecutorUntilDrained(self) -> None:
+        self.router.fromHarness(self.h1, "box", encodeResume("s1"))
+        self.router.fromHarness(self.h2, "box", encodeResume("s2"))
+        self.router.peerPaused(self.h1)
+        self.assertTrue(self.executor.paused)
+        self.assertFalse(self.h2.paused)
+        self.router.peerPaused(self.h2)
+        self.router.peerResumed(self.h1)
+        self.assertTrue(self.executor.paused)  # h2 still holds it back
+        self.router.peerResumed(self.h2)
+        self.assertFalse(self.executor.paused)
+
+    def test_slowExecutorPausesHarnessesIncludingNewOnes(self) -> None:
+        self.router.fromHarness(self.h1, "box", encodeResume("s1"))
+        self.router.peerPaused(self.executor)
+        self.assertTrue(self.h1.paused)
+        self.router.fromHarness(self.h2, "box", encodeResume("s2"))
+        self.assertTrue(self.h2.paused)
+        self.router.executorLost("box", self.executor)  # gone: it holds nobody back
+        self.assertFalse(self.h1.paused or self.h2.paused)
 
     def test_waitForExecutor(self) -> None:
         d = self.router.waitForExecutor("box", 2)

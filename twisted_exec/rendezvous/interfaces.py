@@ -1,4 +1,4 @@
-"""The rendezvous's seam: what the router writes frames to."""
+"""The rendezvous's seam: what the router writes frames to, and pauses."""
 
 from __future__ import annotations
 
@@ -10,3 +10,9 @@ class IRelayPeer(Interface):
 
     def sendFrame(raw: bytes) -> None:
         """Send one binary relay frame (dropped if the websocket is no longer open)."""
+
+    def pauseReading() -> None:
+        """Stop reading frames from this websocket (a peer it sends to is not keeping up)."""
+
+    def resumeReading() -> None:
+        """Read again."""

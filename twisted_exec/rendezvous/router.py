@@ -18,8 +18,16 @@ which executor websocket (one connection of one executor id) the stream was open
 - Frames for an executor that is not connected are answered with a reset
   (:data:`EXECUTOR_NOT_CONNECTED`), never queued.
 
-Peers are anything with ``sendFrame(bytes)`` (:class:`IRelayPeer`); the websocket layer adapts
-autobahn protocols to it, and tests drive the router with plain recording objects.
+Flow control: when a websocket's outbound buffer is full (:meth:`Router.peerPaused`, from the
+transport's producer), the router stops reading every websocket that sends it frames, i.e. the
+peers at the other end of its routes, until it has drained (:meth:`Router.peerResumed`). A slow
+harness thus pauses its executor's websocket (and so, through the executor's own flow control,
+the processes behind it) instead of growing the rendezvous's memory; the price is that the
+other harnesses of that executor wait too (one TCP connection per executor is the relay's
+design). A slow executor pauses the harnesses sending to it.
+
+Peers are :class:`IRelayPeer` providers; the websocket layer adapts autobahn protocols to it,
+and tests drive the router with plain recording objects.
 """
 
 from __future__ import annotations
@@ -104,6 +112,8 @@ class Router:
         self._executors: dict[str, ExecutorRecord] = {}
         self._routes: dict[tuple[str, str], _Route] = {}
         self._byPeer: dict[Any, set[tuple[str, str]]] = {}  # peer -> its route keys
+        self._slow: set[Any] = set()  # peers whose outbound buffer is full
+        self._pausedBy: dict[Any, set[Any]] = {}  # peer not being read -> the slow peers why
         self.onUnrouted: Callable[[Any, str, bytes], None] = self._logUnrouted
 
     # -- executors -------------------------------------------------------------------------
@@ -148,6 +158,7 @@ class Router:
         if record is not None and record.link is link:
             record.link = None
             record.disconnectedAt = self._clock.seconds()
+        self._forgetFlow(link)
         for key in sorted(self._byPeer.pop(link, set())):
             route = self._routes.pop(key, None)
             if route is None:
@@ -205,12 +216,17 @@ class Router:
             route = self._routes[key] = _Route(executorId, head.streamId, harness, link)
             self._byPeer.setdefault(harness, set()).add(key)
             self._byPeer.setdefault(link, set()).add(key)
+            if link in self._slow:
+                self._pause(harness, link)
+            if harness in self._slow:
+                self._pause(link, harness)
         link.sendFrame(raw)
         if isReset and route is not None:
             self._drop(key)
 
     def harnessLost(self, harness: Any) -> None:
         """``harness`` ended: reset each of its streams towards the executor it was opened on."""
+        self._forgetFlow(harness)
         for key in sorted(self._byPeer.pop(harness, set())):
             route = self._routes.pop(key, None)
             if route is None:
@@ -222,6 +238,46 @@ class Router:
 
     def streamCount(self, executorId: str) -> int:
         return sum(1 for key in self._routes if key[0] == executorId)
+
+    # -- flow control ----------------------------------------------------------------------
+
+    def peerPaused(self, slow: Any) -> None:
+        """``slow``'s outbound buffer is full: stop reading the peers that feed it."""
+        self._slow.add(slow)
+        for other in self._counterparts(slow):
+            self._pause(other, slow)
+
+    def peerResumed(self, slow: Any) -> None:
+        """``slow`` has drained its buffer: read the peers it held back again."""
+        self._slow.discard(slow)
+        for other, causes in list(self._pausedBy.items()):
+            if slow in causes:
+                causes.discard(slow)
+                if not causes:
+                    del self._pausedBy[other]
+                    other.resumeReading()
+
+    def isPaused(self, peer: Any) -> bool:
+        """Whether the router stopped reading ``peer``."""
+        return peer in self._pausedBy
+
+    def _counterparts(self, peer: Any) -> set[Any]:
+        others = set()
+        for key in self._byPeer.get(peer, ()):
+            route = self._routes[key]
+            others.add(route.executor if route.harness is peer else route.harness)
+        return others
+
+    def _pause(self, other: Any, slow: Any) -> None:
+        causes = self._pausedBy.setdefault(other, set())
+        if not causes:
+            other.pauseReading()
+        causes.add(slow)
+
+    def _forgetFlow(self, peer: Any) -> None:
+        """A peer that went away holds nobody back, and is paused by nobody."""
+        self.peerResumed(peer)
+        self._pausedBy.pop(peer, None)
 
     # -- internals -------------------------------------------------------------------------
 

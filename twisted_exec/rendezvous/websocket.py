@@ -24,6 +24,7 @@ from urllib.parse import unquote
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
+from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -77,6 +78,16 @@ class _Link:
         if transport is not None:
             transport.abortConnection()
 
+    def pauseReading(self) -> None:
+        transport: Any = self._protocol.transport
+        if transport is not None:
+            transport.pauseProducing()
+
+    def resumeReading(self) -> None:
+        transport: Any = self._protocol.transport
+        if transport is not None:
+            transport.resumeProducing()
+
     # Callbacks from the protocol (override to observe; call up to keep routing).
     def opened(self) -> None:
         pass
@@ -97,6 +108,23 @@ class _Link:
         pass
 
     def lost(self, info: CloseInfo) -> None:
+        pass
+
+
+@implementer(IPushProducer)
+class _Backpressure:
+    """The transport's producer: a full write buffer pauses the peers that feed this link."""
+
+    def __init__(self, link: _Link) -> None:
+        self._link = link
+
+    def pauseProducing(self) -> None:
+        self._link.server.router.peerPaused(self._link)
+
+    def resumeProducing(self) -> None:
+        self._link.server.router.peerResumed(self._link)
+
+    def stopProducing(self) -> None:
         pass
 
 
@@ -167,7 +195,18 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
     def onOpen(self) -> None:
         if self.link is not None:
             self._opened = True
+            self._registerBackpressure(self.link)
             self.link.opened()
+
+    def _registerBackpressure(self, link: _Link) -> None:
+        """Our producer on the TCP transport, in place of twisted.web's ``HTTPChannel`` (which
+        registered itself for the upgrade request; ``WebSocketResource`` leaves it there)."""
+        transport: Any = self.transport
+        if transport is None:
+            return
+        if getattr(transport, "producer", None) is not None:
+            transport.unregisterProducer()
+        transport.registerProducer(_Backpressure(link), True)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         if self.link is None:
