@@ -17,6 +17,7 @@ from twisted.trial.unittest import SkipTest, TestCase
 from tests.test_full_loop import closedPortUrl
 from tests.test_twistd_cli import SOURCE_ROOT, TWISTD, _Collect
 from twisted_exec.harness import HarnessConnection, StreamError, connectHarness, listExecutors
+from twisted_exec.relay.service import defaultHttpClient
 from twisted_exec.rendezvous import EXECUTOR_DISCONNECTED
 
 TOKEN = "tok-TWISTD-LOOP-s3cret"
@@ -165,6 +166,35 @@ class TwistdFullLoopTests(TestCase):
         self.assertRegex(
             err, rf"^codex-exec: error: cannot reach the rendezvous at {closed}: .*refused"
         )
+        # known to the registry but not connected
+        auth: Any = {"Authorization": f"Bearer {TOKEN}"}
+        registered = await defaultHttpClient(reactor).post(
+            f"{url}/cloud/executor/later/register", headers=auth
+        )
+        self.assertEqual(registered.code, 200)
+        await registered.content()
+        code, _, err = await self.ran(self.cli(url, "run", "-e", "later", "--", "true"))
+        self.assertEqual(
+            (code, err),
+            (
+                125,
+                f"codex-exec: error: executor 'later' is not connected to the rendezvous {url}\n",
+            ),
+        )
+        # Ctrl-C: the remote command is terminated, and we exit 130
+        running = self.cli(url, "run", "-e", "box", "--", "sh", "-c", "echo $$; exec sleep 30")
+        pid = int(await running.firstLine.addTimeout(20, reactor))
+        os.kill(running.transport.pid, signal.SIGINT)  # type: ignore[union-attr]
+        code, _, err = await self.ran(running)
+        self.assertEqual((code, err), (130, ""))
+        for _ in range(100):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            await deferLater(reactor, 0.05, lambda: None)
+        else:
+            self.fail("the remote command survived Ctrl-C")
         code, _, err = await self.ran(self.cli(url, "run"))
         self.assertEqual(code, 2)
         self.assertIn("run needs a command", err)

@@ -24,6 +24,8 @@ from ..harness.listing import listExecutors
 from ..harness.session import ExecSession, RemoteProcess
 from .main import CliError
 
+INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
+
 
 async def runCommand(reactor: Any, args: argparse.Namespace, token: str | None) -> int:
     if args.command == "ls-executors":
@@ -122,21 +124,28 @@ async def run(reactor: Any, session: ExecSession, args: argparse.Namespace) -> i
         onOutput=writeOutput,
         keepOutput=False,
     )
-    stopTrigger = reactor.addSystemEventTrigger(
-        "before", "shutdown", lambda: terminateBounded(reactor, process)
-    )
+    interrupted: list[bool] = []
+
+    def onShutdown() -> Deferred[Any]:
+        interrupted.append(True)
+        return terminateBounded(reactor, process)
+
+    stopTrigger = reactor.addSystemEventTrigger("before", "shutdown", onShutdown)
     restore = rawTerminal() if args.tty and stdinIsTty else None
     try:
         if interactive:
             Deferred.fromCoroutine(forwardStdin(reactor, process))
         code = await process.finished
     except StreamError as e:
+        if interrupted:  # we are shutting down: the connection went with us
+            return INTERRUPTED
         raise CliError(f"lost the command's stream: {e.reason}") from None
     finally:
         if restore is not None:
             restore()
-        reactor.removeSystemEventTrigger(stopTrigger)
-    return exitStatus(code)
+        if not interrupted:
+            reactor.removeSystemEventTrigger(stopTrigger)
+    return INTERRUPTED if interrupted else exitStatus(code)
 
 
 def terminateBounded(reactor: Any, process: RemoteProcess) -> Deferred[Any]:
