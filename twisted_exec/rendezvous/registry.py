@@ -16,6 +16,7 @@ rendezvous by the same address it registered with.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -24,6 +25,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request
 
 from ..relay.frames import streamIdProblem
+from .auth import TokenSet
 
 if TYPE_CHECKING:
     from .server import RendezvousServer
@@ -45,6 +47,25 @@ def executorIdProblem(executorId: str) -> str | None:
     if problem is not None:
         return problem.replace("stream_id", "executor id")
     return None
+
+
+def registrationReply(
+    tokens: TokenSet | None,
+    authorization: str | None,
+    executorId: str,
+    mintUrl: Callable[[str], str],
+) -> tuple[int, dict[str, Any]]:
+    """The registry's answer to ``POST /cloud/executor/{executorId}/register``: status, body.
+
+    One implementation for the service and the test registry
+    (:class:`~twisted_exec.testing.registry.FakeRegistry`, which adds scripted failures).
+    """
+    if tokens is not None and not tokens.checkAuthorization(authorization):
+        return 401, errorBody("unauthorized", "invalid bearer token")
+    problem = executorIdProblem(executorId)
+    if problem is not None:
+        return 400, errorBody("invalid_executor_id", problem)
+    return 200, {"executor_id": executorId, "url": mintUrl(executorId)}
 
 
 def websocketBase(request: Request, publicUrl: str | None) -> str:
@@ -93,16 +114,22 @@ class CloudResource(Resource):
         )
 
     def _register(self, request: Request, executorId: str) -> bytes:
-        if not self._authorized(request):
-            log.info("registration of {ident!r} refused: bad bearer token", ident=executorId)
-            return self._reply(request, 401, errorBody("unauthorized", "invalid bearer token"))
-        problem = executorIdProblem(executorId)
-        if problem is not None:
-            return self._reply(request, 400, errorBody("invalid_executor_id", problem))
-        url = self._server.executorUrl(executorId, websocketBase(request, self._server.publicUrl))
-        self._server.router.registered(executorId)
-        log.info("executor {ident!r} registered", ident=executorId)
-        return self._reply(request, 200, {"executor_id": executorId, "url": url})
+        header = request.getHeader(b"authorization")
+        base = websocketBase(request, self._server.publicUrl)
+        status, body = registrationReply(
+            self._server.tokens,
+            header.decode("latin-1") if header is not None else None,
+            executorId,
+            lambda ident: self._server.executorUrl(ident, base),
+        )
+        if status == 200:
+            self._server.router.registered(executorId)
+            log.info("executor {ident!r} registered", ident=executorId)
+        else:
+            log.info(
+                "registration of {ident!r} refused ({status})", ident=executorId, status=status
+            )
+        return self._reply(request, status, body)
 
     def _list(self, request: Request) -> bytes:
         if not self._authorized(request):
