@@ -5,8 +5,8 @@ It answers as ``twistd codex-rendezvous`` does, through the same function
 answers ``{"executor_id", "url"}`` with a websocket URL (typically from
 :class:`~twisted_exec.testing.rendezvous.Rendezvous`). On top, it can be scripted to fail, and it
 serves on its own port, so a test can point an executor at a registry that is not its
-rendezvous. Every request is
-recorded, headers and body included, so tests can assert what an executor sent.
+rendezvous. Every request is recorded, headers and body included, so tests can assert what an
+executor sent.
 
 Use it in-memory with ``treq.testing.StubTreq(registry.resource())`` or over loopback with
 :meth:`FakeRegistry.listen`.
