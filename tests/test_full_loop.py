@@ -259,6 +259,29 @@ class FullLoopTests(TestCase):
         self.assertEqual(await bounded(process.finished, 30), 0)
         self.assertEqual(sum(received), total)
 
+    async def test_silentHarnessDroppedAndItsStreamsReset(self) -> None:
+        self.loop.server.pingInterval = 0.05
+        self.loop.server.idleTimeout = 0.4
+        self.loop.startExecutor()
+        await self.ready()
+        alive = await bounded((await self.loop.harness()).openSession())
+        silent = await self.loop.harness()
+        await bounded(silent.openSession())
+        self.assertEqual(self.loop.server.router.streamCount("box"), 2)
+        transport: Any = silent._protocol.transport  # type: ignore[union-attr]
+        transport.pauseProducing()  # half-open, as far as the rendezvous can tell: no pongs
+        for _ in range(100):
+            if self.loop.server.router.streamCount("box") == 1:
+                break
+            await deferLater(reactor, 0.05, lambda: None)
+        self.assertEqual(self.loop.server.router.streamCount("box"), 1)
+        self.assertTrue(any("silent for 0.4 s" in line for line in self.logs), self.logs)
+        transport.resumeProducing()
+        await bounded(silent.whenLost())
+        # the live harness and the executor (which answer pings) stay connected
+        self.assertTrue((await bounded(alive.getMetadata("/")))["isDirectory"])
+        self.assertTrue(self.loop.server.router.record("box").connected)  # type: ignore[union-attr]
+
     async def test_connectErrorsAreTyped(self) -> None:
         self.loop.startExecutor()
         await self.ready()

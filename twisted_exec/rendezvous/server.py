@@ -32,6 +32,8 @@ log = Logger()
 # A relay frame carries one whole JSON-RPC message: fs/readFile of a 48 MiB file is 64 MiB of
 # base64 JSON. The executor's own limit is the same.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+PING_INTERVAL = 30.0
+IDLE_TIMEOUT = 90.0
 
 
 class _AnyChild(Resource):
@@ -71,6 +73,8 @@ class RendezvousServer:
         signer: UrlSigner | None = None,
         publicUrl: str | None = None,
         maxMessageBytes: int = MAX_MESSAGE_BYTES,
+        pingInterval: float | None = PING_INTERVAL,
+        idleTimeout: float | None = IDLE_TIMEOUT,
     ) -> None:
         self.clock = clock
         self.tokens = tokens
@@ -78,6 +82,11 @@ class RendezvousServer:
         self.publicUrl = publicUrl
         self.router = Router(clock)
         self.answerPings = True
+        #: Every websocket is pinged this often, and dropped when nothing (pong, ping, frame)
+        #: came from it for ``idleTimeout`` seconds: a half-open harness would otherwise hold
+        #: its streams (and the sessions behind them) forever. ``None`` disables either.
+        self.pingInterval = pingInterval
+        self.idleTimeout = idleTimeout
         self.checkSignature = True
         self.websocketFactory = RendezvousWebSocketFactory(self, maxMessageBytes)
         self.protocols: set[RendezvousWebSocket] = set()

@@ -217,7 +217,8 @@ class _TestServer(RendezvousServer):
     linkForExecutor = ExecutorConnection
 
     def __init__(self, rendezvous: Rendezvous, reactor: Any, tokens: TokenSet | None) -> None:
-        super().__init__(reactor, tokens)
+        # No keepalive of our own: tests count the executor's pings and script silences.
+        super().__init__(reactor, tokens, pingInterval=None, idleTimeout=None)
         self.rendezvous = rendezvous
         self.router.onUnrouted = self._unrouted
 
