@@ -303,3 +303,38 @@ class FullLoopTests(TestCase):
         with self.assertRaises(RendezvousUnreachableError) as unreachable:
             await connectHarness(reactor, closedUrl, "box", TOKEN)
         self.assertIn(f"cannot reach the rendezvous at {closedUrl}", str(unreachable.exception))
+
+
+class TestRendezvousHarnessRouteTests(TestCase):
+    """The test rendezvous (``twisted_exec.testing``) is the real router: the harness client
+    works through its ``/harness/{id}`` route, which needs no token there."""
+
+    timeout = 30
+
+    async def test_harnessClientThroughTheTestRendezvous(self) -> None:
+        from twisted_exec.testing.registry import FakeRegistry
+        from twisted_exec.testing.rendezvous import Rendezvous
+
+        captureLogs(self)
+        rendezvous = Rendezvous(reactor)
+        rendezvous.listen()
+        registry = FakeRegistry(TOKEN, rendezvous.executorUrl)
+        registry.listen(reactor)
+        self.addCleanup(rendezvous.stopListening)
+        self.addCleanup(registry.stopListening)
+        self.addCleanup(rendezvous.closeAll)
+        executor = Executor(reactor)
+        self.addCleanup(executor.shutdown)
+        config = RemoteConfig.fromInputs(registry.baseUrl, "tbox", environ={TOKEN_ENV: TOKEN})
+        service = makeRemoteService(reactor, executor.processorFactory, config)
+        service.startService()
+        self.addCleanup(service.stopService)
+        connection = await bounded(rendezvous.waitForConnection(1))
+        harness = await bounded(connectHarness(reactor, rendezvous.httpUrl, "tbox", None))
+        self.addCleanup(harness.close)
+        session = await bounded(harness.openSession())
+        self.assertTrue((await bounded(session.getMetadata("/")))["isDirectory"])
+        # the in-process harness of the same executor connection still works alongside
+        inProcess = connection.stream("in-process")
+        self.assertTrue(await bounded(inProcess.initialize()))
+        self.assertEqual(connection.orphans, [])

@@ -198,7 +198,10 @@ class TwistdFullLoopTests(TestCase):
         code, _, err = await self.ran(self.cli(url, "run"))
         self.assertEqual(code, 2)
         self.assertIn("run needs a command", err)
-        self.assertNotIn(TOKEN, self.rendezvousProcess.stderr.decode())
+        serviceLog = self.rendezvousProcess.stderr.decode()
+        self.assertNotIn(TOKEN, serviceLog)
+        self.assertNotIn("sig=", serviceLog)
+        self.assertIn("executor 'box' connected", serviceLog)
 
     async def test_executorKilledAndRestartedWhileHarnessWaits(self) -> None:
         url = await self.startRendezvous()
