@@ -143,6 +143,15 @@ class CliParsingTests(TestCase):
         args = buildParser().parse_args(["run", "-t", "--env", "A=1", "--", "ls", "-l"])
         self.assertEqual((args.tty, args.env, args.argv), (True, ["A=1"], ["--", "ls", "-l"]))
 
+    def test_commonOptionsBeforeOrAfterTheCommand(self) -> None:
+        parser = buildParser()
+        before = parser.parse_args(["-e", "a", "-r", "http://x:1", "cat", "/f"])
+        after = parser.parse_args(["cat", "-e", "b", "/f"])
+        both = parser.parse_args(["-e", "a", "ls-executors", "-e", "c"])
+        self.assertEqual((before.executor_id, before.rendezvous), ("a", "http://x:1"))
+        self.assertEqual((after.executor_id, after.timeout), ("b", 10.0))
+        self.assertEqual(both.executor_id, "c")
+
     def test_tokenPrecedenceAndExitStatus(self) -> None:
         env = {"CODEX_RENDEZVOUS_TOKEN": " a ", "CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN": "b"}
         self.assertEqual(tokenFromEnvironment(env), "a")

@@ -47,34 +47,47 @@ def tokenFromEnvironment(environ: dict[str, str] | os._Environ[str]) -> str | No
     return None
 
 
-def buildParser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+def _commonOptions(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """``--rendezvous``, ``--executor-id``, ``--timeout``: accepted before and after the command.
+
+    The command's copies default to SUPPRESS, so they only override when given there.
+    """
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument(
         "--rendezvous",
         "-r",
         metavar="URL",
-        default=os.environ.get(URL_ENV) or DEFAULT_RENDEZVOUS,
+        default=default(os.environ.get(URL_ENV) or DEFAULT_RENDEZVOUS),
         help=f"rendezvous base URL (default ${URL_ENV} or {DEFAULT_RENDEZVOUS})",
     )
-    common.add_argument(
+    parser.add_argument(
         "--executor-id",
         "-e",
         metavar="ID",
-        default=os.environ.get(EXECUTOR_ENV),
+        default=default(os.environ.get(EXECUTOR_ENV)),
         help=f"executor to use (default ${EXECUTOR_ENV}, or the only connected one)",
     )
-    common.add_argument(
+    parser.add_argument(
         "--timeout",
         type=float,
-        default=10.0,
+        default=default(10.0),
         metavar="SECONDS",
         help="connect timeout (default 10)",
     )
+
+
+def buildParser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    _commonOptions(common, suppress=True)
     parser = argparse.ArgumentParser(
         prog="codex-exec",
         description="Run commands and move files on a Codex exec-server executor through a "
         f"rendezvous. The bearer token is read from ${TOKEN_ENV} (or ${FALLBACK_TOKEN_ENV}).",
     )
+    _commonOptions(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", parents=[common], help="run a command, streaming its output")
