@@ -123,6 +123,15 @@ class TwistdFullLoopTests(TestCase):
         self.assertEqual((code, out, err), (7, "out\n", "err\n"))
         code, out, err = await self.ran(self.cli(url, "run", "--cwd", tmp, "--", "pwd"))
         self.assertEqual((code, out), (0, tmp + "\n"), err)
+        code, out, err = await self.ran(
+            self.cli(url, "run", "--tty", "--", "sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo tty")
+        )
+        self.assertEqual((code, out), (0, "tty\r\n"), err)
+        # -i forwards stdin (no EOF reaches the remote side: head stops by itself)
+        code, out, err = await self.ran(
+            self.cli(url, "run", "-i", "--", "head", "-n", "1", stdin=b"typed\nmore\n")
+        )
+        self.assertEqual((code, out), (0, "typed\n"), err)
 
         local = os.path.join(tmp, "local.txt")
         with open(local, "wb") as f:
