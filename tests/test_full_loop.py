@@ -10,9 +10,11 @@ from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import ServerFactory
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
+from zope.interface.verify import verifyObject
 
 from tests.test_relay_demux import captureLogs
 from twisted_exec.executor import Executor
@@ -32,6 +34,7 @@ from twisted_exec.relay.registry import TOKEN_ENV, RemoteConfig
 from twisted_exec.relay.service import RemoteExecutorService, makeRemoteService
 from twisted_exec.rendezvous import EXECUTOR_DISCONNECTED, RendezvousServer, RendezvousService
 from twisted_exec.rendezvous.auth import TokenSet
+from twisted_exec.rendezvous.interfaces import IRelayPeer
 
 TOKEN = "tok-FULL-LOOP-s3cret"
 TIMEOUT = 15
@@ -125,6 +128,10 @@ class FullLoopTests(TestCase):
         with self.assertRaises(CallError) as caught:
             await bounded(session.readFile(os.path.join(self.tmp, "missing")))
         self.assertEqual(caught.exception.code, -32004)
+        # the real links are the router's peers, and their producers are push producers
+        for protocol in self.loop.server.protocols:
+            verifyObject(IRelayPeer, protocol.link)
+            verifyObject(IPushProducer, protocol.transport.producer)  # type: ignore[union-attr]
         listing = await bounded(
             Deferred.fromCoroutine(listExecutors(reactor, self.loop.url, TOKEN))
         )
