@@ -147,7 +147,7 @@ class DecodeTests(TestCase):
         valid = (
             version == 1
             and streamId != ""
-            and streamId == streamId.strip()
+            and streamId == streamId.strip("\t\n\x0b\x0c\r ")  # Rust trim; not \x1c-\x1f
             and index == 0
             and count == 1
             and payload != b""

@@ -1,9 +1,12 @@
 """A real executor registry for tests: ``POST /cloud/executor/{id}/register`` on twisted.web.
 
-It behaves like the cloud's registry as far as an executor can tell: it checks the bearer token,
+It answers as ``twistd codex-rendezvous`` does, through the same function
+(:func:`~twisted_exec.rendezvous.registry.registrationReply`): it checks the bearer token and
 answers ``{"executor_id", "url"}`` with a websocket URL (typically from
-:class:`~twisted_exec.testing.rendezvous.Rendezvous`), and can be scripted to fail. Every request is
-recorded, headers and body included, so tests can assert what an executor sent.
+:class:`~twisted_exec.testing.rendezvous.Rendezvous`). On top, it can be scripted to fail, and it
+serves on its own port, so a test can point an executor at a registry that is not its
+rendezvous. Every request is recorded, headers and body included, so tests can assert what an
+executor sent.
 
 Use it in-memory with ``treq.testing.StubTreq(registry.resource())`` or over loopback with
 :meth:`FakeRegistry.listen`.
@@ -23,6 +26,9 @@ from twisted.internet.interfaces import IListeningPort, IReactorTCP
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request as _Request
 from twisted.web.server import Site
+
+from ..rendezvous.auth import TokenSet
+from ..rendezvous.registry import registrationReply
 
 REGISTER_PATH = "/cloud/executor/{}/register"
 
@@ -143,11 +149,11 @@ class FakeRegistry:
             return self._scripted.popleft()
         if recorded.method != "POST" or recorded.executorId is None:
             return Reply(404, errorBody("not_found", "not found"))
-        if recorded.headers.get("authorization") != [f"Bearer {self.token}"]:
-            return Reply(401, errorBody("unauthorized", "invalid bearer token"))
-        return Reply(
-            200, {"executor_id": recorded.executorId, "url": self.wsUrl(recorded.executorId)}
+        authorization = recorded.headers.get("authorization", [None])[-1]
+        status, body = registrationReply(
+            TokenSet([self.token]), authorization, recorded.executorId, self.wsUrl
         )
+        return Reply(status, body)
 
 
 class _Cloud(Resource):

@@ -1,36 +1,44 @@
-"""A real relay rendezvous for tests: an autobahn websocket server executors dial after registering.
+"""The relay rendezvous for tests: the real one (:mod:`twisted_exec.rendezvous`) plus a harness
+played in-process.
 
-Executors connect to ``/executor/{id}?sig=...`` (the URL :meth:`Rendezvous.executorUrl` hands the
-registry). The test then plays the harness in-process through :class:`ExecutorConnection` and its
-:class:`HarnessStream` objects (one per virtual stream: JSON-RPC requests in, replies and
-notifications out, framed exactly as a cloud harness frames them). Out-of-process harnesses (a
-conformance script) can connect to ``/harness/{id}``: their binary messages are forwarded to the
-executor, and the executor's frames go back to the harness that last used that stream id.
+:class:`Rendezvous` serves the real :class:`~twisted_exec.rendezvous.server.RendezvousServer`
+on a free loopback port. Executors connect to ``/executor/{id}?sig=...`` (the signed one-time URL
+:meth:`Rendezvous.executorUrl` hands a registry such as
+:class:`~twisted_exec.testing.registry.FakeRegistry`). Each executor websocket is an
+:class:`ExecutorConnection` (the server's executor link, recording what it sees), on which a test
+plays the harness in-process through :class:`HarnessStream` objects (one per virtual stream:
+JSON-RPC requests in, replies and notifications out, framed exactly as a cloud harness frames
+them). Out-of-process harnesses (the harness client, a conformance script) connect to
+``/harness/{id}`` and are routed by the real router; without ``tokens`` that route needs no
+bearer token.
 
 Knobs for failure tests: ``refuseUpgrades`` (answer the upgrade with HTTP 404), ``answerPings``
-(swallow pings to simulate a half-open connection), and per-connection ``close()``/``abort()``.
+(swallow pings to simulate a half-open connection), ``checkSignature``, and per-connection
+``close()``/``abort()``.
 """
 
 from __future__ import annotations
 
 import json
-import secrets
-from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
-from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.defer import Deferred, DeferredQueue, succeed
 from twisted.internet.interfaces import IListeningPort, IReactorTCP
 from twisted.logger import Logger
+from twisted.web.server import Site
 
 from ..relay import relay_pb2
 from ..relay.frames import encodeData, encodeReset, encodeResume
+from ..rendezvous.auth import TokenSet
+from ..rendezvous.router import readHead
+from ..rendezvous.server import RendezvousServer
+from ..rendezvous.websocket import CloseInfo, ExecutorLink, HarnessLink, RendezvousWebSocket
 
 log = Logger()
 
-CloseInfo = tuple[bool, int | None, str | None]
+__all__ = ["CloseInfo", "ExecutorConnection", "HarnessStream", "Rendezvous"]
 
 
 class HarnessStream:
@@ -109,50 +117,37 @@ class HarnessStream:
             self.notifications.put(message)
 
 
-class ExecutorConnection:
-    """One executor websocket as the rendezvous sees it."""
+class ExecutorConnection(ExecutorLink):
+    """One executor websocket as the rendezvous sees it: the real link, recording everything."""
 
-    def __init__(self, protocol: _RendezvousProtocol, executorId: str, request: Any) -> None:
-        self._protocol = protocol
-        self.executorId = executorId
-        self.path: str = request.path
-        self.query: dict[str, list[str]] = dict(request.params)
-        self.headers: dict[str, str] = dict(request.headers)
-        self.protocols: list[str] = list(request.protocols)
+    def __init__(
+        self, protocol: RendezvousWebSocket, executorId: str, request: ConnectionRequest
+    ) -> None:
+        super().__init__(protocol, executorId, request)
         self.frames: list[bytes] = []  # every binary message from the executor
         self.texts: list[str] = []
-        self.orphans: list[bytes] = []  # frames for streams no HarnessStream holds
+        self.orphans: list[bytes] = []  # frames for streams no harness holds
         self.pings = 0
         self.closeInfo: CloseInfo | None = None
         self._streams: dict[str, HarnessStream] = {}
         self._closed: list[Deferred[CloseInfo]] = []
         self._pingWaiters: list[Deferred[int]] = []
         self._frameWaiters: list[Deferred[bytes]] = []
-        self.harnessRoute: Callable[[str, bytes], bool] | None = None
+
+    @property
+    def rendezvous(self) -> Rendezvous:
+        server = self.server
+        assert isinstance(server, _TestServer)
+        return server.rendezvous
 
     def stream(self, streamId: str) -> HarnessStream:
-        """The harness end of ``streamId`` (created on first use; nothing is sent)."""
+        """The in-process harness end of ``streamId`` (created on first use; nothing is sent)."""
         if streamId not in self._streams:
             self._streams[streamId] = HarnessStream(self, streamId)
         return self._streams[streamId]
 
     def forgetStream(self, streamId: str) -> None:
         self._streams.pop(streamId, None)
-
-    def sendFrame(self, raw: bytes) -> None:
-        self._protocol.sendMessage(raw, isBinary=True)
-
-    def sendText(self, text: str) -> None:
-        self._protocol.sendMessage(text.encode(), isBinary=False)
-
-    def close(self, code: int = 1000, reason: str = "rendezvous closing") -> None:
-        self._protocol.sendClose(code, reason)
-
-    def abort(self) -> None:
-        """Drop the TCP connection without a close handshake."""
-        transport: Any = self._protocol.transport
-        if transport is not None:
-            transport.abortConnection()
 
     def whenClosed(self) -> Deferred[CloseInfo]:
         if self.closeInfo is not None:
@@ -174,122 +169,129 @@ class ExecutorConnection:
         self._frameWaiters.append(d)
         return d
 
-    def _frameReceived(self, raw: bytes) -> None:
+    # -- link callbacks ----------------------------------------------------------------------
+
+    def opened(self) -> None:
+        super().opened()
+        self.rendezvous._connected(self)
+
+    def frameReceived(self, raw: bytes) -> None:
         self.frames.append(raw)
         waiters, self._frameWaiters = self._frameWaiters, []
         for w in waiters:
             w.callback(raw)
-        frame = relay_pb2.RelayMessageFrame()
-        try:
-            frame.ParseFromString(raw)
-        except Exception:
+        if isinstance(readHead(raw), str):
             self.orphans.append(raw)
             return
-        if self.harnessRoute is not None and self.harnessRoute(frame.stream_id, raw):
-            return
-        stream = self._streams.get(frame.stream_id)
+        super().frameReceived(raw)  # the router: to a harness websocket, or back to unrouted()
+
+    def unrouted(self, streamId: str, raw: bytes) -> None:
+        """A frame no harness websocket holds: for an in-process stream, or an orphan."""
+        frame = relay_pb2.RelayMessageFrame()
+        frame.ParseFromString(raw)
+        stream = self._streams.get(streamId)
         if stream is None or frame.WhichOneof("body") != "data":
             self.orphans.append(raw)
             return
         stream._deliver(frame.data.seq, frame.data.payload)
 
-    def _pinged(self) -> None:
+    def textReceived(self, text: str) -> None:
+        self.texts.append(text)
+
+    def pinged(self) -> None:
         self.pings += 1
         waiters, self._pingWaiters = self._pingWaiters, []
         for w in waiters:
             w.callback(self.pings)
 
-    def _lost(self, info: CloseInfo) -> None:
+    def lost(self, info: CloseInfo) -> None:
+        super().lost(info)
         self.closeInfo = info
+        self.rendezvous._disconnected(self)
         waiters, self._closed = self._closed, []
         for w in waiters:
             w.callback(info)
 
 
-class _RendezvousProtocol(WebSocketServerProtocol):  # type: ignore[misc]
-    factory: _RendezvousFactory
+class _TestServer(RendezvousServer):
+    linkForExecutor = ExecutorConnection
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.connection: ExecutorConnection | None = None
-        self.harnessOf: str | None = None
-        self._request: ConnectionRequest | None = None
-
-    def onConnect(self, request: ConnectionRequest) -> None:
-        rendezvous = self.factory.rendezvous
-        parts = request.path.strip("/").split("/")
-        if len(parts) != 2 or parts[0] not in ("executor", "harness") or not parts[1]:
-            raise ConnectionDeny(404, "unknown path")
-        executorId = unquote(parts[1])
-        if parts[0] == "harness":
-            self.harnessOf = executorId
-            return None
-        if rendezvous.refuseUpgrades:
-            raise ConnectionDeny(404, "executor not expected")
-        sig = request.params.get("sig", [None])[0]
-        if rendezvous.checkSignature and sig != rendezvous.signatures.get(executorId):
-            raise ConnectionDeny(403, "bad signature")
-        self._request = request
-        self.connection = ExecutorConnection(self, executorId, request)
-        return None
-
-    def onOpen(self) -> None:
-        if self.connection is not None:
-            self.factory.rendezvous._connected(self.connection)
-        elif self.harnessOf is not None:
-            self.factory.rendezvous._harnessOpened(self)
-
-    def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        if self.connection is not None:
-            if isBinary:
-                self.connection._frameReceived(payload)
-            else:
-                self.connection.texts.append(payload.decode("utf-8", "replace"))
-        elif self.harnessOf is not None and isBinary:
-            self.factory.rendezvous._fromHarness(self, payload)
-
-    def onPing(self, payload: bytes) -> None:
-        if self.connection is not None:
-            self.connection._pinged()
-        if self.factory.rendezvous.answerPings:
-            super().onPing(payload)
-
-    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
-        if self.connection is not None:
-            self.factory.rendezvous._disconnected(self.connection, (wasClean, code, reason))
-        elif self.harnessOf is not None:
-            self.factory.rendezvous._harnessClosed(self)
-
-
-class _RendezvousFactory(WebSocketServerFactory):  # type: ignore[misc]
-    protocol = _RendezvousProtocol  # type: ignore[assignment]
-
-    def __init__(self, rendezvous: Rendezvous, url: str) -> None:
-        super().__init__(url)
+    def __init__(self, rendezvous: Rendezvous, reactor: Any, tokens: TokenSet | None) -> None:
+        # No keepalive of our own: tests count the executor's pings and script silences.
+        super().__init__(reactor, tokens, pingInterval=None, idleTimeout=None)
         self.rendezvous = rendezvous
+        self.router.onUnrouted = self._unrouted
+
+    def _unrouted(self, link: Any, streamId: str, raw: bytes) -> None:
+        if isinstance(link, ExecutorConnection):
+            link.unrouted(streamId, raw)
+
+    def admitExecutor(
+        self, protocol: RendezvousWebSocket, executorId: str, request: ConnectionRequest
+    ) -> ExecutorLink:
+        if self.rendezvous.refuseUpgrades:
+            raise ConnectionDeny(404, "executor not expected")
+        return super().admitExecutor(protocol, executorId, request)
+
+    def admitHarness(
+        self, protocol: RendezvousWebSocket, executorId: str, request: ConnectionRequest
+    ) -> HarnessLink:
+        if self.tokens is None:  # an open test rendezvous: any harness, any executor id
+            self.protocols.add(protocol)
+            return HarnessLink(protocol, executorId)
+        return super().admitHarness(protocol, executorId, request)
 
 
 class Rendezvous:
-    """The relay rendezvous: accepts executor websockets and lets a test play the harness."""
+    """The real rendezvous on a loopback port, with test affordances.
 
-    def __init__(self, reactor: IReactorTCP, *, checkSignature: bool = True) -> None:
+    ``tokens`` (bearer tokens for ``/harness/{id}``) default to none: the harness route is open.
+    The registry route (``/cloud/...``) is served too; tests usually pair the rendezvous with
+    :class:`~twisted_exec.testing.registry.FakeRegistry` for scripted registry failures.
+    """
+
+    def __init__(
+        self,
+        reactor: IReactorTCP,
+        *,
+        checkSignature: bool = True,
+        tokens: list[str] | None = None,
+    ) -> None:
         self._reactor = reactor
-        self.checkSignature = checkSignature
+        self.server = _TestServer(self, reactor, TokenSet(tokens) if tokens is not None else None)
+        self.server.checkSignature = checkSignature
         self.refuseUpgrades = False
-        self.answerPings = True
-        self.signatures: dict[str, str] = {}
+        self.signatures: dict[str, str] = {}  # the last signature handed out per executor id
         self.connections: list[ExecutorConnection] = []
         self.current: dict[str, ExecutorConnection] = {}
         self._waiters: list[tuple[int, Deferred[ExecutorConnection]]] = []
         self._port: IListeningPort | None = None
-        self._harnesses: dict[str, list[_RendezvousProtocol]] = {}
-        self._owners: dict[tuple[str, str], _RendezvousProtocol] = {}
+
+    @property
+    def router(self) -> Any:
+        return self.server.router
+
+    @property
+    def checkSignature(self) -> bool:
+        return self.server.checkSignature
+
+    @checkSignature.setter
+    def checkSignature(self, value: bool) -> None:
+        self.server.checkSignature = value
+
+    @property
+    def answerPings(self) -> bool:
+        return self.server.answerPings
+
+    @answerPings.setter
+    def answerPings(self, value: bool) -> None:
+        self.server.answerPings = value
 
     def listen(self, interface: str = "127.0.0.1") -> str:
         """Listen on a free loopback port; returns the base ``ws://`` URL."""
-        factory = _RendezvousFactory(self, "ws://127.0.0.1")
-        factory.setProtocolOptions(maxMessagePayloadSize=64 * 1024 * 1024)
-        self._port = self._reactor.listenTCP(0, factory, interface=interface)
+        site: Any = Site(self.server.resource())
+        site.noisy = False
+        self._port = self._reactor.listenTCP(0, site, interface=interface)
         return self.baseUrl
 
     @property
@@ -298,11 +300,17 @@ class Rendezvous:
         address = self._port.getHost()
         return f"ws://{address.host}:{address.port}"  # type: ignore[attr-defined]
 
+    @property
+    def httpUrl(self) -> str:
+        """The same port as ``http://``: the registry's base URL (``/cloud/...``)."""
+        return "http" + self.baseUrl[2:]
+
     def executorUrl(self, executorId: str) -> str:
         """A fresh signed URL for ``executorId`` (what the registry returns)."""
-        sig = secrets.token_urlsafe(16)
-        self.signatures[executorId] = sig
-        return f"{self.baseUrl}/executor/{quote(executorId, safe='')}?sig={sig}"
+        url = self.server.executorUrl(executorId, self.baseUrl)
+        self.signatures[executorId] = url.partition("?sig=")[2]
+        self.server.router.registered(executorId)
+        return url
 
     def harnessUrl(self, executorId: str) -> str:
         return f"{self.baseUrl}/harness/{quote(executorId, safe='')}"
@@ -324,61 +332,15 @@ class Rendezvous:
 
     def closeAll(self) -> None:
         """Abort every open executor and harness connection (for test clean-up)."""
-        for connection in self.connections:
-            if connection.closeInfo is None:
-                connection.abort()
-        for harnesses in self._harnesses.values():
-            for h in harnesses:
-                transport: Any = h.transport
-                if transport is not None:
-                    transport.abortConnection()
+        self.server.abortAll()
 
     def _connected(self, connection: ExecutorConnection) -> None:
         self.connections.append(connection)
         self.current[connection.executorId] = connection
-        connection.harnessRoute = lambda streamId, raw: self._toHarness(
-            connection.executorId, streamId, raw
-        )
         for waiter in [w for w in self._waiters if w[0] <= len(self.connections)]:
             self._waiters.remove(waiter)
             waiter[1].callback(self.connections[waiter[0] - 1])
 
-    def _disconnected(self, connection: ExecutorConnection, info: CloseInfo) -> None:
+    def _disconnected(self, connection: ExecutorConnection) -> None:
         if self.current.get(connection.executorId) is connection:
             del self.current[connection.executorId]
-        connection._lost(info)
-
-    # -- out-of-process harnesses ------------------------------------------------------------
-
-    def _harnessOpened(self, harness: _RendezvousProtocol) -> None:
-        assert harness.harnessOf is not None
-        self._harnesses.setdefault(harness.harnessOf, []).append(harness)
-
-    def _harnessClosed(self, harness: _RendezvousProtocol) -> None:
-        assert harness.harnessOf is not None
-        group = self._harnesses.get(harness.harnessOf, [])
-        if harness in group:
-            group.remove(harness)
-        for key in [k for k, v in self._owners.items() if v is harness]:
-            del self._owners[key]
-
-    def _fromHarness(self, harness: _RendezvousProtocol, raw: bytes) -> None:
-        assert harness.harnessOf is not None
-        frame = relay_pb2.RelayMessageFrame()
-        try:
-            frame.ParseFromString(raw)
-            self._owners[(harness.harnessOf, frame.stream_id)] = harness
-        except Exception:
-            pass  # forwarded anyway: the executor's own validation is what is under test
-        connection = self.current.get(harness.harnessOf)
-        if connection is not None:
-            connection.sendFrame(raw)
-        else:
-            log.info("harness frame for absent executor {ident!r} dropped", ident=harness.harnessOf)
-
-    def _toHarness(self, executorId: str, streamId: str, raw: bytes) -> bool:
-        owner = self._owners.get((executorId, streamId))
-        if owner is None:
-            return False
-        owner.sendMessage(raw, isBinary=True)
-        return True

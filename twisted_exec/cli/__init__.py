@@ -1,0 +1,1 @@
+"""``codex-exec``: the command-line harness (see :mod:`twisted_exec.cli.main`)."""

@@ -1,0 +1,35 @@
+"""The harness client: the counterpart of the executor, through a rendezvous.
+
+Connect with :func:`connectHarness`, open :class:`ExecSession` streams (one JSON-RPC session
+each), call the executor's methods as Deferreds, follow processes with :class:`RemoteProcess`.
+"""
+
+from .connection import HarnessConnection, connectHarness, harnessUrl
+from .errors import (
+    AuthenticationError,
+    CallError,
+    ExecutorNotConnectedError,
+    HarnessError,
+    RendezvousUnreachableError,
+    StreamError,
+    UnknownExecutorError,
+)
+from .listing import listExecutors
+from .session import INHERIT_ALL, ExecSession, RemoteProcess
+
+__all__ = [
+    "INHERIT_ALL",
+    "AuthenticationError",
+    "CallError",
+    "ExecSession",
+    "ExecutorNotConnectedError",
+    "HarnessConnection",
+    "HarnessError",
+    "RemoteProcess",
+    "RendezvousUnreachableError",
+    "StreamError",
+    "UnknownExecutorError",
+    "connectHarness",
+    "harnessUrl",
+    "listExecutors",
+]

@@ -1,0 +1,62 @@
+"""``GET /cloud/executors``: the executors a rendezvous knows (for ``codex-exec ls-executors``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from treq.client import HTTPClient
+from twisted.web.client import Agent, HTTPConnectionPool
+
+from ..relay.registry import parseErrorBody, readCapped
+from .errors import AuthenticationError, HarnessError, RendezvousUnreachableError
+
+MAX_LISTING_BYTES = 4 * 1024 * 1024
+
+
+def httpBase(rendezvousUrl: str) -> str:
+    """The rendezvous base URL as ``http(s)://`` (``ws(s)://`` accepted too)."""
+    url = rendezvousUrl.strip().rstrip("/")
+    for old, new in (("ws://", "http://"), ("wss://", "https://")):
+        if url.startswith(old):
+            return new + url[len(old) :]
+    return url
+
+
+async def listExecutors(
+    reactor: Any, rendezvousUrl: str, token: str | None, *, timeout: float = 10.0
+) -> list[dict[str, Any]]:
+    """The ``executors`` array of the listing; typed errors as :func:`connectHarness`'s."""
+    base = httpBase(rendezvousUrl)
+    http = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
+    headers: dict[bytes | str, bytes | str] = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        response: Any = await http.get(f"{base}/cloud/executors", headers=headers).addTimeout(
+            timeout, reactor
+        )
+        body, _ = await readCapped(response, MAX_LISTING_BYTES).addTimeout(timeout, reactor)
+    except Exception as e:
+        inner = getattr(e, "reasons", None)
+        detail = str(inner[0].value) if inner else (str(e) or type(e).__name__)
+        raise RendezvousUnreachableError(
+            f"cannot reach the rendezvous at {base}: {detail}"
+        ) from None
+    if response.code in (401, 403):
+        _, message = parseErrorBody(body)
+        raise AuthenticationError(
+            f"the rendezvous at {base} refused the bearer token ({response.code}): "
+            f"{message or 'unauthorized'}"
+        )
+    if response.code != 200:
+        _, message = parseErrorBody(body)
+        raise HarnessError(
+            f"the rendezvous at {base} answered {response.code} to the executor listing"
+            + (f": {message}" if message else "")
+        )
+    try:
+        executors = json.loads(body)["executors"]
+    except (ValueError, KeyError, TypeError):
+        raise HarnessError(
+            f"the rendezvous at {base} sent an unreadable executor listing"
+        ) from None
+    return list(executors)

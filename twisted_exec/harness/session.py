@@ -1,0 +1,497 @@
+"""One relay stream = one JSON-RPC session with the executor, from the harness side.
+
+Sans-IO: an :class:`ExecSession` is handed a ``send(frameBytes)`` callable and fed the decoded
+frames of its stream; the websocket lives in :mod:`.connection`. It frames like the Codex cloud
+harness: an opening ``resume{next_seq: 0}``, then one data frame per JSON-RPC message with seq
+0, 1, 2, ... (segment 0 of 1), and a ``reset`` to close.
+
+Calls return Deferreds (``await`` them in a coroutine, or add callbacks): the result, or a
+:class:`~.errors.CallError` for a JSON-RPC error, or a :class:`~.errors.StreamError` when the
+stream ends first. Notifications reach callbacks (:meth:`ExecSession.onNotification`) and async
+iterators (:meth:`ExecSession.notifications`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ..relay.frames import SEQ_MODULUS, Data, Reset, encodeData, encodeReset, encodeResume
+from .errors import CallError, StreamError
+
+log = Logger()
+
+Notification = dict[str, Any]
+NotificationCallback = Callable[[Notification], None]
+
+#: What the real Codex harness sends with ``process/start``: the child inherits the executor's
+#: environment (the reference without ``envPolicy`` gives the child exactly ``env``).
+INHERIT_ALL: dict[str, Any] = {
+    "inherit": "all",
+    "ignoreDefaultExcludes": True,
+    "exclude": [],
+    "set": {},
+    "includeOnly": [],
+}
+
+
+class _NotificationQueue:
+    """The async iterator of :meth:`ExecSession.notifications`; ends when the stream does."""
+
+    def __init__(self, session: ExecSession) -> None:
+        self._session = session
+        self._items: deque[Notification] = deque()
+        self._waiter: Deferred[Notification | None] | None = None
+        self._ended = False
+
+    def put(self, note: Notification | None) -> None:
+        if note is None:
+            self._ended = True
+        if self._waiter is not None:
+            waiter, self._waiter = self._waiter, None
+            waiter.callback(note)
+        elif note is not None:
+            self._items.append(note)
+
+    def __aiter__(self) -> _NotificationQueue:
+        return self
+
+    async def __anext__(self) -> Notification:
+        if self._items:
+            return self._items.popleft()
+        if self._ended:
+            raise StopAsyncIteration
+        self._waiter = Deferred()
+        note = await self._waiter
+        if note is None:
+            raise StopAsyncIteration
+        return note
+
+    def close(self) -> None:
+        self._session._queues.discard(self)
+        self.put(None)
+
+
+class ExecSession:
+    """The harness end of one stream; methods mirror the executor's JSON-RPC methods."""
+
+    def __init__(
+        self,
+        streamId: str,
+        send: Callable[[bytes], None],
+        onEnded: Callable[[ExecSession], None] | None = None,
+    ) -> None:
+        self.streamId = streamId
+        self.sessionId: str | None = None
+        self._send = send
+        self._onEnded = onEnded
+        self._nextSeq = 0
+        self._nextId = 1
+        self._pending: dict[int, tuple[str, Deferred[Any]]] = {}
+        self._callbacks: list[NotificationCallback] = []
+        self._queues: set[_NotificationQueue] = set()
+        self.error: StreamError | None = None
+        self.lastInboundSeq: int | None = None
+        self._endWaiters: list[Deferred[StreamError]] = []
+
+    def __repr__(self) -> str:
+        return f"<ExecSession stream={self.streamId} session={self.sessionId}>"
+
+    @property
+    def ended(self) -> bool:
+        return self.error is not None
+
+    # -- framing ---------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Announce the stream (``resume{next_seq: 0}``), as the cloud harness does."""
+        self._send(encodeResume(self.streamId, self._nextSeq))
+
+    def _sendMessage(self, message: Mapping[str, Any]) -> None:
+        seq, self._nextSeq = self._nextSeq, (self._nextSeq + 1) % SEQ_MODULUS
+        self._send(encodeData(self.streamId, seq, json.dumps(message).encode()))
+
+    def frameReceived(self, event: Data | Reset) -> None:
+        """A decoded frame of this stream, from the connection."""
+        if self.ended:
+            return
+        if isinstance(event, Reset):
+            self._end(StreamError(event.reason))
+            return
+        if self.lastInboundSeq is not None and event.seq != (self.lastInboundSeq + 1) % SEQ_MODULUS:
+            log.warn(
+                "stream {streamId}: inbound seq {seq} after {last}",
+                streamId=self.streamId,
+                seq=event.seq,
+                last=self.lastInboundSeq,
+            )
+        self.lastInboundSeq = event.seq
+        try:
+            message = json.loads(event.payload)
+        except ValueError:
+            log.warn("stream {streamId}: undecodable JSON dropped", streamId=self.streamId)
+            return
+        if not isinstance(message, dict):
+            log.warn("stream {streamId}: non-object JSON dropped", streamId=self.streamId)
+            return
+        if "method" in message:
+            if "id" not in message:
+                self._notification(message)
+            return  # the executor sends no requests
+        pending = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+        if pending is None:
+            log.warn("stream {streamId}: reply to no request dropped", streamId=self.streamId)
+            return
+        method, d = pending
+        error = message.get("error")
+        if isinstance(error, dict):
+            d.errback(
+                CallError(
+                    method,
+                    int(error.get("code", 0)),
+                    str(error.get("message", "")),
+                    error.get("data"),
+                )
+            )
+        else:
+            d.callback(message.get("result"))
+
+    def connectionLost(self, reason: str) -> None:
+        """The websocket under this stream ended."""
+        self._end(StreamError(reason))
+
+    def _end(self, error: StreamError) -> None:
+        if self.error is not None:
+            return
+        self.error = error
+        pending, self._pending = self._pending, {}
+        for _, d in pending.values():
+            d.errback(error)
+        for queue in list(self._queues):
+            queue.close()
+        waiters, self._endWaiters = self._endWaiters, []
+        for w in waiters:
+            w.callback(error)
+        if self._onEnded is not None:
+            self._onEnded(self)
+
+    def whenEnded(self) -> Deferred[StreamError]:
+        """Fires with the :class:`StreamError` that ended the stream (never errbacks)."""
+        if self.error is not None:
+            return succeed(self.error)
+        d: Deferred[StreamError] = Deferred()
+        self._endWaiters.append(d)
+        return d
+
+    def close(self, reason: str = "harness closed the stream") -> None:
+        """Reset the stream: the executor detaches the session (resumable for its TTL)."""
+        if self.ended:
+            return
+        self._send(encodeReset(self.streamId, reason))
+        self._end(StreamError(reason))
+
+    # -- JSON-RPC --------------------------------------------------------------------------
+
+    def call(self, method: str, params: Any = None) -> Deferred[Any]:
+        """Send a request; fires with its ``result``."""
+        d: Deferred[Any] = Deferred()
+        if self.error is not None:
+            d.errback(self.error)
+            return d
+        ident = self._nextId
+        self._nextId += 1
+        self._pending[ident] = (method, d)
+        message: dict[str, Any] = {"id": ident, "method": method}
+        if params is not None:
+            message["params"] = params
+        self._sendMessage(message)
+        return d
+
+    def notify(self, method: str, params: Any = None) -> None:
+        if self.error is not None:
+            raise self.error
+        message: dict[str, Any] = {"method": method}
+        if params is not None:
+            message["params"] = params
+        self._sendMessage(message)
+
+    def _notification(self, message: Notification) -> None:
+        for callback in list(self._callbacks):
+            try:
+                callback(message)
+            except Exception:
+                log.failure("notification callback failed")
+        for queue in list(self._queues):
+            queue.put(message)
+
+    def onNotification(self, callback: NotificationCallback) -> Callable[[], None]:
+        """Call ``callback(message)`` for every notification; returns an unsubscribe function."""
+        self._callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+        return unsubscribe
+
+    def notifications(self) -> _NotificationQueue:
+        """``async for note in session.notifications(): ...`` (from now on, until the end)."""
+        queue = _NotificationQueue(self)
+        if self.ended:
+            queue.put(None)
+        else:
+            self._queues.add(queue)
+        return queue
+
+    def initialize(
+        self, clientName: str = "twisted-exec", resumeSessionId: str | None = None
+    ) -> Deferred[str]:
+        """``initialize`` then ``initialized``; fires with the session id."""
+        return Deferred.fromCoroutine(self._initialize(clientName, resumeSessionId))
+
+    async def _initialize(self, clientName: str, resumeSessionId: str | None) -> str:
+        params: dict[str, Any] = {"clientName": clientName}
+        if resumeSessionId is not None:
+            params["resumeSessionId"] = resumeSessionId
+        result = await self.call("initialize", params)
+        self.notify("initialized")
+        self.sessionId = str(result["sessionId"])
+        return self.sessionId
+
+    # -- processes -------------------------------------------------------------------------
+
+    def startProcess(
+        self,
+        argv: Sequence[str],
+        cwd: str,
+        *,
+        processId: str | None = None,
+        env: Mapping[str, str] | None = None,
+        envPolicy: Mapping[str, Any] | None = INHERIT_ALL,
+        tty: bool = False,
+        pipeStdin: bool = False,
+        arg0: str | None = None,
+    ) -> Deferred[str]:
+        """``process/start``; fires with the process id (a fresh UUID unless given)."""
+        params: dict[str, Any] = {
+            "processId": processId if processId is not None else str(uuid.uuid4()),
+            "argv": list(argv),
+            "cwd": cwd,
+            "env": dict(env or {}),
+            "tty": tty,
+            "pipeStdin": pipeStdin,
+        }
+        if envPolicy is not None:
+            params["envPolicy"] = dict(envPolicy)
+        if arg0 is not None:
+            params["arg0"] = arg0
+        return self.call("process/start", params).addCallback(lambda r: str(r["processId"]))
+
+    def spawn(
+        self,
+        argv: Sequence[str],
+        cwd: str,
+        *,
+        onOutput: Callable[[str, bytes], None] | None = None,
+        keepOutput: bool = True,
+        **kwargs: Any,
+    ) -> Deferred[RemoteProcess]:
+        """Start a process and follow its notifications (see :class:`RemoteProcess`).
+
+        ``onOutput(stream, data)`` is attached before ``process/start`` is sent, so no output
+        can slip past it; ``keepOutput=False`` does not accumulate output in memory.
+        """
+        processId = kwargs.pop("processId", None) or str(uuid.uuid4())
+        process = RemoteProcess(self, processId)
+        process.keepOutput = keepOutput
+        if onOutput is not None:
+            process.onOutput(onOutput)
+        d = self.startProcess(argv, cwd, processId=processId, **kwargs)
+
+        def started(_: str) -> RemoteProcess:
+            return process
+
+        def failed(failure: Failure) -> Failure:
+            process.detach()
+            return failure
+
+        return d.addCallbacks(started, failed)
+
+    def read(
+        self,
+        processId: str,
+        afterSeq: int | None = None,
+        maxBytes: int | None = None,
+        waitMs: int | None = None,
+    ) -> Deferred[dict[str, Any]]:
+        """``process/read``: retained output after ``afterSeq`` (chunks stay base64)."""
+        params: dict[str, Any] = {"processId": processId}
+        for key, value in (("afterSeq", afterSeq), ("maxBytes", maxBytes), ("waitMs", waitMs)):
+            if value is not None:
+                params[key] = value
+        return self.call("process/read", params)
+
+    def write(self, processId: str, data: bytes) -> Deferred[str]:
+        """``process/write``; fires with the status (``accepted``, ``stdinClosed``, ...)."""
+        chunk = base64.b64encode(data).decode()
+        return self.call("process/write", {"processId": processId, "chunk": chunk}).addCallback(
+            lambda r: str(r["status"])
+        )
+
+    def terminate(self, processId: str) -> Deferred[bool]:
+        """``process/terminate``; fires with whether the process was still running."""
+        return self.call("process/terminate", {"processId": processId}).addCallback(
+            lambda r: bool(r["running"])
+        )
+
+    # -- files -----------------------------------------------------------------------------
+
+    def readFile(self, path: str) -> Deferred[bytes]:
+        return self.call("fs/readFile", {"path": path}).addCallback(
+            lambda r: base64.b64decode(r["dataBase64"])
+        )
+
+    def writeFile(self, path: str, data: bytes) -> Deferred[None]:
+        params = {"path": path, "dataBase64": base64.b64encode(data).decode()}
+        return self.call("fs/writeFile", params).addCallback(lambda _: None)
+
+    def getMetadata(self, path: str) -> Deferred[dict[str, Any]]:
+        return self.call("fs/getMetadata", {"path": path})
+
+    def readDirectory(self, path: str) -> Deferred[list[dict[str, Any]]]:
+        return self.call("fs/readDirectory", {"path": path}).addCallback(
+            lambda r: list(r["entries"])
+        )
+
+    def createDirectory(self, path: str, recursive: bool = True) -> Deferred[None]:
+        params = {"path": path, "recursive": recursive}
+        return self.call("fs/createDirectory", params).addCallback(lambda _: None)
+
+    def remove(self, path: str, recursive: bool = True, force: bool = True) -> Deferred[None]:
+        params = {"path": path, "recursive": recursive, "force": force}
+        return self.call("fs/remove", params).addCallback(lambda _: None)
+
+    def copy(
+        self, sourcePath: str, destinationPath: str, recursive: bool = False
+    ) -> Deferred[None]:
+        params = {
+            "sourcePath": sourcePath,
+            "destinationPath": destinationPath,
+            "recursive": recursive,
+        }
+        return self.call("fs/copy", params).addCallback(lambda _: None)
+
+
+class RemoteProcess:
+    """Follows one process's notifications and delivers them in ``seq`` order.
+
+    The executor numbers a process's ``process/output``, ``process/exited`` and
+    ``process/closed`` with one counter from 1. Ours sends them in order; the reference may
+    send ``exited`` (even ``closed``) before the last output, so they are re-ordered here:
+    output reaches :meth:`onOutput` callbacks strictly by seq, and :attr:`finished` fires with
+    the exit code once ``closed`` and everything before it has arrived.
+    """
+
+    def __init__(self, session: ExecSession, processId: str) -> None:
+        self.session = session
+        self.processId = processId
+        self.exitCode: int | None = None
+        self.done = False
+        self._failure: StreamError | None = None
+        self._finishedWaiters: list[Deferred[int]] = []
+        self.output: list[tuple[str, bytes]] = []
+        self._outputCallbacks: list[Callable[[str, bytes], None]] = []
+        self._buffered: dict[int, Notification] = {}
+        self._nextSeq = 1
+        self._closedSeq: int | None = None
+        self.keepOutput = True
+        self._unsubscribe = session.onNotification(self._note)
+        session.whenEnded().addCallback(self._streamEnded)
+
+    @property
+    def finished(self) -> Deferred[int]:
+        """A new Deferred: the exit code once the process closed, or the stream's
+        :class:`StreamError` if it ended first. (A fresh one per access, so a caller that does
+        not ask is never left with an unhandled error.)"""
+        d: Deferred[int] = Deferred()
+        if self._failure is not None:
+            d.errback(self._failure)
+        elif self.done:
+            d.callback(self.exitCode if self.exitCode is not None else -1)
+        else:
+            self._finishedWaiters.append(d)
+        return d
+
+    def _finish(self, failure: StreamError | None) -> None:
+        if self.done or self._failure is not None:
+            return
+        self.detach()
+        if failure is None:
+            self.done = True
+        else:
+            self._failure = failure
+        waiters, self._finishedWaiters = self._finishedWaiters, []
+        for d in waiters:
+            if failure is None:
+                d.callback(self.exitCode if self.exitCode is not None else -1)
+            else:
+                d.errback(failure)
+
+    def onOutput(self, callback: Callable[[str, bytes], None]) -> None:
+        """``callback(stream, data)`` for each output chunk (stream: stdout, stderr or pty)."""
+        self._outputCallbacks.append(callback)
+
+    def write(self, data: bytes) -> Deferred[str]:
+        return self.session.write(self.processId, data)
+
+    def terminate(self) -> Deferred[bool]:
+        return self.session.terminate(self.processId)
+
+    def detach(self) -> None:
+        self._unsubscribe()
+
+    def _note(self, message: Notification) -> None:
+        params = message.get("params")
+        if not isinstance(params, dict) or params.get("processId") != self.processId:
+            return
+        seq = params.get("seq")
+        if not isinstance(seq, int):
+            return
+        self._buffered[seq] = message
+        while self._nextSeq in self._buffered:
+            self._apply(self._buffered.pop(self._nextSeq))
+            self._nextSeq += 1
+        if self._closedSeq is not None and self._nextSeq > self._closedSeq:
+            self._finish(None)
+
+    def _apply(self, message: Notification) -> None:
+        method = message.get("method")
+        params = message["params"]
+        if method == "process/output":
+            data = base64.b64decode(params.get("chunk", ""))
+            stream = str(params.get("stream", "stdout"))
+            if self.keepOutput:
+                self.output.append((stream, data))
+            for callback in list(self._outputCallbacks):
+                callback(stream, data)
+        elif method == "process/exited":
+            self.exitCode = int(params.get("exitCode", -1))
+        elif method == "process/closed":
+            self._closedSeq = int(params["seq"])
+
+    def _streamEnded(self, error: StreamError) -> None:
+        self._finish(error)
+
+    def stdout(self) -> bytes:
+        return b"".join(data for stream, data in self.output if stream in ("stdout", "pty"))
+
+    def stderr(self) -> bytes:
+        return b"".join(data for stream, data in self.output if stream == "stderr")

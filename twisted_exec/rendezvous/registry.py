@@ -1,0 +1,158 @@
+"""The registry's HTTP side (``/cloud/...``) on twisted.web.
+
+- ``POST /cloud/executor/{id}/register`` (bearer token) → ``200 {"executor_id", "url"}``, the
+  URL being a fresh signed one-time ``ws(s)://.../executor/{id}?sig=...`` (what the Codex
+  executor expects from the cloud's registry);
+- ``GET /cloud/executors`` (bearer token) → ``{"executors": [...]}``: every executor id the
+  rendezvous knows, whether it is connected, and how many streams are routed to it;
+- errors use the cloud's body shape ``{"error": {"code", "message"}}``: 401 ``unauthorized``,
+  400 ``invalid_executor_id``, 404 ``not_found``, 405 ``method_not_allowed``.
+
+The websocket URL is built from ``--public-url`` when given, else from the request's ``Host``
+header (``ws://`` on plain HTTP, ``wss://`` on TLS): on one machine the executor reaches the
+rendezvous by the same address it registered with.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from twisted.web.server import Request
+
+from ..relay.frames import streamIdProblem
+from .auth import TokenSet
+
+if TYPE_CHECKING:
+    from .server import RendezvousServer
+
+log = Logger()
+
+MAX_EXECUTOR_ID_BYTES = 128
+
+
+def errorBody(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def executorIdProblem(executorId: str) -> str | None:
+    """Why ``executorId`` cannot be registered (same rules as a stream id, and no ``/``)."""
+    if "/" in executorId or any(ord(c) < 0x20 or ord(c) == 0x7F for c in executorId):
+        return "executor id must not contain '/' or control characters"
+    problem = streamIdProblem(executorId)
+    if problem is not None:
+        return problem.replace("stream_id", "executor id")
+    return None
+
+
+def registrationReply(
+    tokens: TokenSet | None,
+    authorization: str | None,
+    executorId: str,
+    mintUrl: Callable[[str], str],
+) -> tuple[int, dict[str, Any]]:
+    """The registry's answer to ``POST /cloud/executor/{executorId}/register``: status, body.
+
+    One implementation for the service and the test registry
+    (:class:`~twisted_exec.testing.registry.FakeRegistry`, which adds scripted failures).
+    """
+    if tokens is not None and not tokens.checkAuthorization(authorization):
+        return 401, errorBody("unauthorized", "invalid bearer token")
+    problem = executorIdProblem(executorId)
+    if problem is not None:
+        return 400, errorBody("invalid_executor_id", problem)
+    return 200, {"executor_id": executorId, "url": mintUrl(executorId)}
+
+
+def websocketBase(request: Request, publicUrl: str | None) -> str:
+    """``ws(s)://host[:port]`` executors and harnesses should dial, for this request."""
+    if publicUrl is not None:
+        base = publicUrl.rstrip("/")
+        if base.startswith("https://"):
+            return "wss://" + base[len("https://") :]
+        if base.startswith("http://"):
+            return "ws://" + base[len("http://") :]
+        return base
+    host = (request.getHeader(b"host") or b"").decode("latin-1").strip()
+    if not host:
+        address: Any = request.getHost()
+        host = f"{address.host}:{address.port}"
+    scheme = "wss" if request.isSecure() else "ws"
+    return f"{scheme}://{host}"
+
+
+class CloudResource(Resource):
+    """``/cloud/...``; every path is decided in :meth:`render`."""
+
+    isLeaf = True
+
+    def __init__(self, server: RendezvousServer) -> None:
+        super().__init__()
+        self._server = server
+
+    def render(self, request: Request) -> bytes:
+        parts = [unquote(p.decode("latin-1")) for p in (request.postpath or [])]
+        method = request.method.decode("latin-1")
+        if len(parts) == 3 and parts[0] == "executor" and parts[2] == "register":
+            if method != "POST":
+                return self._reply(request, 405, errorBody("method_not_allowed", "use POST"))
+            return self._register(request, parts[1])
+        if parts in (["executors"], ["executors", ""]):
+            if method not in ("GET", "HEAD"):
+                return self._reply(request, 405, errorBody("method_not_allowed", "use GET"))
+            return self._list(request)
+        return self._reply(request, 404, errorBody("not_found", "not found"))
+
+    def _authorized(self, request: Request) -> bool:
+        header = request.getHeader(b"authorization")
+        return self._server.tokens is None or self._server.tokens.checkAuthorization(
+            header.decode("latin-1") if header is not None else None
+        )
+
+    def _register(self, request: Request, executorId: str) -> bytes:
+        header = request.getHeader(b"authorization")
+        base = websocketBase(request, self._server.publicUrl)
+        status, body = registrationReply(
+            self._server.tokens,
+            header.decode("latin-1") if header is not None else None,
+            executorId,
+            lambda ident: self._server.executorUrl(ident, base),
+        )
+        if status == 200:
+            self._server.router.registered(executorId)
+            log.info("executor {ident!r} registered", ident=executorId)
+        else:
+            log.info(
+                "registration of {ident!r} refused ({status})", ident=executorId, status=status
+            )
+        return self._reply(request, status, body)
+
+    def _list(self, request: Request) -> bytes:
+        if not self._authorized(request):
+            return self._reply(request, 401, errorBody("unauthorized", "invalid bearer token"))
+        router = self._server.router
+        executors = [
+            {
+                "executor_id": r.executorId,
+                "connected": r.connected,
+                "registered_at": r.registeredAt,
+                "connected_at": r.connectedAt,
+                "disconnected_at": r.disconnectedAt,
+                "connections": r.connections,
+                "streams": router.streamCount(r.executorId),
+            }
+            for r in router.records()
+        ]
+        return self._reply(request, 200, {"executors": executors})
+
+    def _reply(self, request: Request, status: int, body: Any) -> bytes:
+        request.setResponseCode(status)
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"cache-control", b"no-store")
+        if status == 401:
+            request.setHeader(b"www-authenticate", b'Bearer realm="codex-rendezvous"')
+        return json.dumps(body).encode()

@@ -1,0 +1,194 @@
+"""``twistd codex-rendezvous``: the command line and the ``IService`` it makes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from twisted.application.service import IService, Service
+from twisted.internet.defer import TimeoutError, ensureDeferred
+from twisted.internet.interfaces import IListeningPort
+from twisted.logger import Logger
+from twisted.python import usage
+from twisted.web.server import Site
+
+from .auth import DEFAULT_SIGNATURE_TTL, TOKENS_ENV, TokenConfigError, TokenSet, UrlSigner
+from .server import RendezvousServer
+
+log = Logger()
+
+DEFAULT_LISTEN = "http://127.0.0.1:8765"
+
+
+@dataclass(frozen=True)
+class ListenAddress:
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+def parseListen(url: str) -> ListenAddress:
+    """``http://IP:PORT`` → address (port 0 picks a free one); a clear ValueError otherwise."""
+    parts = urlsplit(url.strip())
+    if parts.scheme != "http" or not parts.hostname or parts.path not in ("", "/"):
+        raise ValueError(f"--listen expects http://IP:PORT, got {url!r}")
+    try:
+        port = parts.port
+    except ValueError as err:
+        raise ValueError(f"invalid port in --listen {url!r}: {err}") from None
+    if port is None:
+        raise ValueError(f"--listen needs a port (0 picks a free one), got {url!r}")
+    return ListenAddress(parts.hostname, port)
+
+
+def printToStdout(line: str) -> None:
+    """The real stdout: twistd redirects ``sys.stdout`` into the log."""
+    stream = sys.__stdout__ or sys.stdout
+    stream.write(line + "\n")
+    stream.flush()
+
+
+class RendezvousService(Service):
+    """Listens for the registry and both websocket routes; announces the bound base URL."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        server: RendezvousServer,
+        listenUrl: str,
+        *,
+        announce: Callable[[str], None] | None = None,
+        logToStderr: bool = False,
+    ) -> None:
+        self.reactor = reactor
+        self.server = server
+        self.address = parseListen(listenUrl)
+        self.announce = announce
+        self.logToStderr = logToStderr
+        self.port: IListeningPort | None = None
+        self.url: str | None = None
+        self.closeTimeout = 2.0
+
+    def setServiceParent(self, parent: Any) -> None:
+        """Under ``twistd -n`` without ``--logfile``, logs go to stderr: stdout is the URL."""
+        super().setServiceParent(parent)
+        if self.logToStderr:
+            from twisted.logger import ILogObserver, textFileLogObserver
+            from twisted.python.components import Componentized
+
+            while getattr(parent, "parent", None) is not None:
+                parent = parent.parent
+            if isinstance(parent, Componentized):
+                parent.setComponent(ILogObserver, textFileLogObserver(sys.stderr))
+
+    def privilegedStartService(self) -> None:
+        # Synchronous, so a port in use fails twistd's start-up with a clear error.
+        site: Any = Site(self.server.resource())
+        site.noisy = False
+        self.port = self.reactor.listenTCP(self.address.port, site, interface=self.address.host)
+        bound: Any = self.port.getHost()
+        self.url = ListenAddress(self.address.host, bound.port).url
+        log.info("codex rendezvous listening on {url}", url=self.url)
+        if self.announce is not None:
+            self.announce(self.url)
+        super().privilegedStartService()
+
+    def startService(self) -> None:
+        if self.port is None:
+            self.privilegedStartService()
+        super().startService()
+
+    def stopService(self) -> Any:
+        super().stopService()
+        return ensureDeferred(self._stop())
+
+    async def _stop(self) -> None:
+        port, self.port = self.port, None
+        if port is not None:
+            await port.stopListening()  # type: ignore[misc]
+        self.server.closeAll()
+        closing = self.server.whenAllClosed()
+        closing.addTimeout(self.closeTimeout, self.reactor)
+        with suppress(TimeoutError):
+            await closing
+        self.server.abortAll()
+        # twistd re-raises the signal that stopped it; the shutdown was clean: exit 0.
+        if getattr(self.reactor, "_exitSignal", None) is not None:
+            self.reactor._exitSignal = None
+
+
+class RendezvousOptions(usage.Options):
+    synopsis = "[--listen http://IP:PORT] [--public-url URL] [--tokens-file FILE]"
+    longdesc = (
+        "Run an executor registry and relay rendezvous. Executors register with POST "
+        "{URL}/cloud/executor/{ID}/register and dial the signed one-time websocket URL they get "
+        "back; harnesses connect to {URL}/harness/{ID} with a bearer token and exchange relay "
+        "frames with that executor. Accepted bearer tokens come from --tokens-file, else "
+        f"${TOKENS_ENV} (comma or space separated), else $CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN; "
+        "never from the command line. The bound URL is printed on stdout (port 0 picks one)."
+    )
+    optParameters: list[list[Any]] = [
+        ["listen", None, DEFAULT_LISTEN, "Address to serve on: http://IP:PORT (port 0 picks one)."],
+        [
+            "public-url",
+            None,
+            None,
+            "Base URL executors and harnesses reach this service by (http:// or https://, e.g. "
+            "behind a TLS proxy); default: the Host header of each registration.",
+        ],
+        ["tokens-file", None, None, "File of accepted bearer tokens, one per line (# comments)."],
+        [
+            "signature-ttl",
+            None,
+            DEFAULT_SIGNATURE_TTL,
+            "Seconds a registered executor URL stays valid (it is also single-use).",
+            float,
+        ],
+    ]
+
+    def postOptions(self) -> None:
+        try:
+            parseListen(self["listen"])
+        except ValueError as err:
+            raise usage.UsageError(str(err)) from None
+        public = self["public-url"]
+        if public is not None and urlsplit(public).scheme not in ("http", "https"):
+            raise usage.UsageError(f"--public-url expects http(s)://HOST[:PORT], got {public!r}")
+        if self["signature-ttl"] <= 0:
+            raise usage.UsageError("--signature-ttl must be positive")
+
+
+def makeService(options: RendezvousOptions, reactor: Any = None) -> IService:
+    if reactor is None:
+        from twisted.internet import reactor as _reactor
+
+        reactor = _reactor
+    try:
+        tokens = TokenSet.load(options["tokens-file"])
+    except TokenConfigError as err:
+        raise SystemExit(f"Error: {err}") from None
+    server = RendezvousServer(
+        reactor,
+        tokens,
+        signer=UrlSigner(reactor, ttl=options["signature-ttl"]),
+        publicUrl=options["public-url"],
+    )
+    twistd = getattr(options, "parent", None)
+    logToStderr = bool(
+        twistd is not None
+        and hasattr(twistd, "get")
+        and twistd.get("nodaemon")
+        and not twistd.get("logfile")
+        and not twistd.get("logger")
+    )
+    return RendezvousService(
+        reactor, server, options["listen"], announce=printToStdout, logToStderr=logToStderr
+    )
