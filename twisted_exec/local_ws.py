@@ -41,6 +41,11 @@ class _WebSocketSink:
         self._protocol = protocol
 
     def sendMessage(self, payload: bytes) -> None:
+        # Once our close frame is out (shutdown, or a peer's close), autobahn refuses to send;
+        # the session is about to be detached and keeps process output for process/read.
+        if self._protocol.state != WebSocketServerProtocol.STATE_OPEN:
+            log.debug("message dropped: the websocket is closing")
+            return
         self._protocol.sendMessage(payload, isBinary=False)
 
     def loseConnection(self) -> None:

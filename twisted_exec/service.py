@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from twisted.application.service import MultiService, Service
-from twisted.internet.defer import DeferredList, TimeoutError
+from twisted.internet.defer import Deferred, DeferredList, TimeoutError
 from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 
@@ -120,10 +120,20 @@ class LocalWebSocketService(Service):
             closing.addTimeout(self.closeTimeout, self.reactor)
             with suppress(TimeoutError):
                 await closing  # on timeout the waiters are cancelled and it fires anyway
+            # Stragglers (a peer that stopped reading keeps our close frame in the kernel) are
+            # aborted; an abort completes on a later reactor turn, so wait for it too: when
+            # stopService fires, every connection is really gone.
+            aborted: list[Deferred[None]] = []
             for protocol in protocols:
                 transport: Any = protocol.transport
                 if transport is not None and not transport.disconnected:
+                    aborted.append(protocol.whenLost())
                     transport.abortConnection()
+            if aborted:
+                gone = DeferredList(aborted, consumeErrors=True)
+                gone.addTimeout(self.closeTimeout, self.reactor)
+                with suppress(TimeoutError):
+                    await gone
 
     def stopService(self) -> Any:
         from twisted.internet.defer import ensureDeferred
