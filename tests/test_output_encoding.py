@@ -1,0 +1,91 @@
+"""The hand-built ``process/output`` JSON is byte for byte what the generic encoder gives."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from twisted_exec import jsonrpc
+from twisted_exec.output_buffer import Chunk
+from twisted_exec.processes import _Entry
+
+
+class _Table:
+    """What an ``_Entry`` needs of its table to emit notifications."""
+
+    retainBytes = 1 << 20
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Any]] = []
+
+    def notify(self, method: str, params: Any) -> None:
+        self.sent.append((method, params))
+
+
+def generic(method: str, params: dict[str, Any]) -> bytes:
+    return json.dumps(
+        {"method": method, "params": dict(params)}, separators=(",", ":"), ensure_ascii=False
+    ).encode("utf-8")
+
+
+class EncodedParamsTests(SynchronousTestCase):
+    def test_rawIsSpliced(self) -> None:
+        params = jsonrpc.EncodedParams({"a": 1}, b'{"a":1}')
+        self.assertEqual(jsonrpc.encodeNotification("m/é", params), generic("m/é", {"a": 1}))
+        self.assertEqual(params, {"a": 1})
+
+    def test_plainDictStillEncodedGenerically(self) -> None:
+        self.assertEqual(jsonrpc.encodeNotification("n", {"x": "é"}), generic("n", {"x": "é"}))
+
+    def test_theSpliceTrustsRaw(self) -> None:
+        # raw wins over the dict: a producer that got it wrong would be caught by the
+        # equivalence tests below, not papered over here.
+        params = jsonrpc.EncodedParams({"a": 1}, b'{"a":2}')
+        self.assertEqual(json.loads(jsonrpc.encodeNotification("m", params))["params"], {"a": 2})
+
+
+class OutputNotificationTests(SynchronousTestCase):
+    @settings(max_examples=300, deadline=None)
+    @given(
+        processId=st.text(st.characters(exclude_categories=["Cs"]), max_size=40),
+        seq=st.integers(min_value=1, max_value=2**53),
+        stream=st.sampled_from(["stdout", "stderr", "pty"]),
+        data=st.binary(max_size=9000),
+    )
+    def test_sameBytesAsTheGenericEncoder(
+        self, processId: str, seq: int, stream: str, data: bytes
+    ) -> None:
+        table = _Table()
+        entry = _Entry(table, processId, stream == "pty", False)  # type: ignore[arg-type]
+        entry._emit(Chunk(seq, stream, data))
+        [(method, params)] = table.sent
+        expected = {
+            "processId": processId,
+            "seq": seq,
+            "stream": stream,
+            "chunk": base64.b64encode(data).decode(),
+        }
+        self.assertEqual(method, "process/output")
+        self.assertEqual(params, expected)
+        self.assertEqual(jsonrpc.encodeNotification(method, params), generic(method, expected))
+
+    def test_secondStreamOfTheSameProcess(self) -> None:
+        table = _Table()
+        entry = _Entry(table, 'a "quoted" id\n', False, False)  # type: ignore[arg-type]
+        entry._emit(Chunk(1, "stdout", b"out"))
+        entry._emit(Chunk(2, "stderr", b"err"))
+        for (method, params), stream, data in zip(
+            table.sent, ["stdout", "stderr"], [b"out", b"err"], strict=True
+        ):
+            expected = {
+                "processId": 'a "quoted" id\n',
+                "seq": 1 if stream == "stdout" else 2,
+                "stream": stream,
+                "chunk": base64.b64encode(data).decode(),
+            }
+            self.assertEqual(jsonrpc.encodeNotification(method, params), generic(method, expected))
