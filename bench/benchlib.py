@@ -54,6 +54,22 @@ def rssKiB(pid: int) -> int | None:
     return None
 
 
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpuSeconds(pid: int | None) -> float | None:
+    """User + system CPU time of ``pid`` (all its threads, not its children), or None."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # fields[0] is the state (field 3 of proc(5)); utime and stime are fields 14 and 15
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
 def machineDescription() -> list[str]:
     """Lines that say where a run happened (for the results file)."""
     model = ""
@@ -116,15 +132,18 @@ def renderTable(rows: Sequence[Row], columns: Sequence[str]) -> list[str]:
     way is better (↓ lower is better, ↑ higher is better).
     """
     withRatio = "ours" in columns and "reference" in columns
+    withBefore = withRatio and "before" in columns
     head = ["measurement", "unit", *columns]
     if withRatio:
         head.append("ours/ref")
+    if withBefore:
+        head.append("before/ref")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = [row.label, row.unit + (" ↓" if row.lowerIsBetter else " ↑")]
         cells.extend(formatValue(row.values.get(c)) for c in columns)
-        if withRatio:
-            r = ratio(row.values.get("ours"), row.values.get("reference"))
+        for name in ("ours", "before") if withBefore else ("ours",) if withRatio else ():
+            r = ratio(row.values.get(name), row.values.get("reference"))
             cells.append("-" if r is None else f"{r:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     return lines

@@ -18,6 +18,7 @@ bench/README.md for what each row measures.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import sys
@@ -38,9 +39,9 @@ from twisted_exec.testing.rendezvous import ExecutorConnection, HarnessStream, R
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import (
-    REPO,
     Row,
     b64len,
+    cpuSeconds,
     loadConformanceRunner,
     machineDescription,
     percentile,
@@ -65,15 +66,16 @@ class Settings:
     inflight: int  # calls in flight per stream in the many-stream rows
     idleStreams: int  # streams held open for the memory row
     outputBytes: int
+    outputRounds: int
     spawns: int
 
     @classmethod
     def full(cls) -> Settings:
-        return cls(2, 0.3, 1.5, (1, 16, 128, 1000), 4, 1000, 100 * 1000 * 1000, 400)
+        return cls(2, 0.3, 1.5, (1, 16, 128, 1000), 4, 1000, 100 * 1000 * 1000, 2, 400)
 
     @classmethod
     def quick(cls) -> Settings:
-        return cls(1, 0.2, 0.7, (1, 16, 128, 1000), 4, 1000, 20 * 1000 * 1000, 150)
+        return cls(1, 0.2, 0.7, (1, 16, 128, 1000), 4, 1000, 20 * 1000 * 1000, 1, 150)
 
 
 # -- the executors under test ---------------------------------------------------------------------
@@ -127,13 +129,11 @@ class Target:
             and self.connection.closeInfo is None
         )
 
-    async def start(self, reactor: Any, rendezvous: Rendezvous, registryUrl: str) -> None:
+    async def start(self, reactor: Any, rendezvous: Rendezvous, registryUrl: str, cwd: str) -> None:
         count = len(rendezvous.connections) + 1
         argv = self.argv(registryUrl, rendezvous.executorUrl(self.executorId), self.executorId)
         self.process = _Process()
-        self.transport = reactor.spawnProcess(
-            self.process, argv[0], argv, env=self.env, path=str(REPO)
-        )
+        self.transport = reactor.spawnProcess(self.process, argv[0], argv, env=self.env, path=cwd)
         connection = await rendezvous.waitForConnection(count).addTimeout(30, reactor)
         if connection.executorId != self.executorId:
             raise RuntimeError(f"{self.name}: unexpected executor {connection.executorId!r}")
@@ -193,21 +193,28 @@ def closeStreams(connection: ExecutorConnection, streams: Sequence[HarnessStream
 
 
 async def driveCalls(
-    reactor: Any, streams: Sequence[HarnessStream], inflight: int, path: str, s: Settings
+    reactor: Any,
+    streams: Sequence[HarnessStream],
+    inflight: int,
+    path: str,
+    s: Settings,
+    pid: int | None,
+    method: str = "fs/getMetadata",
 ) -> dict[str, float]:
-    """``fs/getMetadata`` with ``inflight`` calls outstanding per stream, for one window.
+    """``fs/getMetadata`` of ``path``, ``inflight`` calls outstanding per stream, for one window.
 
     Each reply sends the next call on the same stream. Calls answered inside the window count;
-    their latency is measured from sending to the reply.
+    their latency is measured from sending to the reply. ``method`` may instead be
+    ``process/terminate`` (of an unknown process id: an answer that touches no file).
     """
-    params = {"path": path}
+    params = {"path": path} if method == "fs/getMetadata" else {"processId": "none"}
     state = {"measuring": False, "stopping": False, "outstanding": 0, "errors": 0}
     latencies: list[float] = []
     drained: Deferred[None] = Deferred()
     clock = time.perf_counter
 
     def send(stream: HarnessStream) -> None:
-        stream.request("fs/getMetadata", params).addCallback(answered, stream, clock())
+        stream.request(method, params).addCallback(answered, stream, clock())
 
     def answered(reply: dict[str, Any], stream: HarnessStream, sent: float) -> None:
         if state["measuring"]:
@@ -228,30 +235,37 @@ async def driveCalls(
     await sleep(reactor, s.warmup)
     state["measuring"] = True
     start = clock()
+    cpu0 = cpuSeconds(pid)
     await sleep(reactor, s.window)
     state["measuring"] = False
     elapsed = clock() - start
+    cpu1 = cpuSeconds(pid)
     state["stopping"] = True
     await drained.addTimeout(30, reactor)
     if state["errors"]:
         raise RuntimeError(f"{state['errors']} error replies")
     latencies.sort()
-    return {
+    result = {
         "calls_s": len(latencies) / elapsed,
         "p50_ms": percentile(latencies, 0.5) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
     }
+    if cpu0 is not None and cpu1 is not None and latencies:
+        result["cpu_us"] = (cpu1 - cpu0) / len(latencies) * 1e6
+    return result
 
 
 async def processOutput(
-    reactor: Any, connection: ExecutorConnection, cwd: str, size: int, tty: bool
-) -> float:
-    """MB/s (10^6 bytes) of ``head -c SIZE /dev/zero`` from ``process/start`` to ``closed``."""
+    reactor: Any, connection: ExecutorConnection, cwd: str, size: int, tty: bool, pid: int | None
+) -> dict[str, float]:
+    """MB/s (10^6 bytes) of ``head -c SIZE /dev/zero`` from ``process/start`` to ``closed``,
+    and the executor's CPU time per MB."""
     [stream] = await openStreams(reactor, connection, 1)
     queue = stream.notifications
     got = 0
     try:
         start = time.perf_counter()
+        cpu0 = cpuSeconds(pid)
         reply = await stream.request(
             "process/start",
             {
@@ -273,16 +287,20 @@ async def processOutput(
             elif method == "process/closed":
                 break
         elapsed = time.perf_counter() - start
+        cpu1 = cpuSeconds(pid)
     finally:
         queue.pending.clear()
         closeStreams(connection, [stream])
     if got != size:
         raise RuntimeError(f"expected {size} bytes of output, got {got}")
-    return size / elapsed / 1e6
+    result = {"mb_s": size / elapsed / 1e6}
+    if cpu0 is not None and cpu1 is not None:
+        result["cpu_ms_mb"] = (cpu1 - cpu0) * 1000 / (size / 1e6)
+    return result
 
 
 async def spawnRate(
-    reactor: Any, connection: ExecutorConnection, cwd: str, count: int
+    reactor: Any, connection: ExecutorConnection, cwd: str, count: int, pid: int | None
 ) -> dict[str, float]:
     """``process/start`` of ``true`` (with a cwd), 8 requests queued at a time, on one stream.
 
@@ -327,6 +345,7 @@ async def spawnRate(
 
     stream.notifications.get().addCallback(onNotification)
     start = time.perf_counter()
+    cpu0 = cpuSeconds(pid)
     try:
         for _ in range(min(8, count)):
             send()
@@ -334,12 +353,16 @@ async def spawnRate(
         if state["errors"]:
             raise RuntimeError(f"{state['errors']} process/start errors")
         await closedAll.addTimeout(30, reactor)
+        cpu1 = cpuSeconds(pid)
     finally:
         closeStreams(connection, [stream])
-    return {
+    result = {
         "starts_s": count / (stamps["replied"] - start),
         "lifecycles_s": count / (stamps["closed"] - start),
     }
+    if cpu0 is not None and cpu1 is not None:
+        result["cpu_us"] = (cpu1 - cpu0) / count * 1e6
+    return result
 
 
 # -- the run ---------------------------------------------------------------------------------------
@@ -392,7 +415,7 @@ class Run:
         self.registry = FakeRegistry(TOKEN, self.rendezvous.executorUrl)
         self.registryUrl = self.registry.listen(self.reactor)
         for t in self.targets:
-            await t.start(self.reactor, self.rendezvous, self.registryUrl)
+            await t.start(self.reactor, self.rendezvous, self.registryUrl, self.cwd)
             self.log(f"{t.name} connected (pid {t.pid})")
 
     async def tearDown(self) -> None:
@@ -413,7 +436,7 @@ class Run:
         await t.stop(self.reactor)
         t.restarts += 1
         t.executorId = f"bench-{uuid.uuid4().hex[:8]}"
-        await t.start(self.reactor, self.rendezvous, self.registryUrl)
+        await t.start(self.reactor, self.rendezvous, self.registryUrl, self.cwd)
 
     async def each(
         self,
@@ -491,7 +514,11 @@ class Run:
             await self.each(
                 f"{n} streams",
                 onHeld,
-                {"calls_s": f"streams_{n}_calls", "p99_ms": f"streams_{n}_p99"},
+                {
+                    "calls_s": f"streams_{n}_calls",
+                    "p99_ms": f"streams_{n}_p99",
+                    "cpu_us": f"streams_{n}_cpu",
+                },
             )
         for t in self.targets:
             if t.name in held and t.alive():
@@ -513,6 +540,7 @@ class Run:
         k = self.s.inflight
         self.row(f"streams_{n}_calls", f"{n:,} streams x {k} in flight: calls/s", "1/s", False)
         self.row(f"streams_{n}_p99", f"{n:,} streams x {k} in flight: p99", "ms", True)
+        self.row(f"streams_{n}_cpu", f"{n:,} streams x {k}: executor CPU per call", "µs", True)
 
     async def rpcLatency(self) -> None:
         self.row("rpc_p50", "RPC round trip p50 (fs/getMetadata, 1 in flight)", "ms", True)
@@ -523,13 +551,31 @@ class Run:
             assert t.connection is not None
             streams = await openStreams(self.reactor, t.connection, 1)
             try:
-                return await driveCalls(self.reactor, streams, 1, self.cwd, self.s)
+                return await driveCalls(self.reactor, streams, 1, self.cwd, self.s, t.pid)
             finally:
                 closeStreams(t.connection, streams)
 
-        await self.each(
-            "rpc latency", one, {"p50_ms": "rpc_p50", "p99_ms": "rpc_p99", "calls_s": "rpc_calls"}
-        )
+        self.row("rpc_cpu", "executor CPU per call, 1 in flight", "µs", True)
+        keys = {
+            "p50_ms": "rpc_p50",
+            "p99_ms": "rpc_p99",
+            "calls_s": "rpc_calls",
+            "cpu_us": "rpc_cpu",
+        }
+        await self.each("rpc latency", one, keys)
+        self.row("rpc_nofs_p50", "RPC round trip p50 (process/terminate, unknown id)", "ms", True)
+
+        async def noFs(t: Target) -> dict[str, float]:
+            assert t.connection is not None
+            streams = await openStreams(self.reactor, t.connection, 1)
+            try:
+                return await driveCalls(
+                    self.reactor, streams, 1, self.cwd, self.s, t.pid, method="process/terminate"
+                )
+            finally:
+                closeStreams(t.connection, streams)
+
+        await self.each("rpc latency, no fs", noFs, {"p50_ms": "rpc_nofs_p50"})
 
     async def manyStreams(self) -> None:
         for n in self.s.streamCounts:
@@ -550,7 +596,11 @@ class Run:
             await self.each(
                 f"{n} streams",
                 many,
-                {"calls_s": f"streams_{n}_calls", "p99_ms": f"streams_{n}_p99"},
+                {
+                    "calls_s": f"streams_{n}_calls",
+                    "p99_ms": f"streams_{n}_p99",
+                    "cpu_us": f"streams_{n}_cpu",
+                },
             )
 
     async def spawns(self) -> None:
@@ -560,11 +610,12 @@ class Run:
 
         async def spawn(t: Target) -> dict[str, float]:
             assert t.connection is not None
-            return await spawnRate(self.reactor, t.connection, self.cwd, count)
+            return await spawnRate(self.reactor, t.connection, self.cwd, count, t.pid)
 
-        await self.each(
-            "spawn", spawn, {"starts_s": "spawn_starts", "lifecycles_s": "spawn_lifecycles"}
-        )
+        self.row("spawn_cpu", "executor CPU per process (start to closed)", "µs", True)
+        keys = {"starts_s": "spawn_starts", "lifecycles_s": "spawn_lifecycles"}
+        keys["cpu_us"] = "spawn_cpu"
+        await self.each("spawn", spawn, keys)
 
     async def output(self) -> None:
         size = self.s.outputBytes
@@ -575,55 +626,74 @@ class Run:
 
             async def out(t: Target, tty: bool = tty) -> dict[str, float]:
                 assert t.connection is not None
-                rate = await defer.Deferred.fromCoroutine(
-                    processOutput(self.reactor, t.connection, self.cwd, size, tty)
+                return await defer.Deferred.fromCoroutine(
+                    processOutput(self.reactor, t.connection, self.cwd, size, tty, t.pid)
                 ).addTimeout(120, self.reactor)
-                return {"mb_s": rate}
 
-            await self.each(f"output {kind}", out, {"mb_s": key}, rounds=1)
+            self.row(f"{key}_cpu", f"executor CPU per MB of output ({kind})", "ms", True)
+            keys = {"mb_s": key, "cpu_ms_mb": f"{key}_cpu"}
+            await self.each(f"output {kind}", out, keys, rounds=self.s.outputRounds)
 
-    async def all(self) -> None:
-        await self.memoryAndManyStreams()
-        await self.rpcLatency()
-        await self.manyStreams()
-        await self.spawns()
-        await self.output()
+    async def all(self, only: Sequence[str] = ()) -> None:
+        phases: dict[str, Callable[[], Awaitable[None]]] = {
+            "memory": self.memoryAndManyStreams,
+            "rpc": self.rpcLatency,
+            "streams": self.manyStreams,
+            "spawn": self.spawns,
+            "output": self.output,
+        }
+        for name, phase in phases.items():
+            if not only or name in only:
+                await phase()
 
     def table(self) -> list[str]:
-        first = ["rpc_p50", "rpc_p99", "rpc_calls"]
-        streamKeys = [f"streams_{n}_{m}" for n in self.s.streamCounts for m in ("calls", "p99")]
-        rest = ["output_pipe", "output_pty", "spawn_starts", "spawn_lifecycles"]
+        first = ["rpc_p50", "rpc_p99", "rpc_calls", "rpc_cpu", "rpc_nofs_p50"]
+        streamKeys = [
+            f"streams_{n}_{m}" for n in self.s.streamCounts for m in ("calls", "p99", "cpu")
+        ]
+        rest = ["output_pipe", "output_pipe_cpu", "output_pty", "output_pty_cpu"]
+        rest += ["spawn_starts", "spawn_lifecycles", "spawn_cpu"]
         memory = ["rss_idle", "rss_streams", "rss_per_stream", "open_streams", "rss_after"]
         keys = [k for k in first + streamKeys + rest + memory if k in self.rows]
         keys += [k for k in self.order if k not in keys]
         return renderTable([self.rows[k] for k in keys], [t.name for t in self.targets])
 
 
+async def profileOurs(reactor: Any, run: Run, path: str) -> None:
+    """Attach ``py-spy record`` to our executor for the rest of the run (ends with ours)."""
+    [ours] = [t for t in run.targets if t.name == "ours"]
+    argv = ["py-spy", "record", "--format", "raw", "--rate", "250", "-p", str(ours.pid)]
+    argv += ["-o", path]
+    spy = _Process()
+    reactor.spawnProcess(spy, shutil.which("py-spy") or "py-spy", argv, env=dict(os.environ))
+    await sleep(reactor, 1.0)
+
+
+def oursArgv(python: str) -> Callable[[str, str, str], list[str]]:
+    """``twistd -n codex-executor --remote`` (run from a source tree, see ``pluginShim``)."""
+
+    def argv(registry: str, _url: str, ident: str) -> list[str]:
+        twistd = [python, "-c", conf.TWISTD_MAIN, "-n", "--pidfile="]
+        return [*twistd, "codex-executor", "--remote", registry, "--executor-id", ident]
+
+    return argv
+
+
 def buildTargets(args: argparse.Namespace, runRoot: Path, codexHome: Path) -> list[Target]:
-    env = conf.serverEnv(str(conf.pluginShim(runRoot)))
+    shim = str(conf.pluginShim(runRoot))
+    env = conf.serverEnv(shim)
     env["CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN"] = TOKEN
     env["CODEX_HOME"] = str(codexHome)
     python = args.python
     targets: list[Target] = []
     if args.only != "reference":
-        targets.append(
-            Target(
-                "ours",
-                lambda registry, _url, ident: [
-                    python,
-                    "-c",
-                    conf.TWISTD_MAIN,
-                    "-n",
-                    "--pidfile=",
-                    "codex-executor",
-                    "--remote",
-                    registry,
-                    "--executor-id",
-                    ident,
-                ],
-                env,
-            )
-        )
+        targets.append(Target("ours", oursArgv(python), env))
+        if args.baseline:
+            # Another source tree of twisted_exec (`git archive` of an older commit), measured
+            # interleaved with ours in the same run: before/after without the machine's drift.
+            before = dict(env)
+            before["PYTHONPATH"] = os.pathsep.join([str(Path(args.baseline).resolve()), shim])
+            targets.append(Target("before", oursArgv(python), before))
     if args.only != "ours":
         ref = conf.findReference(args.codex_bin)
         if ref is None:
@@ -661,15 +731,32 @@ def parseArgs(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="one round, short windows, 20 MB output")
     p.add_argument("--codex-bin", help="the reference codex binary (default: $CODEX_BIN, vendor/)")
     p.add_argument("--python", default=sys.executable, help="python that runs ours and the peer")
+    p.add_argument("--rounds", type=int, help="interleaved rounds of every row (best kept)")
     p.add_argument("--only", choices=["ours", "reference"], help="measure one executor")
+    p.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also measure our executor from this source tree, as 'before' (before/after)",
+    )
     p.add_argument("--no-ceiling", action="store_true", help="skip the bare autobahn peer")
     p.add_argument("--markdown", help="also write the results (with the conditions) to this file")
     p.add_argument("--note", default="", help="a line about the conditions, for --markdown")
+    p.add_argument(
+        "--rows",
+        help="comma-separated subset of the phases memory,rpc,streams,spawn,output (default: all)",
+    )
+    p.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="record our executor with py-spy (collapsed stacks into FILE) while the run goes on",
+    )
     return p.parse_args(argv)
 
 
 async def amain(reactor: Any, args: argparse.Namespace) -> None:
     s = Settings.quick() if args.quick else Settings.full()
+    if args.rounds:
+        s = dataclasses.replace(s, rounds=args.rounds, outputRounds=args.rounds)
     runRoot = Path(tempfile.mkdtemp(prefix="bench-relay-"))
     # The reference refuses to put its helper binaries under a temporary directory.
     cacheDir = Path.home() / ".cache" / "twisted-exec-bench"
@@ -681,7 +768,9 @@ async def amain(reactor: Any, args: argparse.Namespace) -> None:
     run = Run(reactor, targets, s, str(runRoot))
     try:
         await run.setUp()
-        await run.all()
+        if args.profile:
+            await profileOurs(reactor, run, args.profile)
+        await run.all(args.rows.split(",") if args.rows else ())
     finally:
         await run.tearDown()
         shutil.rmtree(runRoot, ignore_errors=True)
