@@ -1,18 +1,23 @@
-"""The hand-built ``process/output`` JSON is byte for byte what the generic encoder gives."""
+"""The process output hot path: several reads per reactor turn, each its own chunk, and the
+hand-built ``process/output`` JSON, byte for byte what the generic encoder gives."""
 
 from __future__ import annotations
 
 import base64
+import errno
 import json
+import os
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from twisted.internet.main import CONNECTION_DONE, CONNECTION_LOST
 from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_exec import jsonrpc
 from twisted_exec.output_buffer import Chunk
-from twisted_exec.processes import _Entry
+from twisted_exec.processes import READS_PER_TURN, _Entry, readSeveral
 
 
 class _Table:
@@ -89,3 +94,71 @@ class OutputNotificationTests(SynchronousTestCase):
                 "chunk": base64.b64encode(data).decode(),
             }
             self.assertEqual(jsonrpc.encodeNotification(method, params), generic(method, expected))
+
+
+def scriptedRead(results: list[bytes | int]) -> Callable[[int, int], bytes]:
+    """A ``read(fd, size)`` that returns the scripted bytes, or raises the scripted errno."""
+
+    def read(fd: int, size: int) -> bytes:
+        item = results.pop(0)
+        if isinstance(item, int):
+            raise OSError(item, os.strerror(item))
+        assert len(item) <= size
+        return item
+
+    return read
+
+
+class ReadSeveralTests(SynchronousTestCase):
+    def pipe(self, data: bytes) -> int:
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)  # more than the pipe holds fails instead of hanging
+        try:
+            self.assertEqual(os.write(w, data), len(data))
+        finally:
+            os.close(w)
+        return r
+
+    def test_drainsAPipeInOneTurnChunkByChunk(self) -> None:
+        data = os.urandom(5 * 8192 + 100)
+        fd = self.pipe(data)
+        chunks: list[bytes] = []
+        self.assertIsNone(readSeveral(fd, chunks.append, lambda: True, pipe=True))
+        self.assertEqual([len(c) for c in chunks], [8192] * 5 + [100])
+        self.assertEqual(b"".join(chunks), data)
+        self.assertIs(readSeveral(fd, chunks.append, lambda: True, pipe=True), CONNECTION_DONE)
+
+    def test_atMostReadsPerTurn(self) -> None:
+        read = scriptedRead([bytes(8192)] * (READS_PER_TURN + 3) + [errno.EAGAIN])
+        chunks: list[bytes] = []
+        readSeveral(0, chunks.append, lambda: True, pipe=True, read=read)
+        self.assertEqual(len(chunks), READS_PER_TURN)
+        readSeveral(0, chunks.append, lambda: True, pipe=True, read=read)
+        self.assertEqual(len(chunks), READS_PER_TURN + 3)
+
+    def test_stopsWhenADeliveryPausedReading(self) -> None:
+        fd = self.pipe(bytes(3 * 8192))
+        chunks: list[bytes] = []
+        readSeveral(fd, chunks.append, lambda: not chunks, pipe=True)
+        self.assertEqual(len(chunks), 1)
+
+    def test_ptyReadsOnAfterShortReadsUntilEagain(self) -> None:
+        read = scriptedRead([b"a" * 4095, b"b" * 4095, b"c" * 10, errno.EAGAIN])
+        chunks: list[bytes] = []
+        self.assertIsNone(readSeveral(0, chunks.append, lambda: True, pipe=False, read=read))
+        self.assertEqual([len(c) for c in chunks], [4095, 4095, 10])
+
+    def test_pipeStopsAtAShortRead(self) -> None:
+        read = scriptedRead([b"a" * 4095, b"never read"])
+        chunks: list[bytes] = []
+        readSeveral(0, chunks.append, lambda: True, pipe=True, read=read)
+        self.assertEqual(chunks, [b"a" * 4095])
+
+    def test_errors(self) -> None:
+        for err, expected in [(errno.EINTR, None), (errno.EIO, CONNECTION_LOST)]:
+            read = scriptedRead([b"x", err])
+            chunks: list[bytes] = []
+            self.assertIs(readSeveral(0, chunks.append, lambda: True, False, read), expected)
+            self.assertEqual(chunks, [b"x"])
