@@ -83,19 +83,20 @@ class _Blast:
 class EchoPeer(WebSocketClientProtocol):  # type: ignore[misc]
     """Canned replies; fake process output as fast as the transport takes it."""
 
+    factory: EchoFactory
+
     def __init__(self) -> None:
         super().__init__()
         self.codec = FrameCodec()
         self.blasts: deque[_Blast] = deque()
         self.paused = False
-        self.ended: defer.Deferred[None] = defer.Deferred()
 
     def onOpen(self) -> None:
-        self.transport.registerProducer(self, True)
+        transport: Any = self.transport
+        transport.registerProducer(self, True)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
-        if not self.ended.called:
-            self.ended.callback(None)
+        self.factory.ended.callback(None)
 
     def send(self, streamId: str, message: bytes) -> None:
         self.sendMessage(self.codec.encode(streamId, message), isBinary=True)
@@ -139,23 +140,24 @@ class EchoPeer(WebSocketClientProtocol):  # type: ignore[misc]
         self.blasts.clear()
 
 
+class EchoFactory(WebSocketClientFactory):  # type: ignore[misc]
+    """One connection; ``ended`` fires when it closes (or could not be made)."""
+
+    protocol = EchoPeer  # type: ignore[assignment]
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.ended: defer.Deferred[None] = defer.Deferred()
+        self.setProtocolOptions(maxMessagePayloadSize=0, maxFramePayloadSize=0)
+
+    def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
+        self.ended.callback(None)
+
+
 async def main(reactor: Any, url: str) -> None:
-    factory = WebSocketClientFactory(url)
-    factory.protocol = EchoPeer
-    factory.setProtocolOptions(maxMessagePayloadSize=0, maxFramePayloadSize=0)
-    connected: defer.Deferred[EchoPeer] = defer.Deferred()
-
-    def built(addr: Any) -> EchoPeer:
-        proto = EchoPeer()
-        proto.factory = factory
-        if not connected.called:
-            connected.callback(proto)
-        return proto
-
-    factory.buildProtocol = built
+    factory = EchoFactory(url)
     connectWS(factory)
-    peer = await connected
-    await peer.ended
+    await factory.ended
 
 
 if __name__ == "__main__":

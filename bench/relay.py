@@ -148,7 +148,13 @@ class Target:
             except error.ProcessExitedAlready:
                 return
             waiter: Deferred[None] = Deferred()
-            self.process.ended.addBoth(lambda r, w=waiter: w.called or w.callback(None))
+
+            def fire(result: object, waiter: Deferred[None] = waiter) -> object:
+                if not waiter.called:
+                    waiter.callback(None)
+                return result
+
+            self.process.ended.addBoth(fire)
             try:
                 await waiter.addTimeout(5, reactor)
                 return
@@ -507,9 +513,8 @@ class Run:
             async def onHeld(t: Target) -> dict[str, float]:
                 if t.name not in held:
                     raise RuntimeError("streams did not open")
-                return await driveCalls(
-                    self.reactor, held[t.name], self.s.inflight, self.cwd, self.s
-                )
+                k = self.s.inflight
+                return await driveCalls(self.reactor, held[t.name], k, self.cwd, self.s, t.pid)
 
             await self.each(
                 f"{n} streams",
@@ -587,9 +592,8 @@ class Run:
                 assert t.connection is not None
                 streams = await openStreams(self.reactor, t.connection, n)
                 try:
-                    return await driveCalls(
-                        self.reactor, streams, self.s.inflight, self.cwd, self.s
-                    )
+                    k = self.s.inflight
+                    return await driveCalls(self.reactor, streams, k, self.cwd, self.s, t.pid)
                 finally:
                     closeStreams(t.connection, streams)
 
@@ -699,20 +703,12 @@ def buildTargets(args: argparse.Namespace, runRoot: Path, codexHome: Path) -> li
         if ref is None:
             print("reference binary not found: measuring without it", file=sys.stderr)
         else:
-            targets.append(
-                Target(
-                    "reference",
-                    lambda registry, _url, ident, ref=ref: [
-                        str(ref),
-                        "exec-server",
-                        "--remote",
-                        registry,
-                        "--executor-id",
-                        ident,
-                    ],
-                    env,
-                )
-            )
+            binary = str(ref)
+
+            def referenceArgv(registry: str, _url: str, ident: str) -> list[str]:
+                return [binary, "exec-server", "--remote", registry, "--executor-id", ident]
+
+            targets.append(Target("reference", referenceArgv, env))
     if not args.no_ceiling:
         echo = str(Path(__file__).resolve().parent / "echo_peer.py")
         targets.append(
