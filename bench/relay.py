@@ -795,10 +795,17 @@ def writeMarkdown(
     started: float,
 ) -> None:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
+    shown, skip = [], False
+    for a in sys.argv[1:]:
+        if skip or a in ("--markdown", "--note"):
+            skip = not skip
+            continue
+        shown.append(a)
+    command = "".join(f" {a}" if a.startswith("-") or " " not in a else f" '{a}'" for a in shown)
     text = [
         f"# Relay benchmark, {when}",
         "",
-        "Command: `python bench/relay.py` (see bench/README.md for what each row measures).",
+        f"Command: `python bench/relay.py{command}` (bench/README.md says what each row measures).",
         "",
         *[f"- {c}" for c in conditions],
         *([f"- {note}"] if note else []),
