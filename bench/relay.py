@@ -130,14 +130,38 @@ class Target:
         )
 
     async def start(self, reactor: Any, rendezvous: Rendezvous, registryUrl: str, cwd: str) -> None:
-        count = len(rendezvous.connections) + 1
         argv = self.argv(registryUrl, rendezvous.executorUrl(self.executorId), self.executorId)
-        self.process = _Process()
-        self.transport = reactor.spawnProcess(self.process, argv[0], argv, env=self.env, path=cwd)
-        connection = await rendezvous.waitForConnection(count).addTimeout(30, reactor)
-        if connection.executorId != self.executorId:
-            raise RuntimeError(f"{self.name}: unexpected executor {connection.executorId!r}")
-        self.connection = connection
+        self.process = process = _Process()
+        self.transport = reactor.spawnProcess(process, argv[0], argv, env=self.env, path=cwd)
+        connected = Deferred.fromCoroutine(self._connection(rendezvous))
+        first: Deferred[None] = Deferred()  # connected, or the process ended first
+
+        def fire(result: object) -> object:
+            if not first.called:
+                first.callback(None)
+            return result
+
+        connected.addBoth(fire)
+        process.ended.addBoth(fire)
+        try:
+            await first.addTimeout(30, reactor)
+        except defer.TimeoutError:
+            connected.cancel()
+            raise
+        if not connected.called:
+            connected.cancel()
+            tail = " | ".join(process.tail[-3:])
+            raise RuntimeError(f"{self.name} exited before it connected: {tail}")
+        self.connection = await connected
+
+    async def _connection(self, rendezvous: Rendezvous) -> ExecutorConnection:
+        """The rendezvous connection of this executor id (others may connect meanwhile)."""
+        count = 1
+        while True:
+            connection = await rendezvous.waitForConnection(count)
+            if connection.executorId == self.executorId and connection.closeInfo is None:
+                return connection
+            count += 1
 
     async def stop(self, reactor: Any) -> None:
         if self.process is None or self.process.ended.called:
@@ -420,8 +444,16 @@ class Run:
         self.rendezvous.listen()
         self.registry = FakeRegistry(TOKEN, self.rendezvous.executorUrl)
         self.registryUrl = self.registry.listen(self.reactor)
-        for t in self.targets:
-            await t.start(self.reactor, self.rendezvous, self.registryUrl, self.cwd)
+        for t in list(self.targets):
+            try:
+                await t.start(self.reactor, self.rendezvous, self.registryUrl, self.cwd)
+            except Exception as err:
+                # An executor that cannot start is left out; the others are still measured.
+                self.notes.append(f"{t.name} left out: {failureText(err)}")
+                self.log(self.notes[-1])
+                await t.stop(self.reactor)
+                self.targets.remove(t)
+                continue
             self.log(f"{t.name} connected (pid {t.pid})")
 
     async def tearDown(self) -> None:
@@ -460,9 +492,9 @@ class Run:
         targets = list(self.targets if targets is None else targets)
         for r in range(rounds if rounds is not None else self.s.rounds):
             for t in targets[r % len(targets) :] + targets[: r % len(targets)]:
-                await self.ensureRunning(t)
                 t0 = time.perf_counter()
                 try:
+                    await self.ensureRunning(t)
                     result = await measure(t)
                 except Exception as err:
                     text = failureText(err)
