@@ -19,7 +19,6 @@ rates.  The whole run is bounded to about a minute.  See bench/README.md.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import shlex
 import shutil
@@ -34,19 +33,10 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.internet.defer import Deferred
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import b64len, loadConformanceRunner
 
-def _loadRunner() -> Any:
-    """scripts/conformance.py (server launching and discovery are shared with it)."""
-    path = Path(__file__).resolve().parent.parent / "scripts" / "conformance.py"
-    spec = importlib.util.spec_from_file_location("conformance_runner", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-conf = _loadRunner()
+conf = loadConformanceRunner()
 
 SEQUENTIAL_SECONDS = 2.0
 SEQUENTIAL_MAX = 20000
@@ -54,11 +44,6 @@ PIPELINE_WINDOW = 500
 PIPELINE_TOTAL = 10000
 OUTPUT_BYTES = 5 * 1024 * 1024
 BIG_OUTPUT_BYTES = 100 * 1024 * 1024
-
-
-def b64len(chunk: str) -> int:
-    """Decoded length of a base64 string, without decoding it."""
-    return len(chunk) * 3 // 4 - chunk[-2:].count("=") if chunk else 0
 
 
 class BenchClient:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from twisted.logger import Logger
 
@@ -62,13 +62,23 @@ class Executor:
         limits: ExecutorLimits | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
+        from twisted.python.threadpool import ThreadPool
+
         from .filesystem import FileSystem
+        from .offload import OffloadPool
 
         self.reactor = reactor
         self.limits = limits or ExecutorLimits()
         self.environ = environ
         self.registry = SessionRegistry(reactor, self._makeResources, ttl)
-        self.filesystem = FileSystem(reactor, maxReadBytes=self.limits.maxReadFileBytes)
+        # fs/* system calls run on our lean pool (same contract as Twisted's ThreadPool; see
+        # offload.py for why), stopped in shutdown().
+        self.offload = OffloadPool()
+        self.filesystem = FileSystem(
+            reactor,
+            threadpool=cast(ThreadPool, self.offload),
+            maxReadBytes=self.limits.maxReadFileBytes,
+        )
         self.processorFactory = ExecProcessorFactory(self.registry, self.filesystem)
 
     def _makeResources(self, session: Session) -> SessionResources:
@@ -87,5 +97,6 @@ class Executor:
         """End every session and kill every process (service stop)."""
         count = len(self.registry)
         self.registry.closeAll()
+        self.offload.stop()
         if count:
             log.info("closed {count} session(s) on shutdown", count=count)

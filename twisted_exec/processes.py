@@ -41,9 +41,10 @@ See ``docs/flow-control.md``.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import errno
 import fcntl
+import json
 import os
 import signal
 import stat
@@ -56,13 +57,15 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.internet.process import Process, PTYProcess
+from twisted.internet.main import CONNECTION_DONE, CONNECTION_LOST
+from twisted.internet.process import Process, ProcessReader, PTYProcess
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from .envpolicy import childEnvironment
 from .errors import RpcError, internalError, invalidParams, invalidRequest, osErrorMessage
+from .jsonrpc import EncodedParams
 from .output_buffer import Chunk, Closed, Event, Exited, OutputBuffer
 from .params import ExecParams, ReadParams, TerminateParams, WriteParams
 
@@ -200,9 +203,77 @@ def _releasePopen(popen: subprocess.Popen[bytes] | None, status: int) -> None:
         popen.returncode = status
 
 
+# -- reading output: several reads per reactor turn ------------------------------------------------
+
+#: At most this many reads of 8 KiB from one pipe or pty per reactor turn.
+READS_PER_TURN = 8
+_READ_SIZE = 8192
+
+
+def readSeveral(
+    fd: int,
+    deliver: Callable[[bytes], None],
+    reading: Callable[[], bool],
+    pipe: bool,
+    read: Callable[[int, int], bytes] = os.read,
+) -> object:
+    """Up to :data:`READS_PER_TURN` reads of 8 KiB (Twisted's size), each delivered as it is.
+
+    Twisted reads a descriptor once per reactor turn; a child streaming output then costs one
+    whole turn (epoll, dispatch, a socket send) per 8 KiB chunk. Reading on until the
+    descriptor is empty (or ``READS_PER_TURN`` times) keeps the chunks exactly as they were, one
+    per read, and shares the rest of the turn between them. It stops as soon as ``reading()``
+    is false: a delivery whose write filled the transport paused us (flow control), or the
+    reader is being disconnected. A short read drains a pipe; a pty hands out at most 4095
+    bytes per read, so it is read until EAGAIN.
+
+    Returns what ``FileDescriptor.doRead`` returns (``None``, ``CONNECTION_DONE`` or
+    ``CONNECTION_LOST``), like ``twisted.internet.fdesc.readFromFD``.
+    """
+    for _ in range(READS_PER_TURN):
+        try:
+            data = read(fd, _READ_SIZE)
+        except OSError as err:
+            if err.errno in (errno.EAGAIN, errno.EINTR):
+                return None
+            return CONNECTION_LOST
+        if not data:
+            return CONNECTION_DONE
+        deliver(data)
+        if (pipe and len(data) < _READ_SIZE) or not reading():
+            return None
+    return None
+
+
+class _ReadingState:
+    """Knows whether the reactor still reads us: Twisted's ``Process.pauseProducing`` calls
+    ``stopReading()`` on the pipe readers directly, so that is the place to look."""
+
+    _stopped = False
+
+    def startReading(self) -> None:
+        self._stopped = False
+        super().startReading()  # type: ignore[misc]
+
+    def stopReading(self) -> None:
+        self._stopped = True
+        super().stopReading()  # type: ignore[misc]
+
+    def _reading(self) -> bool:
+        return not self._stopped
+
+
+class _Reader(_ReadingState, ProcessReader):
+    """Twisted's pipe reader, reading several times per turn (:func:`readSeveral`)."""
+
+    def doRead(self) -> object:
+        return readSeveral(self.fd, self.dataReceived, self._reading, pipe=True)
+
+
 class _PipeProcess(Process):
     """Twisted's pipe transport, spawned by :func:`_popenSpawn` in a new session."""
 
+    processReaderFactory = _Reader
     _popen: subprocess.Popen[bytes] | None = None
 
     def _trySpawnInsteadOfFork(
@@ -226,10 +297,17 @@ class _PipeProcess(Process):
         super().processEnded(status)
 
 
-class _PtyProcess(PTYProcess):
+class _PtyProcess(_ReadingState, PTYProcess):
     """Twisted's PTY transport, spawned by :func:`_popenSpawn` (setsid + TIOCSCTTY)."""
 
     _popen: subprocess.Popen[bytes] | None = None
+
+    def _deliver(self, data: bytes) -> None:
+        proto: Any = self.proto
+        proto.childDataReceived(1, data)
+
+    def doRead(self) -> object:
+        return readSeveral(self.fd, self._deliver, self._reading, pipe=False)
 
     def _trySpawnInsteadOfFork(
         self,
@@ -302,20 +380,14 @@ class _Entry:
         self._openOutputs = {1, 2}
         self._grace: IDelayedCall | None = None
         self._graceDue = False  # the grace ran out while paused: drain once resumed
+        # stream -> the JSON around seq and chunk in process/output params (see _outputParams)
+        self._outputFraming: dict[str, tuple[bytes, bytes]] = {}
 
     # the buffer's observer: one notification per event, in seq order
     def _emit(self, event: Event) -> None:
         notify = self.table.notify
         if isinstance(event, Chunk):
-            notify(
-                "process/output",
-                {
-                    "processId": self.processId,
-                    "seq": event.seq,
-                    "stream": event.stream,
-                    "chunk": base64.b64encode(event.data).decode(),
-                },
-            )
+            notify("process/output", self._outputParams(event))
         elif isinstance(event, Exited):
             notify(
                 "process/exited",
@@ -323,6 +395,29 @@ class _Entry:
             )
         elif isinstance(event, Closed):
             notify("process/closed", {"processId": self.processId, "seq": event.seq})
+
+    def _outputParams(self, event: Chunk) -> EncodedParams:
+        """``process/output`` params with their JSON built directly (the hot path of streaming).
+
+        Byte for byte what ``json.dumps(params, separators=(",", ":"), ensure_ascii=False)``
+        gives: the processId and stream are encoded by ``json`` (once per stream), the seq is an
+        int and base64 never needs escaping.
+        """
+        framing = self._outputFraming.get(event.stream)
+        if framing is None:
+            pid = json.dumps(self.processId, ensure_ascii=False).encode("utf-8")
+            stream = json.dumps(event.stream, ensure_ascii=False).encode("utf-8")
+            framing = (b'{"processId":' + pid + b',"seq":', b',"stream":' + stream + b',"chunk":"')
+            self._outputFraming[event.stream] = framing
+        chunk = binascii.b2a_base64(event.data, newline=False)
+        raw = b"".join((framing[0], b"%d" % event.seq, framing[1], chunk, b'"}'))
+        value = {
+            "processId": self.processId,
+            "seq": event.seq,
+            "stream": event.stream,
+            "chunk": chunk.decode("ascii"),
+        }
+        return EncodedParams(value, raw)
 
     def dataReceived(self, childFD: int, data: bytes) -> None:
         stream = "pty" if self.tty else ("stdout" if childFD == 1 else "stderr")

@@ -24,6 +24,7 @@ from twisted.logger import Logger
 
 from ..interfaces import IProcessorFactory
 from .demux import RelayDemux
+from .wsframe import binaryFrame, newMaskKey
 
 log = Logger()
 
@@ -90,7 +91,15 @@ class RelayClientProtocol(WebSocketClientProtocol):  # type: ignore[misc]
         self.closed.callback(None)
 
     def _sendFrame(self, raw: bytes) -> None:
-        if self.state == self.STATE_OPEN:
+        if self.state != self.STATE_OPEN:
+            return
+        limit: int = getattr(self, "maxMessagePayloadSize", 0)
+        transport: Any = self.transport
+        fits = limit == 0 or len(raw) <= limit  # 0: no limit (autobahn's convention)
+        if self._perMessageCompress is None and not self.send_queue and fits:
+            # The common case in one step (see wsframe.py); autobahn's general path otherwise.
+            transport.write(binaryFrame(raw, newMaskKey()))
+        else:
             self.sendMessage(raw, isBinary=True)
 
     # -- keepalive ---------------------------------------------------------------------------

@@ -1,0 +1,76 @@
+"""Our one-step binary websocket frame is byte for byte what autobahn's sendFrame writes."""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Any
+
+from autobahn.twisted.websocket import WebSocketClientFactory
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.internet.testing import StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+
+from twisted_exec.relay.wsframe import SMALL_PAYLOAD, binaryFrame, maskPayload, newMaskKey
+
+
+def autobahnFrame(payload: bytes, seed: int) -> bytes:
+    """What autobahn's client protocol writes for one binary frame, its mask key drawn from
+    ``random`` seeded with ``seed`` (an explicit ``mask=`` would leave the key off the wire)."""
+    factory = WebSocketClientFactory("ws://127.0.0.1:9/x")
+    protocol: Any = factory.buildProtocol(None)
+    transport = StringTransport()
+    protocol.transport = transport
+    protocol._perMessageCompress = None
+    protocol.send_queue = []
+    protocol.logFrames = False
+    protocol.logOctets = False
+    protocol.state = protocol.STATE_OPEN
+    protocol.applyMask = True
+    protocol.maskClientFrames = True
+    protocol.trafficStats = _Counter()
+    protocol.sendData = lambda data, sync=False, chopsize=None: transport.write(data)
+    random.seed(seed)
+    protocol.sendFrame(opcode=2, payload=payload)
+    return transport.value()
+
+
+def ourFrame(payload: bytes, seed: int) -> bytes:
+    random.seed(seed)
+    return binaryFrame(payload, newMaskKey())
+
+
+class _Counter:
+    def __getattr__(self, name: str) -> int:
+        return 0
+
+    def __setattr__(self, name: str, value: object) -> None:
+        pass
+
+
+class BinaryFrameTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        state = random.getstate()
+        self.addCleanup(random.setstate, state)
+
+    def test_sizesAroundEveryBoundary(self) -> None:
+        for size in (0, 1, 3, 4, 5, 125, 126, 127, SMALL_PAYLOAD, SMALL_PAYLOAD + 1, 65535, 65536):
+            payload = os.urandom(size)
+            self.assertEqual(ourFrame(payload, size), autobahnFrame(payload, size), size)
+
+    @settings(max_examples=200, deadline=None)
+    @given(payload=st.binary(max_size=3000), seed=st.integers(0, 2**32))
+    def test_sameBytesAsAutobahn(self, payload: bytes, seed: int) -> None:
+        self.assertEqual(ourFrame(payload, seed), autobahnFrame(payload, seed))
+
+    def test_keyIsOnTheWireAndPayloadMasked(self) -> None:
+        frame = binaryFrame(b"\x00" * 8, b"\x01\x02\x03\x04")
+        self.assertEqual(frame, b"\x82\x88\x01\x02\x03\x04" + b"\x01\x02\x03\x04" * 2)
+
+    def test_maskingTwiceRestores(self) -> None:
+        payload = os.urandom(5000)
+        key = newMaskKey()
+        self.assertEqual(len(key), 4)
+        self.assertEqual(maskPayload(maskPayload(payload, key), key), payload)
+        self.assertNotEqual(maskPayload(payload[:100], key), payload[:100])

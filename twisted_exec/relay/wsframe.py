@@ -1,0 +1,51 @@
+"""One masked binary websocket frame (client to server), built in a single step.
+
+The relay websocket only ever sends whole binary messages, uncompressed, one frame each
+(``RelayMessageFrame`` bytes). autobahn's ``sendMessage`` is general: it re-checks its
+arguments, counts traffic and, to mask the payload, builds a new cffi masker object per frame
+(buffer allocations, a gc hook, an import in the constructor). In the relay benchmark that
+masker accounted for about a sixth of the executor's main-thread time on small replies
+(bench/README.md). Here small payloads are masked with one big-integer XOR, which costs about
+1 µs for a typical reply; large ones still go through autobahn's native masker.
+
+The bytes are exactly what autobahn's ``sendFrame(opcode=2, payload, mask=key)`` writes
+(tests/test_relay_wsframe.py holds the two together). The mask key is drawn per frame from
+``random.getrandbits(32)``, as autobahn does.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+
+from autobahn.websocket.xormasker import create_xor_masker  # type: ignore[attr-defined]
+
+#: Payloads up to this size are masked in Python; larger ones by autobahn's native masker.
+SMALL_PAYLOAD = 1024
+
+
+def newMaskKey() -> bytes:
+    return random.getrandbits(32).to_bytes(4, "big")
+
+
+def maskPayload(payload: bytes, key: bytes) -> bytes:
+    """RFC 6455 masking: byte i XOR key[i % 4]."""
+    size = len(payload)
+    if size <= SMALL_PAYLOAD:
+        stream = (key * ((size >> 2) + 1))[:size]
+        masked = int.from_bytes(payload, "little") ^ int.from_bytes(stream, "little")
+        return masked.to_bytes(size, "little")
+    out: bytes = create_xor_masker(key, size).process(payload)
+    return out
+
+
+def binaryFrame(payload: bytes, key: bytes) -> bytes:
+    """FIN + opcode 2 (binary), the mask bit, the length, ``key``, the masked payload."""
+    size = len(payload)
+    if size <= 125:
+        header = bytes((0x82, 0x80 | size))
+    elif size <= 0xFFFF:
+        header = struct.pack("!BBH", 0x82, 0x80 | 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x82, 0x80 | 127, size)
+    return b"".join((header, key, maskPayload(payload, key)))
