@@ -13,7 +13,7 @@ from treq.testing import StubTreq
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
-from tests.test_relay_connector import TOKEN, _Endpoints, _TimedRegistry
+from tests.test_relay_connector import TOKEN, _Endpoints, _TimedRegistry, stopOnClock
 from tests.test_relay_demux import EchoFactory, captureLogs
 from twisted_exec.relay.frames import Data, decodeFrame, encodeData
 from twisted_exec.relay.registry import TOKEN_ENV, RemoteConfig
@@ -70,7 +70,7 @@ class RelayProtocolTests(TestCase):
             endpointFor=self.endpoints,
         )
         self.service.startService()
-        self.addCleanup(lambda: self.service.stopService() if self.service.running else None)
+        self.addCleanup(stopOnClock, self.service, self.clock)
         self.transport = self.endpoints.open[0]
         self.transport.clear()  # the upgrade request
 
