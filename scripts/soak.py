@@ -28,12 +28,17 @@ async def _run(reactor: Any, names: list[str], full: bool) -> int:
     failed = 0
     for name in names:
         params = (FULL if full else QUICK)[name]
-        result: Common = await SCENARIOS[name](reactor, **params)
-        problems = verdict(name, result)
-        record = {"scenario": name, "params": params, "ok": not problems, "problems": problems}
-        record.update(result.asDict())
+        try:
+            result: Common = await SCENARIOS[name](reactor, **params)
+        except Exception as e:  # a failed check inside the scenario: report it, run the rest
+            record = {"scenario": name, "params": params, "ok": False, "problems": [repr(e)]}
+        else:
+            problems = verdict(name, result)
+            record = {"scenario": name, "params": params, "ok": not problems}
+            record["problems"] = problems
+            record.update(result.asDict())
         print(json.dumps(record), flush=True)
-        failed += bool(problems)
+        failed += not record["ok"]
     return failed
 
 
