@@ -144,7 +144,10 @@ class RelayProtocolTests(TestCase):
         transport = self.endpoints.open[-1]
         transport.clear()
         transport.protocol.dataReceived(serverFrame(0x2, b"x" * 2048))
-        # autobahn fails the connection by dropping TCP (failByDrop); we reconnect.
+        # A close frame saying why (1009), then the TCP connection is closed; we reconnect.
+        [(opcode, body)] = clientFrames(transport.value())
+        self.assertEqual((opcode, struct.unpack("!H", body[:2])[0]), (0x8, 1009))
+        self.assertIn(b"1024", body[2:])
         self.assertTrue(transport.lost)
         self.assertEqual(self.factory.built, [])
         self.clock.advance(1)

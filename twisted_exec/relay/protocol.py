@@ -34,6 +34,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from ..interfaces import IProcessorFactory
+from ..wsfail import PromptFailMixin
 from .demux import MAX_STREAMS, RelayDemux
 
 log = Logger()
@@ -90,7 +91,7 @@ class RelayBackpressure:
         pass
 
 
-class RelayClientProtocol(WebSocketClientProtocol):  # type: ignore[misc]
+class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ignore[misc]
     """One relay websocket to the rendezvous."""
 
     factory: RelayClientFactory
@@ -245,6 +246,7 @@ class RelayClientFactory(WebSocketClientFactory):  # type: ignore[misc]
             # handshake; autobahn's would be a txaio timer that lingers in the reactor.
             closeHandshakeTimeout=0,
             openHandshakeTimeout=30,
+            failByDrop=False,  # PromptFailMixin: a close frame with the reason, then the FIN
         )
 
     def pointAt(self, url: str) -> None:
