@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet import reactor
 from twisted.internet.testing import MemoryReactorClock
@@ -78,7 +78,7 @@ class OptionTests(TestCase):
             (limits.maxProcesses, limits.maxReadBytes, limits.maxReadFileBytes), (3, 4096, None)
         )
         self.assertIsNone(top.executor.filesystem.maxReadBytes)
-        (local,) = list(top)
+        (local,) = list(cast(Any, top))
         assert isinstance(local, LocalWebSocketService)
         self.assertEqual(local.factory.maxMessagePayloadSize, 2048)
         self.assertEqual(local.factory.maxFramePayloadSize, 2048)
@@ -86,7 +86,7 @@ class OptionTests(TestCase):
     def test_stdioWiring(self) -> None:
         options = self.parse("--listen", "stdio", "--max-message-bytes", "999")
         top = makeService(options, MemoryReactorClock())
-        (stdio,) = list(top)
+        (stdio,) = list(cast(Any, top))
         self.assertEqual(stdio.maxLineBytes, 999)  # type: ignore[attr-defined]
 
     def test_remoteWiring(self) -> None:
@@ -102,7 +102,7 @@ class OptionTests(TestCase):
             "4096",
         )
         top = makeService(options, MemoryReactorClock())
-        (remote,) = list(top)
+        (remote,) = list(cast(Any, top))
         factory = remote.relayFactory  # type: ignore[attr-defined]
         self.assertEqual(factory.maxStreams, 7)
         self.assertEqual(factory.maxMessagePayloadSize, 4096)
@@ -113,7 +113,7 @@ class OptionTests(TestCase):
             "--remote", "http://127.0.0.1:1", "--executor-id", "x", "--max-streams", "0"
         )
         top = makeService(options, MemoryReactorClock())
-        (remote,) = list(top)
+        (remote,) = list(cast(Any, top))
         self.assertIsNone(remote.relayFactory.maxStreams)  # type: ignore[attr-defined]
 
 
@@ -127,7 +127,7 @@ class StreamLimitTests(TestCase):
         self.logs = captureLogs(self)
 
     def take(self) -> list[Any]:
-        out = []
+        out: list[Any] = []
         for raw in self.sent:
             event = decodeFrame(raw)
             if isinstance(event, Data):

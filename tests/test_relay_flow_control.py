@@ -12,7 +12,7 @@ import base64
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, cast
 
 from treq.testing import StubTreq
 from twisted.internet import reactor
@@ -176,7 +176,7 @@ class ProtocolBackpressureTests(TestCase):
         self.assertTrue(verifyObject(IPushProducer, producer))
 
     def test_pausePausesStreamsAndReading(self) -> None:
-        producer: RelayBackpressure = self.transport.producer
+        producer = cast(RelayBackpressure, self.transport.producer)
         self.receive(0x2, request("s", 1))
         producer.pauseProducing()
         self.assertTrue(self.relay.demux.paused)
@@ -188,7 +188,7 @@ class ProtocolBackpressureTests(TestCase):
 
     def test_drainingCountsAsLiveness(self) -> None:
         """A rendezvous that reads our buffer out is alive even when it sends nothing."""
-        producer: RelayBackpressure = self.transport.producer
+        producer = cast(RelayBackpressure, self.transport.producer)
         self.clock.advance(50)
         producer.pauseProducing()
         self.clock.advance(9)
@@ -200,7 +200,7 @@ class ProtocolBackpressureTests(TestCase):
 
     def test_stalledPeerStillDropped(self) -> None:
         """A peer that neither reads nor writes is dropped after the deadline, paused or not."""
-        producer: RelayBackpressure = self.transport.producer
+        producer = cast(RelayBackpressure, self.transport.producer)
         producer.pauseProducing()
         self.clock.advance(61)
         self.assertTrue(self.transport.lost)
