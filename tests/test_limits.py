@@ -8,6 +8,7 @@ import os
 from typing import Any, cast
 
 from twisted.internet import reactor
+from twisted.internet.task import deferLater
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python import usage
 from twisted.trial.unittest import TestCase
@@ -18,7 +19,7 @@ from twisted_exec.errors import INVALID_REQUEST, RpcError
 from twisted_exec.executor import MAX_PROCESSES, Executor, ExecutorLimits
 from twisted_exec.local_ws import DEFAULT_MAX_MESSAGE_BYTES
 from twisted_exec.options import ExecutorOptions, makeService
-from twisted_exec.params import ReadParams, TerminateParams
+from twisted_exec.params import ReadParams, TerminateParams, WriteParams
 from twisted_exec.relay.demux import MAX_STREAMS, RelayDemux
 from twisted_exec.relay.frames import Data, Reset, decodeFrame, encodeData
 from twisted_exec.relay.registry import TOKEN_ENV
@@ -250,3 +251,48 @@ class LocalMessageSizeTests(TestCase):
         reply = await other.call("fs/getMetadata", {"path": "/"})
         self.assertTrue(reply["isDirectory"])
         await other.close()
+
+
+class ClosedProcessRetentionTests(ProcessTestCase):
+    """Old closed processes shrink to tombstones, so a long session does not grow forever."""
+
+    async def test_oldClosedProcessesTombstoned(self) -> None:
+        table = self.newTable(retainClosed=2, maxTombstones=2)
+        for n in range(4):
+            await table.start(execParams(f"p{n}", ["sh", "-c", f"echo out{n}; exit {n}"]))
+            await self.notes.closed(f"p{n}")
+            await deferLater(reactor, 0, lambda: None)  # retired right after the notification
+        self.assertEqual(sorted(table._entries), ["p2", "p3"])
+        self.assertEqual(table.tombstoneCount, 2)
+        # the newest keep their output
+        kept = await table.read(ReadParams(processId="p3"))
+        self.assertEqual(kept["exitCode"], 3)
+        self.assertEqual(len(kept["chunks"]), 1)
+        # an old one answers as closed, its output gone, seq past its last event
+        old = await table.read(ReadParams(processId="p1"))
+        self.assertEqual(
+            old,
+            {
+                "chunks": [],
+                "nextSeq": 4,  # output 1, exited 2, closed 3
+                "exited": True,
+                "exitCode": 1,
+                "closed": True,
+                "failure": None,
+            },
+        )
+        self.assertEqual(
+            table.write(WriteParams(processId="p1", chunk="")), {"status": "stdinClosed"}
+        )
+        self.assertEqual(table.terminate(TerminateParams(processId="p1")), {"running": False})
+        with self.assertRaises(RpcError) as caught:
+            await table.start(execParams("p1", ["true"]))
+        self.assertEqual(caught.exception.message, "process p1 already exists")
+        # beyond maxTombstones the oldest id is forgotten (and could be used again)
+        await table.start(execParams("p4", ["true"]))
+        await self.notes.closed("p4")
+        await deferLater(reactor, 0, lambda: None)
+        self.assertEqual(table.tombstoneCount, 2)
+        with self.assertRaises(RpcError) as caught:
+            await table.read(ReadParams(processId="p0"))
+        self.assertEqual(caught.exception.message, "unknown process id p0")

@@ -108,7 +108,8 @@ class RemoteSigtermTests(TestCase):
         )
         self.assertEqual(reply["result"], {"processId": "yes"})
         pid = await pidOf(stream, "yes")
-        conn._protocol.transport.pauseProducing()  # type: ignore[attr-defined]
+        transport: Any = conn._protocol.transport
+        transport.pauseProducing()  # the rendezvous stops reading
         await poll(reactor, lambda: False, 1.0)  # let the executor's buffers fill up
         code, elapsed = await self.sigterm()
         self.assertEqual(code, 0, list(self.executor.scan.tail))

@@ -12,6 +12,7 @@ from typing import Any
 
 from twisted.logger import Logger
 
+from .processes import RETAIN_CLOSED
 from .processor import ExecProcessorFactory
 from .session import DETACH_TTL, Session, SessionRegistry
 
@@ -29,12 +30,15 @@ class ExecutorLimits:
     ``retainBytes`` and ``maxReadFileBytes`` default to the reference's values; ``maxProcesses``
     is ours (the reference lets one session fork without bound). ``maxReadBytes`` caps one
     ``process/read`` response's output; ``None`` leaves ``retainBytes`` as the only bound.
+    ``retainClosed`` closed processes per session keep their output; older ones are tombstoned
+    (see ``processes.py``).
     """
 
     retainBytes: int = 1 << 20
     maxReadFileBytes: int | None = 512 * 1024 * 1024
     maxProcesses: int | None = MAX_PROCESSES
     maxReadBytes: int | None = None
+    retainClosed: int = RETAIN_CLOSED
 
 
 class SessionResources:
@@ -93,6 +97,7 @@ class Executor:
             environ=self.environ,
             maxProcesses=self.limits.maxProcesses,
             maxReadBytes=self.limits.maxReadBytes,
+            retainClosed=self.limits.retainClosed,
         )
         return SessionResources(processes, HttpRequester(self.reactor, session.notify))
 

@@ -11,6 +11,7 @@ from twisted.python import usage
 
 from .executor import MAX_PROCESSES, ExecutorLimits
 from .local_ws import DEFAULT_MAX_MESSAGE_BYTES
+from .processes import RETAIN_CLOSED
 from .relay.demux import MAX_STREAMS
 from .service import ExecutorService, LocalWebSocketService, parseListenUrl, printToStdout
 
@@ -96,9 +97,18 @@ class ExecutorOptions(usage.Options):
             "per process); the harness pages on with afterSeq.",
             int,
         ],
+        [
+            "retain-closed-processes",
+            None,
+            RETAIN_CLOSED,
+            "Closed processes per session whose output stays readable; older ones keep only "
+            "their id and exit code (the reference keeps them all until the session ends).",
+            int,
+        ],
     ]
 
     _LIMITS = (
+        "retain-closed-processes",
         "max-read-file-bytes",
         "max-message-bytes",
         "max-streams",
@@ -142,6 +152,7 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
         maxReadFileBytes=options["max-read-file-bytes"] or None,
         maxProcesses=options["max-processes"] or None,
         maxReadBytes=options["max-read-bytes"] or None,
+        retainClosed=options["retain-closed-processes"],
     )
     maxMessageBytes: int = options["max-message-bytes"]
     top = ExecutorService(reactor, ttl=options["session-ttl"], limits=limits)
