@@ -120,10 +120,16 @@ class LocalWebSocketService(Service):
             closing.addTimeout(self.closeTimeout, self.reactor)
             with suppress(TimeoutError):
                 await closing  # on timeout the waiters are cancelled and it fires anyway
+            aborted = []
             for protocol in protocols:
                 transport: Any = protocol.transport
                 if transport is not None and not transport.disconnected:
                     transport.abortConnection()
+                    aborted.append(protocol.whenLost())
+            if aborted:
+                # An abort reports the loss on the next reactor turn: the stop is only done once
+                # every connection (and the session it detaches) is really gone.
+                await DeferredList(aborted, consumeErrors=True)
 
     def stopService(self) -> Any:
         from twisted.internet.defer import ensureDeferred
