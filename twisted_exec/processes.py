@@ -42,7 +42,7 @@ Closed processes (decision, ``docs/decisions.md``)
 --------------------------------------------------
 The reference keeps every process of a session, output included, until the session ends: a
 long session that runs thousands of commands grows without bound. We keep the newest
-``retainClosed`` closed processes whole (their retained output stays readable); older ones
+``retainClosed`` (32) closed processes whole (their retained output stays readable); older ones
 shrink to a tombstone (a few dozen bytes: the id, which may still never be reused, and what a
 ``process/read`` of a closed process with no output left answers). At most ``maxTombstones``
 tombstones are kept per session; beyond that the oldest ids are forgotten.
@@ -84,7 +84,7 @@ PTY_COLS = 80
 #: At most this many 8 KiB reads when draining a pipe at exit time (see ``_graceExpired``).
 _DRAIN_READS = 64
 #: Closed processes per session kept whole (output readable) before older ones are tombstoned.
-RETAIN_CLOSED = 64
+RETAIN_CLOSED = 32
 #: Tombstones (ids of forgotten closed processes) per session before the oldest are dropped.
 MAX_TOMBSTONES = 16384
 

@@ -577,19 +577,21 @@ class LoadResult(Common):
     rssAfterWarmup: int = 0
 
 
-async def load(reactor: Any, streams: int = 8, seconds: float = 3.0) -> LoadResult:
+async def load(
+    reactor: Any, streams: int = 8, seconds: float = 3.0, executorArgs: tuple[str, ...] = ()
+) -> LoadResult:
     """``streams`` streams, each running ``echo <unique token>`` in a loop for ``seconds``."""
     result = LoadResult(streams=streams)
 
     async def body(cloud: _Cloud) -> LoadResult:
-        executor = cloud.start()
+        executor = cloud.start(executorArgs)
         began = time.monotonic()
         ids = [f"load-{i}" for i in range(streams)]
         conn, harness = await _connectAndInitialize(cloud, ids)
         result.rssStart = executor.rss()
         sampler = _RssSampler(reactor, executor, 0.5)
         until = time.monotonic() + seconds
-        warmup = time.monotonic() + min(5.0, seconds / 4)
+        warmup = time.monotonic() + seconds / 4  # sessions reach their retention caps
         salt = os.urandom(4).hex()
 
         async def loop(index: int, stream: HarnessStream) -> None:
