@@ -152,3 +152,17 @@ class RelayProtocolTests(TestCase):
         self.assertEqual(self.factory.built, [])
         self.clock.advance(1)
         self.assertEqual(len(self.endpoints.open), 3)
+
+    def test_oversizedMessageAbortsIfTheCloseFrameCannotLeave(self) -> None:
+        """A peer that stopped reading never takes the close frame: aborted after 5 s."""
+        self.service.relayFactory.setProtocolOptions(maxMessagePayloadSize=1024)
+        self.transport.loseConnection()
+        self.clock.advance(1)
+        transport = self.endpoints.open[-1]
+        transport.loseConnection = lambda: None  # type: ignore[method-assign]
+        transport.protocol.dataReceived(serverFrame(0x2, b"x" * 2048))
+        self.assertFalse(transport.lost)
+        self.clock.advance(4.9)
+        self.assertFalse(transport.lost)
+        self.clock.advance(0.2)
+        self.assertTrue(transport.lost)
