@@ -296,3 +296,45 @@ class ClosedProcessRetentionTests(ProcessTestCase):
         with self.assertRaises(RpcError) as caught:
             await table.read(ReadParams(processId="p0"))
         self.assertEqual(caught.exception.message, "unknown process id p0")
+
+
+class QueueLimitTests(TestCase):
+    """Messages piling up behind a slow request are bounded per session."""
+
+    def test_requestsBeyondTheQueueGetAnError(self) -> None:
+        from twisted.internet.defer import Deferred
+        from twisted.internet.task import Clock
+
+        from tests.helpers import RecordingSink
+        from tests.test_fuzz_envelope import _FakeResources
+        from twisted_exec.processor import ExecProcessor
+        from twisted_exec.session import SessionRegistry
+
+        pending: list[Deferred[dict[str, Any]]] = []
+
+        class SlowFilesystem:
+            def getMetadata(self, p: Any) -> Deferred[dict[str, Any]]:
+                d: Deferred[dict[str, Any]] = Deferred()
+                pending.append(d)
+                return d
+
+        logs = captureLogs(self)
+        registry = SessionRegistry(Clock(), _FakeResources, ttl=10.0)
+        processor = ExecProcessor(registry, SlowFilesystem(), "ctx", maxQueued=3)
+        sink = RecordingSink()
+        processor.makeConnection(sink)
+        processor.messageReceived(b'{"id":0,"method":"initialize","params":{"clientName":"q"}}')
+        processor.messageReceived(b'{"method":"initialized"}')
+        sink.take()
+        for ident in range(1, 6):  # 1 runs, 2-4 wait, 5 is one too many
+            body = {"id": ident, "method": "fs/getMetadata", "params": {"path": "/"}}
+            processor.messageReceived(json.dumps(body).encode())
+        processor.messageReceived(b'{"method":"initialized"}')  # a notification too many
+        message = "too many pending messages on this session (limit 3)"
+        self.assertEqual(
+            sink.take(), [{"error": {"code": INVALID_REQUEST, "message": message}, "id": 5}]
+        )
+        self.assertTrue(any(f"message dropped: {message}" in line for line in logs))
+        while pending:
+            pending.pop(0).callback({"ok": True})
+        self.assertEqual([m["id"] for m in sink.take()], [1, 2, 3, 4])
