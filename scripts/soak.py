@@ -1,6 +1,6 @@
 """Hardening soak runs against a real remote-mode executor (see README "Hardening").
 
-    python scripts/soak.py                 # every scenario at CI size (about 30 s)
+    python scripts/soak.py                 # every scenario at CI size (about 15 s)
     python scripts/soak.py --full          # the issue's sizes (about 10 minutes)
     python scripts/soak.py --full slow     # one scenario: frames, faults, load or slow
 

@@ -25,6 +25,7 @@ import json
 import os
 import random
 import re
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -736,8 +737,6 @@ async def slowConsumer(
         script = os.path.join(cloud.tmp, "writer.py")
         with open(script, "w") as f:
             f.write(WRITER)
-        import sys
-
         reply = await bounded(
             reactor,
             request(
@@ -781,7 +780,7 @@ FULL: dict[str, dict[str, Any]] = {
 }
 QUICK: dict[str, dict[str, Any]] = {
     "frames": {"frames": 2000},
-    "faults": {"drops": 3},
+    "faults": {"drops": 5},
     "load": {"streams": 8, "seconds": 3.0},
     "slow": {"megabytes": 20, "rate": 10e6},
 }
