@@ -73,7 +73,9 @@ class LogGuard:
         RemoteConfig.fromInputs = classmethod(fromInputs)  # type: ignore[method-assign,assignment]
 
         for cls in (rendezvous.Rendezvous, slowpeer.SlowRendezvous):
-            original = cls.executorUrl
+            original = getattr(cls, "executorUrl", None)
+            if original is None:  # renamed elsewhere: the ?sig= pattern still guards
+                continue
 
             def executorUrl(self: Any, executorId: str, _original: Any = original) -> str:
                 return guard.learnUrl(_original(self, executorId))
