@@ -131,8 +131,14 @@ class DecodeTests(TestCase):
 
     @settings(max_examples=200, deadline=None)
     @given(
-        # ASCII keeps the oracle (str.strip, length) independent of the codec's own rules.
-        st.text(st.characters(min_codepoint=9, max_codepoint=126), max_size=40),
+        # ASCII keeps the oracle (str.strip, length) independent of the codec's own rules;
+        # but U+001C..U+001F, which str.strip strips and Rust's trim does not, are left out.
+        st.text(
+            st.characters(
+                min_codepoint=9, max_codepoint=126, exclude_characters="\x1c\x1d\x1e\x1f"
+            ),
+            max_size=40,
+        ),
         st.integers(0, 2**32 - 1),
         st.integers(0, 3),
         st.integers(0, 3),

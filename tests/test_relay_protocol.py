@@ -13,7 +13,7 @@ from treq.testing import StubTreq
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
-from tests.test_relay_connector import TOKEN, _Endpoints, _TimedRegistry
+from tests.test_relay_connector import TOKEN, _Endpoints, _TimedRegistry, stopOnClock
 from tests.test_relay_demux import EchoFactory, captureLogs
 from twisted_exec.relay.frames import Data, decodeFrame, encodeData
 from twisted_exec.relay.registry import TOKEN_ENV, RemoteConfig
@@ -70,7 +70,7 @@ class RelayProtocolTests(TestCase):
             endpointFor=self.endpoints,
         )
         self.service.startService()
-        self.addCleanup(lambda: self.service.stopService() if self.service.running else None)
+        self.addCleanup(stopOnClock, self.service, self.clock)
         self.transport = self.endpoints.open[0]
         self.transport.clear()  # the upgrade request
 
@@ -144,8 +144,25 @@ class RelayProtocolTests(TestCase):
         transport = self.endpoints.open[-1]
         transport.clear()
         transport.protocol.dataReceived(serverFrame(0x2, b"x" * 2048))
-        # autobahn fails the connection by dropping TCP (failByDrop); we reconnect.
+        # A close frame saying why (1009), then the TCP connection is closed; we reconnect.
+        [(opcode, body)] = clientFrames(transport.value())
+        self.assertEqual((opcode, struct.unpack("!H", body[:2])[0]), (0x8, 1009))
+        self.assertIn(b"1024", body[2:])
         self.assertTrue(transport.lost)
         self.assertEqual(self.factory.built, [])
         self.clock.advance(1)
         self.assertEqual(len(self.endpoints.open), 3)
+
+    def test_oversizedMessageAbortsIfTheCloseFrameCannotLeave(self) -> None:
+        """A peer that stopped reading never takes the close frame: aborted after 5 s."""
+        self.service.relayFactory.setProtocolOptions(maxMessagePayloadSize=1024)
+        self.transport.loseConnection()
+        self.clock.advance(1)
+        transport = self.endpoints.open[-1]
+        transport.loseConnection = lambda: None  # type: ignore[method-assign]
+        transport.protocol.dataReceived(serverFrame(0x2, b"x" * 2048))
+        self.assertFalse(transport.lost)
+        self.clock.advance(4.9)
+        self.assertFalse(transport.lost)
+        self.clock.advance(0.2)
+        self.assertTrue(transport.lost)

@@ -164,16 +164,23 @@ class TwistdShutdownTests(TestCase):
 
 
 class _NeverClosing:
-    """A connection whose close frame never leaves (its peer stopped reading)."""
+    """A connection whose close frame never leaves (its peer stopped reading).
 
-    def __init__(self) -> None:
+    Only an abort ends it, and its loss is then reported on a later turn, as a TCP transport's.
+    """
+
+    def __init__(self, clock: Any) -> None:
         self.transport = self
         self.disconnected = False
         self.closes: list[int | None] = []
         self.aborted = False
+        self._clock = clock
+        self._lost: list[Deferred[None]] = []
 
     def whenLost(self) -> Deferred[None]:
-        return Deferred()
+        d: Deferred[None] = Deferred()
+        self._lost.append(d)
+        return d
 
     def sendClose(self, code: int | None = None, reason: str | None = None) -> None:
         self.closes.append(code)
@@ -183,7 +190,14 @@ class _NeverClosing:
 
     def abortConnection(self) -> None:
         self.aborted = True
+        self._clock.callLater(0, self._connectionLost)
+
+    def _connectionLost(self) -> None:
         self.disconnected = True
+        waiters, self._lost = self._lost, []
+        for d in waiters:
+            if not d.called:
+                d.callback(None)
 
 
 class StopTimeoutTests(TestCase):
@@ -196,7 +210,7 @@ class StopTimeoutTests(TestCase):
 
         clock = Clock()
         service = LocalWebSocketService(clock, object(), "ws://127.0.0.1:0")  # type: ignore[arg-type]
-        stuck = _NeverClosing()
+        stuck = _NeverClosing(clock)
         service.factory.connections.add(stuck)  # type: ignore[arg-type]
         service.running = True
         stopped = service.stopService()
@@ -206,4 +220,5 @@ class StopTimeoutTests(TestCase):
         self.assertFalse(stuck.aborted)
         clock.advance(0.02)
         self.assertTrue(stuck.aborted)
+        self.assertTrue(stuck.disconnected)  # the stop waited for the abort to end it
         self.successResultOf(stopped)

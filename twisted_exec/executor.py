@@ -12,18 +12,33 @@ from typing import Any, cast
 
 from twisted.logger import Logger
 
+from .processes import RETAIN_CLOSED
 from .processor import ExecProcessorFactory
 from .session import DETACH_TTL, Session, SessionRegistry
 
 log = Logger()
 
 
+#: Default of ``--max-processes``: live processes per session (the reference has no limit).
+MAX_PROCESSES = 128
+
+
 @dataclass
 class ExecutorLimits:
-    """Tunable limits; the defaults are the reference's (None means unlimited)."""
+    """Tunable limits of the executor core (None means unlimited); see README "Limits".
+
+    ``retainBytes`` and ``maxReadFileBytes`` default to the reference's values; ``maxProcesses``
+    is ours (the reference lets one session fork without bound). ``maxReadBytes`` caps one
+    ``process/read`` response's output; ``None`` leaves ``retainBytes`` as the only bound.
+    ``retainClosed`` closed processes per session keep their output; older ones are tombstoned
+    (see ``processes.py``).
+    """
 
     retainBytes: int = 1 << 20
     maxReadFileBytes: int | None = 512 * 1024 * 1024
+    maxProcesses: int | None = MAX_PROCESSES
+    maxReadBytes: int | None = None
+    retainClosed: int = RETAIN_CLOSED
 
 
 class SessionResources:
@@ -90,6 +105,9 @@ class Executor:
             session.notify,
             retainBytes=self.limits.retainBytes,
             environ=self.environ,
+            maxProcesses=self.limits.maxProcesses,
+            maxReadBytes=self.limits.maxReadBytes,
+            retainClosed=self.limits.retainClosed,
         )
         return SessionResources(processes, HttpRequester(self.reactor, session.notify))
 

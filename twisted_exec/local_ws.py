@@ -27,6 +27,7 @@ from twisted.web.server import Request, Site
 from zope.interface import implementer
 
 from .interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
+from .wsfail import PromptFailMixin
 
 log = Logger()
 
@@ -90,7 +91,7 @@ class _Backpressure:
         pass
 
 
-class LocalExecProtocol(WebSocketServerProtocol):  # type: ignore[misc]
+class LocalExecProtocol(PromptFailMixin, WebSocketServerProtocol):  # type: ignore[misc]
     """Forwards open/message/close to a processor and nothing else."""
 
     processor: IJsonRpcProcessor | None = None
@@ -185,6 +186,7 @@ class LocalExecFactory(WebSocketServerFactory):  # type: ignore[misc]
             autoPingInterval=0,
             openHandshakeTimeout=0,
             closeHandshakeTimeout=0,  # batched txaio timer; _stop drops the TCP itself
+            failByDrop=False,  # PromptFailMixin: a close frame with the reason, then the FIN
         )
 
 

@@ -9,7 +9,10 @@ from typing import Any
 from twisted.application.service import IService
 from twisted.python import usage
 
-from .executor import ExecutorLimits
+from .executor import MAX_PROCESSES, ExecutorLimits
+from .local_ws import DEFAULT_MAX_MESSAGE_BYTES
+from .processes import RETAIN_CLOSED
+from .relay.demux import MAX_STREAMS
 from .service import ExecutorService, LocalWebSocketService, parseListenUrl, printToStdout
 
 TOKEN_VARIABLE = "CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN"
@@ -58,10 +61,60 @@ class ExecutorOptions(usage.Options):
             "max-read-file-bytes",
             None,
             512 * 1024 * 1024,
-            "Largest file fs/readFile returns, in bytes (the reference's limit: 512 MiB).",
+            "Largest file fs/readFile returns, in bytes (the reference's limit: 512 MiB; "
+            "0: no limit).",
+            int,
+        ],
+        [
+            "max-message-bytes",
+            None,
+            DEFAULT_MAX_MESSAGE_BYTES,
+            "Largest inbound message (a local websocket message, a stdio line or a relay frame), "
+            "in bytes: a larger websocket message closes that websocket with code 1009, a "
+            "larger stdio line is dropped with a log line.",
+            int,
+        ],
+        [
+            "max-streams",
+            None,
+            MAX_STREAMS,
+            "Remote mode: concurrent relay streams (sessions) per rendezvous websocket; one "
+            "more gets a JSON-RPC error and a reset (0: no limit).",
+            int,
+        ],
+        [
+            "max-processes",
+            None,
+            MAX_PROCESSES,
+            "Live processes per session; process/start beyond it is an error (0: no limit).",
+            int,
+        ],
+        [
+            "max-read-bytes",
+            None,
+            0,
+            "Most output bytes one process/read returns (0: bounded only by the 1 MiB retained "
+            "per process); the harness pages on with afterSeq.",
+            int,
+        ],
+        [
+            "retain-closed-processes",
+            None,
+            RETAIN_CLOSED,
+            "Closed processes per session whose output stays readable; older ones keep only "
+            "their id and exit code (the reference keeps them all until the session ends).",
             int,
         ],
     ]
+
+    _LIMITS = (
+        "retain-closed-processes",
+        "max-read-file-bytes",
+        "max-message-bytes",
+        "max-streams",
+        "max-processes",
+        "max-read-bytes",
+    )
 
     def postOptions(self) -> None:
         remote = self["remote"]
@@ -74,6 +127,11 @@ class ExecutorOptions(usage.Options):
                 )
         elif self["executor-id"] is not None or self["name"] is not None:
             raise usage.UsageError("--executor-id and --name are for remote mode (--remote URL)")
+        for name in self._LIMITS:
+            if self[name] < 0:
+                raise usage.UsageError(f"--{name} must be 0 or more, got {self[name]}")
+        if self["max-message-bytes"] == 0:
+            raise usage.UsageError("--max-message-bytes must be more than 0")
         listen = self["listen"]
         if listen is None and remote is None:
             self["listen"] = listen = DEFAULT_LISTEN
@@ -90,7 +148,13 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
         from twisted.internet import reactor as _reactor
 
         reactor = _reactor
-    limits = ExecutorLimits(maxReadFileBytes=options["max-read-file-bytes"])
+    limits = ExecutorLimits(
+        maxReadFileBytes=options["max-read-file-bytes"] or None,
+        maxProcesses=options["max-processes"] or None,
+        maxReadBytes=options["max-read-bytes"] or None,
+        retainClosed=options["retain-closed-processes"],
+    )
+    maxMessageBytes: int = options["max-message-bytes"]
     top = ExecutorService(reactor, ttl=options["session-ttl"], limits=limits)
     twistd = getattr(options, "parent", None)
     if twistd is not None and hasattr(twistd, "get"):
@@ -102,11 +166,11 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
     if listen in ("stdio", "stdio://"):
         from .stdio import makeStdioService
 
-        makeStdioService(reactor, factory, top).setServiceParent(top)
+        makeStdioService(reactor, factory, top, maxLineBytes=maxMessageBytes).setServiceParent(top)
     elif listen is not None:
-        LocalWebSocketService(reactor, factory, listen, announce=printToStdout).setServiceParent(
-            top
-        )
+        LocalWebSocketService(
+            reactor, factory, listen, announce=printToStdout, maxMessageBytes=maxMessageBytes
+        ).setServiceParent(top)
     if options["remote"] is not None:
         from .relay import RegistryError, RemoteConfig, makeRemoteService
 
@@ -117,7 +181,13 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
         except RegistryError as err:
             # Like the reference: one "Error: ..." line on stderr, exit code 1.
             raise SystemExit(f"Error: {err}") from None
-        remote = makeRemoteService(reactor, factory, config)
+        remote = makeRemoteService(
+            reactor,
+            factory,
+            config,
+            maxMessageBytes=maxMessageBytes,
+            maxStreams=options["max-streams"] or None,
+        )
         remote.setServiceParent(top)
         if twistd is not None and hasattr(twistd, "get"):
             remote.whenFatal().addCallback(_exitOnFatal, reactor)

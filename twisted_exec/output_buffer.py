@@ -75,7 +75,7 @@ class OutputBuffer:
     ) -> None:
         self._retainBytes = retainBytes
         self._onEvent = onEvent
-        self._chunks: deque[Chunk] = deque()
+        self._chunks: deque[Chunk] | list[Chunk] = deque()
         self._retained = 0
         self.lastSeq = 0
         self.exitCode: int | None = None
@@ -87,14 +87,17 @@ class OutputBuffer:
     # -- producing -------------------------------------------------------------------------------
 
     def appendOutput(self, stream: str, data: bytes) -> Chunk:
+        chunks = self._chunks
+        if not isinstance(chunks, deque):
+            raise RuntimeError("output after the buffer was closed")
         chunk = Chunk(self._nextSeq(), stream, data)
-        self._chunks.append(chunk)
+        chunks.append(chunk)
         self._retained += len(data)
-        while self._retained > self._retainBytes and len(self._chunks) > 1:
-            self._retained -= len(self._chunks.popleft().data)
+        while self._retained > self._retainBytes and len(chunks) > 1:
+            self._retained -= len(chunks.popleft().data)
         if self._retained > self._retainBytes:
             # A single chunk larger than the whole budget is dropped too.
-            self._retained -= len(self._chunks.popleft().data)
+            self._retained -= len(chunks.popleft().data)
         self._emit(chunk)
         return chunk
 
@@ -113,6 +116,9 @@ class OutputBuffer:
         self.closed = True
         event = Closed(self._nextSeq())
         self._emit(event)
+        # Nothing is appended any more: a list costs a fraction of a deque's fixed ~600 bytes,
+        # which matters for the closed processes a session keeps (processes.RETAIN_CLOSED).
+        self._chunks = list(self._chunks)
         return event
 
     def markFinished(self, exitCode: int) -> None:

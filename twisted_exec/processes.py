@@ -37,6 +37,15 @@ paused start paused. The exit grace drain (which reads pipes directly) waits for
 ``exited`` still follows all the output. :meth:`ProcessTable.killAll` resumes first: a pipe that
 is not read never reports EOF, and the process would never end (nor its fds close).
 See ``docs/flow-control.md``.
+
+Closed processes (decision, ``docs/decisions.md``)
+--------------------------------------------------
+The reference keeps every process of a session, output included, until the session ends: a
+long session that runs thousands of commands grows without bound. We keep the newest
+``retainClosed`` (32) closed processes whole (their retained output stays readable); older ones
+shrink to a tombstone (a few dozen bytes: the id, which may still never be reused, and what a
+``process/read`` of a closed process with no output left answers). At most ``maxTombstones``
+tombstones are kept per session; beyond that the oldest ids are forgotten.
 """
 
 from __future__ import annotations
@@ -52,8 +61,9 @@ import struct
 import subprocess
 import sys
 import termios
+from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -75,6 +85,20 @@ PTY_ROWS = 24
 PTY_COLS = 80
 #: At most this many 8 KiB reads when draining a pipe at exit time (see ``_graceExpired``).
 _DRAIN_READS = 64
+#: Closed processes per session kept whole (output readable) before older ones are tombstoned.
+RETAIN_CLOSED = 32
+#: Tombstones (ids of forgotten closed processes) per session before the oldest are dropped.
+MAX_TOMBSTONES = 16384
+
+
+class _Tombstone(NamedTuple):
+    """What is left of an old closed process: enough to answer read, write and start."""
+
+    nextSeq: int
+    exitCode: int
+    tty: bool
+    pipeStdin: bool
+    terminated: bool
 
 
 def _pendingBytes(fd: int) -> int:
@@ -507,6 +531,7 @@ class _Entry:
             return
         self.table._closedOne()
         self.buffer.markFinished(self.exitCode)
+        self.table._retire(self)
 
     def killGroup(self) -> None:
         if self.pgid is None:
@@ -535,6 +560,8 @@ class ProcessTable:
         exitGrace: float = 0.1,
         maxProcesses: int | None = None,
         maxReadBytes: int | None = None,
+        retainClosed: int = RETAIN_CLOSED,
+        maxTombstones: int = MAX_TOMBSTONES,
     ) -> None:
         self.reactor = reactor
         self.notify = notify
@@ -544,13 +571,17 @@ class ProcessTable:
         self.maxProcesses = maxProcesses
         self.maxReadBytes = maxReadBytes
         self.paused = False
+        self.retainClosed = retainClosed
+        self.maxTombstones = maxTombstones
         self._entries: dict[str, _Entry] = {}
         self._running = 0  # entries whose output is not closed yet
+        self._closedOrder: deque[str] = deque()  # closed entries, oldest first
+        self._tombstones: dict[str, _Tombstone] = {}  # insertion order: oldest first
 
     async def start(self, p: ExecParams) -> dict[str, Any]:
         if not p.argv:
             raise invalidParams("argv must not be empty")
-        if p.processId in self._entries:
+        if p.processId in self._entries or p.processId in self._tombstones:
             raise invalidRequest(f"process {p.processId} already exists")
         if self.maxProcesses is not None and self.runningCount >= self.maxProcesses:
             raise invalidRequest(
@@ -598,6 +629,24 @@ class ProcessTable:
 
     def _closedOne(self) -> None:
         self._running -= 1
+
+    def _retire(self, entry: _Entry) -> None:
+        """A process closed: drop its transport; tombstone the oldest beyond ``retainClosed``."""
+        entry.transport = None
+        self._closedOrder.append(entry.processId)
+        while len(self._closedOrder) > self.retainClosed:
+            old = self._entries.pop(self._closedOrder.popleft(), None)
+            if old is None:
+                continue
+            self._tombstones[old.processId] = _Tombstone(
+                old.buffer.lastSeq + 1, old.exitCode, old.tty, old.pipeStdin, old.terminated
+            )
+            while len(self._tombstones) > self.maxTombstones:
+                del self._tombstones[next(iter(self._tombstones))]
+
+    @property
+    def tombstoneCount(self) -> int:
+        return len(self._tombstones)
 
     def _forgetFailed(self, processId: str) -> None:
         del self._entries[processId]
@@ -658,6 +707,17 @@ class ProcessTable:
         return entry
 
     async def read(self, p: ReadParams) -> dict[str, Any]:
+        tombstone = self._tombstones.get(p.processId)
+        if tombstone is not None:
+            # closed long ago: its output is gone, as if it had all been read
+            return {
+                "chunks": [],
+                "nextSeq": tombstone.nextSeq,
+                "exited": True,
+                "exitCode": tombstone.exitCode,
+                "closed": True,
+                "failure": None,
+            }
         entry = self._get(p.processId)
         afterSeq = p.afterSeq or 0
         if p.waitMs:
@@ -669,7 +729,9 @@ class ProcessTable:
 
     def write(self, p: WriteParams) -> dict[str, Any]:
         data = p.chunk
-        entry = self._entries.get(p.processId)
+        entry: _Entry | _Tombstone | None = self._entries.get(p.processId)
+        if entry is None:
+            entry = self._tombstones.get(p.processId)
         if entry is None:
             return {"status": "unknownProcess"}
         # As the reference (probed): only a process killed by process/terminate refuses writes;
@@ -679,7 +741,7 @@ class ProcessTable:
             return {"status": "stdinClosed"}
         if entry.terminated:
             raise internalError("failed to write to process stdin")
-        if data:
+        if data and isinstance(entry, _Entry) and entry.transport is not None:
             if entry.tty:
                 if entry.transport.connected:
                     entry.transport.write(data)

@@ -11,6 +11,10 @@ lose later messages.
 
 Flow control (``docs/flow-control.md``): while the transport has paused us, queued requests wait
 and the session's producers (process pipes, HTTP body streams) are paused at their source.
+
+The queue of messages waiting behind a slow request is bounded (``maxQueued``): a peer that
+piles up more gets an error for each request beyond it (the reply overtakes the queued ones),
+and notifications beyond it are dropped with a log line.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ from .interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
 from .session import Session, SessionRegistry
 
 log = Logger()
+
+#: Messages one session may have waiting behind the request in progress.
+MAX_QUEUED = 1024
 
 
 class _State(Enum):
@@ -85,9 +92,14 @@ class ExecProcessor:
     """The JSON-RPC session endpoint of one connection."""
 
     def __init__(
-        self, registry: SessionRegistry, filesystem: Any, parseErrorContext: str | None
+        self,
+        registry: SessionRegistry,
+        filesystem: Any,
+        parseErrorContext: str | None,
+        maxQueued: int | None = MAX_QUEUED,
     ) -> None:
         self.registry = registry
+        self.maxQueued = maxQueued
         self.filesystem = filesystem
         self.parseErrorContext = parseErrorContext
         self.session: Session | None = None
@@ -107,8 +119,19 @@ class ExecProcessor:
     def messageReceived(self, payload: bytes) -> None:
         if self._closed:
             return
+        if self.maxQueued is not None and len(self._queue) >= self.maxQueued:
+            self._refuse(payload)
+            return
         self._queue.append(payload)
         self._drain()
+
+    def _refuse(self, payload: bytes) -> None:
+        message = jsonrpc.decode(payload)
+        reason = f"too many pending messages on this session (limit {self.maxQueued})"
+        if isinstance(message, jsonrpc.Request):
+            self._replyError(message.id, INVALID_REQUEST, reason)
+        else:
+            log.warn("message dropped: {reason}", reason=reason)
 
     def connectionLost(self) -> None:
         """Detach: the session and its processes wait for a resume (10 s by default).
@@ -303,9 +326,12 @@ class ExecProcessor:
 class ExecProcessorFactory:
     """Builds processors that share one session registry and one filesystem."""
 
-    def __init__(self, registry: SessionRegistry, filesystem: Any) -> None:
+    def __init__(
+        self, registry: SessionRegistry, filesystem: Any, maxQueued: int | None = MAX_QUEUED
+    ) -> None:
         self.registry = registry
         self.filesystem = filesystem
+        self.maxQueued = maxQueued
 
     def buildProcessor(self, parseErrorContext: str | None) -> ExecProcessor:
-        return ExecProcessor(self.registry, self.filesystem, parseErrorContext)
+        return ExecProcessor(self.registry, self.filesystem, parseErrorContext, self.maxQueued)

@@ -26,6 +26,7 @@ from twisted.internet.interfaces import (
     IProtocol,
     IProtocolFactory,
     IStreamClientEndpoint,
+    ITransport,
 )
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.ssl import optionsForClientTLS
@@ -160,7 +161,7 @@ class RegisteringEndpoint:
         assert transport is not None
         handle = protocolFactory.buildProtocol(transport.getPeer())
         assert handle is not None
-        handle.makeConnection(transport)
+        handle.makeConnection(cast(ITransport, _ClosingTransport(relay, transport)))
         self.current = relay
 
         def closed(_: object) -> None:
@@ -170,6 +171,27 @@ class RegisteringEndpoint:
 
         relay.closed.addCallback(closed)
         return handle
+
+
+class _ClosingTransport:
+    """What ``ClientService`` sees as the connection's transport.
+
+    ``ClientService.stopService`` calls ``loseConnection()`` on it: that must be a websocket close
+    (a close frame, bounded by the relay's ``closeTimeout``), not a bare TCP FIN.
+    """
+
+    def __init__(self, relay: RelayClientProtocol, transport: Any) -> None:
+        self._relay = relay
+        self._transport = transport
+
+    def loseConnection(self) -> None:
+        self._relay.closeForShutdown()
+
+    def abortConnection(self) -> None:
+        self._transport.abortConnection()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def _whenOpen(relay: RelayClientProtocol) -> Deferred[RelayClientProtocol]:

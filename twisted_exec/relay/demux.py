@@ -11,17 +11,30 @@ processor emits is framed back onto the same stream with that stream's outbound 
   frame is sent, as in the reference, and the next data frame on that id opens a new session.
 - Invalid frames and control frames for unknown streams are dropped with a log line; they never
   disturb other streams.
+- At most ``maxStreams`` streams live at once: the first data frame of one more stream is answered
+  with a JSON-RPC error (when it is a request) and a ``reset`` frame naming the limit, and no
+  processor is built for it.
+
+Flow control (``docs/flow-control.md``): the relay websocket's backpressure producer calls
+:meth:`RelayDemux.pauseProducing` / :meth:`RelayDemux.resumeProducing`, which reach every stream's
+processor. A resume hands the websocket to the streams in rotating order and stops as soon as one
+of them fills it again, so a flooding stream cannot always be first in line (fair interleaving).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from ..errors import INVALID_REQUEST
 from ..interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
-from .frames import Data, FrameCodec, Ignored, Invalid, Reset
+from .frames import Data, FrameCodec, Ignored, Invalid, Reset, encodeReset
+
+#: Default limit of concurrent streams on one relay websocket (``--max-streams``).
+MAX_STREAMS = 256
 
 log = Logger()
 
@@ -66,12 +79,51 @@ class RelayDemux:
         processorFactory: IProcessorFactory,
         send: Callable[[bytes], None],
         codec: FrameCodec | None = None,
+        *,
+        maxStreams: int | None = MAX_STREAMS,
     ) -> None:
         self._factory = processorFactory
         self._send = send
         self.codec = codec if codec is not None else FrameCodec()
+        self.maxStreams = maxStreams
         self._streams: dict[str, _Stream] = {}
         self._lost = False
+        self._paused = False
+        self._rotation = 0  # where the next resume starts (round robin over the streams)
+        self.refusedStreams = 0  # streams refused by maxStreams (for tests and status)
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pauseProducing(self) -> None:
+        """The websocket's write buffer is full: pause every stream's processor."""
+        if self._paused or self._lost:
+            return
+        self._paused = True
+        for stream in list(self._streams.values()):
+            if stream.processor is not None:
+                self._call(stream, stream.processor.pauseProducing)
+
+    def resumeProducing(self) -> None:
+        """The write buffer drained: resume the streams, each in turn first, until full again."""
+        if not self._paused or self._lost:
+            return
+        self._paused = False
+        streams = list(self._streams.values())
+        if not streams:
+            return
+        start = self._rotation % len(streams)
+        self._rotation = start + 1
+        order = streams[start:] + streams[:start]
+        for stream in order:
+            if stream.processor is not None and not stream.closed:
+                self._call(stream, stream.processor.resumeProducing)
+            if self._paused:
+                # That stream filled the websocket again: the rest stay paused (they were
+                # never resumed) and go first next time.
+                self._rotation = start + order.index(stream) + 1
+                return
 
     @property
     def streamIds(self) -> frozenset[str]:
@@ -126,6 +178,9 @@ class RelayDemux:
     def _dataReceived(self, event: Data) -> None:
         stream = self._streams.get(event.streamId)
         if stream is None:
+            if self.maxStreams is not None and len(self._streams) >= self.maxStreams:
+                self._refuseStream(event)
+                return
             stream = _Stream(event.streamId)
             self._streams[event.streamId] = stream
             self.codec.forget(event.streamId)
@@ -135,10 +190,29 @@ class RelayDemux:
             self._call(stream, lambda: processor.makeConnection(_StreamSink(self, stream)))
             if stream.closed:
                 return
+            if self._paused:
+                self._call(stream, processor.pauseProducing)
         target = stream.processor
         assert target is not None
         payload = event.payload
         self._call(stream, lambda: target.messageReceived(payload))
+
+    def _refuseStream(self, event: Data) -> None:
+        """One stream too many: a clear error on that stream only; nothing is kept for it."""
+        self.refusedStreams += 1
+        reason = (
+            f"too many streams on this relay connection (limit {self.maxStreams}; "
+            "see --max-streams)"
+        )
+        log.warn(
+            "relay stream {streamId!r} refused: {reason}", streamId=event.streamId, reason=reason
+        )
+        requestId = _requestId(event.payload)
+        if requestId is not None:
+            reply = {"error": {"code": INVALID_REQUEST, "message": reason}, "id": requestId}
+            self._send(self.codec.encode(event.streamId, json.dumps(reply).encode()))
+            self.codec.forget(event.streamId)
+        self._send(encodeReset(event.streamId, reason))
 
     def _call(self, stream: _Stream, fn: Callable[[], None]) -> None:
         """Call into a stream's processor; its failures stay within that stream."""
@@ -177,3 +251,17 @@ class RelayDemux:
                 "relay stream {streamId!r}: processor failed in connectionLost",
                 streamId=stream.streamId,
             )
+
+
+def _requestId(payload: bytes) -> int | str | None:
+    """The id of a JSON-RPC request payload, if it has a usable one (for the refusal reply)."""
+    try:
+        message = json.loads(payload)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(message, dict) or "method" not in message:
+        return None
+    ident = message.get("id")
+    if isinstance(ident, bool) or not isinstance(ident, int | str):
+        return None
+    return ident

@@ -10,6 +10,16 @@ register and dial again. The 0.131 reference has no such deadline and hangs fore
 connection. Any inbound message counts as liveness as well as a pong: a pong can sit behind a
 large frame on a busy link, and a peer that is sending us frames is evidently alive. The timers
 are ours, on the injected clock, because autobahn's own run on txaio's global loop.
+
+Flow control (``docs/flow-control.md``): once open, a :class:`RelayBackpressure` push producer is
+registered on the TCP (or TLS) transport. When the rendezvous reads too slowly and our write buffer
+passes Twisted's high-water mark, every stream's processor is paused (process pipes stop being
+read at their source) and so is reading from the rendezvous; both resume when the buffer drained.
+A resume proves the rendezvous is reading, so it counts as liveness too: a slow peer is never
+mistaken for a dead one, and a peer that neither reads nor writes for ``pongTimeout`` is dropped.
+
+Shutdown: :meth:`RelayClientProtocol.closeForShutdown` sends a close frame (1000) and aborts the
+TCP connection if the close handshake has not ended it within ``closeTimeout`` seconds.
 """
 
 from __future__ import annotations
@@ -19,11 +29,13 @@ from typing import Any
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from autobahn.websocket.types import ConnectionResponse
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from ..interfaces import IProcessorFactory
-from .demux import RelayDemux
+from ..wsfail import PromptFailMixin
+from .demux import MAX_STREAMS, RelayDemux
 from .wsframe import binaryFrame, newMaskKey
 
 log = Logger()
@@ -33,13 +45,54 @@ PONG_TIMEOUT = 60.0
 # A relay frame carries one JSON-RPC message: the largest the reference emits is a
 # process/read of 1 MiB of retained output (about 1.4 MB as base64 JSON). Leave ample room.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+#: Seconds a shutdown waits for the close handshake before aborting the connection.
+CLOSE_TIMEOUT = 2.0
 
 
 class HandshakeFailedError(Exception):
     """The connection ended before the websocket opening handshake completed."""
 
 
-class RelayClientProtocol(WebSocketClientProtocol):  # type: ignore[misc]
+@implementer(IPushProducer)
+class RelayBackpressure:
+    """The relay transport's producer: pause/resume reach every stream and inbound reading.
+
+    Not reading while paused bounds the inbound side too: paused processors queue requests
+    instead of answering them, so requests must not pile up unread either.
+    """
+
+    def __init__(self, protocol: RelayClientProtocol, demux: RelayDemux) -> None:
+        self._protocol = protocol
+        self._demux = demux
+        self.paused = False
+        self.pauses = 0  # how often the transport paused us (for tests and soak numbers)
+
+    def pauseProducing(self) -> None:
+        if self.paused:
+            return
+        self.paused = True
+        self.pauses += 1
+        self._demux.pauseProducing()
+        transport: Any = self._protocol.transport
+        if transport is not None:
+            transport.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        if not self.paused:
+            return
+        self.paused = False
+        self._protocol._pushDeadline()  # the rendezvous read our buffer out: it is alive
+        transport: Any = self._protocol.transport
+        if transport is not None:
+            transport.resumeProducing()
+        self._demux.resumeProducing()
+
+    def stopProducing(self) -> None:
+        # The connection is going away; onClose detaches the streams.
+        pass
+
+
+class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ignore[misc]
     """One relay websocket to the rendezvous."""
 
     factory: RelayClientFactory
@@ -49,8 +102,10 @@ class RelayClientProtocol(WebSocketClientProtocol):  # type: ignore[misc]
         self.opened: Deferred[RelayClientProtocol] = Deferred()
         self.closed: Deferred[None] = Deferred()
         self.demux: RelayDemux | None = None
+        self.backpressure: RelayBackpressure | None = None
         self._pingCall: IDelayedCall | None = None
         self._deadlineCall: IDelayedCall | None = None
+        self._abortCall: IDelayedCall | None = None
         self._ended = False
 
     def onConnect(self, response: ConnectionResponse) -> None:
@@ -58,10 +113,39 @@ class RelayClientProtocol(WebSocketClientProtocol):  # type: ignore[misc]
 
     def onOpen(self) -> None:
         factory = self.factory
-        self.demux = RelayDemux(factory.processorFactory, self._sendFrame)
+        self.demux = RelayDemux(
+            factory.processorFactory, self._sendFrame, maxStreams=factory.maxStreams
+        )
+        self._registerBackpressure(self.demux)
         self._schedulePing()
         self._pushDeadline()
         self.opened.callback(self)
+
+    def _registerBackpressure(self, demux: RelayDemux) -> None:
+        transport: Any = self.transport
+        if transport is None or getattr(transport, "disconnected", False):
+            return
+        if getattr(transport, "producer", None) is not None:
+            transport.unregisterProducer()
+        self.backpressure = RelayBackpressure(self, demux)
+        transport.registerProducer(self.backpressure, True)
+
+    def closeForShutdown(self, code: int = 1000, reason: str = "executor shutting down") -> None:
+        """Close with a close frame; abort if the handshake has not ended in ``closeTimeout``."""
+        if self._ended:
+            return
+        if self.state == self.STATE_OPEN:
+            self.sendClose(code=code, reason=reason)
+        if self._abortCall is None:
+            self._abortCall = self.factory.clock.callLater(
+                self.factory.closeTimeout, self._abortNow
+            )
+
+    def _abortNow(self) -> None:
+        self._abortCall = None
+        transport: Any = self.transport
+        if transport is not None and not self._ended:
+            transport.abortConnection()
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         self._pushDeadline()
@@ -134,10 +218,10 @@ class RelayClientProtocol(WebSocketClientProtocol):  # type: ignore[misc]
             transport.abortConnection()
 
     def _cancelTimers(self) -> None:
-        for call in (self._pingCall, self._deadlineCall):
+        for call in (self._pingCall, self._deadlineCall, self._abortCall):
             if call is not None and call.active():
                 call.cancel()
-        self._pingCall = self._deadlineCall = None
+        self._pingCall = self._deadlineCall = self._abortCall = None
 
 
 class RelayClientFactory(WebSocketClientFactory):  # type: ignore[misc]
@@ -153,6 +237,8 @@ class RelayClientFactory(WebSocketClientFactory):  # type: ignore[misc]
         pingInterval: float = PING_INTERVAL,
         pongTimeout: float = PONG_TIMEOUT,
         maxMessageBytes: int = MAX_MESSAGE_BYTES,
+        maxStreams: int | None = MAX_STREAMS,
+        closeTimeout: float = CLOSE_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -160,13 +246,16 @@ class RelayClientFactory(WebSocketClientFactory):  # type: ignore[misc]
         self.clock = clock
         self.pingInterval = pingInterval
         self.pongTimeout = pongTimeout
+        self.maxStreams = maxStreams
+        self.closeTimeout = closeTimeout
         self.setProtocolOptions(
             maxMessagePayloadSize=maxMessageBytes,
             maxFramePayloadSize=maxMessageBytes,
-            # The reference does not complete the close handshake either; do not wait long
-            # for a peer that will not answer (autobahn's timers, real time only).
-            closeHandshakeTimeout=5,
+            # Our own close deadline (closeForShutdown, on the injected clock) bounds the
+            # handshake; autobahn's would be a txaio timer that lingers in the reactor.
+            closeHandshakeTimeout=0,
             openHandshakeTimeout=30,
+            failByDrop=False,  # PromptFailMixin: a close frame with the reason, then the FIN
         )
 
     def pointAt(self, url: str) -> None:

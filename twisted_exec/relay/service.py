@@ -21,7 +21,14 @@ from twisted.web.client import Agent, HTTPConnectionPool
 
 from ..interfaces import IProcessorFactory
 from .connector import RegisteringEndpoint, RelayHandleFactory, WebsocketEndpoints, retryDelay
-from .protocol import MAX_MESSAGE_BYTES, PING_INTERVAL, PONG_TIMEOUT, RelayClientFactory
+from .demux import MAX_STREAMS
+from .protocol import (
+    CLOSE_TIMEOUT,
+    MAX_MESSAGE_BYTES,
+    PING_INTERVAL,
+    PONG_TIMEOUT,
+    RelayClientFactory,
+)
 from .registry import DEFAULT_TIMEOUT, HTTPPoster, RegistryClient, RemoteConfig
 
 log = Logger()
@@ -49,6 +56,8 @@ class RemoteExecutorService(MultiService):
         pingInterval: float = PING_INTERVAL,
         pongTimeout: float = PONG_TIMEOUT,
         maxMessageBytes: int = MAX_MESSAGE_BYTES,
+        maxStreams: int | None = MAX_STREAMS,
+        closeTimeout: float = CLOSE_TIMEOUT,
     ) -> None:
         super().__init__()
         clock: IReactorTime = reactor
@@ -68,6 +77,8 @@ class RemoteExecutorService(MultiService):
             pingInterval=pingInterval,
             pongTimeout=pongTimeout,
             maxMessageBytes=maxMessageBytes,
+            maxStreams=maxStreams,
+            closeTimeout=closeTimeout,
         )
         self.endpoint = RegisteringEndpoint(
             self.registry,

@@ -1,0 +1,54 @@
+"""Failing a websocket with a reason the peer can read, without waiting on the peer.
+
+When a peer breaks the protocol (a message over ``--max-message-bytes``: 1009, invalid UTF-8
+in a text message: 1007, ...) autobahn either drops the TCP connection (``failByDrop``, its
+default: the peer only sees 1006 and never learns why) or starts a close handshake that only its
+own txaio timer would bound (we set ``closeHandshakeTimeout`` to 0, because those timers linger
+in the reactor). :class:`PromptFailMixin` does neither: it writes the close frame with its code
+and reason and closes the TCP connection once that frame is out, aborting it after
+``FAIL_ABORT_SECONDS`` if a peer that stopped reading never lets the frame out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autobahn.util import encode_truncate
+from autobahn.websocket.protocol import WebSocketProtocol
+from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.protocol import connectionDone
+
+FAIL_ABORT_SECONDS = 5.0
+
+
+class PromptFailMixin:
+    """Mix into an autobahn protocol (before it in the bases) whose factory has a ``clock``
+    or ``reactor`` attribute."""
+
+    state: Any
+    failedByMe: bool
+    factory: Any
+    transport: Any
+    _failAbortCall: IDelayedCall | None = None
+
+    def _fail_connection(self, code: int = 1001, reason: str = "going away") -> None:
+        if self.state != WebSocketProtocol.STATE_OPEN:
+            super()._fail_connection(code, reason)  # type: ignore[misc]
+            return
+        self.failedByMe = True
+        self.sendCloseFrame(code=code, reasonUtf8=encode_truncate(reason, 123), isReply=False)  # type: ignore[attr-defined]
+        self.dropConnection(abort=False)  # type: ignore[attr-defined]
+        clock = getattr(self.factory, "clock", None) or getattr(self.factory, "reactor", None)
+        if clock is not None and self._failAbortCall is None:
+            self._failAbortCall = clock.callLater(FAIL_ABORT_SECONDS, self._abortAfterFail)
+
+    def _abortAfterFail(self) -> None:
+        self._failAbortCall = None
+        if self.transport is not None and not getattr(self.transport, "disconnected", False):
+            self.transport.abortConnection()
+
+    def connectionLost(self, reason: Any = connectionDone) -> None:
+        if self._failAbortCall is not None and self._failAbortCall.active():
+            self._failAbortCall.cancel()
+        self._failAbortCall = None
+        super().connectionLost(reason)  # type: ignore[misc]
