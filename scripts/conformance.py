@@ -371,8 +371,9 @@ class RelayCloud:
 
 class RelayTarget(LocalWsTarget):
     """An executor started in remote mode (``--remote URL --executor-id ID``) against the
-    in-process :class:`RelayCloud`; :meth:`connect` opens a new stream (UUIDv4 stream id and an
-    opening ``resume`` frame, as a harness does), and closing it sends a ``reset``."""
+    in-process :class:`RelayCloud`. The runner is a harness on the rendezvous's real
+    ``/harness/{id}`` websocket: :meth:`connect` opens a new stream on it (UUIDv4 stream id and
+    an opening ``resume`` frame, as a harness does), and closing a connection sends a ``reset``."""
 
     def __init__(
         self,
@@ -389,9 +390,8 @@ class RelayTarget(LocalWsTarget):
         super().__init__(reactor, name, [*argv, *remoteArgs], env, cwd)
         self.cloud = cloud
         self.executorId = executorId
-        self.connection: Any = None
+        self.harness: Any = None
         self._streams: dict[str, RelayConnection] = {}
-        self._fallbackRoute: Callable[[str, bytes], bool] | None = None
         self._proto.urlFound.addErrback(lambda _: None)  # no URL is printed in remote mode
 
     async def _start(self) -> None:
@@ -409,11 +409,11 @@ class RelayTarget(LocalWsTarget):
         if not connected.called or self._proto.ended.called:
             tail = "\n".join(self._proto.output[-20:])
             raise RuntimeError(f"{self.name} did not connect to the rendezvous:\n{tail}")
-        self.connection = connected.result
-        if self.connection.executorId != self.executorId:
-            raise RuntimeError(f"unexpected executor {self.connection.executorId!r} connected")
-        self._fallbackRoute = self.connection.harnessRoute
-        self.connection.harnessRoute = self._route
+        connection: Any = connected.result
+        if connection.executorId != self.executorId:
+            raise RuntimeError(f"unexpected executor {connection.executorId!r} connected")
+        self.harness = await _connectWs(self.reactor, rendezvous.harnessUrl(self.executorId))
+        defer.ensureDeferred(self._pump())
         self.url = f"relay {rendezvous.baseUrl} executor {self.executorId}"
 
     def connect(self) -> Deferred[Connection]:
@@ -422,24 +422,40 @@ class RelayTarget(LocalWsTarget):
         streamId = str(uuid.uuid4())
         conn = RelayConnection(self, streamId)
         self._streams[streamId] = conn
-        self.connection.sendFrame(encodeResume(streamId, 0))
+        self.sendFrame(encodeResume(streamId, 0))
         return defer.succeed(conn)
 
-    def _route(self, streamId: str, raw: bytes) -> bool:
+    def sendFrame(self, raw: bytes) -> None:
+        self.harness.sendBinary(raw)
+
+    async def _pump(self) -> None:
+        """Route the frames the rendezvous sends this harness to their streams."""
         from twisted_exec.relay import relay_pb2
 
-        conn = self._streams.get(streamId)
-        if conn is None:
-            return self._fallbackRoute(streamId, raw) if self._fallbackRoute else False
-        frame = relay_pb2.RelayMessageFrame()
-        frame.ParseFromString(raw)
-        body = frame.WhichOneof("body")
-        now = self.reactor.seconds()
-        if body == "data":
-            conn.queue.put(Event("text", frame.data.payload.decode("utf-8", "replace"), now))
-        elif body == "reset":
-            conn.ended(f"reset by executor: {frame.reset.reason}", now)
-        return True
+        while True:
+            ev = await self.harness.receive()
+            if ev.kind == "closed":
+                for each in self._streams.values():
+                    each.ended("harness websocket closed", ev.at)
+                return
+            if ev.kind != "binary":
+                continue
+            frame = relay_pb2.RelayMessageFrame()
+            frame.ParseFromString(base64.b64decode(ev.data))
+            conn = self._streams.get(frame.stream_id)
+            if conn is None:
+                continue
+            body = frame.WhichOneof("body")
+            if body == "data":
+                text = frame.data.payload.decode("utf-8", "replace")
+                conn.queue.put(Event("text", text, ev.at))
+            elif body == "reset":
+                conn.ended(f"reset: {frame.reset.reason}", ev.at)
+
+    async def _stop(self) -> None:
+        if self.harness is not None:
+            await self.harness.close()
+        await super()._stop()
 
 
 class RelayConnection:
@@ -456,7 +472,7 @@ class RelayConnection:
         from twisted_exec.relay.frames import encodeData
 
         payload = text.encode("utf-8", "surrogateescape")
-        self.target.connection.sendFrame(encodeData(self.streamId, self._nextSeq, payload))
+        self.target.sendFrame(encodeData(self.streamId, self._nextSeq, payload))
         self._nextSeq = (self._nextSeq + 1) % 2**32
 
     def receive(self) -> Deferred[Event]:
@@ -471,7 +487,7 @@ class RelayConnection:
         from twisted_exec.relay.frames import encodeReset
 
         if not self._ended:
-            self.target.connection.sendFrame(encodeReset(self.streamId, "conformance closed"))
+            self.target.sendFrame(encodeReset(self.streamId, "conformance closed"))
             self.ended("reset by harness", self.target.reactor.seconds())
         return defer.succeed(None)
 
