@@ -209,10 +209,17 @@ async def openStreams(
 ) -> list[HarnessStream]:
     """``count`` initialized streams (``initialize`` in batches of ``batch`` at a time)."""
     streams = [connection.stream(f"bench-{uuid.uuid4()}") for _ in range(count)]
-    for i in range(0, count, batch):
-        part = streams[i : i + batch]
-        pending = defer.gatherResults([s.initialize("bench") for s in part], consumeErrors=True)
-        await pending.addTimeout(30, reactor)
+    try:
+        for i in range(0, count, batch):
+            part = streams[i : i + batch]
+            pending = defer.gatherResults(
+                [s.initialize("bench") for s in part], consumeErrors=True
+            )
+            await pending.addTimeout(30, reactor)
+    except BaseException:
+        # Give the executor its streams back, or the rows after this one start over a limit.
+        closeStreams(connection, streams)
+        raise
     forgetRecords(connection, streams)
     return streams
 
@@ -401,6 +408,8 @@ async def spawnRate(
 
 
 def failureText(err: BaseException) -> str:
+    if isinstance(err, defer.FirstError):
+        err = err.subFailure.value  # the first failing call says what went wrong
     if isinstance(err, defer.TimeoutError | defer.CancelledError):
         return "timeout"
     text = str(err).splitlines()[0] if str(err) else type(err).__name__

@@ -44,7 +44,7 @@ class OptionTests(TestCase):
         self.assertEqual(options["max-message-bytes"], DEFAULT_MAX_MESSAGE_BYTES)
         self.assertEqual(options["max-read-bytes"], 0)
         self.assertEqual(options["max-read-file-bytes"], 512 * 1024 * 1024)
-        self.assertEqual((MAX_STREAMS, MAX_PROCESSES), (256, 128))
+        self.assertEqual((MAX_STREAMS, MAX_PROCESSES), (4096, 128))
         self.assertEqual(DEFAULT_MAX_MESSAGE_BYTES, 128 * 1024 * 1024)
 
     def test_negativeRefused(self) -> None:

@@ -34,7 +34,7 @@ from ..interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
 from .frames import Data, FrameCodec, Ignored, Invalid, Reset, encodeReset
 
 #: Default limit of concurrent streams on one relay websocket (``--max-streams``).
-MAX_STREAMS = 256
+MAX_STREAMS = 4096
 
 log = Logger()
 
