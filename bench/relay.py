@@ -212,9 +212,7 @@ async def openStreams(
     try:
         for i in range(0, count, batch):
             part = streams[i : i + batch]
-            pending = defer.gatherResults(
-                [s.initialize("bench") for s in part], consumeErrors=True
-            )
+            pending = defer.gatherResults([s.initialize("bench") for s in part], consumeErrors=True)
             await pending.addTimeout(30, reactor)
     except BaseException:
         # Give the executor its streams back, or the rows after this one start over a limit.
@@ -408,7 +406,7 @@ async def spawnRate(
 
 
 def failureText(err: BaseException) -> str:
-    if isinstance(err, defer.FirstError):
+    if isinstance(err, defer.FirstError) and err.subFailure.value is not None:
         err = err.subFailure.value  # the first failing call says what went wrong
     if isinstance(err, defer.TimeoutError | defer.CancelledError):
         return "timeout"
