@@ -28,11 +28,11 @@ from tests.test_relay_connector import TOKEN as CONNECTOR_TOKEN
 from tests.test_relay_connector import _Endpoints, _TimedRegistry, stopOnClock
 from tests.test_relay_demux import captureLogs, request
 from tests.test_relay_protocol import serverFrame
+from twisted_exec.backpressure import TransportBackpressure
 from twisted_exec.executor import Executor
 from twisted_exec.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
 from twisted_exec.relay.demux import RelayDemux
 from twisted_exec.relay.frames import encodeData, encodeResume
-from twisted_exec.relay.protocol import RelayBackpressure
 from twisted_exec.relay.registry import TOKEN_ENV, RemoteConfig
 from twisted_exec.relay.service import makeRemoteService
 from twisted_exec.testing.registry import FakeRegistry
@@ -172,12 +172,12 @@ class ProtocolBackpressureTests(TestCase):
 
     def test_registeredAsStreamingProducer(self) -> None:
         producer = self.transport.producer
-        self.assertIsInstance(producer, RelayBackpressure)
+        self.assertIsInstance(producer, TransportBackpressure)
         self.assertTrue(self.transport.streaming)
         self.assertTrue(verifyObject(IPushProducer, producer))
 
     def test_pausePausesStreamsAndReading(self) -> None:
-        producer = cast(RelayBackpressure, self.transport.producer)
+        producer = cast(TransportBackpressure, self.transport.producer)
         self.receive(0x2, request("s", 1))
         producer.pauseProducing()
         self.assertTrue(self.relay.demux.paused)
@@ -189,7 +189,7 @@ class ProtocolBackpressureTests(TestCase):
 
     def test_drainingCountsAsLiveness(self) -> None:
         """A rendezvous that reads our buffer out is alive even when it sends nothing."""
-        producer = cast(RelayBackpressure, self.transport.producer)
+        producer = cast(TransportBackpressure, self.transport.producer)
         self.clock.advance(50)
         producer.pauseProducing()
         self.clock.advance(9)
@@ -201,7 +201,7 @@ class ProtocolBackpressureTests(TestCase):
 
     def test_stalledPeerStillDropped(self) -> None:
         """A peer that neither reads nor writes is dropped after the deadline, paused or not."""
-        producer = cast(RelayBackpressure, self.transport.producer)
+        producer = cast(TransportBackpressure, self.transport.producer)
         producer.pauseProducing()
         self.clock.advance(61)
         self.assertTrue(self.transport.lost)

@@ -3,7 +3,7 @@
 Served from a twisted.web ``Site`` so that, as with the reference, the websocket lives at ``/``,
 ``GET /readyz`` answers 200 for health checks and every other path is a 404.
 
-Flow control (``docs/flow-control.md``): once the websocket is open, a :class:`_Backpressure`
+Flow control (``docs/flow-control.md``): once the websocket is open, a ``TransportBackpressure``
 push producer is registered on the TCP transport in place of twisted.web's ``HTTPChannel`` (which
 registered itself for the upgrade request and which autobahn's ``WebSocketResource`` leaves
 behind). When the transport's write buffer passes its high-water mark, the processor is paused
@@ -18,7 +18,6 @@ from typing import Any
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -26,6 +25,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 from zope.interface import implementer
 
+from .backpressure import TransportBackpressure
 from .interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
 from .wsfail import PromptFailMixin
 
@@ -53,49 +53,11 @@ class _WebSocketSink:
         self._protocol.sendClose()
 
 
-@implementer(IPushProducer)
-class _Backpressure:
-    """The TCP transport's producer: its pause/resume reach the processor and inbound reading.
-
-    Not reading while paused keeps the inbound side bounded as well: requests are not handled
-    while paused (their replies would pile up), so they must not pile up unread either.
-    """
-
-    def __init__(self, protocol: LocalExecProtocol, processor: IJsonRpcProcessor) -> None:
-        self._protocol = protocol
-        self._processor = processor
-        self.paused = False
-        self.pauses = 0  # how often the transport paused us (for tests and soak numbers)
-
-    def pauseProducing(self) -> None:
-        if self.paused:
-            return
-        self.paused = True
-        self.pauses += 1
-        self._processor.pauseProducing()
-        transport: Any = self._protocol.transport
-        if transport is not None:
-            transport.pauseProducing()
-
-    def resumeProducing(self) -> None:
-        if not self.paused:
-            return
-        self.paused = False
-        transport: Any = self._protocol.transport
-        if transport is not None:
-            transport.resumeProducing()
-        self._processor.resumeProducing()
-
-    def stopProducing(self) -> None:
-        # The connection is going away; onClose detaches the session.
-        pass
-
-
 class LocalExecProtocol(PromptFailMixin, WebSocketServerProtocol):  # type: ignore[misc]
     """Forwards open/message/close to a processor and nothing else."""
 
     processor: IJsonRpcProcessor | None = None
-    backpressure: _Backpressure | None = None
+    backpressure: TransportBackpressure | None = None
     _handshakeTimer: Any = None
 
     def connectionMade(self) -> None:
@@ -151,7 +113,7 @@ class LocalExecProtocol(PromptFailMixin, WebSocketServerProtocol):  # type: igno
         if getattr(transport, "producer", None) is not None:
             # twisted.web's HTTPChannel, registered for the upgrade request.
             transport.unregisterProducer()
-        self.backpressure = _Backpressure(self, processor)
+        self.backpressure = TransportBackpressure(self, processor)
         transport.registerProducer(self.backpressure, True)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:

@@ -11,7 +11,7 @@ connection. Any inbound message counts as liveness as well as a pong: a pong can
 large frame on a busy link, and a peer that is sending us frames is evidently alive. The timers
 are ours, on the injected clock, because autobahn's own run on txaio's global loop.
 
-Flow control (``docs/flow-control.md``): once open, a :class:`RelayBackpressure` push producer is
+Flow control (``docs/flow-control.md``): once open, a ``TransportBackpressure`` push producer is
 registered on the TCP (or TLS) transport. When the rendezvous reads too slowly and our write buffer
 passes Twisted's high-water mark, every stream's processor is paused (process pipes stop being
 read at their source) and so is reading from the rendezvous; both resume when the buffer drained.
@@ -29,10 +29,10 @@ from typing import Any
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from autobahn.websocket.types import ConnectionResponse
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
-from zope.interface import implementer
 
+from ..backpressure import TransportBackpressure
 from ..interfaces import IProcessorFactory
 from ..wsfail import PromptFailMixin
 from .demux import MAX_STREAMS, RelayDemux
@@ -53,45 +53,6 @@ class HandshakeFailedError(Exception):
     """The connection ended before the websocket opening handshake completed."""
 
 
-@implementer(IPushProducer)
-class RelayBackpressure:
-    """The relay transport's producer: pause/resume reach every stream and inbound reading.
-
-    Not reading while paused bounds the inbound side too: paused processors queue requests
-    instead of answering them, so requests must not pile up unread either.
-    """
-
-    def __init__(self, protocol: RelayClientProtocol, demux: RelayDemux) -> None:
-        self._protocol = protocol
-        self._demux = demux
-        self.paused = False
-        self.pauses = 0  # how often the transport paused us (for tests and soak numbers)
-
-    def pauseProducing(self) -> None:
-        if self.paused:
-            return
-        self.paused = True
-        self.pauses += 1
-        self._demux.pauseProducing()
-        transport: Any = self._protocol.transport
-        if transport is not None:
-            transport.pauseProducing()
-
-    def resumeProducing(self) -> None:
-        if not self.paused:
-            return
-        self.paused = False
-        self._protocol._pushDeadline()  # the rendezvous read our buffer out: it is alive
-        transport: Any = self._protocol.transport
-        if transport is not None:
-            transport.resumeProducing()
-        self._demux.resumeProducing()
-
-    def stopProducing(self) -> None:
-        # The connection is going away; onClose detaches the streams.
-        pass
-
-
 class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ignore[misc]
     """One relay websocket to the rendezvous."""
 
@@ -102,7 +63,7 @@ class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ig
         self.opened: Deferred[RelayClientProtocol] = Deferred()
         self.closed: Deferred[None] = Deferred()
         self.demux: RelayDemux | None = None
-        self.backpressure: RelayBackpressure | None = None
+        self.backpressure: TransportBackpressure | None = None
         self._pingCall: IDelayedCall | None = None
         self._deadlineCall: IDelayedCall | None = None
         self._abortCall: IDelayedCall | None = None
@@ -127,7 +88,11 @@ class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ig
             return
         if getattr(transport, "producer", None) is not None:
             transport.unregisterProducer()
-        self.backpressure = RelayBackpressure(self, demux)
+        self.backpressure = TransportBackpressure(
+            self,
+            demux,
+            onResume=self._pushDeadline,  # it read our buffer out: it is alive
+        )
         transport.registerProducer(self.backpressure, True)
 
     def closeForShutdown(self, code: int = 1000, reason: str = "executor shutting down") -> None:
