@@ -16,6 +16,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.web.server import Site
 
+from ..service import printToStdout
 from .auth import DEFAULT_SIGNATURE_TTL, TOKENS_ENV, TokenConfigError, TokenSet, UrlSigner
 from .server import RendezvousServer
 
@@ -47,13 +48,6 @@ def parseListen(url: str) -> ListenAddress:
     if port is None:
         raise ValueError(f"--listen needs a port (0 picks a free one), got {url!r}")
     return ListenAddress(parts.hostname, port)
-
-
-def printToStdout(line: str) -> None:
-    """The real stdout: twistd redirects ``sys.stdout`` into the log."""
-    stream = sys.__stdout__ or sys.stdout
-    stream.write(line + "\n")
-    stream.flush()
 
 
 class RendezvousService(Service):
