@@ -79,15 +79,15 @@ class OffloadPool:
 
     def _work(self) -> None:
         me = threading.current_thread()
+        with self._lock:
+            self._idle += 1
         while True:
-            with self._lock:
-                self._idle += 1
             try:
                 job = self._queue.get(timeout=self.idleTimeout)
             except queue.Empty:
                 with self._lock:
-                    self._idle -= 1
                     if self._waiting == 0:  # nothing queued for us: leave
+                        self._idle -= 1
                         self._threads.discard(me)
                         return
                 continue
@@ -99,9 +99,12 @@ class OffloadPool:
                 self._waiting -= 1
             onResult, func, args, kwargs = job
             try:
-                result = func(*args, **kwargs)
+                outcome: tuple[bool, Any] = (True, func(*args, **kwargs))
             except BaseException:
-                onResult(False, Failure())
-            else:
-                onResult(True, result)
-            del job, onResult, func, args, kwargs
+                outcome = (False, Failure())
+            # Idle again *before* the reactor hears of the result: the call it sends next
+            # (sequential requests) finds this thread instead of starting another one.
+            with self._lock:
+                self._idle += 1
+            onResult(*outcome)
+            del job, onResult, func, args, kwargs, outcome
