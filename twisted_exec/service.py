@@ -35,27 +35,32 @@ log = Logger()
 class ListenAddress:
     host: str
     port: int
+    scheme: str = "ws"
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
 
 
-def parseListenUrl(url: str) -> ListenAddress:
-    """``ws://IP:PORT`` → address; a clear ValueError for anything else."""
+def parseListenUrl(url: str, scheme: str = "ws", alternatives: str = " or stdio") -> ListenAddress:
+    """``SCHEME://IP:PORT`` → address (port 0 picks one); a clear ValueError for anything else.
+
+    ``alternatives`` completes the message for a wrong scheme (``--listen`` also takes ``stdio``
+    for the executor; the rendezvous listens on ``http://`` only).
+    """
     parts = urlsplit(url.strip())
-    if parts.scheme != "ws":
-        raise ValueError(f"--listen expects ws://IP:PORT or stdio, got {url!r}")
+    if parts.scheme != scheme:
+        raise ValueError(f"--listen expects {scheme}://IP:PORT{alternatives}, got {url!r}")
     try:
         port = parts.port
     except ValueError as err:
         raise ValueError(f"invalid port in --listen {url!r}: {err}") from None
     if not parts.hostname or port is None:
-        raise ValueError(f"--listen expects ws://IP:PORT (port 0 picks one), got {url!r}")
+        raise ValueError(f"--listen expects {scheme}://IP:PORT (port 0 picks one), got {url!r}")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ValueError(f"--listen takes no path or query, got {url!r}")
-    return ListenAddress(parts.hostname, port)
+    return ListenAddress(parts.hostname, port, scheme)
 
 
 def printToStdout(line: str) -> None:

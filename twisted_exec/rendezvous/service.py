@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,7 +15,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.web.server import Site
 
-from ..service import printToStdout
+from ..service import ListenAddress, parseListenUrl, printToStdout
 from .auth import DEFAULT_SIGNATURE_TTL, TOKENS_ENV, TokenConfigError, TokenSet, UrlSigner
 from .server import RendezvousServer
 
@@ -25,29 +24,9 @@ log = Logger()
 DEFAULT_LISTEN = "http://127.0.0.1:8765"
 
 
-@dataclass(frozen=True)
-class ListenAddress:
-    host: str
-    port: int
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-
 def parseListen(url: str) -> ListenAddress:
     """``http://IP:PORT`` → address (port 0 picks a free one); a clear ValueError otherwise."""
-    parts = urlsplit(url.strip())
-    if parts.scheme != "http" or not parts.hostname or parts.path not in ("", "/"):
-        raise ValueError(f"--listen expects http://IP:PORT, got {url!r}")
-    try:
-        port = parts.port
-    except ValueError as err:
-        raise ValueError(f"invalid port in --listen {url!r}: {err}") from None
-    if port is None:
-        raise ValueError(f"--listen needs a port (0 picks a free one), got {url!r}")
-    return ListenAddress(parts.hostname, port)
+    return parseListenUrl(url, "http", "")
 
 
 class RendezvousService(Service):
@@ -89,7 +68,7 @@ class RendezvousService(Service):
         site.noisy = False
         self.port = self.reactor.listenTCP(self.address.port, site, interface=self.address.host)
         bound: Any = self.port.getHost()
-        self.url = ListenAddress(self.address.host, bound.port).url
+        self.url = ListenAddress(self.address.host, bound.port, "http").url
         log.info("codex rendezvous listening on {url}", url=self.url)
         if self.announce is not None:
             self.announce(self.url)
