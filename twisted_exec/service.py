@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -63,6 +63,21 @@ def parseListenUrl(url: str, scheme: str = "ws", alternatives: str = " or stdio"
     return ListenAddress(parts.hostname, port, scheme)
 
 
+def logToStderrUnder(parent: Any) -> None:
+    """Make the application that ``parent`` belongs to log to stderr.
+
+    twistd reads an ``ILogObserver`` component of the application, when there is one, before it
+    falls back to stdout; under ``twistd -n`` stdout carries the bound URL or the protocol.
+    """
+    from twisted.logger import ILogObserver, textFileLogObserver
+    from twisted.python.components import Componentized
+
+    while getattr(parent, "parent", None) is not None:
+        parent = parent.parent
+    if isinstance(parent, Componentized):
+        parent.setComponent(ILogObserver, textFileLogObserver(sys.stderr))
+
+
 def printToStdout(line: str) -> None:
     """Write to the process's real stdout: twistd redirects ``sys.stdout`` into the log."""
     stream = sys.__stdout__ or sys.stdout
@@ -98,7 +113,7 @@ class LocalWebSocketService(Service):
             self.address.port, makeSite(self.factory), interface=self.address.host
         )
         bound: Any = self.port.getHost()
-        self.url = ListenAddress(self.address.host, bound.port).url
+        self.url = replace(self.address, port=bound.port).url
         log.info("codex exec-server listening on {url}", url=self.url)
         if self.announce is not None:
             self.announce(self.url)
@@ -171,11 +186,7 @@ class ExecutorService(MultiService):
         """
         super().setServiceParent(parent)
         if self.logToStderr:
-            from twisted.logger import ILogObserver, textFileLogObserver
-            from twisted.python.components import Componentized
-
-            if isinstance(parent, Componentized):
-                parent.setComponent(ILogObserver, textFileLogObserver(sys.stderr))
+            logToStderrUnder(parent)
 
     def stopService(self) -> Any:
         d = super().stopService()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,7 +15,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.web.server import Site
 
-from ..service import ListenAddress, parseListenUrl, printToStdout
+from ..service import ListenAddress, logToStderrUnder, parseListenUrl, printToStdout
 from .auth import DEFAULT_SIGNATURE_TTL, TOKENS_ENV, TokenConfigError, TokenSet, UrlSigner
 from .server import RendezvousServer
 
@@ -54,13 +54,7 @@ class RendezvousService(Service):
         """Under ``twistd -n`` without ``--logfile``, logs go to stderr: stdout is the URL."""
         super().setServiceParent(parent)
         if self.logToStderr:
-            from twisted.logger import ILogObserver, textFileLogObserver
-            from twisted.python.components import Componentized
-
-            while getattr(parent, "parent", None) is not None:
-                parent = parent.parent
-            if isinstance(parent, Componentized):
-                parent.setComponent(ILogObserver, textFileLogObserver(sys.stderr))
+            logToStderrUnder(parent)
 
     def privilegedStartService(self) -> None:
         # Synchronous, so a port in use fails twistd's start-up with a clear error.
@@ -68,7 +62,7 @@ class RendezvousService(Service):
         site.noisy = False
         self.port = self.reactor.listenTCP(self.address.port, site, interface=self.address.host)
         bound: Any = self.port.getHost()
-        self.url = ListenAddress(self.address.host, bound.port, "http").url
+        self.url = replace(self.address, port=bound.port).url
         log.info("codex rendezvous listening on {url}", url=self.url)
         if self.announce is not None:
             self.announce(self.url)
