@@ -32,3 +32,22 @@ class RecordingSink:
         out = self.messages
         self.raw.clear()
         return out
+
+
+def meterWriteBuffer(case: Any, transport: Any) -> list[int]:
+    """Wrap a TCP transport's ``write`` to record the peak of its user-space write buffer.
+
+    Returns a one-element list holding the peak bytes buffered so far; ``case``'s cleanup puts
+    the original ``write`` back.
+    """
+    peak = [0]
+    write = transport.write
+
+    def measuringWrite(data: bytes) -> None:
+        write(data)
+        buffered = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        peak[0] = max(peak[0], buffered)
+
+    transport.write = measuringWrite
+    case.addCleanup(setattr, transport, "write", write)
+    return peak

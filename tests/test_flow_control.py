@@ -25,7 +25,7 @@ from twisted_exec.service import ExecutorService, LocalWebSocketService
 from twisted_exec.session import SessionRegistry
 from twisted_exec.testing.wsclient import connectJsonRpc
 
-from .helpers import RecordingSink
+from .helpers import RecordingSink, meterWriteBuffer
 
 TIMEOUT = 60
 
@@ -226,16 +226,7 @@ class SlowReaderTests(TestCase):
             await client.handshake()
             (server,) = self.local.factory.connections
             transport: Any = server.transport
-            peak = [0]
-            write = transport.write
-
-            def measuringWrite(data: bytes) -> None:
-                write(data)
-                buffered = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-                peak[0] = max(peak[0], buffered)
-
-            transport.write = measuringWrite
-            self.addCleanup(setattr, transport, "write", write)
+            peak = meterWriteBuffer(self, transport)
 
             client.protocol.transport.pauseProducing()  # the slow reader: stop reading
             client.send(

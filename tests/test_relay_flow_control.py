@@ -39,6 +39,8 @@ from twisted_exec.testing.registry import FakeRegistry
 from twisted_exec.testing.slowpeer import SlowRendezvous
 from twisted_exec.testing.soak import WRITER, PatternChecker, poll
 
+from .helpers import meterWriteBuffer
+
 TOKEN = "tok-FLOW-s3cret"
 
 
@@ -236,16 +238,7 @@ class SlowRendezvousTests(TestCase):
             relay = self.service.endpoint.current
             assert relay is not None and relay.backpressure is not None
             transport: Any = relay.transport
-            peak = [0]
-            write = transport.write
-
-            def measuringWrite(data: bytes) -> None:
-                write(data)
-                buffered = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-                peak[0] = max(peak[0], buffered)
-
-            transport.write = measuringWrite
-            self.addCleanup(setattr, transport, "write", write)
+            peak = meterWriteBuffer(self, transport)
 
             checker = PatternChecker()
             replies: dict[tuple[str, int], Deferred[dict[str, Any]]] = {}
