@@ -200,9 +200,7 @@ class SerialiseTests(TestCase):
         base = "/work/scratch/dialect/names"
         for name, encoded in SERIALISED.items():
             with self.subTest(name=name):
-                self.assertEqual(
-                    fromHostPath(f"{base}/{name}"), f"file://{base}/{encoded}"
-                )
+                self.assertEqual(fromHostPath(f"{base}/{name}"), f"file://{base}/{encoded}")
 
     def test_roundTrip(self) -> None:
         for name in SERIALISED:

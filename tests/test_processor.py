@@ -13,6 +13,7 @@ from zope.interface.verify import verifyObject
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
 from twisted_exec.executor.core.processor import ExecProcessor, ExecProcessorFactory
 from twisted_exec.executor.core.session import Session, SessionRegistry
+from twisted_exec.executor.methods import buildRegistry
 
 from .helpers import RecordingSink
 
@@ -53,7 +54,7 @@ class FakeResources:
 
 
 class FakeFileSystem:
-    def getMetadata(self, p: Any) -> dict[str, Any]:
+    def getMetadata(self, p: Any, withSize: bool = False) -> dict[str, Any]:
         return {"path": p.path}
 
 
@@ -72,7 +73,9 @@ class ProcessorTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = Clock()
         self.registry = SessionRegistry(self.clock, FakeResources, ttl=10.0)
-        self.factory = ExecProcessorFactory(self.registry, FakeFileSystem())
+        self.factory = ExecProcessorFactory(
+            self.registry, FakeFileSystem(), methods=buildRegistry()
+        )
 
     def connect(self, context: str | None = "test message") -> tuple[ExecProcessor, RecordingSink]:
         processor = self.factory.buildProcessor(context)

@@ -289,7 +289,9 @@ def _otherScheme(scheme: str, rest: str) -> UriParseError:
     if scheme in SPECIAL_SCHEMES:
         authority, _ = _splitAuthority(rest.lstrip("/\\"))
         hostText = authority.rsplit("@", 1)[-1]
-        host, _, port = hostText.partition(":") if not hostText.startswith("[") else (hostText, "", "")
+        host, _, port = (
+            hostText.partition(":") if not hostText.startswith("[") else (hostText, "", "")
+        )
         if host == "":
             return _invalid("empty host")
         try:

@@ -34,7 +34,11 @@ def numberMessage(message: str) -> str:
     match = _NUMBER_TYPE_RE.match(message)
     if match is not None:
         expected = match.group(1)
-        return "invalid number" if expected in _INTEGER_TYPES else f"invalid type: number, expected {expected}"
+        return (
+            "invalid number"
+            if expected in _INTEGER_TYPES
+            else f"invalid type: number, expected {expected}"
+        )
     match = _NUMBER_VALUE_RE.match(message)
     if match is not None and match.group(1) in _INTEGER_TYPES:
         return "invalid number"
@@ -51,6 +55,29 @@ def decode171(decode: Callable[[object], T]) -> Callable[[object], T]:
             raise RpcError(err.code, numberMessage(err.message)) from None
 
     return decodeWith171Numbers
+
+
+def variant(*names: str) -> Callable[[object], str]:
+    """A unit-variant enum, with serde's wording of the expected variants (one: `a`; two:
+    `a` or `b`; more: one of `a`, `b`, `c`); ``compat/params.enum`` always says "one of"."""
+    quoted = [f"`{n}`" for n in names]
+    if len(quoted) == 1:
+        expected = quoted[0]
+    elif len(quoted) == 2:
+        expected = f"{quoted[0]} or {quoted[1]}"
+    else:
+        expected = "one of " + ", ".join(quoted)
+
+    def decode(value: object) -> str:
+        if not isinstance(value, str):
+            raise invalidParams(
+                numberMessage(f"invalid type: {describe(value)}, expected string or map")
+            )
+        if value not in names:
+            raise invalidParams(f"unknown variant `{value}`, expected {expected}")
+        return value
+
+    return decode
 
 
 def pathUri(value: object) -> FileUri:
@@ -83,9 +110,7 @@ def _validUuid(text: str) -> bool:
         text = text[9:]
     if len(text) != 36:
         return False
-    return all(
-        (c == "-") if i in (8, 13, 18, 23) else (c in _HEX) for i, c in enumerate(text)
-    )
+    return all((c == "-") if i in (8, 13, 18, 23) else (c in _HEX) for i, c in enumerate(text))
 
 
 def uuidError(text: str) -> str:
@@ -135,7 +160,9 @@ def anyMap(name: str, required: tuple[str, ...] = ()) -> Callable[[object], dict
 
     def decode(value: object) -> dict[str, Any]:
         if not isinstance(value, dict):
-            raise invalidParams(numberMessage(f"invalid type: {describe(value)}, expected struct {name}"))
+            raise invalidParams(
+                numberMessage(f"invalid type: {describe(value)}, expected struct {name}")
+            )
         for key in required:
             if key not in value:
                 raise invalidParams(f"missing field `{key}`")
@@ -152,4 +179,5 @@ __all__ = [
     "unitParams",
     "uuidError",
     "uuidString",
+    "variant",
 ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.python.failure import Failure
 
 from twisted_exec.compat import params
@@ -68,9 +68,7 @@ class ReadFile171:
     sandbox: Any = None
 
 
-@struct(
-    "WireFsWriteFileParams", PATH, Field("dataBase64", string), FOLLOW_SYMLINKS, SANDBOX_171
-)
+@struct("WireFsWriteFileParams", PATH, Field("dataBase64", string), FOLLOW_SYMLINKS, SANDBOX_171)
 @dataclass(frozen=True)
 class WriteFile171:
     path: FileUri
@@ -144,8 +142,11 @@ class Copy171:
 # -- 0.131: the resource's own results -------------------------------------------------------------
 
 
-def _without(key: str, result: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in result.items() if k != key}
+def then(outcome: Any, shape: Any) -> Any:
+    """``shape`` applied to a resource's result, whether it came back now or as a Deferred."""
+    if isinstance(outcome, Deferred):
+        return outcome.addCallback(shape)
+    return shape(outcome)
 
 
 def _register131(registry: MethodRegistry) -> None:
@@ -162,7 +163,7 @@ def _register131(registry: MethodRegistry) -> None:
     add(
         "fs/getMetadata",
         params.FsGetMetadataParams,
-        lambda ctx, p: ctx.filesystem.getMetadata(p).addCallback(lambda r: _without("size", r)),
+        lambda ctx, p: ctx.filesystem.getMetadata(p),
     )
     add(
         "fs/readDirectory",
@@ -191,8 +192,8 @@ def _readFile171(ctx: Any, p: ReadFile171) -> Deferred[dict[str, Any]]:
             raise RpcError(INVALID_REQUEST, f"path `{path}` is not a file")
         return failure
 
-    d: Deferred[dict[str, Any]] = ctx.filesystem.readFile(
-        params.FsReadFileParams(path=path, sandbox=p.sandbox)
+    d: Deferred[dict[str, Any]] = maybeDeferred(
+        ctx.filesystem.readFile, params.FsReadFileParams(path=path, sandbox=p.sandbox)
     )
     return d.addErrback(notAFile)
 
@@ -223,9 +224,12 @@ def _register171(registry: MethodRegistry) -> None:
     add(
         "fs/getMetadata",
         GetMetadata171,
-        lambda ctx, p: ctx.filesystem.getMetadata(
-            fs.FsGetMetadataParams(path=hostPath(p.path), sandbox=p.sandbox)
-        ).addCallback(_metadata171),
+        lambda ctx, p: then(
+            ctx.filesystem.getMetadata(
+                fs.FsGetMetadataParams(path=hostPath(p.path), sandbox=p.sandbox), withSize=True
+            ),
+            _metadata171,
+        ),
     )
     add(
         "fs/readDirectory",

@@ -21,15 +21,15 @@ from twisted_exec.compat.params import (
     Field,
     boolean,
     decodeStruct,
-    enum,
     optional,
     sequenceOf,
     string,
     struct,
     u64,
 )
-from twisted_exec.compat.params171 import decode171
+from twisted_exec.compat.params171 import decode171, variant
 from twisted_exec.executor.core.dialect import Dialect
+from twisted_exec.executor.methods.environment import environmentOf
 from twisted_exec.executor.methods.registry import Method, MethodRegistry
 from twisted_exec.wire.errors import invalidParams
 
@@ -63,7 +63,7 @@ def _header171(value: object) -> Header171:
     Field("headers", sequenceOf(_header171), False, seqDefault=True),
     Field("bodyBase64", optional(string), False, seqDefault=True),
     Field("timeoutMs", optional(u64), False, seqDefault=True),
-    Field("redirectPolicy", enum("follow", "stop"), False, seqDefault=True),
+    Field("redirectPolicy", variant("follow", "stop"), False, seqDefault=True),
     Field("requestId", string),
     Field("streamResponse", boolean, False, seqDefault=True),
 )
@@ -79,9 +79,7 @@ class HttpRequest171:
     streamResponse: bool | None = None
 
 
-def resolveHeaders(
-    headers: list[Header171] | None, environ: Any
-) -> list[params.HttpHeader] | None:
+def resolveHeaders(headers: list[Header171] | None, environ: Any) -> list[params.HttpHeader] | None:
     """Each header's final value, with ``valueEnvVar`` read from the executor's environment."""
     if headers is None:
         return None
@@ -105,7 +103,7 @@ def _request171(ctx: Any, p: HttpRequest171) -> object:
         method=p.method,
         url=p.url,
         requestId=p.requestId,
-        headers=resolveHeaders(p.headers, ctx.environment.environ),
+        headers=resolveHeaders(p.headers, environmentOf(ctx).environ),
         bodyBase64=p.bodyBase64,
         timeoutMs=p.timeoutMs,
         streamResponse=p.streamResponse,

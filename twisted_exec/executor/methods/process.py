@@ -28,14 +28,13 @@ from twisted_exec.compat.params import (
     Field,
     base64Bytes,
     boolean,
-    enum,
     mapOf,
     optional,
     sequenceOf,
     string,
     struct,
 )
-from twisted_exec.compat.params171 import anyMap, decode171, pathUri, uuidString
+from twisted_exec.compat.params171 import anyMap, decode171, pathUri, uuidString, variant
 from twisted_exec.executor.core.dialect import Dialect
 from twisted_exec.executor.methods.fs import SANDBOX_171
 from twisted_exec.executor.methods.registry import Method, MethodRegistry
@@ -88,7 +87,9 @@ def _networkProxy(value: object) -> dict[str, Any]:
     Field("arg0", optional(string), False),
     SANDBOX_171,
     Field("enforceManagedNetwork", boolean, False, seqDefault=True),
-    Field("managedNetwork", optional(anyMap("ManagedNetworkSandboxContext")), False, seqDefault=True),
+    Field(
+        "managedNetwork", optional(anyMap("ManagedNetworkSandboxContext")), False, seqDefault=True
+    ),
     Field("networkProxy", optional(_networkProxy), False, seqDefault=True),
 )
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ class Write171:
     writeId: str
 
 
-@struct("SignalParams", Field("processId", string), Field("signal", enum("interrupt")))
+@struct("SignalParams", Field("processId", string), Field("signal", variant("interrupt")))
 @dataclass(frozen=True)
 class Signal171:
     processId: str
