@@ -140,7 +140,7 @@ class _Resources:
 
 class _FileSystem:
     def getMetadata(self, p: Any, withSize: bool = False) -> dict[str, Any]:
-        result = {"isDirectory": True, "isFile": False, "isSymlink": False}
+        result: dict[str, Any] = {"isDirectory": True, "isFile": False, "isSymlink": False}
         if withSize:
             result["size"] = 7
         result.update(createdAtMs=0, modifiedAtMs=1)
