@@ -44,8 +44,12 @@ class PathDialectTests(SynchronousTestCase):
         self.assertIsNone(pathDialect(None))
         self.assertIsNone(pathDialect(["/tmp"]))
 
-    def test_writeIdIsTheNewDialect(self) -> None:
+    def test_fieldsOnlyTheNewDialectHas(self) -> None:
         self.assertIs(pathDialect({"processId": "p", "chunk": "", "writeId": "1"}), Dialect.V171)
+        self.assertIs(pathDialect({"url": "http://x/", "redirectPolicy": "stop"}), Dialect.V171)
+        headers = [{"name": "a", "value": "b", "valueEnvVar": "C"}]
+        self.assertIs(pathDialect({"url": "http://x/", "headers": headers}), Dialect.V171)
+        self.assertIsNone(pathDialect({"url": "http://x/", "headers": [{"name": "a"}]}))
 
 
 def _method(name: str, dialect: Dialect, *provides: str) -> Method:

@@ -9,7 +9,8 @@ Choosing the dialect of a request (``resolve``):
 
 - a method only one dialect has is that dialect's (``environment/info`` is 0.171);
 - otherwise the form of its paths decides: a bare absolute path (``/tmp``) is 0.131, a string
-  with a URL scheme (``file:///tmp``, also a broken one) is 0.171; a ``writeId`` is 0.171;
+  with a URL scheme (``file:///tmp``, also a broken one) is 0.171; so does a field only 0.171
+  has (``writeId``, ``metadata``, ``redirectPolicy``, a header's ``valueEnvVar``...);
 - otherwise (no path, a relative one) the session's dialect decides: 0.131 until the session
   has sent one 0.171 request, 0.171 from then on (the processor keeps that, see
   ``ExecProcessor``).
@@ -51,7 +52,16 @@ CAPABILITY_NAMES: tuple[str, ...] = (
 #: Param keys whose string value is a path; the first one present decides the dialect.
 PATH_KEYS = ("path", "cwd", "sourcePath", "destinationPath")
 #: Param keys only a 0.171 client sends.
-V171_KEYS = ("writeId",)
+V171_KEYS = (
+    "writeId",
+    "metadata",
+    "shellSnapshot",
+    "enforceManagedNetwork",
+    "managedNetwork",
+    "networkProxy",
+    "followSymlinks",
+    "redirectPolicy",
+)
 
 
 class MethodContext(Protocol):
@@ -98,6 +108,11 @@ def pathDialect(params: object) -> Dialect | None:
                 return Dialect.V171
             return None
     if any(key in params for key in V171_KEYS):
+        return Dialect.V171
+    headers = params.get("headers")
+    if isinstance(headers, list) and any(
+        isinstance(h, Mapping) and "valueEnvVar" in h for h in headers
+    ):
         return Dialect.V171
     return None
 
