@@ -31,14 +31,14 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from .auth import TokenSet, UrlSigner
-from .environments import EnvironmentRegistry, environmentIdProblem
-from .registry import errorBody, websocketBase
-from .router import Router
-from .websocket import REPLACED_CODE, CloseInfo, _Link
+from twisted_exec.rendezvous.auth import TokenSet, UrlSigner
+from twisted_exec.rendezvous.environments import EnvironmentRegistry, environmentIdProblem
+from twisted_exec.rendezvous.registry import errorBody, websocketBase
+from twisted_exec.rendezvous.router import Router
+from twisted_exec.rendezvous.websocket import REPLACED_CODE, CloseInfo, _Link
 
 if TYPE_CHECKING:
-    from .websocket import RendezvousWebSocket
+    from twisted_exec.rendezvous.websocket import RendezvousWebSocket
 
 log = Logger()
 

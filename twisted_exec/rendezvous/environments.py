@@ -49,7 +49,7 @@ from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
 
-from .registry import errorBody, executorIdProblem
+from twisted_exec.rendezvous.registry import errorBody, executorIdProblem
 
 SECURITY_PROFILE = "noise_hybrid_ik_v1"
 NOISE_SUITE = "Noise_hybridIK_X25519+MLKEM768_AESGCM_SHA256"

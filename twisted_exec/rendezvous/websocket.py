@@ -28,7 +28,7 @@ from twisted.internet.interfaces import IDelayedCall, IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from twisted_exec.rendezvous.router import IRelayPeer
+from twisted_exec.rendezvous.router import IRelayPeer, Router
 
 if TYPE_CHECKING:
     from twisted_exec.rendezvous.server import RendezvousServer
@@ -61,6 +61,11 @@ class _Link:
     @property
     def server(self) -> RendezvousServer:
         return self._protocol.factory.server
+
+    @property
+    def router(self) -> Router:
+        """The router this link's frames go through (environments have their own)."""
+        return self.server.router
 
     def sendFrame(self, raw: bytes) -> None:
         if self._protocol.state == WebSocketServerProtocol.STATE_OPEN:
@@ -119,10 +124,10 @@ class _Backpressure:
         self._link = link
 
     def pauseProducing(self) -> None:
-        self._link.server.router.peerPaused(self._link)
+        self._link.router.peerPaused(self._link)
 
     def resumeProducing(self) -> None:
-        self._link.server.router.peerResumed(self._link)
+        self._link.router.peerResumed(self._link)
 
     def stopProducing(self) -> None:
         pass
@@ -186,8 +191,12 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
         self._idleCall: IDelayedCall | None = None
 
     def onConnect(self, request: ConnectionRequest) -> None:
-        role, executorId = parseWebSocketPath(request.path)
         server = self.factory.server
+        if request.path.startswith("/ws/environment/"):
+            self.link = server.environments.admit(self, request)
+            server.protocols.add(self)  # closed and aborted with the others when stopping
+            return None
+        role, executorId = parseWebSocketPath(request.path)
         if role == "executor":
             self.link = server.admitExecutor(self, executorId, request)
         else:
@@ -266,7 +275,7 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
 
     def _idle(self) -> None:
         self._idleCall = None
-        if self.link is not None and self.factory.server.router.isPaused(self.link):
+        if self.link is not None and self.link.router.isPaused(self.link):
             self._touch()  # we are the ones not reading it (flow control): not its silence
             return
         log.warn(
