@@ -360,3 +360,48 @@ class RegistryRefusalTests(_Base):
             self.assertIn("No usable execution environment", result.toolOutput("call_exec"))
 
         return defer.ensureDeferred(run())
+
+
+class TwistdRendezvousTests(unittest.TestCase):
+    """The same loop as a user runs it: ``twistd -n codex-rendezvous`` as its own process."""
+
+    timeout = 180
+
+    def setUp(self) -> None:
+        from tests.test_rendezvous_twistd import pluginsInstalled
+
+        if _binary() is None:
+            raise unittest.SkipTest(NOT_FOUND)
+        if not pluginsInstalled():
+            raise unittest.SkipTest("the twistd plugins are not installed (pip install .)")
+        from twisted.internet import reactor
+
+        self.reactor: Any = reactor
+        self.base = freshBaseDir(self)
+
+    def test_twistdRendezvousServesThe171Loop(self) -> Deferred[None]:
+        from tests.test_rendezvous_twistd import _Spawner
+
+        async def run() -> None:
+            rendezvous = _Spawner(self).twistd(
+                "codex-rendezvous",
+                "--listen",
+                "http://127.0.0.1:0",
+                env={"CODEX_RENDEZVOUS_TOKENS": f"{EXECUTOR_TOKEN},{HARNESS_TOKEN}"},
+            )
+            url = await rendezvous.firstLine.addTimeout(START_TIMEOUT, self.reactor)
+            self.assertRegex(url, r"^http://127\.0\.0\.1:\d+$")
+            executor = startExecutor(
+                self, self.reactor, "reference", self.base, url, "env-twistd", EXECUTOR_TOKEN
+            )
+            # No wait: the harness retries `409 environment_offline` while the executor starts.
+            result = await runCli(self, self.reactor, self.base, url, "env-twistd", mainTurns())
+            marker = result.workdir / "e2e-marker.txt"
+            self.assertTrue(marker.exists(), result.cli.stderr[-3000:])
+            self.assertEqual(marker.read_text().strip(), str(executor.pid))
+            self.assertEqual((result.workdir / "e2e-edit.txt").read_text(), "after\n")
+            for secret in (EXECUTOR_TOKEN, HARNESS_TOKEN, "sig="):
+                self.assertNotIn(secret.encode(), rendezvous.stderr + rendezvous.stdout)
+            self.assertIn(b"environment 'env-twistd': executor connected", rendezvous.stderr)
+
+        return defer.ensureDeferred(run())
