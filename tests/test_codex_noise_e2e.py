@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.trial import unittest
@@ -346,6 +347,69 @@ class RegistryRefusalTests(_Base):
                 (result.workdir / "e2e-marker.txt").read_text().strip(), str(second.pid)
             )
             self.assertGreaterEqual(self.rendezvous.registry.answers["valid", 200], 1)
+
+        return defer.ensureDeferred(run())
+
+    def test_harnessFetchesAFreshBundleAfterA401Upgrade(self) -> Deferred[None]:
+        """A harness URL refused with 401 (spent, expired): 0.171 calls ``connect`` again."""
+
+        async def run() -> None:
+            environments: Any = self.rendezvous.server.environments
+            admit = environments.admit
+            refused: list[str] = []
+
+            def refuseFirstHarness(protocol: Any, request: ConnectionRequest) -> Any:
+                if request.params.get("role") == ["harness"] and not refused:
+                    refused.append(request.path)
+                    raise ConnectionDeny(401, "refused once by the test")
+                return admit(protocol, request)
+
+            environments.admit = refuseFirstHarness
+            executor = self.executor("reference", "env-401")
+            await self.connected("env-401")
+            result = await runCli(self, self.reactor, self.base, self.url, "env-401", mainTurns())
+            self.assertEqual(len(refused), 1)
+            self.assertEqual(
+                (result.workdir / "e2e-marker.txt").read_text().strip(), str(executor.pid)
+            )
+            registry = self.rendezvous.registry
+            self.assertEqual(registry.answers["connect", 200], 2)
+            self.assertEqual(registry.answers["valid", 200], 1)
+
+        return defer.ensureDeferred(run())
+
+    def test_executorRejectsAHarnessTheRegistryDoesNotVouchFor(self) -> Deferred[None]:
+        """``validate`` answering ``{"valid": false}``: the 0.171 executor resets the stream
+        without its handshake reply, and the harness's tools fail."""
+
+        async def run() -> None:
+            registry: Any = self.rendezvous.registry
+            validate = registry.validate
+
+            def refuse(credential: str, environmentId: str, body: bytes) -> Any:
+                validate(credential, environmentId, body)
+                return 200, {"valid": False}
+
+            registry.validate = refuse
+            self.executor("reference", "env-refused")
+            await self.connected("env-refused")
+            turns: list[Turn] = [
+                [functionCall("call_exec", "exec_command", {"cmd": "true"})],
+                [assistantMessage(FINAL_TEXT)],
+            ]
+            result = await runCli(self, self.reactor, self.base, self.url, "env-refused", turns)
+            capture = self.rendezvous.capture
+            self.assertEqual(capture.of("handshake", FROM_EXECUTOR), [])
+            resets = capture.of("reset", FROM_EXECUTOR)
+            self.assertEqual(
+                {f.decode().reset.reason for f in resets}, {"noise_relay_protocol_error"}
+            )
+            # One reset per attempt; the harness asked for a fresh bundle each time (0.171 made
+            # three attempts here), then gave the tools up.
+            self.assertGreaterEqual(len(resets), 2)
+            self.assertEqual(len(resets), registry.answers["connect", 200])
+            self.assertEqual(len(resets), registry.answers["validate", 200])
+            self.assertIn("No usable execution environment", result.toolOutput("call_exec"))
 
         return defer.ensureDeferred(run())
 

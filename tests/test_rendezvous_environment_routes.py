@@ -308,3 +308,21 @@ class EnvironmentRoutesTests(TestCase):
         self.assertEqual((await self.bounded(executor.closed))[0], 1000)
         self.assertEqual((await self.bounded(harness.closed))[0], 1000)
         await self.bounded(server.whenAllClosed())
+
+    async def test_slowHarnessPausesItsExecutorOnTheEnvironmentRouter(self) -> None:
+        from twisted_exec.rendezvous.websocket import _Backpressure
+
+        _, executor = await self.online()
+        _, bundle, _ = await self.connect()
+        harness = await self.socket(bundle["url"])
+        harness.send(encodeResume("s-1", 0))
+        await self.bounded(executor.next())
+        server = self.rendezvous.server
+        links = {type(p.link).__name__: p.link for p in server.protocols}
+        slow, fed = links["EnvironmentHarnessLink"], links["EnvironmentExecutorLink"]
+        assert slow is not None and fed is not None
+        _Backpressure(slow).pauseProducing()
+        self.assertTrue(server.environments.router.isPaused(fed))
+        self.assertFalse(server.router.isPaused(fed))
+        _Backpressure(slow).resumeProducing()
+        self.assertFalse(server.environments.router.isPaused(fed))
