@@ -19,6 +19,7 @@ Skipped when the 0.171 binary is absent (``scripts/fetch_codex.sh``).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import tempfile
@@ -76,16 +77,18 @@ def _binary() -> Path | None:
     return CODEX_171 if CODEX_171.is_file() and os.access(CODEX_171, os.X_OK) else None
 
 
-def oursHasEnvironmentId() -> bool:
-    """Whether our executor has ``--environment-id`` (helper noise's part of issue 13)."""
+def oursMissing() -> str | None:
+    """Why our executor cannot serve the 0.171 CLI yet, or None: it needs ``--environment-id``
+    (helper noise's part of issue 13) and the 0.171 method dialect (issue 12, helper dialect)."""
     try:
-        from twisted_exec.executor import options
+        from twisted_exec.executor.options import ExecutorOptions
     except ImportError:
-        return False
-    parameters = getattr(options, "ExecutorOptions", None)
-    return parameters is not None and any(
-        p[0] == "environment-id" for p in getattr(parameters, "optParameters", [])
-    )
+        return "no twisted_exec.executor.options"
+    if not any(p[0] == "environment-id" for p in ExecutorOptions.optParameters):
+        return "our executor has no --environment-id yet (helper noise)"
+    if importlib.util.find_spec("twisted_exec.executor.core.dialect") is None:
+        return "our executor does not speak the 0.171 dialect yet (helper dialect)"
+    return None
 
 
 @dataclass
@@ -278,8 +281,9 @@ class NoiseLoopTests(_Base):
 
     def test_oursExecutor(self) -> Deferred[None]:
         """The same with our executor (``--environment-id``, helper noise's Noise responder)."""
-        if not oursHasEnvironmentId():
-            raise unittest.SkipTest("our executor has no --environment-id yet (helper noise)")
+        missing = oursMissing()
+        if missing is not None:
+            raise unittest.SkipTest(missing)
         return defer.ensureDeferred(self._loop("ours"))
 
 
