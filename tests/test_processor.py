@@ -8,15 +8,23 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
+from twisted_exec.executor.core.interfaces import (
+    IJsonRpcProcessor,
+    IMessageSink,
+    IProcessorFactory,
+    IProcessTable,
+    ISessionResources,
+)
 from twisted_exec.executor.core.processor import ExecProcessor, ExecProcessorFactory
 from twisted_exec.executor.core.session import Session, SessionRegistry
 
 from .helpers import RecordingSink
 
 
+@implementer(IProcessTable)
 class FakeProcesses:
     def __init__(self) -> None:
         self.killed = False
@@ -39,7 +47,14 @@ class FakeProcesses:
     def killAll(self) -> None:
         self.killed = True
 
+    def pauseAll(self) -> None:
+        pass
 
+    def resumeAll(self) -> None:
+        pass
+
+
+@implementer(ISessionResources)
 class FakeResources:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -50,6 +65,12 @@ class FakeResources:
     def close(self) -> None:
         self.closed = True
         self.processes.killAll()
+
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
 
 
 class FakeFileSystem:
