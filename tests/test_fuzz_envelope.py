@@ -16,9 +16,11 @@ from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 
 from tests.helpers import RecordingSink
 from twisted_exec.executor.core.dialect import Dialect
+from twisted_exec.executor.core.interfaces import IHttpRequester, IProcessTable, ISessionResources
 from twisted_exec.executor.core.processor import ExecProcessor
 from twisted_exec.executor.core.session import SessionRegistry
 from twisted_exec.executor.methods import buildRegistry
@@ -58,31 +60,61 @@ DECODERS = [
 methods = st.sampled_from([*NAMES, "initialized", "no/such", "", "process/Start"])
 
 
+@implementer(IProcessTable)
 class _FakeProcesses:
-    def start(self, p: Any) -> dict[str, Any]:
+    def start(self, p: Any, dialect: Any = None) -> dict[str, Any]:
         return {"processId": p.processId}
 
-    def read(self, p: Any) -> dict[str, Any]:
+    def interrupt(self, processId: str) -> None:
+        pass
+
+    def read(self, p: Any, dialect: Any = None) -> dict[str, Any]:
         return {"chunks": [], "nextSeq": 1, "exited": False, "exitCode": None, "closed": False}
 
-    def write(self, p: Any) -> dict[str, Any]:
+    def write(self, p: Any, writeId: Any = None) -> dict[str, Any]:
         return {"status": "accepted"}
 
     def terminate(self, p: Any) -> dict[str, Any]:
         return {"running": False}
 
+    def pauseAll(self) -> None:
+        pass
 
+    def resumeAll(self) -> None:
+        pass
+
+    def killAll(self) -> None:
+        pass
+
+
+@implementer(IHttpRequester)
 class _FakeHttp:
     def request(self, p: Any) -> dict[str, Any]:
         return {"status": 200, "headers": [], "body": None}
 
+    def cancelAll(self) -> None:
+        pass
 
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
+
+
+@implementer(ISessionResources)
 class _FakeResources:
     def __init__(self, session: Any) -> None:
         self.processes = _FakeProcesses()
         self.http = _FakeHttp()
 
     def close(self) -> None:
+        pass
+
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
         pass
 
 

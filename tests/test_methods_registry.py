@@ -11,9 +11,11 @@ from typing import Any
 
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 
 from tests.helpers import RecordingSink
 from twisted_exec.executor.core.dialect import Dialect
+from twisted_exec.executor.core.interfaces import ISessionResources
 from twisted_exec.executor.core.processor import ExecProcessor
 from twisted_exec.executor.core.session import SessionRegistry
 from twisted_exec.executor.methods import (
@@ -134,11 +136,19 @@ class RegistryTests(SynchronousTestCase):
             self.assertFalse(caps[name], name)
 
 
+@implementer(ISessionResources)
 class _Resources:
     def __init__(self, session: Any) -> None:
-        pass
+        self.processes: Any = None
+        self.http: Any = None
 
     def close(self) -> None:
+        pass
+
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
         pass
 
 

@@ -8,9 +8,16 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
+from twisted_exec.executor.core.interfaces import (
+    IJsonRpcProcessor,
+    IMessageSink,
+    IProcessorFactory,
+    IProcessTable,
+    ISessionResources,
+)
 from twisted_exec.executor.core.processor import ExecProcessor, ExecProcessorFactory
 from twisted_exec.executor.core.session import Session, SessionRegistry
 from twisted_exec.executor.methods import buildRegistry
@@ -18,20 +25,24 @@ from twisted_exec.executor.methods import buildRegistry
 from .helpers import RecordingSink
 
 
+@implementer(IProcessTable)
 class FakeProcesses:
     def __init__(self) -> None:
         self.killed = False
         self.pendingReads: list[Deferred[dict[str, Any]]] = []
 
-    def start(self, p: Any) -> dict[str, Any]:
+    def start(self, p: Any, dialect: Any = None) -> dict[str, Any]:
         return {"processId": p.processId}
 
-    def read(self, p: Any) -> Deferred[dict[str, Any]]:
+    def interrupt(self, processId: str) -> None:
+        pass
+
+    def read(self, p: Any, dialect: Any = None) -> Deferred[dict[str, Any]]:
         d: Deferred[dict[str, Any]] = Deferred()
         self.pendingReads.append(d)
         return d
 
-    def write(self, p: Any) -> dict[str, Any]:
+    def write(self, p: Any, writeId: Any = None) -> dict[str, Any]:
         raise RuntimeError("boom")
 
     def terminate(self, p: Any) -> dict[str, Any]:
@@ -40,7 +51,14 @@ class FakeProcesses:
     def killAll(self) -> None:
         self.killed = True
 
+    def pauseAll(self) -> None:
+        pass
 
+    def resumeAll(self) -> None:
+        pass
+
+
+@implementer(ISessionResources)
 class FakeResources:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -51,6 +69,12 @@ class FakeResources:
     def close(self) -> None:
         self.closed = True
         self.processes.killAll()
+
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
 
 
 class FakeFileSystem:

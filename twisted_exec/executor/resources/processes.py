@@ -28,11 +28,13 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from twisted_exec.compat.envpolicy import childEnvironment
 from twisted_exec.compat.oserror import osErrorMessage
 from twisted_exec.compat.params import ExecParams, ReadParams, TerminateParams, WriteParams
 from twisted_exec.executor.core.dialect import Dialect
+from twisted_exec.executor.core.interfaces import IProcessTable
 from twisted_exec.executor.core.output_buffer import OutputBuffer
 from twisted_exec.executor.resources.process_entry import (
     _Entry,
@@ -80,6 +82,7 @@ MAX_WRITE_IDS = 4096
 # -- the table ---------------------------------------------------------------------------------
 
 
+@implementer(IProcessTable)
 class ProcessTable:
     """The processes of one JSON-RPC session."""
 
