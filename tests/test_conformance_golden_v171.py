@@ -52,7 +52,7 @@ class Golden171TranscriptTests(TestCase):
     def test_everyGoldenFileHasItsScript(self) -> None:
         golden = {p.stem for p in GOLDEN.glob("*.txt")}
         scripts = {p.stem for p in SESSIONS.glob("*.json")}
-        self.assertGreaterEqual(len(golden), 14)
+        self.assertGreaterEqual(len(golden), 15)
         self.assertEqual(golden - scripts, set())
 
     def test_environment(self) -> Deferred[None]:
@@ -72,6 +72,9 @@ class Golden171TranscriptTests(TestCase):
 
     def test_paramsOrder(self) -> Deferred[None]:
         return self.play("params-order")
+
+    def test_paramsSequence(self) -> Deferred[None]:
+        return self.play("params-sequence")
 
     def test_process171(self) -> Deferred[None]:
         return self.play("process-171")

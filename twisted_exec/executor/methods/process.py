@@ -73,24 +73,24 @@ def _networkProxy(value: object) -> dict[str, Any]:
     return launch
 
 
+# Which fields an array may leave off (serde's sequence form) was probed: only pipeStdin and
+# enforceManagedNetwork, the non-Option ones with defaults.
 @struct(
     "WireExecParams",
     Field("processId", string),
-    Field("metadata", optional(_metadata), False, seqDefault=True),
+    Field("metadata", optional(_metadata), False),
     Field("argv", sequenceOf(string)),
     Field("cwd", pathUri),
-    Field("envPolicy", optional(params._envPolicy), False, seqDefault=True),
-    Field("shellSnapshot", optional(_shellSnapshot), False, seqDefault=True),
+    Field("envPolicy", optional(params._envPolicy), False),
+    Field("shellSnapshot", optional(_shellSnapshot), False),
     Field("env", mapOf(string)),
     Field("tty", boolean),
     Field("pipeStdin", boolean, False, seqDefault=True),
     Field("arg0", optional(string), False),
     SANDBOX_171,
     Field("enforceManagedNetwork", boolean, False, seqDefault=True),
-    Field(
-        "managedNetwork", optional(anyMap("ManagedNetworkSandboxContext")), False, seqDefault=True
-    ),
-    Field("networkProxy", optional(_networkProxy), False, seqDefault=True),
+    Field("managedNetwork", optional(anyMap("ManagedNetworkSandboxContext")), False),
+    Field("networkProxy", optional(_networkProxy), False),
 )
 @dataclass(frozen=True)
 class Exec171:
