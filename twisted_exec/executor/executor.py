@@ -93,7 +93,15 @@ class Executor:
             threadpool=cast(ThreadPool, self.offload),
             maxReadBytes=self.limits.maxReadFileBytes,
         )
-        self.processorFactory = ExecProcessorFactory(self.registry, self.filesystem)
+        from twisted_exec.executor.methods import buildRegistry
+        from twisted_exec.executor.methods.environment import LocalEnvironment
+
+        #: Every method of both dialects (executor/methods); more can be added before serving.
+        self.methods = buildRegistry()
+        self.environment = LocalEnvironment(environ)
+        self.processorFactory = ExecProcessorFactory(
+            self.registry, self.filesystem, methods=self.methods, environment=self.environment
+        )
 
     def _makeResources(self, session: Session) -> SessionResources:
         from twisted_exec.executor.resources.http_request import HttpRequester
