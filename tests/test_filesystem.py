@@ -23,7 +23,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted_exec.compat import params
 from twisted_exec.compat.base64strict import encodeBase64
 from twisted_exec.compat.oserror import fromOSError, osErrorMessage
-from twisted_exec.executor.resources import filesystem, fs_tree
+from twisted_exec.executor.resources import fs_tree
 from twisted_exec.executor.resources.filesystem import (
     MAX_READ_FILE_BYTES,
     FileSystem,
