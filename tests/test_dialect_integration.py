@@ -90,15 +90,11 @@ class DialectIntegrationTests(TestCase):
 
     async def ask(self, client: JsonRpcClient, method: str, params: Any = None) -> Any:
         """The whole reply (result or error) to one request."""
-        pending: Deferred[Any] = Deferred()
-        message = client._rpc.request(method, params, pending)
-        client.send(message)
+        requestId = client.nextId
         with contextlib.suppress(JsonRpcError):
-            await pending.addTimeout(TIMEOUT, reactor)
+            await client.call(method, params).addTimeout(TIMEOUT, reactor)
         return next(
-            m
-            for m in reversed(client.messages)
-            if m.get("id") == message["id"] and "method" not in m
+            m for m in reversed(client.messages) if m.get("id") == requestId and "method" not in m
         )
 
     async def until(self, client: JsonRpcClient, method: str, processId: str) -> Any:
