@@ -52,7 +52,7 @@ class Golden171TranscriptTests(TestCase):
     def test_everyGoldenFileHasItsScript(self) -> None:
         golden = {p.stem for p in GOLDEN.glob("*.txt")}
         scripts = {p.stem for p in SESSIONS.glob("*.json")}
-        self.assertGreaterEqual(len(golden), 15)
+        self.assertGreaterEqual(len(golden), 16)
         self.assertEqual(golden - scripts, set())
 
     def test_environment(self) -> Deferred[None]:
@@ -90,6 +90,9 @@ class Golden171TranscriptTests(TestCase):
 
     def test_processTty(self) -> Deferred[None]:
         return self.play("process-tty")
+
+    def test_processTtySignal(self) -> Deferred[None]:
+        return self.play("process-tty-signal")
 
     def test_processWrite(self) -> Deferred[None]:
         return self.play("process-write")

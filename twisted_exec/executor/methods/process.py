@@ -11,8 +11,9 @@
   spawn failures carry ``data: {kind: spawnNotFound | spawnPermissionDenied | spawnFailed}``.
 - ``process/read`` adds ``sandboxDenied: false``, and ``nextSeq`` runs past ``exited`` and
   ``closed`` once every chunk has been returned; ``process/exited`` adds ``sandboxDenied``.
-- a process killed by a signal exits with 128 + the signal (130 after ``process/signal``
-  ``interrupt``, 137 after ``process/terminate``); 0.131 reports -1.
+- a piped process killed by a signal exits with 128 + the signal (130 after ``process/signal``
+  ``interrupt``, 137 after ``process/terminate``; 0.131 reports -1); a pty process reports 1
+  in both dialects.
 - ``process/write`` requires ``writeId``; a repeated id answers ``accepted`` and writes nothing.
 - ``process/signal {processId, signal: "interrupt"}`` → ``{}``, also for an unknown process.
 """
