@@ -1,0 +1,382 @@
+"""Params of the fs methods new in Codex 0.171, decoded as the 0.171 binary decodes them.
+
+0.171 reads params with serde_json's ``arbitrary_precision`` rules, so a number reads differently
+from 0.131 (docs/reference-0.171-fs.md): a number where a string is expected is ``invalid type:
+number, expected a string`` (0.131: ``integer `5```), and a negative, fractional or too large
+number where a ``u64`` is expected is ``invalid number``. Everything else is serde's derive as in
+:mod:`twisted_exec.compat.params`: fields in arrival order, then missing required fields in
+declaration order, the array ("sequence") form with its own defaults.
+
+Paths arrive as ``file:`` URIs and leave this module as plain absolute paths: ``uriToPath`` is the
+one place that knows the form. Until the dialect's URI codec (``compat/fileuri``) is merged it is
+a small interim decoder here (see :func:`interimUriToPath`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import unquote_to_bytes
+
+from twisted_exec.compat.base64strict import decodeBase64Strict
+from twisted_exec.wire.errors import RpcError, invalidParams
+
+U64_MAX = 2**64 - 1
+
+Decoder = Callable[[object], Any]
+
+
+def describe171(value: object) -> str:
+    """serde's ``Unexpected`` under ``arbitrary_precision``: every number is "number"."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean `{'true' if value else 'false'}`"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return f"string {json.dumps(value, ensure_ascii=False)}"
+    if isinstance(value, list):
+        return "sequence"
+    if isinstance(value, dict):
+        return "map"
+    return "unknown"
+
+
+def invalidType171(value: object, expected: str) -> RpcError:
+    return invalidParams(f"invalid type: {describe171(value)}, expected {expected}")
+
+
+def string(value: object) -> str:
+    if not isinstance(value, str):
+        raise invalidType171(value, "a string")
+    return value
+
+
+def boolean(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise invalidType171(value, "a boolean")
+    return value
+
+
+def _unsigned(name: str) -> Decoder:
+    def decode(value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise invalidType171(value, name)
+        if isinstance(value, float) or value < 0 or value > U64_MAX:
+            raise invalidParams("invalid number")
+        return value
+
+    return decode
+
+
+u64 = _unsigned("u64")
+usize = _unsigned("usize")
+
+
+def base64Chunk(value: object) -> bytes:
+    """A ``ByteChunk``: base64 decoded while params are decoded (a bad one is -32602)."""
+    text = string(value)
+    try:
+        return decodeBase64Strict(text)
+    except ValueError as err:
+        raise invalidParams(str(err)) from None
+
+
+def sequenceOf(decoder: Decoder) -> Decoder:
+    def decode(value: object) -> list[Any]:
+        if not isinstance(value, list):
+            raise invalidType171(value, "a sequence")
+        return [decoder(item) for item in value]
+
+    return decode
+
+
+def optional(decoder: Decoder) -> Decoder:
+    def decode(value: object) -> Any:
+        return None if value is None else decoder(value)
+
+    return decode
+
+
+# -- paths -------------------------------------------------------------------------------------
+
+_RELATIVE = "invalid URI: relative URL without a base"
+
+
+def interimUriToPath(value: str) -> str:
+    """``file:///abs%20path`` → ``/abs path``; a bare path is the reference's -32602.
+
+    Interim: the dialect's ``compat/fileuri`` codec replaces this (hosts, ``localhost``, the
+    url crate's other error texts); it only has to be right for the URIs the 0.171 CLI sends.
+    """
+    if not value.lower().startswith("file:"):
+        raise invalidParams(_RELATIVE)
+    rest = value[5:]
+    if rest.startswith("//"):
+        rest = rest[2:]
+        slash = rest.find("/")
+        host, rest = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
+        if host not in ("", "localhost"):
+            raise invalidParams(f"invalid URI: file URI with a host: {host}")
+    if not rest.startswith("/"):
+        rest = "/" + rest
+    for cut in ("?", "#"):
+        index = rest.find(cut)
+        if index >= 0:
+            rest = rest[:index]
+    return unquote_to_bytes(rest).decode("utf-8", "surrogateescape")
+
+
+def uriToPath(value: str) -> str:
+    """The codec in use (the dialect's, once merged)."""
+    return interimUriToPath(value)
+
+
+def uriPath(value: object) -> str:
+    if not isinstance(value, str):
+        raise invalidType171(value, "a string")
+    return uriToPath(value)
+
+
+def _sandbox(value: object) -> Mapping[str, Any]:
+    """``WireFileSystemSandboxContext``: accepted and ignored (no sandbox here, decisions.md)."""
+    if isinstance(value, list):
+        if len(value) < 10:
+            raise invalidParams(
+                f"invalid length {len(value)}, expected struct WireFileSystemSandboxContext "
+                "with 10 elements"
+            )
+        return {"sequence": value}
+    if not isinstance(value, dict):
+        raise invalidType171(value, "struct WireFileSystemSandboxContext")
+    if "permissions" not in value:
+        raise invalidParams("missing field `permissions`")
+    return value
+
+
+# -- structs -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Field:
+    """``required``: absent from a map is an error; ``seqDefault``: absent from an array is not."""
+
+    wire: str
+    decoder: Decoder
+    required: bool = True
+    seqDefault: bool = False
+    default: Any = None
+
+
+T = TypeVar("T")
+
+
+def decodeStruct171(value: object, name: str, fields: tuple[Field, ...]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    if isinstance(value, dict):
+        byWire = {f.wire: f for f in fields}
+        for key, raw in value.items():
+            spec = byWire.get(key)
+            if spec is not None:
+                found[key] = spec.decoder(raw)
+        for spec in fields:
+            if spec.wire not in found:
+                if spec.required:
+                    raise invalidParams(f"missing field `{spec.wire}`")
+                found[spec.wire] = spec.default
+        return found
+    if isinstance(value, list):
+        count = len(fields)
+        noun = "element" if count == 1 else "elements"
+        for index, spec in enumerate(fields):
+            if index < len(value):
+                found[spec.wire] = spec.decoder(value[index])
+            elif spec.seqDefault:
+                found[spec.wire] = spec.default
+            else:
+                raise invalidParams(
+                    f"invalid length {index}, expected struct {name} with {count} {noun}"
+                )
+        if len(value) > count:
+            raise invalidParams(f"invalid length {len(value)}, expected fewer elements in array")
+        return found
+    raise invalidType171(value, f"struct {name}")
+
+
+def struct171(name: str, *fields: Field) -> Callable[[type[T]], type[T]]:
+    def attach(cls: type[T]) -> type[T]:
+        def fromJson(klass: type[T], value: object) -> T:
+            return klass(**decodeStruct171(value, name, fields))
+
+        cls.fromJson = classmethod(fromJson)  # type: ignore[attr-defined]
+        cls.structName = name  # type: ignore[attr-defined]
+        return cls
+
+    return attach
+
+
+_SANDBOX = Field("sandbox", optional(_sandbox), required=False)
+_SANDBOX_SEQ_DEFAULT = Field("sandbox", optional(_sandbox), required=False, seqDefault=True)
+
+
+def _openMode(value: object) -> str:
+    """``FsOpenMode``, a unit-variant enum: ``"read"``, ``"replace"`` or ``{"read": null}``."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, inner),) = value.items()
+        if inner is not None:
+            raise invalidType171(inner, "unit variant")
+        value = key
+    if not isinstance(value, str):
+        raise invalidType171(value, "string or map")
+    if value not in ("read", "replace"):
+        raise invalidParams(f"unknown variant `{value}`, expected `read` or `replace`")
+    return value
+
+
+@struct171(
+    "WireFsGetMetadataParams",
+    Field("path", uriPath),
+    Field("followSymlinks", optional(boolean), required=False, seqDefault=True),
+    _SANDBOX,
+)
+@dataclass(frozen=True)
+class FsGetMetadataParams171:
+    path: str
+    followSymlinks: bool | None = None
+    sandbox: Mapping[str, Any] | None = None
+
+
+@struct171(
+    "WireFsCopyParams",
+    Field("sourcePath", uriPath),
+    Field("destinationPath", uriPath),
+    Field("recursive", boolean),
+    _SANDBOX,
+)
+@dataclass(frozen=True)
+class FsCopyParams171:
+    sourcePath: str
+    destinationPath: str
+    recursive: bool
+    sandbox: Mapping[str, Any] | None = None
+
+
+@struct171("WireFsCanonicalizeParams", Field("path", uriPath), _SANDBOX)
+@dataclass(frozen=True)
+class FsCanonicalizeParams:
+    path: str
+    sandbox: Mapping[str, Any] | None = None
+
+
+@struct171(
+    "WireFsOpenParams",
+    Field("handleId", string),
+    Field("path", uriPath),
+    Field("mode", _openMode, required=False, seqDefault=True, default="read"),
+    _SANDBOX,
+)
+@dataclass(frozen=True)
+class FsOpenParams:
+    handleId: str
+    path: str
+    mode: str = "read"
+    sandbox: Mapping[str, Any] | None = None
+
+
+@struct171(
+    "FsReadBlockParams", Field("handleId", string), Field("offset", u64), Field("len", usize)
+)
+@dataclass(frozen=True)
+class FsReadBlockParams:
+    handleId: str
+    offset: int
+    len: int
+
+
+@struct171(
+    "FsWriteBlockParams",
+    Field("handleId", string),
+    Field("offset", u64),
+    Field("chunk", base64Chunk),
+)
+@dataclass(frozen=True)
+class FsWriteBlockParams:
+    handleId: str
+    offset: int
+    chunk: bytes
+
+
+@struct171("FsCloseParams", Field("handleId", string))
+@dataclass(frozen=True)
+class FsCloseParams:
+    handleId: str
+
+
+@struct171(
+    "WalkOptions",
+    Field("maxDepth", usize),
+    Field("maxDirectories", usize),
+    Field("maxEntries", usize),
+    Field("followDirectorySymlinks", boolean),
+    Field("pruneHiddenDirectories", boolean, required=False, seqDefault=True, default=False),
+)
+@dataclass(frozen=True)
+class WalkOptions:
+    maxDepth: int
+    maxDirectories: int
+    maxEntries: int
+    followDirectorySymlinks: bool
+    pruneHiddenDirectories: bool = False
+
+
+def _walkOptions(value: object) -> WalkOptions:
+    return WalkOptions.fromJson(value)  # type: ignore[attr-defined,no-any-return]
+
+
+@struct171("WireFsWalkParams", Field("path", uriPath), Field("options", _walkOptions), _SANDBOX)
+@dataclass(frozen=True)
+class FsWalkParams:
+    path: str
+    options: WalkOptions
+    sandbox: Mapping[str, Any] | None = None
+
+
+@struct171(
+    "FsWatchMissingParams",
+    Field("watchId", u64),
+    Field("missing", sequenceOf(uriPath)),
+    Field("present", optional(uriPath), required=False, seqDefault=True),
+)
+@dataclass(frozen=True)
+class FsWatchMissingParams:
+    watchId: int
+    missing: list[str]
+    present: str | None = None
+
+
+P = TypeVar("P")
+
+
+def parse171(cls: type[P], raw: object) -> P:
+    """Decode ``raw`` (the request's ``params``) into ``cls`` or raise -32602."""
+    return cls.fromJson(raw)  # type: ignore[attr-defined,no-any-return]
+
+
+__all__ = [
+    "FsCanonicalizeParams",
+    "FsCloseParams",
+    "FsCopyParams171",
+    "FsGetMetadataParams171",
+    "FsOpenParams",
+    "FsReadBlockParams",
+    "FsWalkParams",
+    "FsWatchMissingParams",
+    "FsWriteBlockParams",
+    "WalkOptions",
+    "describe171",
+    "parse171",
+    "uriToPath",
+]
