@@ -1,0 +1,121 @@
+"""The fs methods only Codex 0.171 has: handles, walk, canonicalize, watchMissing.
+
+``fs/open``, ``fs/readBlock``, ``fs/writeBlock``, ``fs/close``, ``fs/walk``, ``fs/canonicalize``
+and ``fs/watchMissing`` (with its ``fs/missingChanged`` notification) exist in the 0.171 dialect
+only; their params are decoded by ``compat/fsparams171`` and their resources live in
+``executor/resources/fs_*``. The facts they follow are in docs/reference-0.171-fs.md.
+
+Handles and the watch belong to the **connection** (the reference's rule): each processor gets
+its own :class:`FileHandleTable` and :class:`MissingWatcher` on first use, closed when the
+connection ends; the inotify hub and the offload pool are the executor's (:class:`FsStreams`).
+
+Capabilities: ``fileWriteStreaming`` (``mode: "replace"`` and ``fs/writeBlock``) and
+``fsWatchMissing`` are provided by these methods; ``sandboxedFileStreaming`` stays false (there is
+no sandbox here).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from twisted.internet.defer import Deferred
+
+from twisted_exec.compat import fsparams171 as p
+from twisted_exec.executor.resources.fs_blocking import BlockingRunner, CallInThread
+from twisted_exec.executor.resources.fs_handles import FileHandleTable
+from twisted_exec.executor.resources.fs_inotify import InotifyHub
+from twisted_exec.executor.resources.fs_metadata import canonicalize, getMetadata171
+from twisted_exec.executor.resources.fs_walk import checkLimits, walk
+from twisted_exec.executor.resources.fs_watch import MissingWatcher, normalizePath
+
+FS = "filesystem"
+HANDLES_KEY = "fs171.handles"
+WATCHER_KEY = "fs171.watcher"
+
+
+def toUri(path: str) -> str:
+    """A host path as the reference prints it in results (the dialect's codec once merged)."""
+    from urllib.parse import quote
+
+    return "file://" + quote(path, safe="/!$&'()*+,;=:@-._~[]|^\\")
+
+
+class FsStreams:
+    """What every connection's fs 0.171 state shares: the reactor, the offload pool, inotify."""
+
+    def __init__(self, reactor: Any, pool: CallInThread, hub: InotifyHub | None = None) -> None:
+        self.reactor = reactor
+        self.pool = pool
+        self.hub = hub if hub is not None else InotifyHub(reactor)
+        self.blocking = BlockingRunner(reactor, pool)
+
+    def handles(self, ctx: Any) -> FileHandleTable:
+        return ctx.connectionResource(  # type: ignore[no-any-return]
+            HANDLES_KEY, lambda: _Closing(FileHandleTable(self.reactor, self.pool), "closeAll")
+        ).inner
+
+    def watcher(self, ctx: Any) -> MissingWatcher:
+        return ctx.connectionResource(  # type: ignore[no-any-return]
+            WATCHER_KEY,
+            lambda: _Closing(MissingWatcher(self.reactor, self.pool, self.hub, ctx.notify), "close"),
+        ).inner
+
+    def close(self) -> None:
+        self.hub.close()
+
+    # -- handlers ---------------------------------------------------------------------------
+
+    def open(self, ctx: Any, params: p.FsOpenParams) -> Deferred[dict[str, Any]]:
+        return self.handles(ctx).open(params)
+
+    def readBlock(self, ctx: Any, params: p.FsReadBlockParams) -> Deferred[dict[str, Any]]:
+        return self.handles(ctx).readBlock(params)
+
+    def writeBlock(self, ctx: Any, params: p.FsWriteBlockParams) -> Deferred[dict[str, Any]]:
+        return self.handles(ctx).writeBlock(params)
+
+    def closeHandle(self, ctx: Any, params: p.FsCloseParams) -> Deferred[dict[str, Any]]:
+        return self.handles(ctx).close(params)
+
+    def walk(self, ctx: Any, params: p.FsWalkParams) -> Deferred[dict[str, Any]]:
+        checkLimits(params.options)  # before the root is looked at, as the reference
+        return self.blocking.run(walk, normalizePath(params.path), params.options, toUri)
+
+    def canonicalize(self, ctx: Any, params: p.FsCanonicalizeParams) -> Deferred[dict[str, Any]]:
+        d = self.blocking.run(canonicalize, normalizePath(params.path))
+        return d.addCallback(lambda resolved: {"path": toUri(resolved)})
+
+    def getMetadata(self, ctx: Any, params: p.FsGetMetadataParams171) -> Deferred[dict[str, Any]]:
+        return self.blocking.run(
+            getMetadata171, normalizePath(params.path), params.followSymlinks
+        )
+
+    def watchMissing(self, ctx: Any, params: p.FsWatchMissingParams) -> Deferred[dict[str, Any]]:
+        return self.watcher(ctx).watch(params)
+
+
+@dataclasses.dataclass
+class _Closing:
+    """A per-connection resource and the name of the method that ends it."""
+
+    inner: Any
+    closer: str
+
+    def close(self) -> None:
+        getattr(self.inner, self.closer)()
+
+
+#: (method, params type, handler name, capabilities it provides)
+METHODS: tuple[tuple[str, type[Any], str, tuple[str, ...]], ...] = (
+    ("fs/open", p.FsOpenParams, "open", ("fileWriteStreaming",)),
+    ("fs/readBlock", p.FsReadBlockParams, "readBlock", ()),
+    ("fs/writeBlock", p.FsWriteBlockParams, "writeBlock", ("fileWriteStreaming",)),
+    ("fs/close", p.FsCloseParams, "closeHandle", ()),
+    ("fs/walk", p.FsWalkParams, "walk", ()),
+    ("fs/canonicalize", p.FsCanonicalizeParams, "canonicalize", ()),
+    ("fs/watchMissing", p.FsWatchMissingParams, "watchMissing", ("fsWatchMissing",)),
+)
+
+
+__all__ = ["METHODS", "FsStreams", "toUri"]
