@@ -94,6 +94,12 @@ class Executor:
             threadpool=cast(ThreadPool, self.offload),
             maxReadBytes=self.limits.maxReadFileBytes,
         )
+        # the new 0.171 fs methods' shared state (inotify, the pool); per-connection state is
+        # made by each processor (executor/methods/fs171.py)
+        from twisted_exec.executor.methods.fs171 import FsStreams
+
+        self.fsStreams = FsStreams(reactor, self.offload)
+        self.filesystem.streams = self.fsStreams  # type: ignore[attr-defined]
         self.processorFactory = ExecProcessorFactory(self.registry, self.filesystem)
 
     def _makeResources(self, session: Session) -> SessionResources:
@@ -115,6 +121,7 @@ class Executor:
         """End every session and kill every process (service stop)."""
         count = len(self.registry)
         self.registry.closeAll()
+        self.fsStreams.close()
         self.offload.stop()
         if count:
             log.info("closed {count} session(s) on shutdown", count=count)

@@ -30,7 +30,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twisted_exec.compat import params
+from twisted_exec.compat import fsparams171, params
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
 from twisted_exec.executor.core.session import Session, SessionRegistry
 from twisted_exec.wire import jsonrpc
@@ -65,6 +65,11 @@ def _fs(name: str) -> Callable[[ExecProcessor, Any], object]:
     return lambda proc, p: getattr(proc.filesystem, name)(p)
 
 
+def _fs171(name: str) -> Callable[[ExecProcessor, Any], object]:
+    """The new 0.171 fs methods (``executor/methods/fs171.FsStreams``, given by the executor)."""
+    return lambda proc, p: getattr(proc.filesystem.streams, name)(proc, p)
+
+
 METHODS: dict[str, Method] = {
     "initialize": Method(params.InitializeParams, None, lambda proc, p: proc.initialize(p)),
     "process/start": Method(params.ExecParams, "exec", _process("start")),
@@ -80,6 +85,17 @@ METHODS: dict[str, Method] = {
     "fs/readDirectory": Method(params.FsReadDirectoryParams, "filesystem", _fs("readDirectory")),
     "fs/remove": Method(params.FsRemoveParams, "filesystem", _fs("remove")),
     "fs/copy": Method(params.FsCopyParams, "filesystem", _fs("copy")),
+    "fs/open": Method(fsparams171.FsOpenParams, "filesystem", _fs171("open")),
+    "fs/readBlock": Method(fsparams171.FsReadBlockParams, "filesystem", _fs171("readBlock")),
+    "fs/writeBlock": Method(fsparams171.FsWriteBlockParams, "filesystem", _fs171("writeBlock")),
+    "fs/close": Method(fsparams171.FsCloseParams, "filesystem", _fs171("closeHandle")),
+    "fs/walk": Method(fsparams171.FsWalkParams, "filesystem", _fs171("walk")),
+    "fs/canonicalize": Method(
+        fsparams171.FsCanonicalizeParams, "filesystem", _fs171("canonicalize")
+    ),
+    "fs/watchMissing": Method(
+        fsparams171.FsWatchMissingParams, "filesystem", _fs171("watchMissing")
+    ),
     "http/request": Method(
         params.HttpRequestParams,
         "http",
@@ -111,6 +127,7 @@ class ExecProcessor:
         self._draining = False
         self._closed = False
         self._paused = False
+        self._perConnection: dict[str, Any] = {}
 
     # -- IJsonRpcProcessor --------------------------------------------------------------------
 
@@ -151,8 +168,29 @@ class ExecProcessor:
         if self.session is not None:
             self.registry.close(self.session)
 
+    def connectionResource(self, key: str, factory: Callable[[], Any]) -> Any:
+        """This connection's ``key`` object (made by ``factory`` on first use), not the
+        session's: the reference ties fs handles and the missing-path watch to the connection.
+        Each is ``close()``d when the connection ends."""
+        resource = self._perConnection.get(key)
+        if resource is None:
+            if self._closed:
+                raise RpcError(INVALID_REQUEST, "the connection is closed")
+            resource = self._perConnection[key] = factory()
+        return resource
+
+    def notify(self, method: str, notificationParams: dict[str, Any]) -> None:
+        """A notification to this connection (dropped once it is gone)."""
+        self._notify(method, notificationParams)
+
     def _shutdown(self) -> None:
         self._closed = True
+        resources, self._perConnection = self._perConnection, {}
+        for resource in resources.values():
+            try:
+                resource.close()
+            except Exception:
+                log.failure("closing a per-connection resource failed")
         self._queue.clear()
         self._sink = None
         if self._paused:

@@ -16,7 +16,6 @@ no sandbox here).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -51,15 +50,16 @@ class FsStreams:
         self.blocking = BlockingRunner(reactor, pool)
 
     def handles(self, ctx: Any) -> FileHandleTable:
+        """The connection's handle table (``ctx`` is its processor)."""
         return ctx.connectionResource(  # type: ignore[no-any-return]
-            HANDLES_KEY, lambda: _Closing(FileHandleTable(self.reactor, self.pool), "closeAll")
-        ).inner
+            HANDLES_KEY, lambda: FileHandleTable(self.reactor, self.pool)
+        )
 
     def watcher(self, ctx: Any) -> MissingWatcher:
+        """The connection's watch; its notification goes to that connection only."""
         return ctx.connectionResource(  # type: ignore[no-any-return]
-            WATCHER_KEY,
-            lambda: _Closing(MissingWatcher(self.reactor, self.pool, self.hub, ctx.notify), "close"),
-        ).inner
+            WATCHER_KEY, lambda: MissingWatcher(self.reactor, self.pool, self.hub, ctx.notify)
+        )
 
     def close(self) -> None:
         self.hub.close()
@@ -76,7 +76,7 @@ class FsStreams:
         return self.handles(ctx).writeBlock(params)
 
     def closeHandle(self, ctx: Any, params: p.FsCloseParams) -> Deferred[dict[str, Any]]:
-        return self.handles(ctx).close(params)
+        return self.handles(ctx).closeHandle(params)
 
     def walk(self, ctx: Any, params: p.FsWalkParams) -> Deferred[dict[str, Any]]:
         checkLimits(params.options)  # before the root is looked at, as the reference
@@ -93,17 +93,6 @@ class FsStreams:
 
     def watchMissing(self, ctx: Any, params: p.FsWatchMissingParams) -> Deferred[dict[str, Any]]:
         return self.watcher(ctx).watch(params)
-
-
-@dataclasses.dataclass
-class _Closing:
-    """A per-connection resource and the name of the method that ends it."""
-
-    inner: Any
-    closer: str
-
-    def close(self) -> None:
-        getattr(self.inner, self.closer)()
 
 
 #: (method, params type, handler name, capabilities it provides)

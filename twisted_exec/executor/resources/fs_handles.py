@@ -194,7 +194,7 @@ class FileHandleTable:
         handle = self._lookup(p.handleId)
         return self._using(handle, writeBlocking, p.offset, p.chunk)
 
-    def close(self, p: FsCloseParams) -> Deferred[dict[str, Any]]:
+    def closeHandle(self, p: FsCloseParams) -> Deferred[dict[str, Any]]:
         _checkId(p.handleId)
         handle = self._handles.get(p.handleId)
         if handle is _OPENING:
@@ -202,6 +202,10 @@ class FileHandleTable:
         elif isinstance(handle, _Handle):
             self._drop(p.handleId, handle)
         return succeed({})
+
+    def close(self) -> None:
+        """The connection ended (``connectionResource`` protocol)."""
+        self.closeAll()
 
     def closeAll(self) -> None:
         """The connection ended: every handle goes (descriptors close once idle)."""
