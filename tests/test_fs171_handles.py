@@ -68,7 +68,8 @@ class HandleTests(TestCase):
         }
         try:
             p = types[method](**params)
-            return dict(await getattr(self.table, method)(p))
+            name = "closeHandle" if method == "close" else method
+            return dict(await getattr(self.table, name)(p))
         except RpcError as err:
             return {"error": {"code": err.code, "message": err.message}}
 
