@@ -87,9 +87,7 @@ class FsStreams:
         return d.addCallback(lambda resolved: {"path": toUri(resolved)})
 
     def getMetadata(self, ctx: Any, params: p.FsGetMetadataParams171) -> Deferred[dict[str, Any]]:
-        return self.blocking.run(
-            getMetadata171, normalizePath(params.path), params.followSymlinks
-        )
+        return self.blocking.run(getMetadata171, normalizePath(params.path), params.followSymlinks)
 
     def watchMissing(self, ctx: Any, params: p.FsWatchMissingParams) -> Deferred[dict[str, Any]]:
         return self.watcher(ctx).watch(params)
