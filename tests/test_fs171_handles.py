@@ -22,6 +22,7 @@ from twisted_exec.compat.fsparams171 import (
 from twisted_exec.executor.resources.fs_handles import FileHandleTable
 from twisted_exec.executor.resources.offload import OffloadPool
 from twisted_exec.wire.errors import RpcError
+from twisted_exec.wire.jsonrpc import EncodedParams, encodeResult
 
 EBADF = {"code": -32603, "message": "Bad file descriptor (os error 9)"}
 NOENT = {"code": -32004, "message": "No such file or directory (os error 2)"}
@@ -202,8 +203,12 @@ class HandleTests(TestCase):
         )
         with open(target, "rb") as f:
             self.assertEqual(f.read(), b"")
-        self.assertEqual(await self.call("writeBlock", handleId="w", offset=0, chunk=b"hello"), {})
-        self.assertEqual(await self.call("writeBlock", handleId="w", offset=10, chunk=b"hello"), {})
+        self.assertEqual(
+            await self.call("writeBlock", handleId="w", offset=0, chunk=b64(b"hello")), {}
+        )
+        self.assertEqual(
+            await self.call("writeBlock", handleId="w", offset=10, chunk=b64(b"hello")), {}
+        )
         self.assertEqual(await self.call("close", handleId="w"), {})
         with open(target, "rb") as f:
             self.assertEqual(f.read(), b"hello\0\0\0\0\0hello")
@@ -214,7 +219,7 @@ class HandleTests(TestCase):
         self.assertEqual(os.stat(self.path("new")).st_mode & 0o777, 0o666 & ~umask)
         os.symlink("small", self.path("link"))
         await self.call("open", handleId="l", path=self.path("link"), mode="replace")
-        await self.call("writeBlock", handleId="l", offset=0, chunk=b"via link")
+        await self.call("writeBlock", handleId="l", offset=0, chunk=b64(b"via link"))
         self.assertTrue(os.path.islink(self.path("link")))
         with open(self.small, "rb") as f:
             self.assertEqual(f.read(), b"via link")
@@ -230,36 +235,73 @@ class HandleTests(TestCase):
             "message": "file write range exceeds the signed 64-bit file offset limit",
         }
         self.assertEqual(
-            await self.call("writeBlock", handleId="w", offset=0, chunk=b""), {"error": tooBig}
+            await self.call("writeBlock", handleId="w", offset=0, chunk=b64(b"")), {"error": tooBig}
         )
         self.assertEqual(
-            await self.call("writeBlock", handleId="w", offset=0, chunk=b"x" * 1048577),
+            await self.call("writeBlock", handleId="w", offset=0, chunk=b64(b"x" * 1048577)),
             {"error": tooBig},
         )
         self.assertEqual(
-            await self.call("writeBlock", handleId="w", offset=0, chunk=b"x" * 1048576), {}
+            await self.call("writeBlock", handleId="w", offset=0, chunk=b64(b"x" * 1048576)), {}
         )
         self.assertEqual(
-            await self.call("writeBlock", handleId="w", offset=2**63 - 2, chunk=b"hi"),
+            await self.call("writeBlock", handleId="w", offset=2**63 - 2, chunk=b64(b"hi")),
             {"error": rangeError},
         )
         self.assertEqual(
-            await self.call("writeBlock", handleId="nope", offset=2**63, chunk=b"hi"),
+            await self.call("writeBlock", handleId="nope", offset=2**63, chunk=b64(b"hi")),
             {"error": rangeError},
         )
         self.assertEqual(
-            await self.call("writeBlock", handleId="w", offset=2**63 - 3, chunk=b"hi"),
+            await self.call("writeBlock", handleId="w", offset=2**63 - 3, chunk=b64(b"hi")),
             {"error": {"code": -32603, "message": "File too large (os error 27)"}},
         )
-        self.assertEqual(await self.call("writeBlock", handleId="w", offset=0, chunk=b"hi"), {})
+        self.assertEqual(
+            await self.call("writeBlock", handleId="w", offset=0, chunk=b64(b"hi")), {}
+        )
         # writing a read handle: EBADF, and the handle still reads
         await self.call("open", handleId="r", path=self.small)
         self.assertEqual(
-            await self.call("writeBlock", handleId="r", offset=0, chunk=b"hi"), {"error": EBADF}
+            await self.call("writeBlock", handleId="r", offset=0, chunk=b64(b"hi")),
+            {"error": EBADF},
         )
         self.assertEqual(
             await self.call("readBlock", handleId="r", offset=0, len=3),
             {"chunk": b64(b"hel"), "eof": False},
+        )
+
+    async def test_readResultCarriesItsJson(self) -> None:
+        await self.call("open", handleId="h", path=self.small)
+        for offset, length in ((0, 5), (5, 100)):
+            p = FsReadBlockParams("h", offset, length)
+            result = await self.table.readBlock(p)
+            self.assertIsInstance(result, EncodedParams)
+            self.assertEqual(
+                encodeResult(7, result), encodeResult(7, dict(result))
+            )  # byte for byte what the generic encoder writes
+
+    async def test_writeErrorsInTheReferenceOrder(self) -> None:
+        # an invalid chunk is reported before the id, the length and the handle
+        self.assertEqual(
+            await self.call("writeBlock", handleId="x" * 33, offset=2**63, chunk="!!"),
+            {"error": {"code": -32602, "message": "Invalid symbol 33, offset 0."}},
+        )
+        self.assertEqual(
+            await self.call("writeBlock", handleId="x" * 33, offset=0, chunk=""),
+            {"error": {"code": -32600, "message": "file handle ID must not exceed 32 bytes"}},
+        )
+        self.assertEqual(
+            await self.call("writeBlock", handleId="nope", offset=0, chunk=""),
+            {
+                "error": {
+                    "code": -32600,
+                    "message": "file write block length must be between 1 and 1048576",
+                }
+            },
+        )
+        self.assertEqual(
+            await self.call("writeBlock", handleId="nope", offset=0, chunk="aGk="),
+            {"error": {"code": -32004, "message": "unknown file handle `nope`"}},
         )
 
     async def test_readErrorsDropTheHandle(self) -> None:
@@ -269,7 +311,8 @@ class HandleTests(TestCase):
         )
         unknownW = {"code": -32004, "message": "unknown file handle `w`"}
         self.assertEqual(
-            await self.call("writeBlock", handleId="w", offset=0, chunk=b"hi"), {"error": unknownW}
+            await self.call("writeBlock", handleId="w", offset=0, chunk=b64(b"hi")),
+            {"error": unknownW},
         )
         einval = {"code": -32600, "message": "Invalid argument (os error 22)"}
         for offset, length in ((2**63, 7), (2**63 - 1, 1), (2**63 - 2, 3)):
@@ -318,7 +361,7 @@ class HandleTests(TestCase):
             got = await self.call("readBlock", handleId="big", offset=offset, len=1 << 20)
             chunk = base64.b64decode(got["chunk"])
             if chunk:
-                await self.call("writeBlock", handleId="copy", offset=offset, chunk=chunk)
+                await self.call("writeBlock", handleId="copy", offset=offset, chunk=b64(chunk))
             offset += len(chunk)
             if got["eof"]:
                 break

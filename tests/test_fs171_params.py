@@ -153,13 +153,15 @@ class StructTests(SynchronousTestCase):
         self.assertEqual(p.parse171(p.FsReadBlockParams, ["h", 0, 3]).len, 3)
         write = {"handleId": "w", "offset": 0}
         self.assertEqual(error(p.FsWriteBlockParams, write), "missing field `chunk`")
-        self.assertEqual(
-            error(p.FsWriteBlockParams, {**write, "chunk": "!!"}), "Invalid symbol 33, offset 0."
-        )
-        self.assertEqual(error(p.FsWriteBlockParams, {**write, "chunk": "aGk"}), "Invalid padding")
-        self.assertEqual(
-            error(p.FsWriteBlockParams, {**write, "chunk": "aGk=="}), "Invalid symbol 61, offset 3."
-        )
+        self.assertEqual(p.decodeChunk("aGk="), b"hi")
+        for bad, message in (
+            ("!!", "Invalid symbol 33, offset 0."),
+            ("aGk", "Invalid padding"),
+            ("aGk==", "Invalid symbol 61, offset 3."),
+        ):
+            with self.assertRaises(RpcError) as caught:
+                p.decodeChunk(bad)
+            self.assertEqual((caught.exception.code, caught.exception.message), (-32602, message))
         self.assertEqual(
             error(p.FsWriteBlockParams, {**write, "chunk": None}),
             "invalid type: null, expected a string",
@@ -168,7 +170,20 @@ class StructTests(SynchronousTestCase):
             error(p.FsWriteBlockParams, ["h9", 0, "aGk=", 4]),
             "invalid length 4, expected fewer elements in array",
         )
-        self.assertEqual(p.parse171(p.FsWriteBlockParams, {**write, "chunk": ""}).chunk, b"")
+        self.assertEqual(p.parse171(p.FsWriteBlockParams, {**write, "chunk": ""}).chunk, "")
+        # the chunk stays text until the handler decodes it off the reactor thread
+        self.assertEqual(p.parse171(p.FsWriteBlockParams, {**write, "chunk": "!!"}).chunk, "!!")
+        # ... but when the struct is bad, the chunk's own error still comes first if it is first
+        self.assertEqual(
+            error(p.FsWriteBlockParams, {"chunk": "!!", "offset": -1}),
+            "Invalid symbol 33, offset 0.",
+        )
+        self.assertEqual(
+            error(p.FsWriteBlockParams, {"offset": -1, "chunk": "!!"}), "invalid number"
+        )
+        self.assertEqual(
+            error(p.FsWriteBlockParams, {"chunk": "!!"}), "Invalid symbol 33, offset 0."
+        )
         self.assertEqual(error(p.FsCloseParams, {}), "missing field `handleId`")
         self.assertEqual(
             error(p.FsCloseParams, None), "invalid type: null, expected struct FsCloseParams"

@@ -296,17 +296,36 @@ class FsReadBlockParams:
     len: int
 
 
-@struct171(
-    "FsWriteBlockParams",
-    Field("handleId", string),
-    Field("offset", u64),
-    Field("chunk", base64Chunk),
-)
+_WRITE_BLOCK_EAGER = (Field("handleId", string), Field("offset", u64), Field("chunk", base64Chunk))
+_WRITE_BLOCK_LAZY = (Field("handleId", string), Field("offset", u64), Field("chunk", string))
+
+
 @dataclass(frozen=True)
 class FsWriteBlockParams:
+    """``chunk`` is still base64 here: 1 MiB of it takes milliseconds to decode, so the handler
+    decodes it on the offload pool (``decodeChunk``), not on the reactor thread.
+
+    When the struct itself is bad, it is decoded again with the chunk decoded in place, so the
+    first error is exactly the reference's (an invalid chunk ahead of a bad ``offset`` wins).
+    """
+
     handleId: str
     offset: int
-    chunk: bytes
+    chunk: str
+
+    @classmethod
+    def fromJson(cls, value: object) -> FsWriteBlockParams:
+        try:
+            found = decodeStruct171(value, "FsWriteBlockParams", _WRITE_BLOCK_LAZY)
+        except RpcError:
+            decodeStruct171(value, "FsWriteBlockParams", _WRITE_BLOCK_EAGER)
+            raise
+        return cls(**found)
+
+
+def decodeChunk(chunk: str) -> bytes:
+    """The base64 of ``fs/writeBlock`` (blocking: call it off the reactor thread)."""
+    return base64Chunk(chunk)
 
 
 @struct171("FsCloseParams", Field("handleId", string))
@@ -376,6 +395,7 @@ __all__ = [
     "FsWatchMissingParams",
     "FsWriteBlockParams",
     "WalkOptions",
+    "decodeChunk",
     "describe171",
     "parse171",
     "uriToPath",
