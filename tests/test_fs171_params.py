@@ -10,6 +10,7 @@ from twisted_exec.compat import fsparams171 as p
 from twisted_exec.wire.errors import RpcError
 
 U = "file:///work/x"
+OPTIONS = {"maxDepth": 1, "maxDirectories": 1, "maxEntries": 1, "followDirectorySymlinks": False}
 
 
 def error(cls: Any, raw: object) -> str:
@@ -53,48 +54,15 @@ class NumberWordingTests(SynchronousTestCase):
             ({}, "invalid type: map, expected a boolean"),
         ]:
             self.assertEqual(
-                error(p.FsGetMetadataParams171, {"path": U, "followSymlinks": bad}), message
+                error(
+                    p.FsWalkParams,
+                    {"path": U, "options": {**OPTIONS, "followDirectorySymlinks": bad}},
+                ),
+                message,
             )
 
 
 class StructTests(SynchronousTestCase):
-    def test_getMetadata(self) -> None:
-        cls = p.FsGetMetadataParams171
-        self.assertEqual(p.parse171(cls, {"path": U}).followSymlinks, None)
-        self.assertEqual(p.parse171(cls, {"path": U, "followSymlinks": None}).followSymlinks, None)
-        self.assertEqual(p.parse171(cls, {"path": "file:///a%20b"}).path, "/a b")
-        length2 = "invalid length 2, expected struct WireFsGetMetadataParams with 3 elements"
-        self.assertEqual(error(cls, [U]), length2)
-        self.assertEqual(error(cls, [U, None]), length2)
-        self.assertEqual(
-            error(cls, [U, None, False]),
-            "invalid type: boolean `false`, expected struct WireFileSystemSandboxContext",
-        )
-        self.assertEqual(error(cls, {"path": 5}), "invalid type: number, expected a string")
-        self.assertEqual(error(cls, {"path": "/etc"}), "invalid URI: relative URL without a base")
-        self.assertEqual(
-            error(cls, {"path": U, "sandbox": 5}),
-            "invalid type: number, expected struct WireFileSystemSandboxContext",
-        )
-        self.assertEqual(error(cls, {"path": U, "sandbox": {}}), "missing field `permissions`")
-        self.assertEqual(
-            error(cls, {"path": U, "sandbox": []}),
-            "invalid length 0, expected struct WireFileSystemSandboxContext with 10 elements",
-        )
-
-    def test_copy(self) -> None:
-        cls = p.FsCopyParams171
-        both = {"sourcePath": U, "destinationPath": U}
-        self.assertEqual(error(cls, both), "missing field `recursive`")
-        self.assertEqual(
-            error(cls, {**both, "recursive": None}), "invalid type: null, expected a boolean"
-        )
-        self.assertEqual(
-            error(cls, [U, U, True]),
-            "invalid length 3, expected struct WireFsCopyParams with 4 elements",
-        )
-        self.assertTrue(p.parse171(cls, [U, U, True, None]).recursive)
-
     def test_canonicalize(self) -> None:
         cls = p.FsCanonicalizeParams
         self.assertEqual(error(cls, {}), "missing field `path`")
@@ -102,7 +70,16 @@ class StructTests(SynchronousTestCase):
             error(cls, [U]),
             "invalid length 1, expected struct WireFsCanonicalizeParams with 2 elements",
         )
-        self.assertEqual(p.parse171(cls, [U, None]).path, "/work/x")
+        self.assertEqual(p.parse171(cls, [U, None]).path.hostPath(), "/work/x")
+        self.assertEqual(p.parse171(cls, {"path": "file:///a%20b/../c"}).path.hostPath(), "/c")
+        self.assertEqual(error(cls, {"path": 5}), "invalid type: number, expected a string")
+        self.assertEqual(error(cls, {"path": "/etc"}), "invalid URI: relative URL without a base")
+        for sandbox, message in (
+            (5, "invalid type: number, expected struct WireFileSystemSandboxContext"),
+            ({}, "missing field `permissions`"),
+            ([], "invalid length 0, expected struct WireFileSystemSandboxContext with 10 elements"),
+        ):
+            self.assertEqual(error(cls, {"path": U, "sandbox": sandbox}), message)
         self.assertEqual(
             error(cls, [U, None, 1]), "invalid length 3, expected fewer elements in array"
         )
@@ -267,3 +244,7 @@ class StructTests(SynchronousTestCase):
             error(cls, None), "invalid type: null, expected struct FsWatchMissingParams"
         )
         self.assertEqual(p.parse171(cls, [8, [U], U]).watchId, 8)
+        self.assertEqual(
+            error(cls, [2, [U]]),
+            "invalid length 2, expected struct FsWatchMissingParams with 3 elements",
+        )

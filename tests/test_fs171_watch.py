@@ -16,7 +16,6 @@ from twisted.internet import reactor, task
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from twisted_exec.compat.fsparams171 import FsWatchMissingParams
 from twisted_exec.executor.resources.fs_inotify import (
     IN_CREATE,
     IN_IGNORED,
@@ -141,7 +140,7 @@ class WatcherTests(TestCase):
 
     async def watch(self, watchId: int, missing: list[str], present: str | None = None) -> bool:
         got = await self.watcher.watch(
-            FsWatchMissingParams(watchId, [self.p(m) for m in missing], present and self.p(present))
+            watchId, [self.p(m) for m in missing], present and self.p(present)
         )
         return bool(got["watching"])
 
@@ -212,7 +211,7 @@ class WatcherTests(TestCase):
         otherNotes: list[tuple[str, dict[str, Any]]] = []
         other = self.newWatcher(otherNotes)
         self.assertTrue(await self.watch(1, ["present/a"], "present"))
-        got = await other.watch(FsWatchMissingParams(1, [self.p("present/a")], self.p("present")))
+        got = await other.watch(1, [self.p("present/a")], self.p("present"))
         self.assertEqual(got, {"watching": True})
         other.close()  # one connection ends: the shared kernel watch stays for the other
         await self.changeAndWait(lambda: os.mkdir(self.p("present/a")))
@@ -235,7 +234,7 @@ class WatcherTests(TestCase):
     async def test_aChangeDuringTheCheckIsNotifiedAfterTheReply(self) -> None:
         # the watches are added before the check runs on the pool: a change in between is held
         replied: list[bool] = []
-        d = self.watcher.watch(FsWatchMissingParams(1, [self.p("present/a")], self.p("present")))
+        d = self.watcher.watch(1, [self.p("present/a")], self.p("present"))
         os.chmod(self.p("present"), 0o755)  # present itself: fires, but the check still passes
         self.waiting = Deferred()
         waiting = self.waiting

@@ -365,3 +365,62 @@ class Fs171WebSocketTests(TestCase):
         with open(self.p("AGENTS.md"), "w") as f:
             f.write("# instructions")
         self.assertEqual(await note, {"method": "fs/missingChanged", "params": {"watchId": 1}})
+
+    async def test_getMetadataFollowSymlinksAndCopy(self) -> None:
+        c = await self.client()
+        mtime = os.stat(self.p("small")).st_mtime_ns // 1_000_000
+        linkMeta = {
+            "isDirectory": False,
+            "isFile": True,
+            "isSymlink": True,
+            "size": 11,
+            "createdAtMs": 0,
+            "modifiedAtMs": mtime,
+        }
+        self.assertEqual(
+            await self.raw(c, "fs/getMetadata", {"path": self.u("link")}), {"result": linkMeta}
+        )
+        self.assertEqual(
+            await self.raw(c, "fs/getMetadata", {"path": self.u("link"), "followSymlinks": True}),
+            {"result": linkMeta},
+        )
+        symlink = err(-32600, "path contains a symbolic link")
+        self.assertEqual(
+            await self.raw(c, "fs/getMetadata", {"path": self.u("link"), "followSymlinks": False}),
+            symlink,
+        )
+        got = await self.raw(
+            c, "fs/getMetadata", {"path": self.u("small"), "followSymlinks": False}
+        )
+        self.assertEqual(
+            list(got["result"]),
+            ["isDirectory", "isFile", "isSymlink", "size", "createdAtMs", "modifiedAtMs"],
+        )
+        self.assertEqual((got["result"]["isSymlink"], got["result"]["size"]), (False, 11))
+        self.assertEqual(
+            await self.raw(c, "fs/getMetadata", [self.u("small")]),
+            err(
+                -32602, "invalid length 2, expected struct WireFsGetMetadataParams with 3 elements"
+            ),
+        )
+        both = {"sourcePath": self.u("small"), "destinationPath": self.u("copy")}
+        self.assertEqual(
+            await self.raw(c, "fs/copy", both), err(-32602, "missing field `recursive`")
+        )
+        self.assertEqual(await self.raw(c, "fs/copy", {**both, "recursive": False}), {"result": {}})
+        self.assertEqual(
+            await self.raw(
+                c,
+                "fs/copy",
+                {"sourcePath": self.u("sub"), "destinationPath": self.u("c2"), "recursive": False},
+            ),
+            err(-32600, "fs/copy requires recursive: true when sourcePath is a directory"),
+        )
+
+    async def test_capabilitiesFollowTheRegistry(self) -> None:
+        c = await self.client()
+        info = await c.call("environment/info")
+        capabilities = info["capabilities"]
+        self.assertIs(capabilities["fsWatchMissing"], True)
+        self.assertIs(capabilities["fileWriteStreaming"], True)
+        self.assertIs(capabilities["sandboxedFileStreaming"], False)

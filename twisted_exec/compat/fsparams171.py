@@ -7,9 +7,8 @@ number where a ``u64`` is expected is ``invalid number``. Everything else is ser
 :mod:`twisted_exec.compat.params`: fields in arrival order, then missing required fields in
 declaration order, the array ("sequence") form with its own defaults.
 
-Paths arrive as ``file:`` URIs and leave this module as plain absolute paths: ``uriToPath`` is the
-one place that knows the form. Until the dialect's URI codec (``compat/fileuri``) is merged it is
-a small interim decoder here (see :func:`interimUriToPath`).
+Paths are ``file:`` URIs, parsed with the dialect's codec (``compat/fileuri``) into ``FileUri``;
+the handlers (``executor/methods/fs171``) turn them into host paths.
 """
 
 from __future__ import annotations
@@ -18,9 +17,10 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import unquote_to_bytes
 
 from twisted_exec.compat.base64strict import decodeBase64Strict
+from twisted_exec.compat.fileuri import FileUri
+from twisted_exec.compat.params171 import pathUri
 from twisted_exec.wire.errors import RpcError, invalidParams
 
 U64_MAX = 2**64 - 1
@@ -103,42 +103,13 @@ def optional(decoder: Decoder) -> Decoder:
 
 # -- paths -------------------------------------------------------------------------------------
 
-_RELATIVE = "invalid URI: relative URL without a base"
 
-
-def interimUriToPath(value: str) -> str:
-    """``file:///abs%20path`` → ``/abs path``; a bare path is the reference's -32602.
-
-    Interim: the dialect's ``compat/fileuri`` codec replaces this (hosts, ``localhost``, the
-    url crate's other error texts); it only has to be right for the URIs the 0.171 CLI sends.
-    """
-    if not value.lower().startswith("file:"):
-        raise invalidParams(_RELATIVE)
-    rest = value[5:]
-    if rest.startswith("//"):
-        rest = rest[2:]
-        slash = rest.find("/")
-        host, rest = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
-        if host not in ("", "localhost"):
-            raise invalidParams(f"invalid URI: file URI with a host: {host}")
-    if not rest.startswith("/"):
-        rest = "/" + rest
-    for cut in ("?", "#"):
-        index = rest.find(cut)
-        if index >= 0:
-            rest = rest[:index]
-    return unquote_to_bytes(rest).decode("utf-8", "surrogateescape")
-
-
-def uriToPath(value: str) -> str:
-    """The codec in use (the dialect's, once merged)."""
-    return interimUriToPath(value)
-
-
-def uriPath(value: object) -> str:
+def uriPath(value: object) -> FileUri:
+    """A ``PathUri``: parsed here (a bad URI is -32602); the handler turns it into a host path
+    (a foreign one is -32600 there, after the checks the reference makes first)."""
     if not isinstance(value, str):
         raise invalidType171(value, "a string")
-    return uriToPath(value)
+    return pathUri(value)
 
 
 def _sandbox(value: object) -> Mapping[str, Any]:
@@ -219,7 +190,6 @@ def struct171(name: str, *fields: Field) -> Callable[[type[T]], type[T]]:
 
 
 _SANDBOX = Field("sandbox", optional(_sandbox), required=False)
-_SANDBOX_SEQ_DEFAULT = Field("sandbox", optional(_sandbox), required=False, seqDefault=True)
 
 
 def _openMode(value: object) -> str:
@@ -236,38 +206,10 @@ def _openMode(value: object) -> str:
     return value
 
 
-@struct171(
-    "WireFsGetMetadataParams",
-    Field("path", uriPath),
-    Field("followSymlinks", optional(boolean), required=False, seqDefault=True),
-    _SANDBOX,
-)
-@dataclass(frozen=True)
-class FsGetMetadataParams171:
-    path: str
-    followSymlinks: bool | None = None
-    sandbox: Mapping[str, Any] | None = None
-
-
-@struct171(
-    "WireFsCopyParams",
-    Field("sourcePath", uriPath),
-    Field("destinationPath", uriPath),
-    Field("recursive", boolean),
-    _SANDBOX,
-)
-@dataclass(frozen=True)
-class FsCopyParams171:
-    sourcePath: str
-    destinationPath: str
-    recursive: bool
-    sandbox: Mapping[str, Any] | None = None
-
-
 @struct171("WireFsCanonicalizeParams", Field("path", uriPath), _SANDBOX)
 @dataclass(frozen=True)
 class FsCanonicalizeParams:
-    path: str
+    path: FileUri
     sandbox: Mapping[str, Any] | None = None
 
 
@@ -281,7 +223,7 @@ class FsCanonicalizeParams:
 @dataclass(frozen=True)
 class FsOpenParams:
     handleId: str
-    path: str
+    path: FileUri | str  # a host path once the handler has checked it
     mode: str = "read"
     sandbox: Mapping[str, Any] | None = None
 
@@ -358,7 +300,7 @@ def _walkOptions(value: object) -> WalkOptions:
 @struct171("WireFsWalkParams", Field("path", uriPath), Field("options", _walkOptions), _SANDBOX)
 @dataclass(frozen=True)
 class FsWalkParams:
-    path: str
+    path: FileUri
     options: WalkOptions
     sandbox: Mapping[str, Any] | None = None
 
@@ -367,13 +309,13 @@ class FsWalkParams:
     "FsWatchMissingParams",
     Field("watchId", u64),
     Field("missing", sequenceOf(uriPath)),
-    Field("present", optional(uriPath), required=False, seqDefault=True),
+    Field("present", optional(uriPath), required=False),
 )
 @dataclass(frozen=True)
 class FsWatchMissingParams:
     watchId: int
-    missing: list[str]
-    present: str | None = None
+    missing: list[FileUri]
+    present: FileUri | None = None
 
 
 P = TypeVar("P")
@@ -387,8 +329,6 @@ def parse171(cls: type[P], raw: object) -> P:
 __all__ = [
     "FsCanonicalizeParams",
     "FsCloseParams",
-    "FsCopyParams171",
-    "FsGetMetadataParams171",
     "FsOpenParams",
     "FsReadBlockParams",
     "FsWalkParams",
@@ -398,5 +338,4 @@ __all__ = [
     "decodeChunk",
     "describe171",
     "parse171",
-    "uriToPath",
 ]

@@ -94,7 +94,7 @@ def writeBlocking(handleId: str, fd: int | None, offset: int, chunk: str) -> dic
     (-32600), then the handle (-32004, ``fd`` None), then ``pwrite`` of the whole block.
     """
     data = decodeChunk(chunk)
-    _checkId(handleId)
+    checkHandleId(handleId)
     if not 1 <= len(data) <= MAX_BLOCK_BYTES:
         raise RpcError(
             INVALID_REQUEST, f"file write block length must be between 1 and {MAX_BLOCK_BYTES}"
@@ -143,7 +143,7 @@ def _unknown(handleId: str) -> RpcError:
     return RpcError(NOT_FOUND, f"unknown file handle `{handleId}`")
 
 
-def _checkId(handleId: str) -> None:
+def checkHandleId(handleId: str) -> None:
     if len(handleId.encode("utf-8", "surrogatepass")) > MAX_HANDLE_ID_BYTES:
         raise RpcError(
             INVALID_REQUEST, f"file handle ID must not exceed {MAX_HANDLE_ID_BYTES} bytes"
@@ -165,7 +165,7 @@ class FileHandleTable:
     # -- methods --------------------------------------------------------------------------------
 
     def open(self, p: FsOpenParams) -> Deferred[dict[str, Any]]:
-        _checkId(p.handleId)
+        checkHandleId(p.handleId)
         if p.handleId in self._handles:
             raise RpcError(INVALID_REQUEST, f"file handle `{p.handleId}` already exists")
         if len(self._handles) >= self.maxHandles:
@@ -174,7 +174,7 @@ class FileHandleTable:
                 f"at most {self.maxHandles} file handles may be open per connection",
             )
         self._handles[p.handleId] = _OPENING
-        d = self._blocking.run(openBlocking, p.path, p.mode)
+        d = self._blocking.run(openBlocking, str(p.path), p.mode)
 
         def opened(fd: int) -> dict[str, Any]:
             if self._ended or self._handles.get(p.handleId) is not _OPENING:
@@ -191,7 +191,7 @@ class FileHandleTable:
         return d.addCallbacks(opened, failed)
 
     def readBlock(self, p: FsReadBlockParams) -> Deferred[dict[str, Any]]:
-        _checkId(p.handleId)
+        checkHandleId(p.handleId)
         if not 1 <= p.len <= MAX_BLOCK_BYTES:
             raise RpcError(
                 INVALID_REQUEST, f"file read block length must be between 1 and {MAX_BLOCK_BYTES}"
@@ -220,7 +220,7 @@ class FileHandleTable:
         return d.addBoth(self._released, handle)
 
     def closeHandle(self, p: FsCloseParams) -> Deferred[dict[str, Any]]:
-        _checkId(p.handleId)
+        checkHandleId(p.handleId)
         handle = self._handles.get(p.handleId)
         if handle is _OPENING:
             del self._handles[p.handleId]  # the open's result closes its descriptor
@@ -274,6 +274,7 @@ __all__ = [
     "MAX_HANDLES",
     "MAX_HANDLE_ID_BYTES",
     "FileHandleTable",
+    "checkHandleId",
     "openBlocking",
     "readBlocking",
     "writeBlocking",

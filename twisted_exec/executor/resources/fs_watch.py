@@ -25,7 +25,6 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 
-from twisted_exec.compat.fsparams171 import FsWatchMissingParams
 from twisted_exec.executor.resources.fs_blocking import BlockingRunner, CallInThread
 from twisted_exec.executor.resources.fs_inotify import (
     IN_Q_OVERFLOW,
@@ -154,15 +153,18 @@ class MissingWatcher:
         active = self._active
         return None if active is None or active.spent else active.watchId
 
-    def watch(self, p: FsWatchMissingParams) -> Deferred[dict[str, Any]]:
-        if p.watchId <= self._lastId:
+    def watch(
+        self, watchId: int, missing: list[str], present: str | None
+    ) -> Deferred[dict[str, Any]]:
+        """``fs/watchMissing`` with host paths (an empty ``missing`` is "not watching")."""
+        if watchId <= self._lastId:
             return succeed(NOT_WATCHING)
-        self._lastId = p.watchId
+        self._lastId = watchId
         self._cancel()
-        plan = planWatch(p.missing, p.present)
+        plan = planWatch(missing, present)
         if plan is None:
             return succeed(NOT_WATCHING)
-        active = _Active(p.watchId, plan.relevant)
+        active = _Active(watchId, plan.relevant)
         self._active = active
         try:
             for path in plan.watchPaths:
