@@ -163,6 +163,9 @@ SCRIPT: list[tuple[int, str, Any]] = [
     (0, "fs/getMetadata", {"path": "{D}/fifo", "followSymlinks": None}),
     (0, "fs/getMetadata", {"path": "{D}/small", "followSymlinks": 1}),
     (0, "fs/getMetadata", ["{D}/small", None]),
+    (0, "fs/getMetadata", {"path": "{D}/small", "sandbox": 5}),
+    (0, "fs/readFile", {"path": "{D}/small", "sandbox": 5}),
+    (0, "fs/getMetadata", {"path": "{D}/small", "sandbox": {}}),
     (0, "fs/copy", {"sourcePath": "{D}/small", "destinationPath": "{D}/c1"}),
     (0, "fs/copy", {"sourcePath": "{D}/small", "destinationPath": "{D}/c1", "recursive": False}),
     (0, "fs/copy", {"sourcePath": "{D}/sub", "destinationPath": "{D}/c2", "recursive": False}),
@@ -278,7 +281,7 @@ class ReferenceDifferentialTests(TestCase):
                 differences.append((method, template, replies))
             kinds["result" if "result" in replies["theirs"] else "error"] += 1
         self.assertEqual(differences, [])
-        self.assertEqual(kinds, {"result": 41, "error": 61})  # the script really ran on both
+        self.assertEqual(kinds, {"result": 41, "error": 64})  # the script really ran on both
         for root, _ in sides.values():
             self.assertEqual(Path(root, "w1").read_bytes(), b"hello\0\0\0\0\0hello")
         # watch 9 is active on both: creating AGENTS.md notifies each connection once
