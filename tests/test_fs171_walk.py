@@ -141,6 +141,25 @@ class WalkTests(SynchronousTestCase):
             {"error": {"code": -32603, "message": "Not a directory (os error 20)"}},
         )
 
+    def test_nonUtf8NameIsAnError(self) -> None:
+        # as 0.171: listed under its lossy name, whose lookup fails
+        lossy = os.path.abspath(self.mktemp())
+        os.mkdir(lossy)
+        open(os.fsencode(lossy) + b"/bad\xff", "w").close()
+        open(os.path.join(lossy, "ok"), "w").close()
+        got = mapped(walk)(lossy, options(), uri)
+        self.assertEqual(got["entries"], [{"path": uri(lossy + "/ok"), "kind": "file"}])
+        self.assertEqual(
+            got["errors"],
+            [
+                {
+                    "path": "file://" + quote(lossy) + "/bad%EF%BF%BD",
+                    "message": "No such file or directory (os error 2)",
+                }
+            ],
+        )
+        self.assertEqual(mapped(walk)(lossy, options(maxEntries=1), uri)["truncated"], True)
+
     def test_responseBudget(self) -> None:
         # a deep root makes long URIs: 3,000 bytes each, 3,064 of budget, 1,368 fit in 4 MiB
         big = os.path.join(os.path.abspath(self.mktemp()), *["d" * 200] * 14)

@@ -120,6 +120,7 @@ class _Watched:
     path: str
     wd: int
     subscribers: dict[int, Callback] = field(default_factory=dict)
+    dead: bool = False  # the kernel dropped the watch (IN_IGNORED): its wd may be reused
 
 
 @implementer(IReadDescriptor)
@@ -173,7 +174,7 @@ class InotifyHub:
         if watched.subscribers:
             return
         self._forget(watched)
-        if watched.wd not in self._byWd and self._fd >= 0:
+        if not watched.dead and watched.wd not in self._byWd and self._fd >= 0:
             self._libc.rm(self._fd, watched.wd)
 
     def _forget(self, watched: _Watched) -> None:
@@ -244,6 +245,7 @@ class InotifyHub:
                 path = watched.path if event.name is None else _join(watched.path, event.name)
                 self._deliver(watched, path, event.mask)
                 if event.mask & IN_IGNORED:
+                    watched.dead = True
                     self._forget(watched)
 
     @staticmethod

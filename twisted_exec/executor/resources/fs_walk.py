@@ -82,7 +82,8 @@ class _Listed:
 
     name: str
     path: str
-    st: os.stat_result
+    st: os.stat_result | None
+    isSymlink: bool
 
 
 def _join(directory: str, name: str) -> str:
@@ -92,29 +93,25 @@ def _join(directory: str, name: str) -> str:
 def _listed(directory: str, keep: int) -> list[_Listed]:
     """The ``keep`` smallest names of ``directory`` whose target can be ``stat``ed, sorted.
 
-    Names that are not UTF-8 are decoded lossily, as the reference's ``String`` file names; the
-    ``stat`` of such a lossy path then fails, so they are left out like a dangling symlink.
+    Names that are not UTF-8 are decoded lossily, as the reference's ``String`` file names;
+    such an entry is listed (its real ``stat`` works) but has ``st`` None: the walk then looks
+    the lossy path up, which fails, and reports it as an error, as the reference does.
     """
 
     def candidates() -> Iterator[_Listed]:
         with os.scandir(os.fsencode(directory)) as it:
             for entry in it:
                 name = entry.name.decode("utf-8", "replace")
-                path = _join(directory, name)
                 try:
-                    st = os.stat(path)
+                    st: os.stat_result | None = entry.stat()
+                    isSymlink = entry.is_symlink()  # d_type: no system call, mostly
                 except (OSError, ValueError):
                     continue
-                yield _Listed(name, path, st)
+                if name.encode("utf-8", "surrogatepass") != entry.name:
+                    st = None
+                yield _Listed(name, _join(directory, name), st, isSymlink)
 
     return heapq.nsmallest(keep, candidates(), key=lambda item: item.name)
-
-
-def _isSymlink(path: str) -> bool:
-    try:
-        return stat.S_ISLNK(os.lstat(path).st_mode)
-    except OSError:
-        return False
 
 
 def walk(root: str, options: WalkOptions, toUri: Callable[[str], str]) -> dict[str, Any]:
@@ -145,12 +142,20 @@ def walk(root: str, options: WalkOptions, toUri: Callable[[str], str]) -> dict[s
                 outcome.truncated = True
                 return outcome.result()
             entryCount += 1
-            isDir = stat.S_ISDIR(item.st.st_mode)
-            if _isSymlink(item.path) and (not follow or not isDir):
+            st = item.st
+            if st is None:  # a lossy name: the path it makes does not exist
+                try:
+                    st = os.stat(item.path)
+                except OSError as err:
+                    if not outcome.error(toUri(item.path), osErrorMessage(err)):
+                        return outcome.result()
+                    continue
+            isDir = stat.S_ISDIR(st.st_mode)
+            if item.isSymlink and (not follow or not isDir):
                 continue
             if isDir:
                 kind = "directory"
-            elif stat.S_ISREG(item.st.st_mode):
+            elif stat.S_ISREG(st.st_mode):
                 kind = "file"
             else:
                 continue
