@@ -1,1 +1,1 @@
-"""Thin IO helpers shared by the executor, the rendezvous and the harness."""
+"""net"""
