@@ -15,6 +15,7 @@ from twisted.logger import Logger
 from twisted_exec.executor.core.processor import ExecProcessorFactory
 from twisted_exec.executor.core.session import DETACH_TTL, Session, SessionRegistry
 from twisted_exec.executor.resources.processes import RETAIN_CLOSED
+from twisted_exec.net.secretenv import SecretScrubber
 
 log = Logger()
 
@@ -76,6 +77,7 @@ class Executor:
         ttl: float = DETACH_TTL,
         limits: ExecutorLimits | None = None,
         environ: Mapping[str, str] | None = None,
+        scrubber: SecretScrubber | None = None,
     ) -> None:
         from twisted.python.threadpool import ThreadPool
 
@@ -85,6 +87,8 @@ class Executor:
         self.reactor = reactor
         self.limits = limits or ExecutorLimits()
         self.environ = environ
+        #: Shared by every session's ProcessTable: credentials never reach a child.
+        self.scrubber = scrubber if scrubber is not None else SecretScrubber()
         self.registry = SessionRegistry(reactor, self._makeResources, ttl)
         # fs/* system calls run on our lean pool (same contract as Twisted's ThreadPool; see
         # offload.py for why), stopped in shutdown().
@@ -105,6 +109,7 @@ class Executor:
             session.notify,
             retainBytes=self.limits.retainBytes,
             environ=self.environ,
+            scrubber=self.scrubber,
             maxProcesses=self.limits.maxProcesses,
             maxReadBytes=self.limits.maxReadBytes,
             retainClosed=self.limits.retainClosed,

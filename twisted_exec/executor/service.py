@@ -30,6 +30,8 @@ from twisted_exec.executor.transports.local_ws import (
     makeSite,
 )
 from twisted_exec.net.listen import logToStderrUnder, parseListenUrl
+from twisted_exec.net.secretenv import SecretScrubber
+from twisted_exec.net.wsauth import WsAuthMode, listenerProblem
 
 log = Logger()
 
@@ -45,9 +47,17 @@ class LocalWebSocketService(Service):
         *,
         announce: Callable[[str], None] | None = None,
         maxMessageBytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        auth: WsAuthMode | None = None,
+        insecureNoAuth: bool = False,
     ) -> None:
         self.reactor = reactor
         self.address = parseListenUrl(listenUrl)
+        #: ``--ws-auth``: who may open the websocket (``None``: anyone who reaches the port,
+        #: which is why a bind beyond loopback needs ``insecureNoAuth`` then).
+        self.auth = auth
+        problem = listenerProblem(self.address.host, auth, insecureNoAuth)
+        if problem is not None:
+            raise ValueError(problem)
         self.factory = LocalExecFactory(processorFactory, reactor, maxMessageBytes)
         self.announce = announce
         self.port: IListeningPort | None = None
@@ -59,7 +69,9 @@ class LocalWebSocketService(Service):
     def privilegedStartService(self) -> None:
         # Synchronous, so a port in use fails twistd's start-up with a clear error.
         self.port = self.reactor.listenTCP(
-            self.address.port, makeSite(self.factory), interface=self.address.host
+            self.address.port,
+            makeSite(self.factory, self.address.host, self.auth),
+            interface=self.address.host,
         )
         bound: Any = self.port.getHost()
         self.url = replace(self.address, port=bound.port).url
@@ -120,9 +132,10 @@ class ExecutorService(MultiService):
         *,
         ttl: float = DETACH_TTL,
         limits: ExecutorLimits | None = None,
+        scrubber: SecretScrubber | None = None,
     ) -> None:
         super().__init__()
-        self.executor = Executor(reactor, ttl=ttl, limits=limits)
+        self.executor = Executor(reactor, ttl=ttl, limits=limits, scrubber=scrubber)
 
     logToStderr = False
 

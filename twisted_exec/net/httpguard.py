@@ -34,7 +34,7 @@ from twisted.web.http import HTTPChannel
 from twisted.web.http_headers import Headers
 from twisted.web.server import Request, Site
 
-from .ratelimit import RateLimitedLog
+from twisted_exec.net.ratelimit import RateLimitedLog
 
 log = Logger()
 

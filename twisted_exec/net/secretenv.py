@@ -67,8 +67,15 @@ class SecretScrubber:
         return name in self.names or any(secret in value for secret in self._values)
 
     def scrub(self, env: Mapping[str, str]) -> dict[str, str]:
-        """``env`` without the secrets (order kept)."""
+        """``env`` without the secret names and values (order kept): for what is inherited."""
         return {k: v for k, v in env.items() if not self.isSecret(k, v)}
+
+    def scrubValues(self, env: Mapping[str, str]) -> dict[str, str]:
+        """``env`` without variables holding a learned secret value (order kept): for the
+        final environment, where a name the harness set itself is the harness's business."""
+        if not self._values:
+            return dict(env)
+        return {k: v for k, v in env.items() if not any(s in v for s in self._values)}
 
 
 def _environBlock() -> tuple[int, int] | None:

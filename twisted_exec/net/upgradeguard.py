@@ -18,8 +18,14 @@ from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request
 from zope.interface import implementer
 
-from .ratelimit import RateLimitedLog
-from .wsauth import Refusal, WsAuthMode, authorizeUpgrade, hostRefusal, originRefusal
+from twisted_exec.net.ratelimit import RateLimitedLog
+from twisted_exec.net.wsauth import (
+    Refusal,
+    WsAuthMode,
+    authorizeUpgrade,
+    hostRefusal,
+    originRefusal,
+)
 
 log = Logger()
 
@@ -49,7 +55,9 @@ class RefusalPage(Resource):
         return body
 
 
-class _Refusals:
+class Refusals:
+    """Counts refused upgrades and logs them, rate-limited."""
+
     def __init__(self, clock: IReactorTime) -> None:
         self.log = RateLimitedLog(clock, log)
         self.count = 0
@@ -71,10 +79,16 @@ class UpgradeGuard:
 
     isLeaf = False
 
-    def __init__(self, inner: Resource, bindHost: str, clock: IReactorTime) -> None:
+    def __init__(
+        self,
+        inner: Resource,
+        bindHost: str,
+        clock: IReactorTime,
+        refusals: Refusals | None = None,
+    ) -> None:
         self._inner = inner
         self._bindHost = bindHost
-        self.refusals = _Refusals(clock)
+        self.refusals = refusals if refusals is not None else Refusals(clock)
 
     def _refusal(self, request: Request) -> RefusalPage | None:
         headers = request.requestHeaders
@@ -127,12 +141,16 @@ class AuthorizedWebSocket:
     isLeaf = True
 
     def __init__(
-        self, websocket: Any, mode: WsAuthMode | None, clock: IReactorTime, refusals: Any = None
+        self,
+        websocket: Any,
+        mode: WsAuthMode | None,
+        clock: IReactorTime,
+        refusals: Refusals | None = None,
     ) -> None:
         self._websocket = websocket
         self._mode = mode
         self._clock = clock
-        self.refusals = refusals if refusals is not None else _Refusals(clock)
+        self.refusals = refusals if refusals is not None else Refusals(clock)
 
     def getChildWithDefault(self, path: bytes, request: Request) -> Any:
         return self
