@@ -27,10 +27,10 @@ from twisted.web.server import Request, Site
 from zope.interface import implementer
 
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
+from twisted_exec.net.autobahn_compat import PromptFailMixin
 from twisted_exec.net.backpressure import TransportBackpressure
 from twisted_exec.net.upgradeguard import AuthorizedWebSocket, Refusals, UpgradeGuard
 from twisted_exec.net.wsauth import WsAuthMode
-from twisted_exec.net.wsfail import PromptFailMixin
 
 log = Logger()
 

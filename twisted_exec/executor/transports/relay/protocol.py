@@ -35,9 +35,9 @@ from twisted.logger import Logger
 
 from twisted_exec.executor.core.interfaces import IProcessorFactory
 from twisted_exec.executor.transports.relay.demux import MAX_STREAMS, RelayDemux
+from twisted_exec.net.autobahn_compat import PromptFailMixin, canWriteFrameDirectly
 from twisted_exec.net.backpressure import TransportBackpressure
 from twisted_exec.net.keepalive import Keepalive
-from twisted_exec.net.wsfail import PromptFailMixin
 from twisted_exec.wire.wsframe import binaryFrame, newMaskKey
 
 log = Logger()
@@ -149,11 +149,9 @@ class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ig
     def _sendFrame(self, raw: bytes) -> None:
         if self.state != self.STATE_OPEN:
             return
-        limit: int = getattr(self, "maxMessagePayloadSize", 0)
-        transport: Any = self.transport
-        fits = limit == 0 or len(raw) <= limit  # 0: no limit (autobahn's convention)
-        if self._perMessageCompress is None and not self.send_queue and fits:
+        if canWriteFrameDirectly(self, len(raw)):
             # The common case in one step (see wsframe.py); autobahn's general path otherwise.
+            transport: Any = self.transport
             transport.write(binaryFrame(raw, newMaskKey()))
         else:
             self.sendMessage(raw, isBinary=True)
