@@ -112,6 +112,8 @@ class GuardedSiteTests(TestCase):
         self.assertEqual(response.status, 401)
         self.assertIn(b"invalid bearer token", response.body)
         self.assertEqual(_CountingRequest.bodyBytes, 0)
+        bare = await self.exchange(b"GET /private/y HTTP/1.1\r\nHost: h\r\n\r\n")
+        self.assertEqual((bare.status, bare.headers["connection"]), (401, "close"))
         ok = b"POST /private/x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer ok\r\n"
         ok += b"Content-Length: 3\r\nConnection: close\r\n\r\nabc"
         self.assertEqual((await self.exchange(ok)).status, 200)

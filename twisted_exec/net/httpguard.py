@@ -197,6 +197,9 @@ class GuardedChannel(HTTPChannel):
             verdict = bodyTooLarge(cap)
         if verdict is not None:
             self.refuse(verdict)
+            # Not 0, so HTTPChannel.lineReceived does not go on to allContentReceived (which
+            # would process the request anyway); the raw mode it enters instead reads nothing.
+            self.length = -1
             return
         super().allHeadersReceived()
 

@@ -9,8 +9,8 @@ Sans IO. Each accepted bearer token is a :class:`Principal`. The rules:
   its own half-open websocket, as before).
 - **Harnesses reach their own.** A principal's harnesses (websocket ``/harness/{id}``, the
   ``GET /cloud/executors`` listing) reach the ids it registered, plus those its ``reach=`` scope
-  names. Any other id, registered or not, is ``403`` alike, so a token learns nothing about
-  other tenants' ids.
+  names. Another tenant's id is ``403``; an id nobody registered stays ``404`` (registration
+  itself tells free ids from held ones, with ``409``).
 - **Caps.** A principal registers at most ``maxExecutors`` ids (``--max-executors-per-token``,
   or ``max-executors=`` on its line); one more is ``429``.
 

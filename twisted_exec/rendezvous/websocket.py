@@ -97,7 +97,7 @@ class _Link:
         raise NotImplementedError
 
     def textReceived(self, text: str) -> None:
-        log.warn(
+        self.server.router.log.warn(
             "text websocket message of {size} bytes from {role} {ident!r} dropped: "
             "relay frames are binary",
             size=len(text),
@@ -118,11 +118,19 @@ class _Backpressure:
 
     def __init__(self, link: _Link) -> None:
         self._link = link
+        self.paused = False
 
     def pauseProducing(self) -> None:
+        # Twisted calls this on every write while the buffer stays full: once is enough.
+        if self.paused:
+            return
+        self.paused = True
         self._link.server.router.peerPaused(self._link)
 
     def resumeProducing(self) -> None:
+        if not self.paused:
+            return
+        self.paused = False
         self._link.server.router.peerResumed(self._link)
 
     def stopProducing(self) -> None:
@@ -237,6 +245,14 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
             self.link.pinged()
         if self.factory.server.answerPings:
             super().onPing(payload)
+
+    def connectionLost(self, reason: Any = None) -> None:
+        # The HTTP channel handed the TCP connection over at the upgrade and never learns that
+        # it ended: its slot under the connection caps is released here.
+        transport = self.transport
+        super().connectionLost(reason)
+        if transport is not None:
+            self.factory.server.connections.release(transport)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         if self._keepalive is not None:
