@@ -39,7 +39,7 @@ from typing import Any
 from google.protobuf.message import DecodeError
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 
 from twisted_exec.net.ratelimit import RateLimitedLog
 from twisted_exec.rendezvous.interfaces import IRelayPeer
@@ -133,6 +133,7 @@ class Router:
         self._slow: set[Any] = set()  # peers whose outbound buffer is full
         self._pausedBy: dict[Any, set[Any]] = {}  # peer not being read -> the slow peers why
         self._holding: dict[Any, set[Any]] = {}  # slow peer -> the peers it keeps paused
+        self._refusedOpens: dict[Any, int] = {}  # harness -> streams refused in a row
         self.log = RateLimitedLog(clock, log)
         self.onUnrouted: Callable[[Any, str, bytes], None] = self._logUnrouted
 
@@ -240,18 +241,9 @@ class Router:
         if route is None and not isReset:
             cap = self.maxStreamsPerHarness
             if cap is not None and len(self._byPeer.get(harness, ())) >= cap:
-                harness.sendFrame(
-                    encodeReset(
-                        head.streamId,
-                        f"too many streams on this harness connection (limit {cap})",
-                    )
-                )
-                self.log.info(
-                    "a harness of {ident!r} is over its stream limit ({cap})",
-                    ident=executorId,
-                    cap=cap,
-                )
+                self._refuseStream(harness, executorId, head.streamId, cap)
                 return
+            self._refusedOpens.pop(harness, None)
             route = self._routes[key] = _Route(executorId, head.streamId, harness, link)
             self._index(route)
             if link in self._slow:
@@ -262,9 +254,33 @@ class Router:
         if isReset and route is not None:
             self._drop(key)
 
+    def _refuseStream(self, harness: Any, executorId: str, streamId: str, cap: int) -> None:
+        """A stream over the cap gets a reset; a harness that goes on opening streams (more than
+        ``cap`` refusals in a row) is a flood, and its websocket is closed (1008)."""
+        reason = f"too many streams on this harness connection (limit {cap})"
+        harness.sendFrame(encodeReset(streamId, reason))
+        refused = self._refusedOpens[harness] = self._refusedOpens.get(harness, 0) + 1
+        self.log.info(
+            "a harness of {ident!r} is over its stream limit ({cap})", ident=executorId, cap=cap
+        )
+        if refused > cap:
+            self._refusedOpens.pop(harness, None)
+            self.log.warn(
+                "a harness of {ident!r} opened {refused} streams over its limit: closing it",
+                ident=executorId,
+                refused=refused,
+            )
+            # A close frame for a peer that reads, then the TCP connection: what it sent
+            # beyond this point is not even parsed.
+            for name, args in (("close", (1008, reason)), ("abort", ())):
+                method = getattr(harness, name, None)
+                if method is not None:
+                    method(*args)
+
     def harnessLost(self, harness: Any) -> None:
         """``harness`` ended: reset each of its streams towards the executor it was opened on."""
         self._forgetFlow(harness)
+        self._refusedOpens.pop(harness, None)
         for key in sorted(self._byPeer.get(harness, set())):
             route = self._routes.get(key)
             if route is None:
@@ -368,4 +384,8 @@ class Router:
                 del self._byPeer[peer]
 
     def _logUnrouted(self, link: Any, streamId: str, raw: bytes) -> None:
-        log.debug("frame on unrouted stream {streamId!r} dropped", streamId=streamId)
+        # A stream's late frames after its reset or its harness's departure: expected, and
+        # a peer can send any number of them, so rate-limited.
+        self.log.emit(
+            LogLevel.debug, "frame on unrouted stream {streamId!r} dropped", streamId=streamId
+        )
