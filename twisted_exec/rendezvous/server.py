@@ -27,6 +27,7 @@ from twisted_exec.net.httpguard import (
     Verdict,
 )
 from twisted_exec.rendezvous.auth import TokenSet, UrlSigner
+from twisted_exec.rendezvous.environment_resource import CloudRoot, EnvironmentRendezvous
 from twisted_exec.rendezvous.registry import CloudResource, errorBody
 from twisted_exec.rendezvous.router import MAX_STREAMS_PER_HARNESS, Router
 from twisted_exec.rendezvous.tenancy import DEFAULT_MAX_EXECUTORS, EXECUTOR, Tenancy
@@ -111,6 +112,8 @@ class RendezvousServer:
         self.connections = ConnectionLimiter(
             self.limits.maxConnectionsPerIp, self.limits.maxConnections
         )
+        #: Codex 0.171's environment registry and Noise relay routes (their own router).
+        self.environments = EnvironmentRendezvous(clock, self.signer)
         self.answerPings = True
         #: Every websocket is pinged this often, and dropped when nothing (pong, ping, frame)
         #: came from it for ``idleTimeout`` seconds: a half-open harness would otherwise hold
@@ -128,9 +131,10 @@ class RendezvousServer:
     def resource(self) -> IResource:
         root = Resource()
         websocket = WebSocketResource(self.websocketFactory)
-        root.putChild(b"cloud", CloudResource(self))
+        root.putChild(b"cloud", CloudRoot(self, CloudResource(self)))
         root.putChild(b"executor", _AnyChild(websocket))
         root.putChild(b"harness", _AnyChild(websocket))
+        root.putChild(b"ws", _AnyChild(websocket))  # /ws/environment/{id}?role=...
         root.putChild(b"readyz", _Ready())
         return root
 
