@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from typing import Any
@@ -90,9 +91,7 @@ class CodexExecOverSocketsTests(TestCase):
         self.addCleanup(lambda: remote.stopService() if remote.running else None)
         await server.router.waitForExecutor("box").addTimeout(15, reactor)
         directory = tempfile.mkdtemp()
-        self.addCleanup(
-            lambda: [os.remove(os.path.join(directory, n)) for n in os.listdir(directory)]
-        )
+        self.addCleanup(shutil.rmtree, directory, True)
         with open(os.path.join(directory, EVIL), "w") as f:
             f.write("x")
         run = codexExec(
