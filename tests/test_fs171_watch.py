@@ -15,7 +15,9 @@ from typing import Any
 from twisted.internet import reactor, task
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase, TestCase
+from zope.interface.verify import verifyObject
 
+from twisted_exec.executor.core.interfaces import IConnectionResource
 from twisted_exec.executor.resources.fs_inotify import (
     IN_CREATE,
     IN_IGNORED,
@@ -217,6 +219,9 @@ class WatcherTests(TestCase):
         await self.changeAndWait(lambda: os.mkdir(self.p("present/a")))
         self.assertEqual(otherNotes, [])
         self.assertEqual(self.notes, [("fs/missingChanged", {"watchId": 1})])
+
+    def test_providesIConnectionResource(self) -> None:
+        verifyObject(IConnectionResource, self.watcher)
 
     async def test_closeReleasesTheKernelWatches(self) -> None:
         self.assertTrue(await self.watch(1, ["present/a"], "present"))

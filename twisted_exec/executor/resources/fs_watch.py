@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
+from zope.interface import implementer
 
+from twisted_exec.executor.core.interfaces import IConnectionResource
 from twisted_exec.executor.resources.fs_blocking import BlockingRunner, CallInThread
 from twisted_exec.executor.resources.fs_inotify import (
     IN_Q_OVERFLOW,
@@ -131,6 +133,7 @@ class _Active:
         self.spent = False
 
 
+@implementer(IConnectionResource)
 class MissingWatcher:
     """The ``fs/watchMissing`` state of one connection; ``close`` when it ends."""
 
