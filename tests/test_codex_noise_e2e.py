@@ -200,7 +200,7 @@ class _Base(unittest.TestCase):
         self.reactor: Any = reactor
         self.base = freshBaseDir(self)
         self.rendezvous = EnvironmentRendezvous(
-            reactor, [EXECUTOR_TOKEN, HARNESS_TOKEN, OTHER_TOKEN]
+            reactor, [EXECUTOR_TOKEN, f"{HARNESS_TOKEN} reach=env-*", OTHER_TOKEN]
         )
         self.url = self.rendezvous.listen()
         self.addCleanup(self.rendezvous.stop)

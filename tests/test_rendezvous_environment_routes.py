@@ -49,7 +49,9 @@ class EnvironmentRoutesTests(TestCase):
         from twisted.internet import reactor
 
         self.reactor: Any = reactor
-        self.rendezvous = EnvironmentRendezvous(reactor, [OWNER, HARNESS])
+        # The harness's token is another token of the owner's tenant: it may reach the owner's
+        # environments by its reach= scope (rendezvous/tenancy.py).
+        self.rendezvous = EnvironmentRendezvous(reactor, [OWNER, f"{HARNESS} reach=*"])
         self.base = self.rendezvous.listen()
         self.addCleanup(self.rendezvous.stop)
         self.key = newKey()

@@ -129,19 +129,13 @@ class _Backpressure:
 
     def __init__(self, link: _Link) -> None:
         self._link = link
-        self.paused = False
 
     def pauseProducing(self) -> None:
-        # Twisted calls this on every write while the buffer stays full: once is enough.
-        if self.paused:
-            return
-        self.paused = True
+        # Twisted calls this on every write while the buffer stays full; the router's
+        # peerPaused returns at once when the link is already paused (O(1)).
         self._link.router.peerPaused(self._link)
 
     def resumeProducing(self) -> None:
-        if not self.paused:
-            return
-        self.paused = False
         self._link.router.peerResumed(self._link)
 
     def stopProducing(self) -> None:

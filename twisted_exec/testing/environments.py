@@ -118,6 +118,7 @@ class EnvironmentRendezvous:
     """The real rendezvous on a free loopback port, capturing its environment relay."""
 
     def __init__(self, reactor: Any, tokens: Iterable[str]) -> None:
+        """``tokens``: a tokens file's lines (``TOKEN [reach=...]``, ``rendezvous/tenancy``)."""
         self.reactor = reactor
         self.tokens = tuple(tokens)
         self.server = RendezvousServer(reactor, TokenSet(self.tokens))
