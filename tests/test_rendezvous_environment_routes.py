@@ -49,9 +49,7 @@ class EnvironmentRoutesTests(TestCase):
         from twisted.internet import reactor
 
         self.reactor: Any = reactor
-        # The harness's token is another token of the owner's tenant: it may reach the owner's
-        # environments by its reach= scope (rendezvous/tenancy.py).
-        self.rendezvous = EnvironmentRendezvous(reactor, [OWNER, f"{HARNESS} reach=*"])
+        self.rendezvous = EnvironmentRendezvous(reactor, [OWNER, HARNESS])
         self.base = self.rendezvous.listen()
         self.addCleanup(self.rendezvous.stop)
         self.key = newKey()
@@ -323,8 +321,9 @@ class EnvironmentRoutesTests(TestCase):
         links = {type(p.link).__name__: p.link for p in server.protocols}
         slow, fed = links["EnvironmentHarnessLink"], links["EnvironmentExecutorLink"]
         assert slow is not None and fed is not None
-        _Backpressure(slow).pauseProducing()
+        backpressure = _Backpressure(slow)  # one producer: its pause is idempotent, per producer
+        backpressure.pauseProducing()
         self.assertTrue(server.environments.router.isPaused(fed))
         self.assertFalse(server.router.isPaused(fed))
-        _Backpressure(slow).resumeProducing()
+        backpressure.resumeProducing()
         self.assertFalse(server.environments.router.isPaused(fed))
