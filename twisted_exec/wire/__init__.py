@@ -1,1 +1,1 @@
-"""The wire layer: codecs and state machines with no IO, importing nothing else of ours."""
+"""wire"""
