@@ -23,6 +23,7 @@ DEFAULT_LISTEN = "ws://127.0.0.1:0"
 class ExecutorOptions(usage.Options):
     synopsis = (
         "[--listen ws://IP:PORT | --listen stdio] | [--remote URL --executor-id ID [--name NAME]]"
+        " | [--remote URL --environment-id ID [--registration-bearer-stdin]]"
     )
     longdesc = (
         "Run a Codex exec-server executor. Local mode (the default) serves JSON-RPC over a "
@@ -30,8 +31,18 @@ class ExecutorOptions(usage.Options):
         "port), or over stdin/stdout with --listen stdio. Remote mode registers with the "
         "executor registry at --remote (bearer token from the environment variable "
         f"{TOKEN_VARIABLE}) and serves harnesses through the rendezvous websocket it returns, "
-        "reconnecting with exponential backoff (1 s doubling to 30 s)."
+        "reconnecting with exponential backoff (1 s doubling to 30 s). With --environment-id "
+        "instead of --executor-id it registers an environment as Codex 0.171 does and every "
+        "relay stream is end-to-end encrypted (Noise_hybridIK_25519+MLKEM768_AESGCM_SHA256)."
     )
+    optFlags: list[list[Any]] = [
+        [
+            "registration-bearer-stdin",
+            None,
+            "Environment mode: read the registry bearer token as one line from stdin (keeps it "
+            "out of the process environment).",
+        ],
+    ]
     optParameters: list[list[Any]] = [
         [
             "listen",
@@ -48,7 +59,20 @@ class ExecutorOptions(usage.Options):
             "{URL}/cloud/executor/{ID}/register). The bearer token is read from "
             f"${TOKEN_VARIABLE}, never from the command line.",
         ],
-        ["executor-id", None, None, "Remote mode: this executor's id in the registry (required)."],
+        [
+            "executor-id",
+            None,
+            None,
+            "Remote mode: this executor's id in the registry (0.131 clear relay).",
+        ],
+        [
+            "environment-id",
+            None,
+            None,
+            "Remote mode: register this environment (POST {URL}/cloud/environment/{ID}/register, "
+            f"bearer from ${TOKEN_VARIABLE} or $CODEX_API_KEY or --registration-bearer-stdin) and "
+            "serve Noise-encrypted relay streams, as Codex 0.171.",
+        ],
         ["name", None, None, "Remote mode: a human-readable executor name (for logs)."],
         [
             "session-ttl",
@@ -122,12 +146,30 @@ class ExecutorOptions(usage.Options):
         if remote is not None:
             if not remote.strip():
                 raise usage.UsageError("--remote needs the registry's base URL")
-            if not (self["executor-id"] or "").strip():
+            if self["executor-id"] is not None and self["environment-id"] is not None:
+                raise usage.UsageError("give either --executor-id or --environment-id, not both")
+            if self["environment-id"] is not None:
+                if not self["environment-id"].strip():
+                    raise usage.UsageError(
+                        "environment id is required for remote exec-server registration "
+                        "(--environment-id ID)"
+                    )
+            elif not (self["executor-id"] or "").strip():
                 raise usage.UsageError(
                     "executor id is required for remote exec-server registration (--executor-id ID)"
                 )
-        elif self["executor-id"] is not None or self["name"] is not None:
-            raise usage.UsageError("--executor-id and --name are for remote mode (--remote URL)")
+            if self["registration-bearer-stdin"] and self["environment-id"] is None:
+                raise usage.UsageError("--registration-bearer-stdin is for --environment-id")
+        elif (
+            self["executor-id"] is not None
+            or self["environment-id"] is not None
+            or self["name"] is not None
+            or self["registration-bearer-stdin"]
+        ):
+            raise usage.UsageError(
+                "--executor-id, --environment-id, --name and --registration-bearer-stdin are "
+                "for remote mode (--remote URL)"
+            )
         for name in self._LIMITS:
             if self[name] < 0:
                 raise usage.UsageError(f"--{name} must be 0 or more, got {self[name]}")
@@ -172,7 +214,9 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
         LocalWebSocketService(
             reactor, factory, listen, announce=printToStdout, maxMessageBytes=maxMessageBytes
         ).setServiceParent(top)
-    if options["remote"] is not None:
+    if options["remote"] is not None and options["environment-id"] is not None:
+        _addEnvironmentService(options, reactor, factory, top, twistd)
+    elif options["remote"] is not None:
         from twisted_exec.executor.transports.relay import (
             RegistryError,
             RemoteConfig,
@@ -197,6 +241,36 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
         if twistd is not None and hasattr(twistd, "get"):
             remote.whenFatal().addCallback(_exitOnFatal, reactor)
     return top
+
+
+def _readStdinBearer(limit: int = 64 * 1024) -> str:
+    """One line from stdin (read before the reactor runs, so it blocks nothing)."""
+    stream = sys.stdin.buffer if sys.stdin is not None else None
+    if stream is None:
+        return ""
+    return stream.readline(limit).decode("utf-8", errors="replace").strip()
+
+
+def _addEnvironmentService(
+    options: ExecutorOptions, reactor: Any, factory: Any, top: Any, twistd: Any
+) -> None:
+    from twisted_exec.executor.transports.relay.environment_registry import EnvironmentConfig
+    from twisted_exec.executor.transports.relay.environment_service import (
+        EnvironmentExecutorService,
+    )
+    from twisted_exec.executor.transports.relay.registry import RegistryError
+
+    token = _readStdinBearer() if options["registration-bearer-stdin"] else None
+    try:
+        config = EnvironmentConfig.fromInputs(
+            options["remote"], options["environment-id"] or "", options["name"], token=token
+        )
+    except RegistryError as err:
+        raise SystemExit(f"Error: {err}") from None
+    service = EnvironmentExecutorService(reactor, factory, config)
+    service.setServiceParent(top)
+    if twistd is not None and hasattr(twistd, "get"):
+        service.whenFatal().addCallback(_exitOnFatal, reactor)
 
 
 def _exitOnFatal(error: BaseException, reactor: Any) -> None:

@@ -5,16 +5,16 @@ HKDF); the state machine, framing and reorder window are ours. See ``handshake``
 pattern and ``docs/decisions.md`` for what was checked against the 0.171 binary.
 """
 
-from .channel import NoiseChannel
-from .errors import NoiseError, NoiseKeyError
-from .framing import (
+from twisted_exec.wire.noise.channel import NoiseChannel
+from twisted_exec.wire.noise.errors import NoiseError, NoiseKeyError
+from twisted_exec.wire.noise.framing import (
     MAX_MESSAGE_LEN,
     RECORD_PLAINTEXT_LEN,
     MessageDecoder,
     frameMessage,
     splitRecords,
 )
-from .handshake import (
+from twisted_exec.wire.noise.handshake import (
     CLASSIC_IK,
     HYBRID_IK,
     PROLOGUE_DOMAIN,
@@ -24,9 +24,9 @@ from .handshake import (
     PendingResponderHandshake,
     prologue,
 )
-from .keys import SUITE, NoiseIdentity, NoisePublicKey
-from .reorder import ReorderWindow
-from .transport import MAX_NOISE_MESSAGE_LEN, NoiseTransport
+from twisted_exec.wire.noise.keys import SUITE, NoiseIdentity, NoisePublicKey
+from twisted_exec.wire.noise.reorder import ReorderWindow
+from twisted_exec.wire.noise.transport import MAX_NOISE_MESSAGE_LEN, NoiseTransport
 
 SECURITY_PROFILE = "noise_hybrid_ik_v1"
 RESET_REASON = "noise_relay_protocol_error"

@@ -7,10 +7,10 @@ by seq, decrypt in order, reassemble. Any error is fatal to the stream (the rela
 
 from __future__ import annotations
 
-from .errors import NoiseError
-from .framing import MessageDecoder, frameMessage, splitRecords
-from .reorder import MAX_SEQ, ReorderWindow
-from .transport import NoiseTransport
+from twisted_exec.wire.noise.errors import NoiseError
+from twisted_exec.wire.noise.framing import MessageDecoder, frameMessage, splitRecords
+from twisted_exec.wire.noise.reorder import MAX_SEQ, ReorderWindow
+from twisted_exec.wire.noise.transport import NoiseTransport
 
 
 class NoiseChannel:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from .errors import NoiseError
+from twisted_exec.wire.noise.errors import NoiseError
 
 MAX_MESSAGE_LEN = 64 * 1024 * 1024
 RECORD_PLAINTEXT_LEN = 60 * 1024

@@ -36,17 +36,17 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
-from .errors import NoiseError
-from .keys import (
+from twisted_exec.wire.noise.errors import NoiseError
+from twisted_exec.wire.noise.keys import (
     MLKEM768_CIPHERTEXT_BYTES,
     MLKEM768_PUBLIC_KEY_BYTES,
     X25519_KEY_BYTES,
     NoiseIdentity,
     NoisePublicKey,
 )
-from .primitives import TAGLEN
-from .symmetric import SymmetricState
-from .transport import MAX_NOISE_MESSAGE_LEN, NoiseTransport
+from twisted_exec.wire.noise.primitives import TAGLEN
+from twisted_exec.wire.noise.symmetric import SymmetricState
+from twisted_exec.wire.noise.transport import MAX_NOISE_MESSAGE_LEN, NoiseTransport
 
 PROLOGUE_DOMAIN = b"codex-exec-server-relay-noise/v1"
 # Width of each prologue part's big-endian length prefix: u64, as the 0.171 binary checks it

@@ -15,7 +15,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
-from .errors import NoiseKeyError
+from twisted_exec.wire.noise.errors import NoiseKeyError
 
 SUITE = "Noise_hybridIK_X25519+MLKEM768_AESGCM_SHA256"
 X25519_KEY_BYTES = 32

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .errors import NoiseError
+from twisted_exec.wire.noise.errors import NoiseError
 
 HASHLEN = 32
 KEYLEN = 32

@@ -8,7 +8,7 @@ Nothing is retransmitted, so a gap that never fills simply holds the stream.
 
 from __future__ import annotations
 
-from .errors import NoiseError
+from twisted_exec.wire.noise.errors import NoiseError
 
 MAX_REORDER_DISTANCE = 64
 MAX_PENDING_RECORDS = 64

@@ -5,8 +5,8 @@
 
 from __future__ import annotations
 
-from .errors import NoiseError
-from .primitives import HASHLEN, KEYLEN, CipherState, hkdf, sha256
+from twisted_exec.wire.noise.errors import NoiseError
+from twisted_exec.wire.noise.primitives import HASHLEN, KEYLEN, CipherState, hkdf, sha256
 
 
 class SymmetricState:

@@ -6,8 +6,8 @@ so a record's plaintext is at most 65519; Codex's framing uses 60 KiB records.
 
 from __future__ import annotations
 
-from .errors import NoiseError
-from .primitives import TAGLEN, CipherState
+from twisted_exec.wire.noise.errors import NoiseError
+from twisted_exec.wire.noise.primitives import TAGLEN, CipherState
 
 MAX_NOISE_MESSAGE_LEN = 65535
 

@@ -25,7 +25,8 @@ TCP connection if the close handshake has not ended it within ``closeTimeout`` s
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from autobahn.websocket.types import ConnectionResponse
@@ -40,6 +41,20 @@ from twisted_exec.net.wsfail import PromptFailMixin
 from twisted_exec.wire.wsframe import binaryFrame, newMaskKey
 
 log = Logger()
+
+
+class Demux(Protocol):
+    """What the websocket drives: the clear :class:`RelayDemux` or the Noise one."""
+
+    @property
+    def streamIds(self) -> frozenset[str]: ...
+    @property
+    def paused(self) -> bool: ...
+    def frameReceived(self, raw: bytes) -> None: ...
+    def connectionLost(self) -> None: ...
+    def pauseProducing(self) -> None: ...
+    def resumeProducing(self) -> None: ...
+
 
 PING_INTERVAL = 30.0
 PONG_TIMEOUT = 60.0
@@ -63,7 +78,7 @@ class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ig
         super().__init__()
         self.opened: Deferred[RelayClientProtocol] = Deferred()
         self.closed: Deferred[None] = Deferred()
-        self.demux: RelayDemux | None = None
+        self.demux: Demux | None = None
         self.backpressure: TransportBackpressure | None = None
         self._pingCall: IDelayedCall | None = None
         self._deadlineCall: IDelayedCall | None = None
@@ -74,16 +89,19 @@ class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ig
         return None
 
     def onOpen(self) -> None:
-        factory = self.factory
-        self.demux = RelayDemux(
-            factory.processorFactory, self._sendFrame, maxStreams=factory.maxStreams
-        )
+        self.demux = self.factory.buildDemux(self._sendFrame, self._closeAfterAbuse)
         self._registerBackpressure(self.demux)
         self._schedulePing()
         self._pushDeadline()
         self.opened.callback(self)
 
-    def _registerBackpressure(self, demux: RelayDemux) -> None:
+    def _closeAfterAbuse(self) -> None:
+        """The demux gave up on this websocket (Noise: 8 failed handshakes): drop it now."""
+        transport: Any = self.transport
+        if transport is not None and not self._ended:
+            transport.abortConnection()
+
+    def _registerBackpressure(self, demux: Demux) -> None:
         transport: Any = self.transport
         if transport is None or getattr(transport, "disconnected", False):
             return
@@ -223,6 +241,10 @@ class RelayClientFactory(WebSocketClientFactory):  # type: ignore[misc]
             openHandshakeTimeout=30,
             failByDrop=False,  # PromptFailMixin: a close frame with the reason, then the FIN
         )
+
+    def buildDemux(self, send: Callable[[bytes], None], abandon: Callable[[], None]) -> Demux:
+        """The frame router of one new websocket (clear 0.131 relay; Noise overrides this)."""
+        return RelayDemux(self.processorFactory, send, maxStreams=self.maxStreams)
 
     def pointAt(self, url: str) -> None:
         """Use ``url`` (a registered ``ws://``/``wss://`` URL) for the next connection."""
