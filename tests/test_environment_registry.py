@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from treq.testing import StubTreq
 from twisted.internet.task import Clock
@@ -19,6 +19,7 @@ from twisted_exec.executor.transports.relay.environment_registry import (
     EnvironmentRequestError,
     registrationBody,
 )
+from twisted_exec.executor.transports.relay.registry import HTTPPoster
 from twisted_exec.wire import noise
 
 TOKEN = "env-tok-Zq81-secret"
@@ -104,7 +105,9 @@ class ClientTests(TestCase):
     def setUp(self) -> None:
         self.registry = Registry()
         self.clock = Clock()
-        self.client = EnvironmentRegistryClient(StubTreq(self.registry), self.clock, config())
+        self.client = EnvironmentRegistryClient(
+            cast(HTTPPoster, StubTreq(self.registry)), self.clock, config()
+        )
 
     def test_registerBodyIsByteExact(self) -> None:
         """The body 0.171 sends (captured from the binary): compact JSON, this key order."""
@@ -127,7 +130,7 @@ class ClientTests(TestCase):
         self.assertNotIn("SIG", repr(registration))
 
     def test_registerRefusesMismatches(self) -> None:
-        for body in (
+        bodies: list[object] = [
             {
                 "environment_id": "other",
                 "url": "ws://x",
@@ -154,7 +157,8 @@ class ClientTests(TestCase):
             },
             {"environment_id": "env-1", "url": "ws://x", "security_profile": "noise_hybrid_ik_v1"},
             [],
-        ):
+        ]
+        for body in bodies:
             self.registry.body = json.dumps(body).encode()
             self.failureResultOf(self.client.register(KEY), EnvironmentRequestError)
 
