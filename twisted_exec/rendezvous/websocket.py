@@ -24,10 +24,11 @@ from urllib.parse import unquote
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
-from twisted.internet.interfaces import IDelayedCall, IPushProducer
+from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from twisted_exec.net.keepalive import Keepalive
 from twisted_exec.rendezvous.router import IRelayPeer
 
 if TYPE_CHECKING:
@@ -182,8 +183,7 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
         super().__init__()
         self.link: _Link | None = None
         self._opened = False
-        self._pingCall: IDelayedCall | None = None
-        self._idleCall: IDelayedCall | None = None
+        self._keepalive: Keepalive | None = None
 
     def onConnect(self, request: ConnectionRequest) -> None:
         role, executorId = parseWebSocketPath(request.path)
@@ -199,8 +199,15 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
             self._opened = True
             self._registerBackpressure(self.link)
             self.link.opened()
-            self._schedulePing()
-            self._touch()
+            server = self.factory.server
+            self._keepalive = Keepalive(
+                server.clock,
+                interval=server.pingInterval,
+                timeout=server.idleTimeout,
+                sendPing=self._ping,
+                onSilent=self._idle,
+            )
+            self._keepalive.start()
 
     def _registerBackpressure(self, link: _Link) -> None:
         """Our producer on the TCP transport, in place of twisted.web's ``HTTPChannel`` (which
@@ -232,10 +239,8 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
             super().onPing(payload)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
-        for call in (self._pingCall, self._idleCall):
-            if call is not None and call.active():
-                call.cancel()
-        self._pingCall = self._idleCall = None
+        if self._keepalive is not None:
+            self._keepalive.stop()
         self.factory.server.forget(self)
         if self.link is not None and self._opened:
             self._opened = False
@@ -243,29 +248,16 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
 
     # -- keepalive: our timers on the server's clock (autobahn's run on txaio's loop) --------
 
-    def _schedulePing(self) -> None:
-        interval = self.factory.server.pingInterval
-        if interval is not None:
-            self._pingCall = self.factory.server.clock.callLater(interval, self._ping)
-
     def _ping(self) -> None:
-        self._pingCall = None
         if self.state == self.STATE_OPEN:
             self.sendPing()
-            self._schedulePing()
 
     def _touch(self) -> None:
         """Inbound traffic: the peer is alive; push the idle deadline back."""
-        timeout = self.factory.server.idleTimeout
-        if timeout is None or not self._opened:
-            return
-        if self._idleCall is not None and self._idleCall.active():
-            self._idleCall.reset(timeout)
-        else:
-            self._idleCall = self.factory.server.clock.callLater(timeout, self._idle)
+        if self._keepalive is not None:
+            self._keepalive.touch()
 
     def _idle(self) -> None:
-        self._idleCall = None
         if self.link is not None and self.factory.server.router.isPaused(self.link):
             self._touch()  # we are the ones not reading it (flow control): not its silence
             return
