@@ -63,6 +63,10 @@ class Cloud:
         self.registrations: list[tuple[dict[str, str], bytes]] = []
         self.validations: list[tuple[dict[str, str], dict[str, Any]]] = []
         self.executorConnected: Deferred[_Env] = Deferred()
+        self.connects: list[dict[str, Any]] = []
+        self.harnessKeys: list[noise.NoisePublicKey] = []
+        self.environmentWs: Any = None
+        self.routes: dict[str, Any] = {}
         cloud = self
 
         class Ops(Resource):
@@ -77,6 +81,23 @@ class Cloud:
                 }
                 request.setHeader(b"content-type", b"application/json")
                 parts = request.path.decode().strip("/").split("/")
+                if parts[-1] == "connect":
+                    data = json.loads(body)
+                    cloud.connects.append(data)
+                    assert cloud.executorKey is not None
+                    cloud.harnessKeys.append(
+                        noise.NoisePublicKey.fromJson(data["harness_public_key"])
+                    )
+                    return json.dumps(
+                        {
+                            "environment_id": parts[2],
+                            "url": f"ws://127.0.0.1:{cloud.port}/ws?role=harness",
+                            "security_profile": "noise_hybrid_ik_v1",
+                            "executor_registration_id": "reg-1",
+                            "executor_public_key": cloud.executorKey.toJson(),
+                            "harness_key_authorization": AUTHORIZATION,
+                        }
+                    ).encode()
                 if parts[-1] == "register":
                     cloud.registrations.append((headers, body))
                     data = json.loads(body)
@@ -93,18 +114,36 @@ class Cloud:
                 cloud.validations.append((headers, data))
                 valid = data.get("harness_key_authorization") == AUTHORIZATION and (
                     noise.NoisePublicKey.fromJson(data["harness_public_key"])
-                    == cloud.harness.publicKey
+                    in [cloud.harness.publicKey, *cloud.harnessKeys]
                 )
                 return json.dumps({"valid": valid}).encode()
 
         class Env(WebSocketServerProtocol):  # type: ignore[misc]
+            """role=environment: the executor (or, unrouted, the test's inbox); role=harness:
+            a payload-blind route by stream id to the environment websocket."""
+
+            def onConnect(self, request: Any) -> None:
+                self.role = request.params.get("role", ["environment"])[0]
+
             def onOpen(self) -> None:
                 self.inbox: list[bytes] = []
                 self.waiter: Deferred[None] | None = None
-                if not cloud.executorConnected.called:
-                    cloud.executorConnected.callback(self)
+                if self.role == "environment":
+                    cloud.environmentWs = self
+                    if not cloud.executorConnected.called:
+                        cloud.executorConnected.callback(self)
 
             def onMessage(self, payload: bytes, isBinary: bool) -> None:
+                frame = relay_pb2.RelayMessageFrame()
+                frame.ParseFromString(payload)
+                if self.role == "harness":
+                    cloud.routes[frame.stream_id] = self
+                    cloud.environmentWs.sendMessage(payload, isBinary=True)
+                    return
+                harness = cloud.routes.get(frame.stream_id)
+                if harness is not None:
+                    harness.sendMessage(payload, isBinary=True)
+                    return
                 self.inbox.append(payload)
                 if self.waiter is not None:
                     waiter, self.waiter = self.waiter, None
@@ -258,6 +297,85 @@ class Reference171Tests(TestCase):
             if m.get("method") == "process/output"
         )
         self.assertEqual(chunks, f"ppid={transport.pid}\n".encode())
+
+
+class HarnessLibraryTests(TestCase):
+    """``connectEnvironment`` (our harness library) through a routing rendezvous."""
+
+    timeout = 60
+
+    async def runAgainst(self, cloud: Cloud) -> Any:
+        from twisted_exec.harness import connectEnvironment
+
+        await bounded(cloud.executorConnected)
+        connection = await bounded(connectEnvironment(reactor, cloud.url, "e1", "harness-bearer"))
+        self.addCleanup(connection.close)
+        self.assertEqual(len(cloud.connects), 1)
+        self.assertEqual(list(cloud.connects[0]), ["harness_public_key"])
+        session = await bounded(connection.openSession("codex-environment"))
+        self.assertTrue(session.sessionId)
+        return connection, session
+
+    async def test_againstReference(self) -> None:
+        binary = binary171()
+        cloud = Cloud()
+        self.addCleanup(cloud.listening.stopListening)
+        home = os.path.abspath(self.mktemp())
+        os.makedirs(home)
+        proc = _Proc()
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "CODEX_HOME": home}
+        env["CODEX_API_KEY"] = "test-bearer"
+        argv = [binary, "exec-server", "--remote", cloud.url, "--environment-id", "e1"]
+        transport = reactor.spawnProcess(proc, binary, argv, env=env, path=home)
+
+        def stop() -> Deferred[None]:
+            if not proc.ended.called:
+                transport.signalProcess("KILL")
+            return proc.ended
+
+        self.addCleanup(stop)
+        _, session = await self.runAgainst(cloud)
+        outputs: list[bytes] = []
+        closed: Deferred[None] = Deferred()
+
+        def onNote(message: Any) -> None:
+            if message.get("method") == "process/output":
+                outputs.append(base64.b64decode(message["params"]["chunk"]))
+            if message.get("method") == "process/closed" and not closed.called:
+                closed.callback(None)
+
+        session.onNotification(onNote)
+        result = await bounded(
+            session.call(
+                "process/start",
+                {
+                    "processId": "p1",
+                    "argv": ["/bin/sh", "-c", "echo ppid=$PPID"],
+                    "cwd": Path(home).as_uri(),
+                    "env": {},
+                    "tty": False,
+                    "pipeStdin": False,
+                    "arg0": None,
+                    "sandbox": None,
+                },
+            )
+        )
+        self.assertEqual(result["processId"], "p1")
+        await bounded(closed)
+        self.assertEqual(b"".join(outputs), f"ppid={transport.pid}\n".encode())
+
+    async def test_againstOurs(self) -> None:
+        from twisted_exec.executor.executor import Executor
+
+        cloud = Cloud()
+        self.addCleanup(cloud.listening.stopListening)
+        executor = Executor(reactor)
+        self.addCleanup(executor.shutdown)
+        config = EnvironmentConfig.fromInputs(cloud.url, "e1", environ={"CODEX_API_KEY": "tb"})
+        service = EnvironmentExecutorService(reactor, executor.processorFactory, config)
+        service.startService()
+        self.addCleanup(lambda: service.stopService() if service.running else None)
+        await self.runAgainst(cloud)
 
 
 class OursTests(TestCase):
