@@ -378,6 +378,53 @@ class HarnessLibraryTests(TestCase):
         await self.runAgainst(cloud)
 
 
+class _Collect(ProcessProtocol):
+    def __init__(self) -> None:
+        self.out = b""
+        self.err = b""
+        self.ended: Deferred[int] = Deferred()
+
+    def outReceived(self, data: bytes) -> None:
+        self.out += data
+
+    def errReceived(self, data: bytes) -> None:
+        self.err += data
+
+    def processEnded(self, reason: Failure) -> None:
+        self.ended.callback(reason.value.exitCode)
+
+
+class CodexExecNoiseTests(TestCase):
+    """``codex-exec --noise -e ID run`` through the routing rendezvous to our executor."""
+
+    timeout = 60
+
+    async def test_runOverNoise(self) -> None:
+        import sys
+
+        from twisted_exec.executor.executor import Executor
+
+        cloud = Cloud()
+        self.addCleanup(cloud.listening.stopListening)
+        executor = Executor(reactor)
+        self.addCleanup(executor.shutdown)
+        config = EnvironmentConfig.fromInputs(cloud.url, "e1", environ={"CODEX_API_KEY": "tb"})
+        service = EnvironmentExecutorService(reactor, executor.processorFactory, config)
+        service.startService()
+        self.addCleanup(lambda: service.stopService() if service.running else None)
+        await bounded(cloud.executorConnected)
+        proto = _Collect()
+        argv = [sys.executable, "-m", "twisted_exec.cli", "--rendezvous", cloud.url]
+        argv += ["--noise", "-e", "e1", "run", "--", "/bin/sh", "-c", "echo noise-ok; exit 4"]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT)}
+        env["CODEX_RENDEZVOUS_TOKEN"] = "harness-bearer"
+        reactor.spawnProcess(proto, sys.executable, argv, env=env, path=str(ROOT))
+        code = await bounded(proto.ended, 40)
+        self.assertEqual((proto.out, code), (b"noise-ok\n", 4), proto.err)
+        self.assertEqual(len(cloud.connects), 1)
+        self.assertEqual(len(cloud.validations), 1)
+
+
 class OursTests(TestCase):
     """The same harness against our executor (``--environment-id``), in this process."""
 
