@@ -391,7 +391,7 @@ class _Collect(ProcessProtocol):
         self.err += data
 
     def processEnded(self, reason: Failure) -> None:
-        self.ended.callback(reason.value.exitCode)
+        self.ended.callback(getattr(reason.value, "exitCode", -1))
 
 
 class CodexExecNoiseTests(TestCase):
