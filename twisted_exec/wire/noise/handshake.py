@@ -142,6 +142,7 @@ class HandshakeState:
         remoteStaticKem: bytes | None = None,
         ephemeralDh: x25519.X25519PrivateKey | None = None,
         ephemeralKem: mlkem.MLKEM768PrivateKey | None = None,
+        staticPublic: NoisePublicKey | None = None,
     ) -> None:
         if pattern.hybrid and staticKem is None:
             raise NoiseError("a hybrid pattern needs a static KEM key")
@@ -157,14 +158,20 @@ class HandshakeState:
         self._reKem: bytes | None = None
         self._index = 0
         self._failed = False
+        # Our public keys, computed once (deriving an ML-KEM public key is not free).
+        if staticPublic is not None:
+            self._sPub, self._sKemPub = staticPublic.x25519, staticPublic.mlkem768
+        else:
+            self._sPub = staticDh.public_key().public_bytes_raw()
+            self._sKemPub = staticKem.public_key().public_bytes_raw() if staticKem else b""
         self._sym = SymmetricState(pattern.protocolName)
         self._sym.mixHash(prologueBytes)
         # Pre-message "<- s": the responder's static key(s), both parts when hybrid.
         if initiator:
             responderDh, responderKem = remoteStaticDh, remoteStaticKem
         else:
-            responderDh = staticDh.public_key().public_bytes_raw()
-            responderKem = staticKem.public_key().public_bytes_raw() if staticKem else None
+            responderDh = self._sPub
+            responderKem = self._sKemPub if staticKem else None
         if responderDh is None or (pattern.hybrid and responderKem is None):
             raise NoiseError("Noise IK needs the responder's static key")
         self._sym.mixHash(responderDh)
@@ -253,10 +260,9 @@ class HandshakeState:
                     sym.mixHash(eKemPub)
                     out += eKemPub
             elif token == "s":
-                out += sym.encryptAndHash(self._s.public_key().public_bytes_raw())
+                out += sym.encryptAndHash(self._sPub)
                 if hybrid:
-                    assert self._sKem is not None
-                    out += sym.encryptAndHash(self._sKem.public_key().public_bytes_raw())
+                    out += sym.encryptAndHash(self._sKemPub)
             elif token == "ekem":
                 ciphertext, sharedSecret = _encapsulate(self._reKem)
                 sym.mixHash(ciphertext)
@@ -353,6 +359,7 @@ class InitiatorHandshake:
             staticKem=identity.kem,
             remoteStaticDh=responderKey.x25519,
             remoteStaticKem=responderKey.mlkem768,
+            staticPublic=identity.publicKey,
         )
         self.message1 = self._state.writeMessage(payload)
 
@@ -377,6 +384,7 @@ class PendingResponderHandshake:
             prologueBytes=prologueBytes,
             staticDh=identity.dh,
             staticKem=identity.kem,
+            staticPublic=identity.publicKey,
         )
         self.payload = self._state.readMessage(message1)
         assert self._state.remoteStaticDh is not None
