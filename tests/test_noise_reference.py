@@ -17,24 +17,20 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from autobahn.twisted.resource import WebSocketResource
-from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ProcessProtocol
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, TestCase
-from twisted.web.resource import Resource
-from twisted.web.server import Request, Site
 
 from twisted_exec.executor.transports.relay.environment_registry import EnvironmentConfig
 from twisted_exec.executor.transports.relay.environment_service import EnvironmentExecutorService
 from twisted_exec.harness.noise_stream import ConnectBundle, NoiseHarnessStream
+from twisted_exec.testing.noise_cloud import AUTHORIZATION, NoiseCloud
 from twisted_exec.wire import noise, relay_pb2
 from twisted_exec.wire.frames import encodeHandshake
 
 ROOT = Path(__file__).resolve().parent.parent
-AUTHORIZATION = "authorization-\u00e9-1"
 TIMEOUT = 20.0
 
 
@@ -54,121 +50,6 @@ def bounded(d: Deferred[Any], timeout: float = TIMEOUT) -> Deferred[Any]:
     return d.addTimeout(timeout, reactor)
 
 
-class Cloud:
-    """Registry + one websocket; the executor's websocket is handed to ``executorConnected``."""
-
-    def __init__(self) -> None:
-        self.harness = noise.NoiseIdentity.generate()
-        self.executorKey: noise.NoisePublicKey | None = None
-        self.registrations: list[tuple[dict[str, str], bytes]] = []
-        self.validations: list[tuple[dict[str, str], dict[str, Any]]] = []
-        self.executorConnected: Deferred[_Env] = Deferred()
-        self.connects: list[dict[str, Any]] = []
-        self.harnessKeys: list[noise.NoisePublicKey] = []
-        self.environmentWs: Any = None
-        self.routes: dict[str, Any] = {}
-        cloud = self
-
-        class Ops(Resource):
-            isLeaf = True
-
-            def render_POST(self, request: Request) -> bytes:
-                assert request.content is not None
-                body = request.content.read()
-                headers = {
-                    k.decode().lower(): v[0].decode()
-                    for k, v in request.requestHeaders.getAllRawHeaders()
-                }
-                request.setHeader(b"content-type", b"application/json")
-                parts = request.path.decode().strip("/").split("/")
-                if parts[-1] == "connect":
-                    data = json.loads(body)
-                    cloud.connects.append(data)
-                    assert cloud.executorKey is not None
-                    cloud.harnessKeys.append(
-                        noise.NoisePublicKey.fromJson(data["harness_public_key"])
-                    )
-                    return json.dumps(
-                        {
-                            "environment_id": parts[2],
-                            "url": f"ws://127.0.0.1:{cloud.port}/ws?role=harness",
-                            "security_profile": "noise_hybrid_ik_v1",
-                            "executor_registration_id": "reg-1",
-                            "executor_public_key": cloud.executorKey.toJson(),
-                            "harness_key_authorization": AUTHORIZATION,
-                        }
-                    ).encode()
-                if parts[-1] == "register":
-                    cloud.registrations.append((headers, body))
-                    data = json.loads(body)
-                    cloud.executorKey = noise.NoisePublicKey.fromJson(data["executor_public_key"])
-                    return json.dumps(
-                        {
-                            "environment_id": parts[2],
-                            "url": f"ws://127.0.0.1:{cloud.port}/ws?role=environment",
-                            "security_profile": "noise_hybrid_ik_v1",
-                            "executor_registration_id": "reg-1",
-                        }
-                    ).encode()
-                data = json.loads(body)
-                cloud.validations.append((headers, data))
-                valid = data.get("harness_key_authorization") == AUTHORIZATION and (
-                    noise.NoisePublicKey.fromJson(data["harness_public_key"])
-                    in [cloud.harness.publicKey, *cloud.harnessKeys]
-                )
-                return json.dumps({"valid": valid}).encode()
-
-        class Env(WebSocketServerProtocol):  # type: ignore[misc]
-            """role=environment: the executor (or, unrouted, the test's inbox); role=harness:
-            a payload-blind route by stream id to the environment websocket."""
-
-            def onConnect(self, request: Any) -> None:
-                self.role = request.params.get("role", ["environment"])[0]
-
-            def onOpen(self) -> None:
-                self.inbox: list[bytes] = []
-                self.waiter: Deferred[None] | None = None
-                if self.role == "environment":
-                    cloud.environmentWs = self
-                    if not cloud.executorConnected.called:
-                        cloud.executorConnected.callback(self)
-
-            def onMessage(self, payload: bytes, isBinary: bool) -> None:
-                frame = relay_pb2.RelayMessageFrame()
-                frame.ParseFromString(payload)
-                if self.role == "harness":
-                    cloud.routes[frame.stream_id] = self
-                    cloud.environmentWs.sendMessage(payload, isBinary=True)
-                    return
-                harness = cloud.routes.get(frame.stream_id)
-                if harness is not None:
-                    harness.sendMessage(payload, isBinary=True)
-                    return
-                self.inbox.append(payload)
-                if self.waiter is not None:
-                    waiter, self.waiter = self.waiter, None
-                    waiter.callback(None)
-
-        self.envProtocol = Env
-        root = Resource()
-        cloudRes = Resource()
-        root.putChild(b"cloud", cloudRes)
-        environment = Resource()
-        environment.getChild = lambda name, request: Ops()  # type: ignore[method-assign]
-        cloudRes.putChild(b"environment", environment)
-        factory = WebSocketServerFactory()
-        factory.protocol = Env
-        factory.setProtocolOptions(maxMessagePayloadSize=256 * 1024)
-        root.putChild(b"ws", WebSocketResource(factory))
-        site: Any = Site(root)
-        self.listening = reactor.listenTCP(0, site, interface="127.0.0.1")
-        self.port: int = self.listening.getHost().port  # type: ignore[attr-defined]
-        self.url = f"http://127.0.0.1:{self.port}"
-
-
-_Env = Any
-
-
 async def nextFrame(ws: Any) -> relay_pb2.RelayMessageFrame:
     while not ws.inbox:
         ws.waiter = Deferred()
@@ -178,7 +59,7 @@ async def nextFrame(ws: Any) -> relay_pb2.RelayMessageFrame:
     return frame
 
 
-async def openStream(cloud: Cloud, ws: Any) -> NoiseHarnessStream:
+async def openStream(cloud: NoiseCloud, ws: Any) -> NoiseHarnessStream:
     assert cloud.executorKey is not None
     bundle = ConnectBundle("e1", "ws://unused", "reg-1", cloud.executorKey, AUTHORIZATION)
     stream = NoiseHarnessStream(cloud.harness, bundle)
@@ -218,7 +99,7 @@ class Reference171Tests(TestCase):
 
     async def test_handshakeAndJsonRpcWithReference(self) -> None:
         binary = binary171()
-        cloud = Cloud()
+        cloud = NoiseCloud(reactor)
         self.addCleanup(cloud.listening.stopListening)
         home = os.path.abspath(self.mktemp())
         os.makedirs(home)
@@ -304,7 +185,7 @@ class HarnessLibraryTests(TestCase):
 
     timeout = 60
 
-    async def runAgainst(self, cloud: Cloud) -> Any:
+    async def runAgainst(self, cloud: NoiseCloud) -> Any:
         from twisted_exec.harness import connectEnvironment
 
         await bounded(cloud.executorConnected)
@@ -318,7 +199,7 @@ class HarnessLibraryTests(TestCase):
 
     async def test_againstReference(self) -> None:
         binary = binary171()
-        cloud = Cloud()
+        cloud = NoiseCloud(reactor)
         self.addCleanup(cloud.listening.stopListening)
         home = os.path.abspath(self.mktemp())
         os.makedirs(home)
@@ -367,7 +248,7 @@ class HarnessLibraryTests(TestCase):
     async def test_againstOurs(self) -> None:
         from twisted_exec.executor.executor import Executor
 
-        cloud = Cloud()
+        cloud = NoiseCloud(reactor)
         self.addCleanup(cloud.listening.stopListening)
         executor = Executor(reactor)
         self.addCleanup(executor.shutdown)
@@ -404,7 +285,7 @@ class CodexExecNoiseTests(TestCase):
 
         from twisted_exec.executor.executor import Executor
 
-        cloud = Cloud()
+        cloud = NoiseCloud(reactor)
         self.addCleanup(cloud.listening.stopListening)
         executor = Executor(reactor)
         self.addCleanup(executor.shutdown)
@@ -433,7 +314,7 @@ class OursTests(TestCase):
     async def test_handshakeAndJsonRpcWithOurs(self) -> None:
         from twisted_exec.executor.executor import Executor
 
-        cloud = Cloud()
+        cloud = NoiseCloud(reactor)
         self.addCleanup(cloud.listening.stopListening)
         executor = Executor(reactor)
         self.addCleanup(executor.shutdown)
