@@ -90,7 +90,10 @@ class RendezvousOptions(usage.Options):
         "Run an executor registry and relay rendezvous. Executors register with POST "
         "{URL}/cloud/executor/{ID}/register and dial the signed one-time websocket URL they get "
         "back; harnesses connect to {URL}/harness/{ID} with a bearer token and exchange relay "
-        "frames with that executor. Accepted bearer tokens come from --tokens-file, else "
+        "frames with that executor. Codex 0.171 executors and harnesses use the environment "
+        "registry instead (POST {URL}/cloud/environment/{ID}/register, /connect, /validate) "
+        "and Noise-encrypted relays the rendezvous routes without decrypting. "
+        "Accepted bearer tokens come from --tokens-file, else "
         f"${TOKENS_ENV} (comma or space separated), else $CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN; "
         "never from the command line. The bound URL is printed on stdout (port 0 picks one)."
     )

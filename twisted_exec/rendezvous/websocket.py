@@ -29,7 +29,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from twisted_exec.net.keepalive import Keepalive
-from twisted_exec.rendezvous.router import IRelayPeer
+from twisted_exec.rendezvous.router import IRelayPeer, Router
 
 if TYPE_CHECKING:
     from twisted_exec.rendezvous.server import RendezvousServer
@@ -62,6 +62,11 @@ class _Link:
     @property
     def server(self) -> RendezvousServer:
         return self._protocol.factory.server
+
+    @property
+    def router(self) -> Router:
+        """The router this link's frames go through (environments have their own)."""
+        return self.server.router
 
     def sendFrame(self, raw: bytes) -> None:
         if self._protocol.state == WebSocketServerProtocol.STATE_OPEN:
@@ -120,10 +125,10 @@ class _Backpressure:
         self._link = link
 
     def pauseProducing(self) -> None:
-        self._link.server.router.peerPaused(self._link)
+        self._link.router.peerPaused(self._link)
 
     def resumeProducing(self) -> None:
-        self._link.server.router.peerResumed(self._link)
+        self._link.router.peerResumed(self._link)
 
     def stopProducing(self) -> None:
         pass
@@ -186,8 +191,12 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
         self._keepalive: Keepalive | None = None
 
     def onConnect(self, request: ConnectionRequest) -> None:
-        role, executorId = parseWebSocketPath(request.path)
         server = self.factory.server
+        if request.path.startswith("/ws/environment/"):
+            self.link = server.environments.admit(self, request)
+            server.protocols.add(self)  # closed and aborted with the others when stopping
+            return None
+        role, executorId = parseWebSocketPath(request.path)
         if role == "executor":
             self.link = server.admitExecutor(self, executorId, request)
         else:
@@ -258,7 +267,7 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
             self._keepalive.touch()
 
     def _idle(self) -> None:
-        if self.link is not None and self.factory.server.router.isPaused(self.link):
+        if self.link is not None and self.link.router.isPaused(self.link):
             self._touch()  # we are the ones not reading it (flow control): not its silence
             return
         log.warn(
