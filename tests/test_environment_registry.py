@@ -76,7 +76,7 @@ class ConfigTests(TestCase):
         self.assertEqual(config().token, TOKEN)
         self.assertEqual(config(environ={"CODEX_API_KEY": " k "}).token, "k")
         both = {"CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN": "a", "CODEX_API_KEY": "b"}
-        self.assertEqual(config(environ=both).token, "a")
+        self.assertEqual(config(environ=both).token, "b")  # CODEX_API_KEY first, as 0.171
         self.assertEqual(config(environ=both, token="stdin-tok\n").token, "stdin-tok")
 
     def test_errors(self) -> None:

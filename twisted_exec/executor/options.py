@@ -70,8 +70,8 @@ class ExecutorOptions(usage.Options):
             None,
             None,
             "Remote mode: register this environment (POST {URL}/cloud/environment/{ID}/register, "
-            f"bearer from ${TOKEN_VARIABLE} or $CODEX_API_KEY or --registration-bearer-stdin) and "
-            "serve Noise-encrypted relay streams, as Codex 0.171.",
+            "bearer from --registration-bearer-stdin, else $CODEX_API_KEY, else "
+            f"${TOKEN_VARIABLE}) and serve Noise-encrypted relay streams, as Codex 0.171.",
         ],
         ["name", None, None, "Remote mode: a human-readable executor name (for logs)."],
         [

@@ -42,8 +42,9 @@ from twisted_exec.wire import noise
 
 log = Logger()
 
-#: Same variable as the 0.131 executor mode; ``CODEX_API_KEY`` (what 0.171 uses) is the fallback.
-TOKEN_ENVS = ("CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN", "CODEX_API_KEY")
+#: ``CODEX_API_KEY`` first, as the 0.171 binary (which ignores the other); then the variable of
+#: our ``--executor-id`` mode. ``--registration-bearer-stdin`` beats both (as in 0.171).
+TOKEN_ENVS = ("CODEX_API_KEY", "CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN")
 #: 0.171's registry client timeout (``client_api.rs``).
 DEFAULT_TIMEOUT = 10.0
 MAX_RESPONSE_BYTES = 64 * 1024
