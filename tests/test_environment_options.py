@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+from typing import Any, cast
 
 from twisted.internet.task import Clock
 from twisted.python import usage
@@ -40,7 +41,7 @@ class EnvironmentOptionTests(TestCase):
         top = makeService(
             parse("--remote", "http://r.example", "--environment-id", "env-1"), Clock()
         )
-        services = [s for s in top if isinstance(s, RemoteExecutorService)]
+        services = [s for s in cast(Any, top) if isinstance(s, RemoteExecutorService)]
         self.assertEqual(len(services), 1)
         service = services[0]
         self.assertIsInstance(service, EnvironmentExecutorService)
@@ -60,7 +61,7 @@ class EnvironmentOptionTests(TestCase):
             "--registration-bearer-stdin",
         )
         top = makeService(options, Clock())
-        [service] = [s for s in top if isinstance(s, EnvironmentExecutorService)]
+        [service] = [s for s in cast(Any, top) if isinstance(s, EnvironmentExecutorService)]
         self.assertEqual(service.environmentRegistry.config.token, "from-stdin")
 
     def test_missingBearerExits(self) -> None:
