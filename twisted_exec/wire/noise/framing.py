@@ -38,36 +38,49 @@ class MessageDecoder:
     """Reassemble complete messages from decrypted records, within a fixed byte budget.
 
     The length is authenticated (it is inside the encryption) but still bounded, so even a
-    hostile authenticated peer cannot grow the buffer past prefix + 64 MiB.
+    hostile authenticated peer cannot grow the buffer past prefix + 64 MiB. Records are kept
+    as a list and joined once a message is complete, so a 64 MiB message costs one copy, not
+    one per record.
     """
 
-    __slots__ = ("_buffer",)
+    __slots__ = ("_chunks", "_need", "_size")
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._need: int | None = None  # length of the message being assembled, once known
 
     @property
     def bufferedBytes(self) -> int:
-        return len(self._buffer)
+        return self._size
 
     def push(self, record: bytes) -> list[bytes]:
         if len(record) > RECORD_PLAINTEXT_LEN:
             raise NoiseError("Noise relay plaintext record exceeds maximum length")
-        buffer = self._buffer
-        buffer += record
+        if record:
+            self._chunks.append(record)
+            self._size += len(record)
+        if self._size < PREFIX_LEN or (
+            self._need is not None and self._size < PREFIX_LEN + self._need
+        ):
+            return []
+        data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
         messages: list[bytes] = []
-        start = 0
-        while len(buffer) - start >= PREFIX_LEN:
-            (size,) = _PREFIX.unpack_from(buffer, start)
+        pos, end = 0, len(data)
+        self._need = None
+        while end - pos >= PREFIX_LEN:
+            (size,) = _PREFIX.unpack_from(data, pos)
             if size == 0 or size > MAX_MESSAGE_LEN:
                 raise NoiseError("Noise relay JSON-RPC message has invalid length")
-            end = start + PREFIX_LEN + size
-            if len(buffer) < end:
+            stop = pos + PREFIX_LEN + size
+            if end < stop:
+                self._need = size
                 break
-            messages.append(bytes(buffer[start + PREFIX_LEN : end]))
-            start = end
-        if start:
-            del buffer[:start]
-        if len(buffer) > PREFIX_LEN + MAX_MESSAGE_LEN:
+            messages.append(data[pos + PREFIX_LEN : stop])
+            pos = stop
+        rest = data[pos:] if pos else data
+        self._chunks = [rest] if rest else []
+        self._size = len(rest)
+        if self._size > PREFIX_LEN + MAX_MESSAGE_LEN:
             raise NoiseError("Noise relay JSON-RPC reassembly buffer exceeds maximum length")
         return messages
