@@ -333,3 +333,47 @@ class OursTests(TestCase):
         )
         self.assertIn("sessionId", init["result"])
         self.assertEqual(len(cloud.validations), 1)
+
+
+class ReconnectTests(TestCase):
+    """Registration reuse across reconnects, and registering again after a 4xx upgrade."""
+
+    timeout = 30
+
+    async def test_reusesRegistrationThenRegistersAgainAfter4xx(self) -> None:
+        from twisted.internet.task import deferLater
+
+        from twisted_exec.executor.executor import Executor
+
+        cloud = NoiseCloud(reactor)
+        self.addCleanup(cloud.listening.stopListening)
+        executor = Executor(reactor)
+        self.addCleanup(executor.shutdown)
+        config = EnvironmentConfig.fromInputs(cloud.url, "e1", environ={"CODEX_API_KEY": "tb"})
+        service = EnvironmentExecutorService(
+            reactor, executor.processorFactory, config, retryPolicy=lambda n: 0.05
+        )
+        service.startService()
+        self.addCleanup(lambda: service.stopService() if service.running else None)
+        ws = await bounded(cloud.executorConnected)
+        firstKey = cloud.executorKey
+
+        async def until(condition: Any) -> None:
+            for _ in range(200):
+                if condition():
+                    return
+                await deferLater(reactor, 0.05, lambda: None)
+            self.fail("condition never held")
+
+        # A dropped websocket: reconnect with the same registration (no second register).
+        ws.dropConnection(abort=True)
+        await until(lambda: cloud.environmentConnections == 2)
+        self.assertEqual(len(cloud.registrations), 1)
+        # A refused upgrade (403): register again, with the same in-memory key.
+        cloud.refuseEnvironmentUpgrades = 1
+        cloud.environmentWs.dropConnection(abort=True)
+        await until(lambda: cloud.environmentConnections == 3)
+        self.assertEqual(len(cloud.registrations), 2)
+        self.assertEqual(cloud.executorKey, firstKey)
+        stream = await openStream(cloud, cloud.environmentWs)
+        self.assertTrue(stream.established)

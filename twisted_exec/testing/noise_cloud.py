@@ -17,6 +17,7 @@ from typing import Any
 
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.types import ConnectionDeny
 from twisted.internet.defer import Deferred
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
@@ -39,6 +40,9 @@ class NoiseCloud:
         self.harnessKeys: list[noise.NoisePublicKey] = []
         self.environmentWs: Any = None
         self.routes: dict[str, Any] = {}
+        #: Refuse this many environment websocket upgrades with 403 (0.171 registers again).
+        self.refuseEnvironmentUpgrades = 0
+        self.environmentConnections = 0
         cloud = self
 
         class Ops(Resource):
@@ -96,11 +100,15 @@ class NoiseCloud:
 
             def onConnect(self, request: Any) -> None:
                 self.role = request.params.get("role", ["environment"])[0]
+                if self.role == "environment" and cloud.refuseEnvironmentUpgrades:
+                    cloud.refuseEnvironmentUpgrades -= 1
+                    raise ConnectionDeny(403, "registration expired")
 
             def onOpen(self) -> None:
                 self.inbox: list[bytes] = []
                 self.waiter: Deferred[None] | None = None
                 if self.role == "environment":
+                    cloud.environmentConnections += 1
                     cloud.environmentWs = self
                     if not cloud.executorConnected.called:
                         cloud.executorConnected.callback(self)

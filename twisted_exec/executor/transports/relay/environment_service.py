@@ -66,7 +66,8 @@ log = Logger()
 #: 0.171's websocket frame and message cap on a Noise relay (``noise_relay/mod.rs``).
 NOISE_MAX_MESSAGE_BYTES = 256 * 1024
 REGISTERED_MESSAGE = "codex exec-server environment {environmentId} registered (Noise relay)"
-_UPGRADE_4XX = re.compile(r"upgrade failed \(4\d\d\b")
+# autobahn: "WebSocket connection upgrade failed [403]: ..." (older: "(403 - Forbidden)").
+_UPGRADE_4XX = re.compile(r"upgrade failed \W*4\d\d\b")
 
 
 class NoiseRelayClientFactory(RelayClientFactory):

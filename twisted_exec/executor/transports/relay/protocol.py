@@ -159,7 +159,10 @@ class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ig
         self._cancelTimers()
         if not self.opened.called:
             self.opened.errback(
-                HandshakeFailedError(f"websocket closed before opening (code {code}): {reason}")
+                HandshakeFailedError(
+                    f"websocket closed before opening (code {code}): "
+                    f"{getattr(self, 'wasNotCleanReason', None) or reason}"
+                )
             )
         if self.demux is not None:
             self.demux.connectionLost()
