@@ -9,6 +9,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
+from zope.interface.verify import verifyObject
 
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
 from twisted_exec.executor.transports.relay.noise_demux import NoiseRelayDemux
@@ -51,6 +52,9 @@ class EchoProcessor:
 
     def connectionLost(self) -> None:
         self.lost += 1
+
+    def closeSession(self) -> None:
+        pass
 
 
 @implementer(IProcessorFactory)
@@ -150,6 +154,10 @@ class NoiseDemuxTests(TestCase):
         )
         self.assertEqual(frames[0].reset.reason, "noise_relay_protocol_error")
         self.sent.clear()
+
+    def test_fakesProvideTheInterfaces(self) -> None:
+        verifyObject(IProcessorFactory, self.factory)
+        verifyObject(IJsonRpcProcessor, EchoProcessor())
 
     # -- the happy path ----------------------------------------------------------------------
 

@@ -52,6 +52,9 @@ class _Echo:
     def connectionLost(self) -> None:
         pass
 
+    def closeSession(self) -> None:
+        pass
+
 
 @implementer(IProcessorFactory)
 class _EchoFactory:
