@@ -152,6 +152,7 @@ class EnvironmentConnection(HarnessConnection):
         if self._session is not None:
             raise StreamError("an environment connection carries one session; connect again")
         session = ExecSession(self.noise.streamId, self._sendClear, self._sessionEnded)
+        session.fileUris = True  # an environment is a 0.171 executor: paths as file: URIs
         self.sessions[session.streamId] = session
         self._session = session
         return session

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from pathlib import Path
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -101,6 +102,8 @@ class ExecSession:
         self._queues: set[_NotificationQueue] = set()
         self.error: StreamError | None = None
         self.lastInboundSeq: int | None = None
+        #: Send paths as ``file:`` URIs, as Codex 0.171 does (environment sessions).
+        self.fileUris = False
         self._endWaiters: list[Deferred[StreamError]] = []
 
     def __repr__(self) -> str:
@@ -275,15 +278,18 @@ class ExecSession:
         params: dict[str, Any] = {
             "processId": processId if processId is not None else str(uuid.uuid4()),
             "argv": list(argv),
-            "cwd": cwd,
+            # 0.171 (environment sessions) names directories by file: URI.
+            "cwd": Path(cwd).as_uri() if self.fileUris and cwd.startswith("/") else cwd,
             "env": dict(env or {}),
             "tty": tty,
             "pipeStdin": pipeStdin,
         }
         if envPolicy is not None:
             params["envPolicy"] = dict(envPolicy)
-        if arg0 is not None:
+        if arg0 is not None or self.fileUris:
             params["arg0"] = arg0
+        if self.fileUris:
+            params["sandbox"] = None
         return self.call("process/start", params).addCallback(lambda r: str(r["processId"]))
 
     def spawn(
