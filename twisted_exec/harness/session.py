@@ -16,9 +16,9 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from pathlib import Path
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
