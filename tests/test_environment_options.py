@@ -48,6 +48,9 @@ class EnvironmentOptionTests(TestCase):
         assert isinstance(service, EnvironmentExecutorService)
         self.assertEqual(service.environmentRegistry.config.token, "k-123")
         self.assertEqual(service.environmentRegistry.config.environmentId, "env-1")
+        # 0.171's websocket cap on a Noise relay: 256 KiB frames and messages.
+        self.assertEqual(service.relayFactory.maxMessagePayloadSize, 256 * 1024)
+        self.assertEqual(service.relayFactory.maxFramePayloadSize, 256 * 1024)
 
     def test_bearerFromStdin(self) -> None:
         self.patch(os, "environ", {"CODEX_API_KEY": "from-env"})
