@@ -25,16 +25,22 @@ stream reset, as 0.171 resets a stream whose connection ended.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
-from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
+from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IProcessorFactory
+from twisted_exec.executor.transports.relay.noise_stream import (
+    NoiseSink,
+    NoiseStream,
+    PendingHandshake,
+    authorizationOf,
+    failedValidation,
+    isJsonObject,
+)
 from twisted_exec.wire import noise
 from twisted_exec.wire.frames import (
     Data,
@@ -60,41 +66,6 @@ VALIDATION_TIMEOUT = 10.0
 #: ``(harnessKey, authorization, streamId)``: ``True`` only when the registry answered
 #: ``{"valid": true}``; ``False`` or a failure rejects the stream.
 HarnessKeyValidator = Callable[[noise.NoisePublicKey, str, str], Deferred[bool]]
-
-
-class _Pending:
-    __slots__ = ("handshake", "validationId")
-
-    def __init__(self, validationId: int, handshake: noise.PendingResponderHandshake) -> None:
-        self.validationId = validationId
-        self.handshake = handshake
-
-
-class _Stream:
-    """One authenticated stream: its Noise record layer and its processor."""
-
-    __slots__ = ("channel", "closed", "delivering", "lostPending", "processor", "streamId")
-
-    def __init__(self, streamId: str, channel: noise.NoiseChannel) -> None:
-        self.streamId = streamId
-        self.channel = channel
-        self.processor: IJsonRpcProcessor | None = None
-        self.closed = False
-        self.delivering = 0
-        self.lostPending = False
-
-
-@implementer(IMessageSink)
-class _NoiseSink:
-    def __init__(self, demux: NoiseRelayDemux, stream: _Stream) -> None:
-        self._demux = demux
-        self._stream = stream
-
-    def sendMessage(self, payload: bytes) -> None:
-        self._demux._sendMessage(self._stream, payload)
-
-    def loseConnection(self) -> None:
-        self._demux._endStream(self._stream, "closed by its session", reset=True)
 
 
 class NoiseRelayDemux:
@@ -128,8 +99,8 @@ class NoiseRelayDemux:
         self.maxPendingValidations = maxPendingValidations
         self.maxFailedHandshakes = maxFailedHandshakes
         self.validationTimeout = validationTimeout
-        self._streams: dict[str, _Stream] = {}
-        self._pending: dict[str, _Pending] = {}
+        self._streams: dict[str, NoiseStream] = {}
+        self._pending: dict[str, PendingHandshake] = {}
         self._inFlight: dict[int, Deferred[bool]] = {}
         self._nextValidationId = 0
         self.failedHandshakes = 0
@@ -221,14 +192,14 @@ class NoiseRelayDemux:
             self._reset(streamId)
             self._chargeFailure()
             return
-        authorization = _authorization(pending.payload)
+        authorization = authorizationOf(pending.payload)
         if authorization is None:
             self._reset(streamId)
             self._chargeFailure()
             return
         validationId = self._nextValidationId
         self._nextValidationId += 1
-        self._pending[streamId] = _Pending(validationId, pending)
+        self._pending[streamId] = PendingHandshake(validationId, pending)
         self._validate(streamId, validationId, pending.initiatorPublicKey, authorization)
 
     def _validate(
@@ -237,7 +208,7 @@ class NoiseRelayDemux:
         try:
             d = self._validator(key, authorization, streamId)
         except Exception:
-            d = _failed(Failure())
+            d = failedValidation(Failure())
         self._inFlight[validationId] = d
         timer: IDelayedCall = self._clock.callLater(self.validationTimeout, d.cancel)
 
@@ -277,12 +248,12 @@ class NoiseRelayDemux:
             self._chargeFailure()
             return
         self._send(encodeHandshake(streamId, message2))
-        stream = _Stream(streamId, noise.NoiseChannel(transport))
+        stream = NoiseStream(streamId, noise.NoiseChannel(transport))
         self._streams[streamId] = stream
         log.info("Noise relay stream {streamId!r} opened", streamId=streamId)
         processor = self._factory.buildProcessor(None)
         stream.processor = processor
-        self._call(stream, lambda: processor.makeConnection(_NoiseSink(self, stream)))
+        self._call(stream, lambda: processor.makeConnection(NoiseSink(self, stream)))
         if not stream.closed and self._paused:
             self._call(stream, processor.pauseProducing)
 
@@ -307,7 +278,7 @@ class NoiseRelayDemux:
         for message in messages:
             if stream.closed:
                 return
-            if not _isJsonObject(message):
+            if not isJsonObject(message):
                 # 0.171 decodes every message as JSON-RPC before queueing it; a failure ends
                 # the stream rather than reaching the session.
                 log.warn(
@@ -320,12 +291,12 @@ class NoiseRelayDemux:
             assert processor is not None
             self._deliver(stream, processor, message)
 
-    def _deliver(self, stream: _Stream, processor: IJsonRpcProcessor, message: bytes) -> None:
+    def _deliver(self, stream: NoiseStream, processor: IJsonRpcProcessor, message: bytes) -> None:
         self._call(stream, lambda: processor.messageReceived(message))
 
     # -- outbound ------------------------------------------------------------------------------
 
-    def _sendMessage(self, stream: _Stream, payload: bytes) -> None:
+    def _sendMessage(self, stream: NoiseStream, payload: bytes) -> None:
         if stream.closed or self._lost:
             return
         try:
@@ -354,7 +325,7 @@ class NoiseRelayDemux:
         for stream in list(self._streams.values()):
             self._endStream(stream, "websocket lost", reset=False)
 
-    def _endStream(self, stream: _Stream, why: str, *, reset: bool) -> None:
+    def _endStream(self, stream: NoiseStream, why: str, *, reset: bool) -> None:
         if stream.closed:
             return
         stream.closed = True
@@ -368,7 +339,7 @@ class NoiseRelayDemux:
         else:
             self._notifyLost(stream)
 
-    def _call(self, stream: _Stream, fn: Callable[[], None]) -> None:
+    def _call(self, stream: NoiseStream, fn: Callable[[], None]) -> None:
         stream.delivering += 1
         try:
             fn()
@@ -382,7 +353,7 @@ class NoiseRelayDemux:
             stream.lostPending = False
             self._notifyLost(stream)
 
-    def _notifyLost(self, stream: _Stream) -> None:
+    def _notifyLost(self, stream: NoiseStream) -> None:
         if stream.processor is None:
             return
         try:
@@ -423,28 +394,3 @@ class NoiseRelayDemux:
             if self._paused:
                 self._rotation = start + order.index(stream) + 1
                 return
-
-
-def _failed(failure: Failure) -> Deferred[bool]:
-    d: Deferred[bool] = Deferred()
-    d.errback(failure)
-    return d
-
-
-def _authorization(payload: bytes) -> str | None:
-    """Message 1's payload as the authorization string, if UTF-8 and within 4096 bytes."""
-    if len(payload) > noise.MAX_AUTHORIZATION_BYTES:
-        log.warn("Noise relay handshake authorization is too long")
-        return None
-    try:
-        return payload.decode("utf-8")
-    except UnicodeDecodeError:
-        log.warn("Noise relay handshake authorization is not UTF-8")
-        return None
-
-
-def _isJsonObject(message: bytes) -> bool:
-    try:
-        return isinstance(json.loads(message), dict)
-    except (ValueError, RecursionError):
-        return False
