@@ -131,6 +131,25 @@ class NoiseHarnessEndToEndTests(TestCase):
         self.assertEqual(out, COMMAND_MARK + str(pid).encode() + b"\n")
         self.assertNoPlaintext()
 
+    async def test_codexExecCatAndLsAgainstReference(self) -> None:
+        self.startReference("fs-env")
+        await bounded(self.rendezvous.waitForExecutor("fs-env"))
+        target = Path(self.home) / "hello.txt"
+        target.write_bytes(b"hello over noise\n")
+        for command, expected in (
+            (["cat", str(target)], b"hello over noise\n"),
+            (["ls", self.home], b"hello.txt"),
+        ):
+            proto = _Collect()
+            argv = [sys.executable, "-m", "twisted_exec.cli", "--rendezvous", self.url]
+            argv += ["--noise", "-e", "fs-env", *command]
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT)}
+            env["CODEX_RENDEZVOUS_TOKEN"] = HARNESS_TOKEN
+            reactor.spawnProcess(proto, sys.executable, argv, env=env, path=self.home)
+            self.assertEqual(await bounded(proto.ended, 60), 0, proto.err)
+            self.assertIn(expected, proto.out)
+        self.assertNoPlaintext()
+
     async def test_libraryAgainstReference(self) -> None:
         pid = self.startReference("lib-env")
         await bounded(self.rendezvous.waitForExecutor("lib-env"))
