@@ -341,8 +341,6 @@ class ReconnectTests(TestCase):
     timeout = 30
 
     async def test_reusesRegistrationThenRegistersAgainAfter4xx(self) -> None:
-        from twisted.internet.task import deferLater
-
         from twisted_exec.executor.executor import Executor
 
         cloud = NoiseCloud(reactor)
@@ -358,21 +356,14 @@ class ReconnectTests(TestCase):
         ws = await bounded(cloud.executorConnected)
         firstKey = cloud.executorKey
 
-        async def until(condition: Any) -> None:
-            for _ in range(200):
-                if condition():
-                    return
-                await deferLater(reactor, 0.05, lambda: None)
-            self.fail("condition never held")
-
         # A dropped websocket: reconnect with the same registration (no second register).
         ws.dropConnection(abort=True)
-        await until(lambda: cloud.environmentConnections == 2)
+        await bounded(cloud.waitForEnvironmentConnections(2))
         self.assertEqual(len(cloud.registrations), 1)
         # A refused upgrade (403): register again, with the same in-memory key.
         cloud.refuseEnvironmentUpgrades = 1
         cloud.environmentWs.dropConnection(abort=True)
-        await until(lambda: cloud.environmentConnections == 3)
+        await bounded(cloud.waitForEnvironmentConnections(3))
         self.assertEqual(len(cloud.registrations), 2)
         self.assertEqual(cloud.executorKey, firstKey)
         stream = await openStream(cloud, cloud.environmentWs)

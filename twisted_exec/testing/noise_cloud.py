@@ -43,6 +43,7 @@ class NoiseCloud:
         #: Refuse this many environment websocket upgrades with 403 (0.171 registers again).
         self.refuseEnvironmentUpgrades = 0
         self.environmentConnections = 0
+        self._connectionWaiters: list[tuple[int, Deferred[None]]] = []
         cloud = self
 
         class Ops(Resource):
@@ -110,6 +111,7 @@ class NoiseCloud:
                 if self.role == "environment":
                     cloud.environmentConnections += 1
                     cloud.environmentWs = self
+                    cloud._notifyConnections()
                     if not cloud.executorConnected.called:
                         cloud.executorConnected.callback(self)
 
@@ -141,6 +143,20 @@ class NoiseCloud:
         factory.setProtocolOptions(maxMessagePayloadSize=256 * 1024)
         root.putChild(b"ws", WebSocketResource(factory))
         site: Any = Site(root)
+        site.noisy = False
         self.listening = reactor.listenTCP(0, site, interface="127.0.0.1")
         self.port: int = self.listening.getHost().port  # type: ignore[attr-defined]
         self.url = f"http://127.0.0.1:{self.port}"
+
+    def waitForEnvironmentConnections(self, count: int) -> Deferred[None]:
+        """Fires once ``count`` environment websockets have opened in all."""
+        d: Deferred[None] = Deferred()
+        self._connectionWaiters.append((count, d))
+        self._notifyConnections()
+        return d
+
+    def _notifyConnections(self) -> None:
+        ready = [w for w in self._connectionWaiters if w[0] <= self.environmentConnections]
+        self._connectionWaiters = [w for w in self._connectionWaiters if w not in ready]
+        for _, d in ready:
+            d.callback(None)
