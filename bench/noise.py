@@ -1,6 +1,6 @@
 """Noise vs clear: handshakes/s and MB/s through the relay, the harness in its own process.
 
-    python bench/noise.py [--handshakes 40] [--mib 32] [--markdown FILE]
+    python bench/noise.py [--handshakes 40] [--mib 32] [--rounds 3] [--markdown FILE]
 
 Setup, all on loopback: the bench process runs the clear rendezvous (``RendezvousService``,
 ``--executor-id`` mode) and a small environment registry with a routing rendezvous
@@ -59,31 +59,36 @@ async def childMain(reactor: Any, args: argparse.Namespace) -> None:
         return await connectEnvironment(reactor, args.noise, "bench", TOKEN)
 
     results: dict[str, Any] = {}
-    for mode, connect in (("clear", connectClear), ("noise", connectNoise)):
-        started = time.perf_counter()
-        for _ in range(args.handshakes):
+    # Best of the rounds, the modes alternating: the machine is shared, and a round that
+    # another job slowed down says nothing about the relay.
+    for _ in range(args.rounds):
+        for mode, connect in (("clear", connectClear), ("noise", connectNoise)):
+            started = time.perf_counter()
+            for _ in range(args.handshakes):
+                connection = await connect()
+                await connection.openSession("bench")
+                await connection.close()
+            rate = args.handshakes / (time.perf_counter() - started)
+            key = f"{mode}_streams_per_s"
+            results[key] = max(results.get(key, 0.0), rate)
             connection = await connect()
-            await connection.openSession("bench")
+            session = await connection.openSession("bench")
+            size = args.mib * 1024 * 1024
+            got = [0]
+
+            def count(stream: str, data: bytes, got: list[int] = got) -> None:
+                got[0] += len(data)
+
+            started = time.perf_counter()
+            process = await session.spawn(
+                ["head", "-c", str(size), "/dev/zero"], "/", onOutput=count, keepOutput=False
+            )
+            await process.finished
+            elapsed = time.perf_counter() - started
+            assert got[0] == size, (mode, got[0], size)
+            key = f"{mode}_mb_per_s"
+            results[key] = max(results.get(key, 0.0), size / elapsed / 1e6)
             await connection.close()
-        elapsed = time.perf_counter() - started
-        results[f"{mode}_streams_per_s"] = args.handshakes / elapsed
-        connection = await connect()
-        session = await connection.openSession("bench")
-        size = args.mib * 1024 * 1024
-        got = [0]
-
-        def count(stream: str, data: bytes, got: list[int] = got) -> None:
-            got[0] += len(data)
-
-        started = time.perf_counter()
-        process = await session.spawn(
-            ["head", "-c", str(size), "/dev/zero"], "/", onOutput=count, keepOutput=False
-        )
-        await process.finished
-        elapsed = time.perf_counter() - started
-        assert got[0] == size, (mode, got[0], size)
-        results[f"{mode}_mb_per_s"] = size / elapsed / 1e6
-        await connection.close()
     print(json.dumps(results))
 
 
@@ -167,6 +172,7 @@ async def parentMain(reactor: Any, args: argparse.Namespace) -> None:
         childArgv = [sys.executable, str(Path(__file__).resolve()), "--child"]
         childArgv += ["--clear", str(clear.url), "--noise", cloud.url]
         childArgv += ["--handshakes", str(args.handshakes), "--mib", str(args.mib)]
+        childArgv += ["--rounds", str(args.rounds)]
         childEnv = {**env, "PYTHONPATH": str(REPO)}
         reactor.spawnProcess(child, sys.executable, childArgv, env=childEnv, path=str(REPO))
         await child.ended.addTimeout(600, reactor)
@@ -223,6 +229,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--handshakes", type=int, default=40)
     parser.add_argument("--mib", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="best of N rounds (default 3)")
     parser.add_argument("--markdown")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--clear", help=argparse.SUPPRESS)
