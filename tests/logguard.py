@@ -17,6 +17,8 @@ from typing import Any, cast
 from twisted.logger import ILogObserver, LogEvent, eventAsText, globalLogPublisher
 
 _SIG = re.compile(r"[?&]sig=(?!<redacted>)")
+#: A compact JWS (``header.claims.signature``, base64url JSON objects): whoever minted it.
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,}")
 #: Secrets shorter than this would match innocent text (they are never real tokens).
 _MIN_SECRET = 6
 
@@ -44,7 +46,7 @@ class LogGuard:
         self.lines += 1
         if str(event.get("log_namespace", "")).startswith("twisted_exec.executor.transports.relay"):
             self.relayLines += 1
-        if _SIG.search(text) or any(secret in text for secret in self.secrets):
+        if _SIG.search(text) or _JWT.search(text) or any(secret in text for secret in self.secrets):
             self.violations.append(text[:500])
 
     def install(self) -> None:
@@ -82,7 +84,58 @@ class LogGuard:
 
             cls.executorUrl = executorUrl  # type: ignore[method-assign]
 
+        self._learnSecurity()
         globalLogPublisher.addObserver(cast(ILogObserver, self.observe))
+
+    def _learnSecurity(self) -> None:
+        """Tokens of the rendezvous, websocket tokens and JWT secrets, minted JWTs and their
+        signatures, executor URL signatures, and every value a SecretScrubber learns."""
+        from twisted_exec.net import secretenv, wsauth
+        from twisted_exec.rendezvous import auth
+
+        guard = self
+        originalMint = wsauth.mintSignedBearer
+
+        def mintSignedBearer(secret: bytes, claims: Any) -> str:
+            guard.learn(secret.decode("utf-8", "replace"))
+            token = originalMint(secret, claims)
+            guard.learn(token)
+            guard.learn(token.rpartition(".")[2])
+            return token
+
+        wsauth.mintSignedBearer = mintSignedBearer  # type: ignore[assignment]
+        originalRead = wsauth.readTrimmedSecret
+
+        def readTrimmedSecret(path: str) -> str:
+            secret = originalRead(path)
+            guard.learn(secret)
+            return secret
+
+        wsauth.readTrimmedSecret = readTrimmedSecret  # type: ignore[assignment]
+        originalLearn = secretenv.SecretScrubber.learn
+
+        def learn(self: Any, secret: str | bytes | None) -> None:
+            guard.learn(secret.decode("utf-8", "replace") if isinstance(secret, bytes) else secret)
+            originalLearn(self, secret)
+
+        secretenv.SecretScrubber.learn = learn  # type: ignore[method-assign]
+        originalTokens = auth.TokenSet.__init__
+
+        def tokenSetInit(self: Any, tokens: Any) -> None:
+            tokens = list(tokens)
+            for entry in tokens:
+                guard.learn(entry[0] if isinstance(entry, tuple) else str(entry).strip())
+            originalTokens(self, tokens)
+
+        auth.TokenSet.__init__ = tokenSetInit  # type: ignore[method-assign]
+        originalSign = auth.UrlSigner.sign
+
+        def sign(self: Any, executorId: str) -> str:
+            sig = originalSign(self, executorId)
+            guard.learn(sig)
+            return sig
+
+        auth.UrlSigner.sign = sign  # type: ignore[method-assign]
 
 
 GUARD = LogGuard()

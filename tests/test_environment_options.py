@@ -30,9 +30,7 @@ class EnvironmentOptionTests(TestCase):
         for argv in (
             ["--remote", "http://r", "--environment-id", "e", "--executor-id", "x"],
             ["--remote", "http://r", "--environment-id", "  "],
-            ["--remote", "http://r", "--executor-id", "x", "--registration-bearer-stdin"],
             ["--environment-id", "e"],
-            ["--registration-bearer-stdin"],
         ):
             self.assertRaises(usage.UsageError, parse, *argv)
 

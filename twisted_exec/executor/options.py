@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from twisted.application.service import IService
 from twisted.python import usage
 
+from twisted_exec.executor import secrets
 from twisted_exec.executor.executor import MAX_PROCESSES, ExecutorLimits
 from twisted_exec.executor.resources.processes import RETAIN_CLOSED
 from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
 from twisted_exec.executor.transports.local_ws import DEFAULT_MAX_MESSAGE_BYTES
 from twisted_exec.executor.transports.relay.demux import MAX_STREAMS
 from twisted_exec.net.listen import parseListenUrl, printToStdout
+from twisted_exec.net.secretenv import SecretScrubber
 
 TOKEN_VARIABLE = "CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN"
 DEFAULT_LISTEN = "ws://127.0.0.1:0"
@@ -35,14 +38,6 @@ class ExecutorOptions(usage.Options):
         "instead of --executor-id it registers an environment as Codex 0.171 does and every "
         "relay stream is end-to-end encrypted (Noise_hybridIK_25519+MLKEM768_AESGCM_SHA256)."
     )
-    optFlags: list[list[Any]] = [
-        [
-            "registration-bearer-stdin",
-            None,
-            "Environment mode: read the registry bearer token as one line from stdin (keeps it "
-            "out of the process environment).",
-        ],
-    ]
     optParameters: list[list[Any]] = [
         [
             "listen",
@@ -130,7 +125,9 @@ class ExecutorOptions(usage.Options):
             "their id and exit code (the reference keeps them all until the session ends).",
             int,
         ],
+        *secrets.WS_AUTH_PARAMETERS,
     ]
+    optFlags: list[list[Any]] = [*secrets.SECURITY_FLAGS]
 
     _LIMITS = (
         "retain-closed-processes",
@@ -158,17 +155,13 @@ class ExecutorOptions(usage.Options):
                 raise usage.UsageError(
                     "executor id is required for remote exec-server registration (--executor-id ID)"
                 )
-            if self["registration-bearer-stdin"] and self["environment-id"] is None:
-                raise usage.UsageError("--registration-bearer-stdin is for --environment-id")
         elif (
             self["executor-id"] is not None
             or self["environment-id"] is not None
             or self["name"] is not None
-            or self["registration-bearer-stdin"]
         ):
             raise usage.UsageError(
-                "--executor-id, --environment-id, --name and --registration-bearer-stdin are "
-                "for remote mode (--remote URL)"
+                "--executor-id, --environment-id and --name are for remote mode (--remote URL)"
             )
         for name in self._LIMITS:
             if self[name] < 0:
@@ -183,6 +176,7 @@ class ExecutorOptions(usage.Options):
                 parseListenUrl(listen)
             except ValueError as err:
                 raise usage.UsageError(str(err)) from None
+        secrets.checkOptions(self)
 
 
 def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
@@ -198,7 +192,24 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
         retainClosed=options["retain-closed-processes"],
     )
     maxMessageBytes: int = options["max-message-bytes"]
-    top = ExecutorService(reactor, ttl=options["session-ttl"], limits=limits)
+    # Credentials first: read them, then blank them from our environment block, and let no
+    # child see them whatever its envPolicy (executor/secrets.py).
+    scrubber = SecretScrubber()
+    wsAuth = secrets.wsAuth(options, scrubber)
+    registrationEnv = (
+        secrets.registrationEnviron(options) if options["remote"] is not None else None
+    )
+    environmentToken = (
+        _environmentToken(options, registrationEnv or {})
+        if options["remote"] is not None and options["environment-id"] is not None
+        else None
+    )
+    secrets.secureEnvironment(
+        scrubber,
+        registrationEnv.get(secrets.REGISTRATION_TOKEN_ENV) if registrationEnv else None,
+        environmentToken,
+    )
+    top = ExecutorService(reactor, ttl=options["session-ttl"], limits=limits, scrubber=scrubber)
     twistd = getattr(options, "parent", None)
     if twistd is not None and hasattr(twistd, "get"):
         top.logToStderr = bool(
@@ -211,11 +222,21 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
 
         makeStdioService(reactor, factory, top, maxLineBytes=maxMessageBytes).setServiceParent(top)
     elif listen is not None:
-        LocalWebSocketService(
-            reactor, factory, listen, announce=printToStdout, maxMessageBytes=maxMessageBytes
-        ).setServiceParent(top)
+        try:
+            local = LocalWebSocketService(
+                reactor,
+                factory,
+                listen,
+                announce=printToStdout,
+                maxMessageBytes=maxMessageBytes,
+                auth=wsAuth,
+                insecureNoAuth=bool(options["insecure-no-auth"]),
+            )
+        except ValueError as err:  # a bind beyond loopback without --ws-auth
+            raise SystemExit(f"Error: {err}") from None
+        local.setServiceParent(top)
     if options["remote"] is not None and options["environment-id"] is not None:
-        _addEnvironmentService(options, reactor, factory, top, twistd)
+        _addEnvironmentService(options, reactor, factory, top, twistd, environmentToken)
     elif options["remote"] is not None:
         from twisted_exec.executor.transports.relay import (
             RegistryError,
@@ -225,7 +246,10 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
 
         try:
             config = RemoteConfig.fromInputs(
-                options["remote"], options["executor-id"] or "", options["name"]
+                options["remote"],
+                options["executor-id"] or "",
+                options["name"],
+                environ=registrationEnv,
             )
         except RegistryError as err:
             # Like the reference: one "Error: ..." line on stderr, exit code 1.
@@ -243,16 +267,28 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
     return top
 
 
-def _readStdinBearer(limit: int = 64 * 1024) -> str:
-    """One line from stdin (read before the reactor runs, so it blocks nothing)."""
-    stream = sys.stdin.buffer if sys.stdin is not None else None
-    if stream is None:
-        return ""
-    return stream.readline(limit).decode("utf-8", errors="replace").strip()
+def _environmentToken(options: ExecutorOptions, registrationEnv: Mapping[str, str]) -> str | None:
+    """The ``--environment-id`` bearer: ``--registration-bearer-stdin``/``-file`` (one line, as
+    0.171), else ``$CODEX_API_KEY`` (what 0.171 reads), else our ``--executor-id`` variable.
+    Read before :func:`secrets.secureEnvironment` blanks them from our environment."""
+    if options["registration-bearer-stdin"] or options.get("registration-bearer-file"):
+        return registrationEnv.get(secrets.REGISTRATION_TOKEN_ENV)
+    for value in (
+        os.environ.get("CODEX_API_KEY"),
+        registrationEnv.get(secrets.REGISTRATION_TOKEN_ENV),
+    ):
+        if value and value.strip():
+            return value
+    return None
 
 
 def _addEnvironmentService(
-    options: ExecutorOptions, reactor: Any, factory: Any, top: Any, twistd: Any
+    options: ExecutorOptions,
+    reactor: Any,
+    factory: Any,
+    top: Any,
+    twistd: Any,
+    token: str | None,
 ) -> None:
     from twisted_exec.executor.transports.relay.environment_registry import EnvironmentConfig
     from twisted_exec.executor.transports.relay.environment_service import (
@@ -260,10 +296,13 @@ def _addEnvironmentService(
     )
     from twisted_exec.executor.transports.relay.registry import RegistryError
 
-    token = _readStdinBearer() if options["registration-bearer-stdin"] else None
     try:
         config = EnvironmentConfig.fromInputs(
-            options["remote"], options["environment-id"] or "", options["name"], token=token
+            options["remote"],
+            options["environment-id"] or "",
+            options["name"],
+            token=token if token is not None else "",
+            environ={},
         )
     except RegistryError as err:
         raise SystemExit(f"Error: {err}") from None
