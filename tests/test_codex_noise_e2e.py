@@ -45,6 +45,7 @@ from tests.test_codex_cli_e2e import (
     prepareWorkdir,
     runCodexExec,
 )
+from twisted_exec.rendezvous.tenancy import parseTokensFile
 from twisted_exec.testing.environments import FROM_EXECUTOR, FROM_HARNESS, EnvironmentRendezvous
 from twisted_exec.testing.fake_responses import (
     API_KEY_ENV,
@@ -199,9 +200,12 @@ class _Base(unittest.TestCase):
 
         self.reactor: Any = reactor
         self.base = freshBaseDir(self)
-        self.rendezvous = EnvironmentRendezvous(
-            reactor, [EXECUTOR_TOKEN, HARNESS_TOKEN, OTHER_TOKEN]
+        # Tenancy (issue 14): a harness token reaches only environments in its reach= scope.
+        tokens: Any = parseTokensFile(
+            f"{EXECUTOR_TOKEN} name=executor\n{HARNESS_TOKEN} name=harness reach=*\n"
+            f"{OTHER_TOKEN} name=other\n"
         )
+        self.rendezvous = EnvironmentRendezvous(reactor, tokens)
         self.url = self.rendezvous.listen()
         self.addCleanup(self.rendezvous.stop)
 
@@ -451,11 +455,15 @@ class TwistdRendezvousTests(unittest.TestCase):
         from tests.test_rendezvous_twistd import _Spawner
 
         async def run() -> None:
+            tokensFile = self.base / "tokens"
+            tokensFile.write_text(f"{EXECUTOR_TOKEN} name=executor\n{HARNESS_TOKEN} reach=*\n")
             rendezvous = _Spawner(self).twistd(
                 "codex-rendezvous",
                 "--listen",
                 "http://127.0.0.1:0",
-                env={"CODEX_RENDEZVOUS_TOKENS": f"{EXECUTOR_TOKEN},{HARNESS_TOKEN}"},
+                "--tokens-file",
+                str(tokensFile),
+                env={},
             )
             url = await rendezvous.firstLine.addTimeout(START_TIMEOUT, self.reactor)
             self.assertRegex(url, r"^http://127\.0\.0\.1:\d+$")
