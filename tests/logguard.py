@@ -14,7 +14,10 @@ from __future__ import annotations
 import re
 from typing import Any, cast
 
-from twisted.logger import ILogObserver, LogEvent, eventAsText, globalLogPublisher
+from twisted.logger import ILogObserver, LogEvent, Logger, eventAsText, globalLogPublisher
+from twisted.python.failure import Failure
+
+_report = Logger(namespace="tests.logguard")
 
 _SIG = re.compile(r"[?&]sig=(?!<redacted>)")
 #: A compact JWS (``header.claims.signature``, base64url JSON objects): whoever minted it.
@@ -30,6 +33,7 @@ class LogGuard:
         self.lines = 0
         self.relayLines = 0
         self.installed = False
+        self._reporting = False
 
     def learn(self, secret: str | None) -> None:
         if secret and len(secret) >= _MIN_SECRET:
@@ -48,6 +52,25 @@ class LogGuard:
             self.relayLines += 1
         if _SIG.search(text) or _JWT.search(text) or any(secret in text for secret in self.secrets):
             self.violations.append(text[:500])
+            self._failTheRunningTest(event)
+
+    def _failTheRunningTest(self, event: LogEvent) -> None:
+        """Fail the test that logged it, whatever the order tests run in: trial (and pytest
+        running trial TestCases) turn a logged failure during a test into that test's error.
+        The failure names where the line came from, never the line itself (it holds the
+        secret). ``test_zz_log_secrets`` stays as a backstop for lines logged between tests."""
+        if self._reporting:
+            return
+        self._reporting = True
+        try:
+            where = str(event.get("log_namespace", "?"))
+            _report.failure(
+                "a log line contains a secret ({where})",
+                Failure(AssertionError(f"secret in a log line from {where}")),
+                where=where,
+            )
+        finally:
+            self._reporting = False
 
     def install(self) -> None:
         if self.installed:

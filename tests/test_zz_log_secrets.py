@@ -1,7 +1,8 @@
 """No log line of the whole test run contains a bearer token or a registration URL's query.
 
-This module sorts last, so under ``pytest tests`` and ``trial tests`` it checks every line
-logged before it (``tests/logguard.py`` watches from the first import of ``tests``). It also
+The guard already fails any test that logs a secret, whatever the order tests run in
+(``tests/test_logguard.py``); this module is the backstop for lines logged between tests: when
+it runs last (its name sorts last) it checks every line logged before it. It also
 runs a small relay life of its own (a registration, a refused upgrade, a connection, a 401) so
 that it checks real executor log lines even when run alone.
 """
