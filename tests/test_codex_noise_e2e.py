@@ -45,7 +45,6 @@ from tests.test_codex_cli_e2e import (
     prepareWorkdir,
     runCodexExec,
 )
-from twisted_exec.rendezvous.tenancy import parseTokensFile
 from twisted_exec.testing.environments import FROM_EXECUTOR, FROM_HARNESS, EnvironmentRendezvous
 from twisted_exec.testing.fake_responses import (
     API_KEY_ENV,
@@ -200,12 +199,9 @@ class _Base(unittest.TestCase):
 
         self.reactor: Any = reactor
         self.base = freshBaseDir(self)
-        # Tenancy (issue 14): a harness token reaches only environments in its reach= scope.
-        tokens: Any = parseTokensFile(
-            f"{EXECUTOR_TOKEN} name=executor\n{HARNESS_TOKEN} name=harness reach=*\n"
-            f"{OTHER_TOKEN} name=other\n"
+        self.rendezvous = EnvironmentRendezvous(
+            reactor, [EXECUTOR_TOKEN, HARNESS_TOKEN, OTHER_TOKEN]
         )
-        self.rendezvous = EnvironmentRendezvous(reactor, tokens)
         self.url = self.rendezvous.listen()
         self.addCleanup(self.rendezvous.stop)
 
@@ -455,8 +451,11 @@ class TwistdRendezvousTests(unittest.TestCase):
         from tests.test_rendezvous_twistd import _Spawner
 
         async def run() -> None:
+            # The harness's token reaches the executor token's environment by its scope
+            # (a tokens-file line, docs/security.md); the executor's owns what it registers.
             tokensFile = self.base / "tokens"
-            tokensFile.write_text(f"{EXECUTOR_TOKEN} name=executor\n{HARNESS_TOKEN} reach=*\n")
+            tokensFile.write_text(f"{EXECUTOR_TOKEN} name=box\n{HARNESS_TOKEN} name=cli reach=*\n")
+            tokensFile.chmod(0o600)
             rendezvous = _Spawner(self).twistd(
                 "codex-rendezvous",
                 "--listen",
