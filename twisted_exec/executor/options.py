@@ -10,7 +10,7 @@ from typing import Any
 from twisted.application.service import IService
 from twisted.python import usage
 
-from twisted_exec.executor import secrets
+from twisted_exec.executor import secrets, stdin_watch
 from twisted_exec.executor.executor import MAX_PROCESSES, ExecutorLimits
 from twisted_exec.executor.resources.processes import RETAIN_CLOSED
 from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
@@ -127,7 +127,16 @@ class ExecutorOptions(usage.Options):
         ],
         *secrets.WS_AUTH_PARAMETERS,
     ]
-    optFlags: list[list[Any]] = [*secrets.SECURITY_FLAGS]
+    optFlags: list[list[Any]] = [
+        *secrets.SECURITY_FLAGS,
+        [
+            "exit-on-stdin-close",
+            None,
+            "Exit when the parent-owned stdin pipe closes (as Codex 0.171; also "
+            "$CODEX_EXEC_SERVER_EXIT_ON_STDIN_CLOSE). Not with --listen stdio, whose stdin is "
+            "the protocol.",
+        ],
+    ]
 
     _LIMITS = (
         "retain-closed-processes",
@@ -264,6 +273,10 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
         remote.setServiceParent(top)
         if twistd is not None and hasattr(twistd, "get"):
             remote.whenFatal().addCallback(_exitOnFatal, reactor)
+    if listen not in ("stdio", "stdio://") and (
+        options["exit-on-stdin-close"] or stdin_watch.wantedByEnvironment()
+    ):
+        stdin_watch.StdinWatch(reactor).setServiceParent(top)
     return top
 
 
