@@ -306,7 +306,7 @@ class RegistryRefusalTests(_Base):
             await self.connected("env-owned")
             intruder = self.executor("reference", "env-owned", token=OTHER_TOKEN)
             self.assertEqual(await intruder.exited(self.reactor), 1)
-            self.assertIn(b"(409 Conflict, environment_conflict)", intruder.proto.stderr)
+            self.assertIn(b"(409 Conflict, environment_id_taken)", intruder.proto.stderr)
             record = self.rendezvous.server.environments.router.record("env-owned")
             assert record is not None
             self.assertEqual((record.connected, record.connections), (True, 1))

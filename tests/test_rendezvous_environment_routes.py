@@ -174,7 +174,7 @@ class EnvironmentRoutesTests(TestCase):
         # Another credential cannot take the id (and its holder keeps it).
         await self.register("owned")
         status, reply, _ = await self.post("/cloud/environment/owned/register", body, HARNESS)
-        self.assertEqual((status, reply["error"]["code"]), (409, "environment_conflict"))
+        self.assertEqual((status, reply["error"]["code"]), (409, "environment_id_taken"))
 
     async def test_legacyRoutesUnchanged(self) -> None:
         status, reply, _ = await self.post("/cloud/executor/box/register", None, raw=b"")

@@ -214,7 +214,7 @@ class RegistryTests(unittest.TestCase):
                 self.registry.executorLost("env-1", registration)
             status, body = self.register(credential=BOB, key=newKey())
             self.assertEqual(
-                (status, body["error"]["code"]), (409, "environment_conflict"), connected
+                (status, body["error"]["code"]), (409, "environment_id_taken"), connected
             )
         env = self.registry.environment("env-1")
         assert env is not None
