@@ -287,6 +287,44 @@ class NoiseLoopTests(_Base):
         return defer.ensureDeferred(self._loop("ours"))
 
 
+def codexExecMissing() -> str | None:
+    """Why ``codex-exec`` cannot reach an environment yet (helper noise's harness), or None."""
+    if importlib.util.find_spec("twisted_exec.harness.environment") is None:
+        return "codex-exec has no --noise harness yet (helper noise)"
+    return None
+
+
+class CodexExecTests(_Base):
+    """``codex-exec --noise -e ID`` (our harness, Noise initiator) → our rendezvous → the 0.171
+    executor."""
+
+    def test_codexExecRunsInThe171Executor(self) -> Deferred[None]:
+        missing = codexExecMissing()
+        if missing is not None:
+            raise unittest.SkipTest(missing)
+
+        async def run() -> None:
+            executor = self.executor("reference", "env-cli")
+            await self.connected("env-cli")
+            argv = [sys.executable, "-m", "twisted_exec.cli", "--noise", "-r", self.url]
+            argv += ["-e", "env-cli", "run", "--", "sh", "-c", 'echo "ppid=$PPID"; exit 3']
+            env = childEnv(self.base, PYTHONPATH=str(ROOT), CODEX_RENDEZVOUS_TOKEN=HARNESS_TOKEN)
+            proto = _Collector()
+            transport = self.reactor.spawnProcess(
+                proto, argv[0], argv, env=env, path=str(self.base)
+            )
+            transport.closeStdin()
+            code = await _firstOf(proto.ended, START_TIMEOUT, self.reactor)
+            self.assertEqual(code, 3, proto.stderr[-2000:])
+            self.assertEqual(proto.stdout, f"ppid={executor.pid}\n".encode())
+            capture = self.rendezvous.capture
+            self.assertEqual(len(capture.of("handshake", FROM_EXECUTOR)), 1)
+            self.assertEqual(capture.plaintextLeaks([b"ppid", b"exit 3"]), [])
+            self.assertEqual(self.rendezvous.registry.answers["valid", 200], 1)
+
+        return defer.ensureDeferred(run())
+
+
 class RegistryRefusalTests(_Base):
     """How the 0.171 executor and harness react to what the registry refuses."""
 
