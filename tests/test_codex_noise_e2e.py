@@ -307,7 +307,9 @@ class CodexExecTests(_Base):
             executor = self.executor("reference", "env-cli")
             await self.connected("env-cli")
             argv = [sys.executable, "-m", "twisted_exec.cli", "--noise", "-r", self.url]
-            argv += ["-e", "env-cli", "run", "--", "sh", "-c", 'echo "ppid=$PPID"; exit 3']
+            # The 0.171 executor takes the working directory as a file: URI (issue 12).
+            argv += ["-e", "env-cli", "run", "-C", f"file://{self.base}", "--"]
+            argv += ["sh", "-c", 'echo "ppid=$PPID"; exit 3']
             env = childEnv(self.base, PYTHONPATH=str(ROOT), CODEX_RENDEZVOUS_TOKEN=HARNESS_TOKEN)
             proto = _Collector()
             transport = self.reactor.spawnProcess(
