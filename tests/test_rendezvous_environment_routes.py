@@ -165,9 +165,13 @@ class EnvironmentRoutesTests(TestCase):
         self.assertEqual((status, reply["error"]["code"]), (404, "not_found"))
         big = b'{"pad": "' + b"x" * (65 * 1024) + b'"}'
         status, reply, _ = await self.post("/cloud/environment/e/register", None, raw=big)
-        self.assertEqual((status, reply["error"]["code"]), (413, "payload_too_large"))
+        self.assertEqual((status, reply["error"]["code"]), (413, "body_too_large"))
         response = await self.bounded(
-            treq.get(self.base + "/cloud/environment/e/register", pool=self.pool)
+            treq.get(
+                self.base + "/cloud/environment/e/register",
+                headers=self.bearer(OWNER),
+                pool=self.pool,
+            )
         )
         self.assertEqual(response.code, 405)
         await self.bounded(treq.content(response))
@@ -321,8 +325,9 @@ class EnvironmentRoutesTests(TestCase):
         links = {type(p.link).__name__: p.link for p in server.protocols}
         slow, fed = links["EnvironmentHarnessLink"], links["EnvironmentExecutorLink"]
         assert slow is not None and fed is not None
-        _Backpressure(slow).pauseProducing()
+        producer = _Backpressure(slow)
+        producer.pauseProducing()
         self.assertTrue(server.environments.router.isPaused(fed))
         self.assertFalse(server.router.isPaused(fed))
-        _Backpressure(slow).resumeProducing()
+        producer.resumeProducing()
         self.assertFalse(server.environments.router.isPaused(fed))
