@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from twisted.logger import Logger
+from zope.interface import implementer
 
+from twisted_exec.executor.core.interfaces import IHttpRequester, IProcessTable, ISessionResources
 from twisted_exec.executor.core.processor import ExecProcessorFactory
 from twisted_exec.executor.core.session import DETACH_TTL, Session, SessionRegistry
 from twisted_exec.executor.resources.processes import RETAIN_CLOSED
@@ -41,10 +43,11 @@ class ExecutorLimits:
     retainClosed: int = RETAIN_CLOSED
 
 
+@implementer(ISessionResources)
 class SessionResources:
     """What one session owns: its processes and its HTTP requests."""
 
-    def __init__(self, processes: Any, http: Any) -> None:
+    def __init__(self, processes: IProcessTable, http: IHttpRequester) -> None:
         self.processes = processes
         self.http = http
 
@@ -55,15 +58,11 @@ class SessionResources:
     def pauseProducing(self) -> None:
         """The session's transport is full: stop reading process pipes and HTTP bodies."""
         self.processes.pauseAll()
-        pause = getattr(self.http, "pauseProducing", None)
-        if pause is not None:
-            pause()
+        self.http.pauseProducing()
 
     def resumeProducing(self) -> None:
         self.processes.resumeAll()
-        resume = getattr(self.http, "resumeProducing", None)
-        if resume is not None:
-            resume()
+        self.http.resumeProducing()
 
 
 class Executor:
@@ -94,7 +93,15 @@ class Executor:
             threadpool=cast(ThreadPool, self.offload),
             maxReadBytes=self.limits.maxReadFileBytes,
         )
-        self.processorFactory = ExecProcessorFactory(self.registry, self.filesystem)
+        from twisted_exec.executor.methods import buildRegistry
+        from twisted_exec.executor.methods.environment import LocalEnvironment
+
+        #: Every method of both dialects (executor/methods); more can be added before serving.
+        self.methods = buildRegistry()
+        self.environment = LocalEnvironment(environ)
+        self.processorFactory = ExecProcessorFactory(
+            self.registry, self.filesystem, methods=self.methods, environment=self.environment
+        )
 
     def _makeResources(self, session: Session) -> SessionResources:
         from twisted_exec.executor.resources.http_request import HttpRequester
