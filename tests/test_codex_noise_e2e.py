@@ -45,7 +45,12 @@ from tests.test_codex_cli_e2e import (
     prepareWorkdir,
     runCodexExec,
 )
-from twisted_exec.testing.environments import FROM_EXECUTOR, FROM_HARNESS, EnvironmentRendezvous
+from twisted_exec.testing.environments import (
+    FROM_EXECUTOR,
+    FROM_HARNESS,
+    EnvironmentRendezvous,
+    reaching,
+)
 from twisted_exec.testing.fake_responses import (
     API_KEY_ENV,
     FakeResponsesAPI,
@@ -199,8 +204,9 @@ class _Base(unittest.TestCase):
 
         self.reactor: Any = reactor
         self.base = freshBaseDir(self)
+        # Two tokens are two tenants: the CLI's token reaches every environment (reach=*).
         self.rendezvous = EnvironmentRendezvous(
-            reactor, [EXECUTOR_TOKEN, HARNESS_TOKEN, OTHER_TOKEN]
+            reactor, [EXECUTOR_TOKEN, reaching(HARNESS_TOKEN), OTHER_TOKEN]
         )
         self.url = self.rendezvous.listen()
         self.addCleanup(self.rendezvous.stop)
@@ -457,6 +463,27 @@ class RegistryRefusalTests(_Base):
 
         return defer.ensureDeferred(run())
 
+    def test_harnessOfAnotherTenantIsRefused(self) -> Deferred[None]:
+        """A CLI token that neither registered the environment nor reaches it: ``403``, and the
+        0.171 harness gives up at once (no retry)."""
+
+        async def run() -> None:
+            self.executor("reference", "env-private")
+            await self.connected("env-private")
+            turns: list[Turn] = [
+                [functionCall("call_exec", "exec_command", {"cmd": "true"})],
+                [assistantMessage(FINAL_TEXT)],
+            ]
+            result = await runCli(
+                self, self.reactor, self.base, self.url, "env-private", turns, token=OTHER_TOKEN
+            )
+            registry = self.rendezvous.registry
+            self.assertEqual(registry.answers["connect", 200], 0)
+            self.assertEqual(self.rendezvous.capture.frames, [])
+            self.assertIn("No usable execution environment", result.toolOutput("call_exec"))
+
+        return defer.ensureDeferred(run())
+
     def test_harnessGivesUpOnAnUnknownEnvironment(self) -> Deferred[None]:
         async def run() -> None:
             turns: list[Turn] = [
@@ -491,11 +518,15 @@ class TwistdRendezvousTests(unittest.TestCase):
         from tests.test_rendezvous_twistd import _Spawner
 
         async def run() -> None:
+            tokens = self.base / "tokens"
+            tokens.write_text(f"{EXECUTOR_TOKEN} name=executor\n{HARNESS_TOKEN} name=cli reach=*\n")
             rendezvous = _Spawner(self).twistd(
                 "codex-rendezvous",
                 "--listen",
                 "http://127.0.0.1:0",
-                env={"CODEX_RENDEZVOUS_TOKENS": f"{EXECUTOR_TOKEN},{HARNESS_TOKEN}"},
+                "--tokens-file",
+                str(tokens),
+                env={},
             )
             url = await rendezvous.firstLine.addTimeout(START_TIMEOUT, self.reactor)
             self.assertRegex(url, r"^http://127\.0\.0\.1:\d+$")
