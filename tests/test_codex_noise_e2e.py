@@ -206,7 +206,7 @@ class _Base(unittest.TestCase):
         self.base = freshBaseDir(self)
         # Two tokens are two tenants: the CLI's token reaches every environment (reach=*).
         self.rendezvous = EnvironmentRendezvous(
-            reactor, [EXECUTOR_TOKEN, reaching(HARNESS_TOKEN), OTHER_TOKEN]
+            reactor, [EXECUTOR_TOKEN, reaching(HARNESS_TOKEN), OTHER_TOKEN], reach=None
         )
         self.url = self.rendezvous.listen()
         self.addCleanup(self.rendezvous.stop)
@@ -520,6 +520,7 @@ class TwistdRendezvousTests(unittest.TestCase):
         async def run() -> None:
             tokens = self.base / "tokens"
             tokens.write_text(f"{EXECUTOR_TOKEN} name=executor\n{HARNESS_TOKEN} name=cli reach=*\n")
+            tokens.chmod(0o600)
             rendezvous = _Spawner(self).twistd(
                 "codex-rendezvous",
                 "--listen",

@@ -51,7 +51,9 @@ class EnvironmentRoutesTests(TestCase):
         from twisted.internet import reactor
 
         self.reactor: Any = reactor
-        self.rendezvous = EnvironmentRendezvous(reactor, [OWNER, reaching(HARNESS), STRANGER])
+        self.rendezvous = EnvironmentRendezvous(
+            reactor, [OWNER, reaching(HARNESS), STRANGER], reach=None
+        )
         self.base = self.rendezvous.listen()
         self.addCleanup(self.rendezvous.stop)
         self.key = newKey()

@@ -124,10 +124,26 @@ def reaching(token: str, ids: str = "*", name: str = "harness") -> tuple[str, Pr
 class EnvironmentRendezvous:
     """The real rendezvous on a free loopback port, capturing its environment relay."""
 
-    def __init__(self, reactor: Any, tokens: Iterable[str | tuple[str, Principal]]) -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        tokens: Iterable[str | tuple[str, Principal]],
+        *,
+        reach: str | None = "*",
+    ) -> None:
         self.reactor = reactor
-        self.tokens = tuple(t if isinstance(t, str) else t[0] for t in tokens)
-        self.server = RendezvousServer(reactor, TokenSet(tokens))
+        entries = list(tokens)
+        self.tokens = tuple(t if isinstance(t, str) else t[0] for t in entries)
+        # Every plain token's harnesses may reach every id (``reach=``, docs/security.md): most
+        # tests of this double are about the 0.171 loop. ``reach=None`` keeps the tenancy (two
+        # tokens, two tenants); a ``(token, Principal)`` entry (:func:`reaching`) is as given.
+        self.server = RendezvousServer(
+            reactor,
+            TokenSet(
+                f"{t} reach={reach}" if isinstance(t, str) and reach is not None else t
+                for t in entries
+            ),
+        )
         self.capture = RelayCapture()
         self.server.environments.onFrame = self.capture
         self._port: IListeningPort | None = None
