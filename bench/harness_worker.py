@@ -35,9 +35,10 @@ from twisted.internet.stdio import StandardIO
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 
-from twisted_exec.relay import relay_pb2
-from twisted_exec.relay.wsframe import binaryFrame, newMaskKey
+from twisted_exec.net.nodelay import NoDelayMixin
 from twisted_exec.testing.rendezvous import ExecutorConnection, HarnessStream
+from twisted_exec.wire import relay_pb2
+from twisted_exec.wire.wsframe import binaryFrame, newMaskKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import workloads
@@ -81,7 +82,7 @@ class HarnessHost:
             self.protocol.dropConnection(abort=True)
 
 
-class HarnessSocket(WebSocketClientProtocol):  # type: ignore[misc]
+class HarnessSocket(NoDelayMixin, WebSocketClientProtocol):  # type: ignore[misc]
     factory: HarnessFactory
 
     def connectionMade(self) -> None:
@@ -89,9 +90,6 @@ class HarnessSocket(WebSocketClientProtocol):  # type: ignore[misc]
         self.factory.harness.protocol = self
 
     def onOpen(self) -> None:
-        # autobahn's own setTcpNoDelay runs before its options are copied and fails silently.
-        transport: Any = self.transport
-        transport.setTcpNoDelay(True)
         self.factory.harness.opened.callback(self.factory.harness)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:

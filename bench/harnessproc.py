@@ -10,7 +10,6 @@ from typing import Any
 
 from twisted.internet import protocol
 from twisted.internet.defer import Deferred
-from twisted.protocols.basic import LineOnlyReceiver
 from twisted.python.failure import Failure
 
 WORKER = Path(__file__).resolve().parent / "harness_worker.py"
@@ -21,28 +20,17 @@ class WorkerError(Exception):
     """The worker answered a command with an error (its text is the message)."""
 
 
-class _Lines(LineOnlyReceiver):
-    delimiter = b"\n"
-    MAX_LENGTH = 1 << 20
-
-    def __init__(self, owner: HarnessProcess) -> None:
-        self.owner = owner
-
-    def lineReceived(self, line: bytes) -> None:
-        self.owner._answer(json.loads(line))
-
-
 class _Process(protocol.ProcessProtocol):
     def __init__(self, owner: HarnessProcess) -> None:
         self.owner = owner
-        self.lines = _Lines(owner)
+        self.buffer = b""
         self.ended: Deferred[None] = Deferred()
 
-    def connectionMade(self) -> None:
-        self.lines.makeConnection(self.transport)  # type: ignore[arg-type]
-
     def outReceived(self, data: bytes) -> None:
-        self.lines.dataReceived(data)
+        self.buffer += data
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for line in lines:
+            self.owner._answer(json.loads(line))
 
     def errReceived(self, data: bytes) -> None:
         sys.stderr.write("[harness] " + data.decode("utf-8", "replace"))

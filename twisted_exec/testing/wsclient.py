@@ -19,6 +19,8 @@ from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientPr
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint
 
+from twisted_exec.net.nodelay import NoDelayMixin
+
 
 class _Queue:
     """An unbounded queue whose ``get`` returns a Deferred (no reactor needed)."""
@@ -48,7 +50,7 @@ async def _value(item: Any) -> Any:
     return item
 
 
-class JsonRpcClientProtocol(WebSocketClientProtocol):  # type: ignore[misc]
+class JsonRpcClientProtocol(NoDelayMixin, WebSocketClientProtocol):  # type: ignore[misc]
     def onOpen(self) -> None:
         self.factory.opened.callback(self)
 

@@ -36,6 +36,7 @@ from twisted.logger import Logger
 from twisted_exec.executor.core.interfaces import IProcessorFactory
 from twisted_exec.executor.transports.relay.demux import MAX_STREAMS, RelayDemux
 from twisted_exec.net.backpressure import TransportBackpressure
+from twisted_exec.net.nodelay import NoDelayMixin
 from twisted_exec.net.wsfail import PromptFailMixin
 from twisted_exec.wire.wsframe import binaryFrame, newMaskKey
 
@@ -54,7 +55,7 @@ class HandshakeFailedError(Exception):
     """The connection ended before the websocket opening handshake completed."""
 
 
-class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ignore[misc]
+class RelayClientProtocol(NoDelayMixin, PromptFailMixin, WebSocketClientProtocol):  # type: ignore[misc]
     """One relay websocket to the rendezvous."""
 
     factory: RelayClientFactory
