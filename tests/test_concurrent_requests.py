@@ -9,16 +9,26 @@ binary: with ``--concurrent-requests 4`` an ``fs/getMetadata`` sent after a wait
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import Clock
 from twisted.python import usage
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 from tests.test_processor import INIT, INITIALIZED, FakeFileSystem, FakeResources, req
 from twisted_exec.executor.core.processor import ExecProcessor, ExecProcessorFactory
 from twisted_exec.executor.core.session import SessionRegistry
+from twisted_exec.executor.executor import Executor, ExecutorLimits
 from twisted_exec.executor.options import ExecutorOptions
+from twisted_exec.executor.service import LocalWebSocketService
+from twisted_exec.testing.wsclient import JsonRpcClient, connectJsonRpc
 
 from .helpers import RecordingSink
 
@@ -26,9 +36,7 @@ from .helpers import RecordingSink
 class ConcurrentRequestsTests(SynchronousTestCase):
     def ready(self, concurrent: int) -> tuple[ExecProcessor, RecordingSink, Any]:
         registry = SessionRegistry(Clock(), FakeResources, ttl=10.0)
-        factory = ExecProcessorFactory(
-            registry, FakeFileSystem(), concurrentRequests=concurrent
-        )
+        factory = ExecProcessorFactory(registry, FakeFileSystem(), concurrentRequests=concurrent)
         processor = factory.buildProcessor("test message")
         sink = RecordingSink()
         processor.makeConnection(sink)
@@ -70,12 +78,13 @@ class ConcurrentRequestsTests(SynchronousTestCase):
         self.assertEqual(len(processes.pendingReads), 3)  # 4 started in the freed slot
         processes.pendingReads[0].callback({"chunks": []})
         processes.pendingReads[2].callback({"chunks": []})
-        self.assertEqual([m["id"] for m in sink.take()], [2, 4])
+        # 5 (a read) and 6 (answered at once) took the two free slots: 6 overtakes 5
+        self.assertEqual([m["id"] for m in sink.take()], [2, 4, 6])
         processes.pendingReads[3].callback({"chunks": []})
-        self.assertEqual([m["id"] for m in sink.take()], [5, 6])
+        self.assertEqual([m["id"] for m in sink.take()], [5])
 
     def test_pausedConnectionStartsNothingNew(self) -> None:
-        processor, sink, processes = self.ready(4)
+        processor, sink, _ = self.ready(4)
         processor.pauseProducing()
         processor.messageReceived(req(2, "fs/getMetadata", {"path": "/"}))
         self.assertEqual(sink.take(), [])
@@ -99,3 +108,109 @@ class OptionTests(SynchronousTestCase):
         self.assertIn("--concurrent-requests", str(caught.exception))
         with self.assertRaises(usage.UsageError):
             self.parse("--concurrent-requests", "abc")
+
+
+REFERENCE_171 = Path(__file__).resolve().parent.parent / "vendor/codex-0.171.0/codex"
+TIMEOUT = 15
+
+
+def bounded(d: Deferred[Any], seconds: float = TIMEOUT) -> Deferred[Any]:
+    return d.addTimeout(seconds, reactor)
+
+
+async def overtakeScenario(
+    client: JsonRpcClient, workdir: str, path: Callable[[str], str]
+) -> list[Any]:
+    """A ``process/read`` that waits (up to 300 ms) and an ``fs/getMetadata`` sent after it:
+    the ids in the order their replies arrived. ``path`` spells a path (0.171: a file: URI)."""
+    await bounded(Deferred.fromCoroutine(client.handshake()))
+    env = {"PATH": "/usr/bin:/bin"}
+    start = {"processId": "slow", "argv": ["sleep", "30"], "cwd": path(workdir), "env": env}
+    await bounded(client.call("process/start", {**start, "tty": False}))
+    order: list[Any] = []
+    read = client.call("process/read", {"processId": "slow", "afterSeq": None, "waitMs": 300})
+    meta = client.call("fs/getMetadata", {"path": path(workdir)})
+    read.addCallback(lambda _: order.append("read"))
+    meta.addCallback(lambda _: order.append("getMetadata"))
+    await bounded(read)
+    await bounded(meta)
+    await bounded(client.call("process/terminate", {"processId": "slow"}))
+    return order
+
+
+class _Spawned(ProcessProtocol):
+    def __init__(self) -> None:
+        self.url: Deferred[str] = Deferred()
+        self.ended: Deferred[None] = Deferred()
+        self._out = b""
+
+    def outReceived(self, data: bytes) -> None:
+        self._out += data
+        if b"\n" in self._out and not self.url.called:
+            self.url.callback(self._out.split(b"\n")[0].decode().strip())
+
+    def processEnded(self, reason: Failure) -> None:
+        if not self.url.called:
+            self.url.errback(RuntimeError("the reference exited before printing its URL"))
+        self.ended.callback(None)
+
+
+class OverLoopbackTests(TestCase):
+    """The same scenario against ours (in-process, real websocket and processes) and 0.171."""
+
+    timeout = 60
+
+    def setUp(self) -> None:
+        self.workdir = os.path.abspath(self.mktemp())
+        os.makedirs(self.workdir)
+
+    async def ours(self, concurrent: int) -> list[Any]:
+        executor = Executor(reactor, limits=ExecutorLimits(concurrentRequests=concurrent))
+        self.addCleanup(executor.shutdown)
+        service = LocalWebSocketService(reactor, executor.processorFactory, "ws://127.0.0.1:0")
+        service.privilegedStartService()
+        service.startService()
+        self.addCleanup(service.stopService)
+        assert service.url is not None
+        client = await bounded(Deferred.fromCoroutine(connectJsonRpc(reactor, service.url)))
+        self.addCleanup(client.abort)
+        return await overtakeScenario(client, self.workdir, lambda p: p)
+
+    async def test_oursDefaultKeepsOrder(self) -> None:
+        self.assertEqual(await self.ours(1), ["read", "getMetadata"])
+
+    async def test_oursWithFourOvertakes(self) -> None:
+        self.assertEqual(await self.ours(4), ["getMetadata", "read"])
+
+    async def reference(self, *extra: str) -> list[Any]:
+        if not os.access(REFERENCE_171, os.X_OK):
+            raise SkipTest(f"no 0.171 reference binary at {REFERENCE_171}")
+        binary = str(REFERENCE_171.resolve())
+        codexHome = os.path.abspath(self.mktemp())  # under _trial_temp, not /tmp
+        os.makedirs(codexHome)
+        proto = _Spawned()
+        argv = [binary, "exec-server", "--listen", "ws://127.0.0.1:0", *extra]
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": os.environ.get("HOME", "/"),
+            "CODEX_HOME": codexHome,
+        }
+        transport = reactor.spawnProcess(proto, binary, argv, env=env, path=self.workdir)
+
+        def stop() -> Deferred[None]:
+            if not proto.ended.called:
+                transport.signalProcess("KILL")
+            return proto.ended
+
+        self.addCleanup(stop)
+        url = await bounded(proto.url)
+        client = await bounded(Deferred.fromCoroutine(connectJsonRpc(reactor, url)))
+        self.addCleanup(client.abort)
+        return await overtakeScenario(client, self.workdir, lambda p: Path(p).as_uri())
+
+    async def test_reference171DefaultKeepsOrder(self) -> None:
+        self.assertEqual(await self.reference(), ["read", "getMetadata"])
+
+    async def test_reference171WithFourOvertakes(self) -> None:
+        order = await self.reference("--concurrent-requests", "4")
+        self.assertEqual(order, ["getMetadata", "read"])

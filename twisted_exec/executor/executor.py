@@ -39,6 +39,8 @@ class ExecutorLimits:
     maxProcesses: int | None = MAX_PROCESSES
     maxReadBytes: int | None = None
     retainClosed: int = RETAIN_CLOSED
+    #: Requests of one connection (or relay stream) in flight at once (``--concurrent-requests``).
+    concurrentRequests: int = 1
 
 
 class SessionResources:
@@ -94,7 +96,9 @@ class Executor:
             threadpool=cast(ThreadPool, self.offload),
             maxReadBytes=self.limits.maxReadFileBytes,
         )
-        self.processorFactory = ExecProcessorFactory(self.registry, self.filesystem)
+        self.processorFactory = ExecProcessorFactory(
+            self.registry, self.filesystem, concurrentRequests=self.limits.concurrentRequests
+        )
 
     def _makeResources(self, session: Session) -> SessionResources:
         from twisted_exec.executor.resources.http_request import HttpRequester
