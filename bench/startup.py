@@ -16,7 +16,8 @@ Rows (median of ``--runs``; every run starts the targets in turn, the order rota
   at once; how many answered within 2 s, the median and the slowest answer.
 
 Ours is ``twistd -n codex-executor`` from this source tree (``--baseline DIR``: also from another
-tree, as "before"); twistd alone (a plugin that listens and prints) is the floor. Only the
+tree, as "before"); twistd alone (a plugin that listens and prints) is the floor; "ours,
+stdio_main" is ``python -m twisted_exec.executor.stdio_main`` (stdio without twistd). Only the
 standard library here (sockets, ``selectors``): the measuring side costs next to nothing.
 """
 
@@ -45,6 +46,8 @@ INITIALIZE = b'{"id":1,"method":"initialize","params":{"clientName":"bench-start
 STORM_DEADLINE = 2.0
 
 FLOOR_PLUGIN = """
+import sys
+
 from twisted.application.service import IServiceMaker, Service
 from twisted.plugin import IPlugin
 from twisted.python import usage
@@ -61,7 +64,8 @@ class Listen(Service):
         from twisted.internet.protocol import Factory, Protocol
 
         port = reactor.listenTCP(0, Factory.forProtocol(Protocol), interface="127.0.0.1")
-        print(f"ws://127.0.0.1:{port.getHost().port}", flush=True)
+        sys.__stdout__.write(f"ws://127.0.0.1:{port.getHost().port}\\n")
+        sys.__stdout__.flush()
 
 
 @implementer(IServiceMaker, IPlugin)
@@ -79,11 +83,22 @@ floor = Maker()
 
 
 class Target:
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], ws: bool = True) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        *,
+        ws: bool = True,
+        url: bool = True,
+        stdio: bool = True,
+    ) -> None:
         self.name = name
         self.argv = argv
         self.env = env
-        self.ws = ws  # the floor has no websocket (URL only)
+        self.url = url  # prints a ws:// URL with --listen ws://...
+        self.ws = ws  # ... and answers initialize on it (the floor does not)
+        self.stdio = stdio  # answers initialize with --listen stdio
 
     def spawn(self, listen: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
@@ -222,7 +237,11 @@ def buildTargets(args: argparse.Namespace, root: Path) -> list[Target]:
             before = dict(env)
             before["PYTHONPATH"] = os.pathsep.join([str(Path(args.baseline).resolve()), str(shim)])
             targets.append(Target("before", [*twistd, "codex-executor"], before))
-        targets.append(Target("twistd alone", [*twistd, "bench-floor"], env, ws=False))
+        floor = [*twistd, "--logfile=/dev/null", "bench-floor"]
+        targets.append(Target("twistd alone", floor, env, ws=False, stdio=False))
+        # stdio without twistd (what a harness that spawns stdio sessions should run)
+        stdioMain = [args.python, "-m", "twisted_exec.executor.stdio_main"]
+        targets.append(Target("ours, stdio_main", stdioMain, env, ws=False, url=False))
     if args.only != "ours":
         ref = conf.findReference(args.codex_bin)
         if ref is None:
@@ -254,14 +273,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     for r in range(args.runs):
         order = targets[r % len(targets) :] + targets[: r % len(targets)]
         for t in order:
-            for key, value in measureWs(t).items():
-                keep(t, key, value)
-            if t.ws:
+            if t.url:
+                for key, value in measureWs(t).items():
+                    keep(t, key, value)
+            if t.stdio:
                 keep(t, "stdio_ms", measureStdio(t))
         print(f"run {r + 1}/{args.runs} done", file=sys.stderr)
     storms: dict[str, dict[str, float]] = {}
     for t in targets:
-        if t.ws and args.storm:
+        if t.stdio and args.storm:
             storms[t.name] = storm(t, args.storm)
             print(f"storm [{t.name}]: {storms[t.name]}", file=sys.stderr)
     rows = [

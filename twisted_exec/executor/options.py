@@ -12,8 +12,7 @@ from twisted.python import usage
 from twisted_exec.executor.executor import MAX_PROCESSES, ExecutorLimits
 from twisted_exec.executor.resources.processes import RETAIN_CLOSED
 from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
-from twisted_exec.executor.transports.local_ws import DEFAULT_MAX_MESSAGE_BYTES
-from twisted_exec.executor.transports.relay.demux import MAX_STREAMS
+from twisted_exec.executor.transports.defaults import DEFAULT_MAX_MESSAGE_BYTES, MAX_STREAMS
 from twisted_exec.net.listen import parseListenUrl, printToStdout
 
 TOKEN_VARIABLE = "CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN"
