@@ -23,7 +23,7 @@ def reference(value: object) -> bytes:
 
 
 # Valid text only (a lone surrogate cannot be UTF-8 encoded by either encoder).
-text = st.text(st.characters(blacklist_categories=("Cs",)))
+text = st.text(st.characters(exclude_categories=["Cs"]))
 scalars = st.none() | st.booleans() | text | st.integers(-(2**63), 2**64 - 1)
 values = st.recursive(
     scalars,
