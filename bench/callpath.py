@@ -19,12 +19,13 @@ import json
 import pstats
 import sys
 import time
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.task import Clock
 
 from twisted_exec.executor.core.processor import ExecProcessorFactory
 from twisted_exec.executor.core.session import SessionRegistry
+from twisted_exec.executor.methods import buildRegistry
 from twisted_exec.executor.transports.relay.demux import RelayDemux
 from twisted_exec.wire.frames import encodeData
 from twisted_exec.wire.wsframe import binaryFrame, newMaskKey
@@ -51,8 +52,8 @@ class _FileSystem:
 
 
 def run(calls: int) -> float:
-    registry = SessionRegistry(Clock(), _Resources, ttl=10.0)
-    factory = ExecProcessorFactory(registry, _FileSystem())
+    registry = SessionRegistry(Clock(), cast(Any, _Resources), ttl=10.0)
+    factory = ExecProcessorFactory(registry, _FileSystem(), methods=buildRegistry())
     out: list[bytes] = []
 
     def send(raw: bytes) -> None:
@@ -70,7 +71,9 @@ def run(calls: int) -> float:
     demux.frameReceived(frame({"id": 0, "method": "initialize", "params": {"clientName": "b"}}))
     demux.frameReceived(frame({"method": "initialized"}))
     params = {"path": "/work/scratch"}
-    frames = [frame({"id": i + 1, "method": "fs/getMetadata", "params": params}) for i in range(calls)]
+    frames = [
+        frame({"id": i + 1, "method": "fs/getMetadata", "params": params}) for i in range(calls)
+    ]
     out.clear()
     start = time.process_time()
     for raw in frames:

@@ -26,6 +26,7 @@ from tests.test_processor import INIT, INITIALIZED, FakeFileSystem, FakeResource
 from twisted_exec.executor.core.processor import ExecProcessor, ExecProcessorFactory
 from twisted_exec.executor.core.session import SessionRegistry
 from twisted_exec.executor.executor import Executor, ExecutorLimits
+from twisted_exec.executor.methods import buildRegistry
 from twisted_exec.executor.options import ExecutorOptions
 from twisted_exec.executor.service import LocalWebSocketService
 from twisted_exec.testing.wsclient import JsonRpcClient, connectJsonRpc
@@ -36,7 +37,9 @@ from .helpers import RecordingSink
 class ConcurrentRequestsTests(SynchronousTestCase):
     def ready(self, concurrent: int) -> tuple[ExecProcessor, RecordingSink, Any]:
         registry = SessionRegistry(Clock(), FakeResources, ttl=10.0)
-        factory = ExecProcessorFactory(registry, FakeFileSystem(), concurrentRequests=concurrent)
+        factory = ExecProcessorFactory(
+            registry, FakeFileSystem(), methods=buildRegistry(), concurrentRequests=concurrent
+        )
         processor = factory.buildProcessor("test message")
         sink = RecordingSink()
         processor.makeConnection(sink)

@@ -28,13 +28,6 @@ from twisted_exec.wire.errors import RpcError, invalidParams
 U64_MAX = 2**64 - 1
 
 
-class _Missing:
-    """Marker for a field absent from the input."""
-
-
-MISSING = _Missing()
-
-
 def describe(value: object) -> str:
     """serde's ``Unexpected`` rendering of a JSON value."""
     if value is None:
@@ -454,6 +447,8 @@ class HttpRequestParams:
     bodyBase64: str | None = None
     timeoutMs: int | None = None
     streamResponse: bool | None = None
+    #: Not a 0.131 field: 0.171's ``redirectPolicy: "stop"`` sets it False (methods/http.py).
+    followRedirects: bool = True
 
 
 P = TypeVar("P")
@@ -465,7 +460,6 @@ def parse(cls: type[P], raw: object) -> P:
 
 
 __all__ = [
-    "MISSING",
     "ExecEnvPolicy",
     "ExecParams",
     "FsCopyParams",

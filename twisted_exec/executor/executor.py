@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from twisted.logger import Logger
+from zope.interface import implementer
 
+from twisted_exec.executor.core.interfaces import IHttpRequester, IProcessTable, ISessionResources
 from twisted_exec.executor.core.processor import ExecProcessorFactory
 from twisted_exec.executor.core.session import DETACH_TTL, Session, SessionRegistry
 from twisted_exec.executor.resources.processes import RETAIN_CLOSED
@@ -43,10 +45,11 @@ class ExecutorLimits:
     concurrentRequests: int = 1
 
 
+@implementer(ISessionResources)
 class SessionResources:
     """What one session owns: its processes and its HTTP requests."""
 
-    def __init__(self, processes: Any, http: Any) -> None:
+    def __init__(self, processes: IProcessTable, http: IHttpRequester) -> None:
         self.processes = processes
         self.http = http
 
@@ -57,15 +60,11 @@ class SessionResources:
     def pauseProducing(self) -> None:
         """The session's transport is full: stop reading process pipes and HTTP bodies."""
         self.processes.pauseAll()
-        pause = getattr(self.http, "pauseProducing", None)
-        if pause is not None:
-            pause()
+        self.http.pauseProducing()
 
     def resumeProducing(self) -> None:
         self.processes.resumeAll()
-        resume = getattr(self.http, "resumeProducing", None)
-        if resume is not None:
-            resume()
+        self.http.resumeProducing()
 
 
 class Executor:
@@ -96,8 +95,18 @@ class Executor:
             threadpool=cast(ThreadPool, self.offload),
             maxReadBytes=self.limits.maxReadFileBytes,
         )
+        from twisted_exec.executor.methods import buildRegistry
+        from twisted_exec.executor.methods.environment import LocalEnvironment
+
+        #: Every method of both dialects (executor/methods); more can be added before serving.
+        self.methods = buildRegistry()
+        self.environment = LocalEnvironment(environ)
         self.processorFactory = ExecProcessorFactory(
-            self.registry, self.filesystem, concurrentRequests=self.limits.concurrentRequests
+            self.registry,
+            self.filesystem,
+            methods=self.methods,
+            environment=self.environment,
+            concurrentRequests=self.limits.concurrentRequests,
         )
 
     def _makeResources(self, session: Session) -> SessionResources:

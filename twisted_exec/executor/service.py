@@ -11,14 +11,13 @@ Embedding in an existing Twisted application::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from twisted.application.service import MultiService, Service
+from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList, TimeoutError
-from twisted.internet.interfaces import IAddress, IListeningPort
+from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
@@ -26,7 +25,12 @@ from twisted_exec.executor.core.interfaces import IProcessorFactory
 from twisted_exec.executor.core.session import DETACH_TTL
 from twisted_exec.executor.executor import Executor, ExecutorLimits
 from twisted_exec.executor.transports.defaults import DEFAULT_MAX_MESSAGE_BYTES
-from twisted_exec.net.listen import logToStderrUnder, parseListenUrl
+from twisted_exec.net.listen import (
+    ListeningService,
+    exitCleanlyAfterSignal,
+    logToStderrUnder,
+    parseListenUrl,
+)
 
 if TYPE_CHECKING:
     from twisted_exec.executor.transports.local_ws import LocalExecFactory
@@ -67,8 +71,10 @@ class _SiteOnFirstUse(Factory):  # type: ignore[type-arg]
         return self.site().buildProtocol(addr)
 
 
-class LocalWebSocketService(Service):
+class LocalWebSocketService(ListeningService):
     """Listens on ``ws://IP:PORT`` and announces the bound URL (port 0 picks a free port)."""
+
+    listeningMessage = "codex exec-server listening on {url}"
 
     def __init__(
         self,
@@ -79,18 +85,11 @@ class LocalWebSocketService(Service):
         announce: Callable[[str], None] | None = None,
         maxMessageBytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
-        self.reactor = reactor
-        self.address = parseListenUrl(listenUrl)
+        super().__init__(reactor, parseListenUrl(listenUrl), announce)
         self.processorFactory = processorFactory
         self.maxMessageBytes = maxMessageBytes
         self._factory: LocalExecFactory | None = None
         self._listening = _SiteOnFirstUse(self._makeSite)
-        self.announce = announce
-        self.port: IListeningPort | None = None
-        self.url: str | None = None
-        #: Seconds a stop waits for close frames to be written (a peer that does not read
-        #: never takes them) before the connections are aborted.
-        self.closeTimeout = 2.0
 
     @property
     def factory(self) -> LocalExecFactory:
@@ -108,29 +107,16 @@ class LocalWebSocketService(Service):
 
         return makeSite(self.factory)
 
+    def makeFactory(self) -> Any:
+        return self._listening
+
     def privilegedStartService(self) -> None:
-        # Synchronous, so a port in use fails twistd's start-up with a clear error.
-        self.port = self.reactor.listenTCP(
-            self.address.port, self._listening, interface=self.address.host
-        )
-        bound: Any = self.port.getHost()
-        self.url = replace(self.address, port=bound.port).url
-        log.info("codex exec-server listening on {url}", url=self.url)
-        if self.announce is not None:
-            self.announce(self.url)
+        super().privilegedStartService()  # listens and announces the URL
         # The websocket stack, imported now that the URL is out (see _SiteOnFirstUse).
         self.reactor.callLater(0, self._listening.site)
-        super().privilegedStartService()
-
-    def startService(self) -> None:
-        if self.port is None:
-            self.privilegedStartService()
-        super().startService()
 
     async def _stop(self) -> None:
-        port, self.port = self.port, None
-        if port is not None:
-            await port.stopListening()  # type: ignore[misc]
+        await self.stopListening()
         # Close frames only leave on a later reactor turn: wait for them (bounded), or
         # twistd's shutdown tears the sockets down first and clients see 1006, not 1000.
         protocols = list(self._factory.connections) if self._factory is not None else []
@@ -174,9 +160,10 @@ class ExecutorService(MultiService):
         *,
         ttl: float = DETACH_TTL,
         limits: ExecutorLimits | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
-        self.executor = Executor(reactor, ttl=ttl, limits=limits)
+        self.executor = Executor(reactor, ttl=ttl, limits=limits, environ=environ)
 
     logToStderr = False
 
@@ -196,11 +183,7 @@ class ExecutorService(MultiService):
 
         def shutdown(result: object) -> object:
             self.executor.shutdown()
-            # twistd re-raises the signal that stopped the reactor, so SIGTERM would end the
-            # process "killed by SIGTERM". Our shutdown is complete and clean at this point:
-            # report it as exit code 0 (issue: "SIGTERM ... exits 0").
-            if getattr(self.executor.reactor, "_exitSignal", None) is not None:
-                self.executor.reactor._exitSignal = None
+            exitCleanlyAfterSignal(self.executor.reactor)  # SIGTERM ... exits 0
             return result
 
         return d.addBoth(shutdown)

@@ -29,8 +29,8 @@ from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSin
 from twisted_exec.executor.transports.defaults import (
     DEFAULT_MAX_MESSAGE_BYTES as DEFAULT_MAX_MESSAGE_BYTES,
 )
+from twisted_exec.net.autobahn_compat import PromptFailMixin
 from twisted_exec.net.backpressure import TransportBackpressure
-from twisted_exec.net.wsfail import PromptFailMixin
 
 log = Logger()
 
