@@ -115,6 +115,10 @@ class Router:
         self._byPeer: dict[Any, set[tuple[str, str]]] = {}  # peer -> its route keys
         self._slow: set[Any] = set()  # peers whose outbound buffer is full
         self._pausedBy: dict[Any, set[Any]] = {}  # peer not being read -> the slow peers why
+        # peer -> the peers its routes lead to; a full buffer toggles pause/resume far more often
+        # than routes change, and with 1,000 streams on one link walking them per toggle was
+        # most of the rendezvous's CPU (bench/relay.py --harness-process). Cleared on any change.
+        self._counterpartCache: dict[Any, frozenset[Any]] = {}
         self.onUnrouted: Callable[[Any, str, bytes], None] = self._logUnrouted
 
     # -- executors -------------------------------------------------------------------------
@@ -160,6 +164,7 @@ class Router:
             record.link = None
             record.disconnectedAt = self._clock.seconds()
         self._forgetFlow(link)
+        self._counterpartCache.clear()
         for key in sorted(self._byPeer.pop(link, set())):
             route = self._routes.pop(key, None)
             if route is None:
@@ -217,6 +222,7 @@ class Router:
             route = self._routes[key] = _Route(executorId, head.streamId, harness, link)
             self._byPeer.setdefault(harness, set()).add(key)
             self._byPeer.setdefault(link, set()).add(key)
+            self._counterpartCache.clear()
             if link in self._slow:
                 self._pause(harness, link)
             if harness in self._slow:
@@ -228,6 +234,7 @@ class Router:
     def harnessLost(self, harness: Any) -> None:
         """``harness`` ended: reset each of its streams towards the executor it was opened on."""
         self._forgetFlow(harness)
+        self._counterpartCache.clear()
         for key in sorted(self._byPeer.pop(harness, set())):
             route = self._routes.pop(key, None)
             if route is None:
@@ -262,12 +269,16 @@ class Router:
         """Whether the router stopped reading ``peer``."""
         return peer in self._pausedBy
 
-    def _counterparts(self, peer: Any) -> set[Any]:
+    def _counterparts(self, peer: Any) -> frozenset[Any]:
+        cached = self._counterpartCache.get(peer)
+        if cached is not None:
+            return cached
         others = set()
         for key in self._byPeer.get(peer, ()):
             route = self._routes[key]
             others.add(route.executor if route.harness is peer else route.harness)
-        return others
+        self._counterpartCache[peer] = result = frozenset(others)
+        return result
 
     def _pause(self, other: Any, slow: Any) -> None:
         causes = self._pausedBy.setdefault(other, set())
@@ -289,6 +300,7 @@ class Router:
             self._unindex(route.executor, key)
 
     def _unindex(self, peer: Any, key: tuple[str, str]) -> None:
+        self._counterpartCache.clear()
         keys = self._byPeer.get(peer)
         if keys is not None:
             keys.discard(key)
