@@ -36,6 +36,8 @@ from twisted.internet import defer, error, protocol, task
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
+# This source tree's twisted_exec (the rendezvous, the in-process harness), not an installed one.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from twisted_exec.testing.registry import FakeRegistry
 from twisted_exec.testing.rendezvous import ExecutorConnection, Rendezvous
 
