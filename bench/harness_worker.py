@@ -192,6 +192,8 @@ class Worker(LineReceiver):
             return await Deferred.fromCoroutine(
                 workloads.processOutput(self.reactor, sock, c["cwd"], c["size"], c["tty"], pid)
             ).addTimeout(120, self.reactor)
+        if op == "sequential":
+            return await workloads.sequentialLifecycles(self.reactor, sock, c["cwd"], c["count"])
         if op == "spawn":
             return await workloads.spawnRate(self.reactor, sock, c["cwd"], c["count"], pid)
         raise ValueError(f"unknown op {op!r}")

@@ -50,7 +50,15 @@ from benchlib import (
     rssKiB,
 )
 from harnessproc import HarnessProcess
-from workloads import closeStreams, driveCalls, openStreams, processOutput, sleep, spawnRate
+from workloads import (
+    closeStreams,
+    driveCalls,
+    openStreams,
+    processOutput,
+    sequentialLifecycles,
+    sleep,
+    spawnRate,
+)
 
 conf = loadConformanceRunner()
 
@@ -364,6 +372,14 @@ class Run:
             processOutput(self.reactor, t.connection, self.cwd, size, tty, t.pid)
         ).addTimeout(120, self.reactor)
 
+    async def measureSequential(self, t: Target, count: int) -> dict[str, float]:
+        if self.worker is not None:
+            return await self.worker.call(
+                "sequential", target=t.executorId, cwd=self.cwd, count=count
+            )
+        assert t.connection is not None
+        return await sequentialLifecycles(self.reactor, t.connection, self.cwd, count)
+
     async def measureSpawns(self, t: Target, count: int) -> dict[str, float]:
         if self.worker is not None:
             return await self.worker.call(
@@ -527,6 +543,15 @@ class Run:
         keys = {"starts_s": "spawn_starts", "lifecycles_s": "spawn_lifecycles"}
         keys["cpu_us"] = "spawn_cpu"
         await self.each("spawn", spawn, keys)
+        self.row(
+            "seq_p50", "process/start of `true` -> process/closed, one at a time: p50", "ms", True
+        )
+        self.row("seq_rate", "… lifecycles/s, one at a time", "1/s", False)
+
+        async def sequential(t: Target) -> dict[str, float]:
+            return await self.measureSequential(t, 50)
+
+        await self.each("sequential", sequential, {"p50_ms": "seq_p50", "per_s": "seq_rate"})
 
     async def output(self) -> None:
         size = self.s.outputBytes
@@ -560,7 +585,7 @@ class Run:
             f"streams_{n}_{m}" for n in self.s.streamCounts for m in ("calls", "p99", "cpu")
         ]
         rest = ["output_pipe", "output_pipe_cpu", "output_pty", "output_pty_cpu"]
-        rest += ["spawn_starts", "spawn_lifecycles", "spawn_cpu"]
+        rest += ["spawn_starts", "spawn_lifecycles", "spawn_cpu", "seq_p50", "seq_rate"]
         memory = ["rss_idle", "rss_streams", "rss_per_stream", "open_streams", "rss_after"]
         keys = [k for k in first + streamKeys + rest + memory if k in self.rows]
         keys += [k for k in self.order if k not in keys]

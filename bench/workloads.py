@@ -252,3 +252,41 @@ async def spawnRate(
     if cpu0 is not None and cpu1 is not None:
         result["cpu_us"] = (cpu1 - cpu0) / count * 1e6
     return result
+
+
+async def sequentialLifecycles(
+    reactor: Any, connection: StreamHost, cwd: str, count: int
+) -> dict[str, float]:
+    """``process/start`` of ``true``, one at a time: send, wait for ``process/closed``, repeat.
+
+    The latency-bound case Nagle's algorithm hurts most (a reply and a notification in a row):
+    ``p50_ms`` of start → closed, and lifecycles per second.
+    """
+    [stream] = await openStreams(reactor, connection, 1)
+    latencies: list[float] = []
+    try:
+        start = time.perf_counter()
+        for n in range(count):
+            sent = time.perf_counter()
+            params = {
+                "processId": f"seq{n}",
+                "argv": ["true"],
+                "cwd": cwd,
+                "env": {"PATH": "/usr/bin:/bin"},
+                "tty": False,
+            }
+            reply = await stream.request("process/start", params).addTimeout(30, reactor)
+            if "result" not in reply:
+                raise RuntimeError(f"process/start failed: {reply.get('error')}")
+            while True:
+                message = await stream.notifications.get().addTimeout(30, reactor)
+                if message.get("method") == "process/closed":
+                    break
+            latencies.append(time.perf_counter() - sent)
+            forgetRecords(connection, [stream])
+        elapsed = time.perf_counter() - start
+    finally:
+        stream.notifications.pending.clear()
+        closeStreams(connection, [stream])
+    latencies.sort()
+    return {"p50_ms": percentile(latencies, 0.5) * 1000, "per_s": count / elapsed}
