@@ -31,6 +31,8 @@ from twisted_exec.net.listen import (
     logToStderrUnder,
     parseListenUrl,
 )
+from twisted_exec.net.secretenv import SecretScrubber
+from twisted_exec.net.wsauth import WsAuthMode, listenerProblem
 
 if TYPE_CHECKING:
     from twisted_exec.executor.transports.local_ws import LocalExecFactory
@@ -84,8 +86,16 @@ class LocalWebSocketService(ListeningService):
         *,
         announce: Callable[[str], None] | None = None,
         maxMessageBytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        auth: WsAuthMode | None = None,
+        insecureNoAuth: bool = False,
     ) -> None:
         super().__init__(reactor, parseListenUrl(listenUrl), announce)
+        #: ``--ws-auth``: who may open the websocket (``None``: anyone who reaches the port,
+        #: which is why a bind beyond loopback needs ``insecureNoAuth`` then).
+        self.auth = auth
+        problem = listenerProblem(self.address.host, auth, insecureNoAuth)
+        if problem is not None:
+            raise ValueError(problem)
         self.processorFactory = processorFactory
         self.maxMessageBytes = maxMessageBytes
         self._factory: LocalExecFactory | None = None
@@ -105,7 +115,7 @@ class LocalWebSocketService(ListeningService):
     def _makeSite(self) -> Any:
         from twisted_exec.executor.transports.local_ws import makeSite
 
-        return makeSite(self.factory)
+        return makeSite(self.factory, self.address.host, self.auth)
 
     def makeFactory(self) -> Any:
         return self._listening
@@ -161,9 +171,12 @@ class ExecutorService(MultiService):
         ttl: float = DETACH_TTL,
         limits: ExecutorLimits | None = None,
         environ: Mapping[str, str] | None = None,
+        scrubber: SecretScrubber | None = None,
     ) -> None:
         super().__init__()
-        self.executor = Executor(reactor, ttl=ttl, limits=limits, environ=environ)
+        self.executor = Executor(
+            reactor, ttl=ttl, limits=limits, environ=environ, scrubber=scrubber
+        )
 
     logToStderr = False
 
