@@ -116,3 +116,12 @@ class ISessionResources(Interface):
 
     def resumeProducing() -> None:
         """The transport drained: undo :meth:`pauseProducing`."""
+
+
+class IConnectionResource(Interface):
+    """Something one connection owns, not its session (0.171's fs handles and missing-path
+    watch: the reference forgets them when the connection goes, even on a resume); made by
+    ``ExecProcessor.connectionResource`` on first use."""
+
+    def close() -> None:
+        """The connection ended: release everything (descriptors, kernel watches)."""
