@@ -33,6 +33,7 @@ from twisted.internet import defer, task
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
+from twisted_exec.net.nodelay import NoDelayMixin
 from twisted_exec.wire.frames import Data, FrameCodec
 
 CHUNK = 8192
@@ -80,7 +81,7 @@ class _Blast:
 
 
 @implementer(IPushProducer)
-class EchoPeer(WebSocketClientProtocol):  # type: ignore[misc]
+class EchoPeer(NoDelayMixin, WebSocketClientProtocol):  # type: ignore[misc]
     """Canned replies; fake process output as fast as the transport takes it."""
 
     factory: EchoFactory

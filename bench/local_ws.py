@@ -88,7 +88,9 @@ async def connect(reactor: Any, url: str) -> BenchClient:
 
     opened: Deferred[BenchClient] = Deferred()
 
-    class Proto(WebSocketClientProtocol):  # type: ignore[misc]
+    from twisted_exec.net.nodelay import NoDelayMixin
+
+    class Proto(NoDelayMixin, WebSocketClientProtocol):  # type: ignore[misc]
         client: BenchClient
 
         def onOpen(self) -> None:

@@ -36,19 +36,28 @@ from twisted.internet import defer, error, protocol, task
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
+# This source tree's twisted_exec (the rendezvous, the in-process harness), not an installed one.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from twisted_exec.testing.registry import FakeRegistry
-from twisted_exec.testing.rendezvous import ExecutorConnection, HarnessStream, Rendezvous
+from twisted_exec.testing.rendezvous import ExecutorConnection, Rendezvous
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import (
     Row,
-    b64len,
-    cpuSeconds,
     loadConformanceRunner,
     machineDescription,
-    percentile,
     renderTable,
     rssKiB,
+)
+from harnessproc import HarnessProcess
+from workloads import (
+    closeStreams,
+    driveCalls,
+    openStreams,
+    processOutput,
+    sequentialLifecycles,
+    sleep,
+    spawnRate,
 )
 
 conf = loadConformanceRunner()
@@ -102,6 +111,16 @@ class _Process(protocol.ProcessProtocol):
 
     def processEnded(self, reason: Failure) -> None:
         self.ended.callback(None)
+
+
+class LeanExecutorConnection(ExecutorConnection):
+    """The rendezvous's executor link without the growing record of every frame."""
+
+    def frameReceived(self, raw: bytes) -> None:
+        super().frameReceived(raw)
+        if not self._frameWaiters:
+            self.frames.clear()
+            self.orphans.clear()
 
 
 @dataclass
@@ -188,220 +207,6 @@ class Target:
                 continue
 
 
-# -- harness helpers -------------------------------------------------------------------------------
-
-
-def sleep(reactor: Any, seconds: float) -> Deferred[None]:
-    return task.deferLater(reactor, seconds, lambda: None)
-
-
-def forgetRecords(connection: ExecutorConnection, streams: Sequence[HarnessStream]) -> None:
-    """Drop what the test doubles record (every frame and message), so memory stays flat."""
-    connection.frames.clear()
-    connection.orphans.clear()
-    for s in streams:
-        s.messages.clear()
-        s.seqs.clear()
-
-
-async def openStreams(
-    reactor: Any, connection: ExecutorConnection, count: int, batch: int = 100
-) -> list[HarnessStream]:
-    """``count`` initialized streams (``initialize`` in batches of ``batch`` at a time)."""
-    streams = [connection.stream(f"bench-{uuid.uuid4()}") for _ in range(count)]
-    try:
-        for i in range(0, count, batch):
-            part = streams[i : i + batch]
-            pending = defer.gatherResults([s.initialize("bench") for s in part], consumeErrors=True)
-            await pending.addTimeout(30, reactor)
-    except BaseException:
-        # Give the executor its streams back, or the rows after this one start over a limit.
-        closeStreams(connection, streams)
-        raise
-    forgetRecords(connection, streams)
-    return streams
-
-
-def closeStreams(connection: ExecutorConnection, streams: Sequence[HarnessStream]) -> None:
-    for s in streams:
-        s.reset("bench done")
-        connection.forgetStream(s.streamId)
-    forgetRecords(connection, [])
-
-
-async def driveCalls(
-    reactor: Any,
-    streams: Sequence[HarnessStream],
-    inflight: int,
-    path: str,
-    s: Settings,
-    pid: int | None,
-    method: str = "fs/getMetadata",
-) -> dict[str, float]:
-    """``fs/getMetadata`` of ``path``, ``inflight`` calls outstanding per stream, for one window.
-
-    Each reply sends the next call on the same stream. Calls answered inside the window count;
-    their latency is measured from sending to the reply. ``method`` may instead be
-    ``process/terminate`` (of an unknown process id: an answer that touches no file).
-    """
-    params = {"path": path} if method == "fs/getMetadata" else {"processId": "none"}
-    state = {"measuring": False, "stopping": False, "outstanding": 0, "errors": 0}
-    latencies: list[float] = []
-    drained: Deferred[None] = Deferred()
-    clock = time.perf_counter
-
-    def send(stream: HarnessStream) -> None:
-        stream.request(method, params).addCallback(answered, stream, clock())
-
-    def answered(reply: dict[str, Any], stream: HarnessStream, sent: float) -> None:
-        if state["measuring"]:
-            latencies.append(clock() - sent)
-        if "result" not in reply:
-            state["errors"] += 1
-        if state["stopping"]:
-            state["outstanding"] -= 1
-            if state["outstanding"] == 0 and not drained.called:
-                drained.callback(None)
-            return
-        send(stream)
-
-    for stream in streams:
-        for _ in range(inflight):
-            state["outstanding"] += 1
-            send(stream)
-    await sleep(reactor, s.warmup)
-    state["measuring"] = True
-    start = clock()
-    cpu0 = cpuSeconds(pid)
-    await sleep(reactor, s.window)
-    state["measuring"] = False
-    elapsed = clock() - start
-    cpu1 = cpuSeconds(pid)
-    state["stopping"] = True
-    await drained.addTimeout(30, reactor)
-    if state["errors"]:
-        raise RuntimeError(f"{state['errors']} error replies")
-    latencies.sort()
-    result = {
-        "calls_s": len(latencies) / elapsed,
-        "p50_ms": percentile(latencies, 0.5) * 1000,
-        "p99_ms": percentile(latencies, 0.99) * 1000,
-    }
-    if cpu0 is not None and cpu1 is not None and latencies:
-        result["cpu_us"] = (cpu1 - cpu0) / len(latencies) * 1e6
-    return result
-
-
-async def processOutput(
-    reactor: Any, connection: ExecutorConnection, cwd: str, size: int, tty: bool, pid: int | None
-) -> dict[str, float]:
-    """MB/s (10^6 bytes) of ``head -c SIZE /dev/zero`` from ``process/start`` to ``closed``,
-    and the executor's CPU time per MB."""
-    [stream] = await openStreams(reactor, connection, 1)
-    queue = stream.notifications
-    got = 0
-    try:
-        start = time.perf_counter()
-        cpu0 = cpuSeconds(pid)
-        reply = await stream.request(
-            "process/start",
-            {
-                "processId": "out",
-                "argv": ["head", "-c", str(size), "/dev/zero"],
-                "cwd": cwd,
-                "env": {"PATH": "/usr/bin:/bin"},
-                "tty": tty,
-            },
-        ).addTimeout(30, reactor)
-        if "result" not in reply:
-            raise RuntimeError(f"process/start failed: {reply.get('error')}")
-        while True:
-            message = await queue.get()
-            forgetRecords(connection, [stream])
-            method = message.get("method")
-            if method == "process/output":
-                got += b64len(message["params"]["chunk"])
-            elif method == "process/closed":
-                break
-        elapsed = time.perf_counter() - start
-        cpu1 = cpuSeconds(pid)
-    finally:
-        queue.pending.clear()
-        closeStreams(connection, [stream])
-    if got != size:
-        raise RuntimeError(f"expected {size} bytes of output, got {got}")
-    result = {"mb_s": size / elapsed / 1e6}
-    if cpu0 is not None and cpu1 is not None:
-        result["cpu_ms_mb"] = (cpu1 - cpu0) * 1000 / (size / 1e6)
-    return result
-
-
-async def spawnRate(
-    reactor: Any, connection: ExecutorConnection, cwd: str, count: int, pid: int | None
-) -> dict[str, float]:
-    """``process/start`` of ``true`` (with a cwd), 8 requests queued at a time, on one stream.
-
-    ``starts_s``: replies per second; ``lifecycles_s``: until every process/closed arrived.
-    """
-    [stream] = await openStreams(reactor, connection, 1)
-    closedAll: Deferred[None] = Deferred()
-    repliedAll: Deferred[None] = Deferred()
-    state = {"sent": 0, "replied": 0, "closed": 0, "errors": 0}
-    stamps: dict[str, float] = {}
-
-    def onNotification(message: dict[str, Any]) -> None:
-        if message.get("method") == "process/closed":
-            state["closed"] += 1
-            if state["closed"] == count and not closedAll.called:
-                stamps["closed"] = time.perf_counter()
-                closedAll.callback(None)
-        forgetRecords(connection, [stream])
-        stream.notifications.get().addCallback(onNotification)
-
-    def send() -> None:
-        n = state["sent"]
-        state["sent"] += 1
-        params = {
-            "processId": f"p{n}",
-            "argv": ["true"],
-            "cwd": cwd,
-            "env": {"PATH": "/usr/bin:/bin"},
-            "tty": False,
-        }
-        stream.request("process/start", params).addCallback(replied)
-
-    def replied(reply: dict[str, Any]) -> None:
-        state["replied"] += 1
-        if "result" not in reply:
-            state["errors"] += 1
-        if state["sent"] < count:
-            send()
-        elif state["replied"] == count and not repliedAll.called:
-            stamps["replied"] = time.perf_counter()
-            repliedAll.callback(None)
-
-    stream.notifications.get().addCallback(onNotification)
-    start = time.perf_counter()
-    cpu0 = cpuSeconds(pid)
-    try:
-        for _ in range(min(8, count)):
-            send()
-        await repliedAll.addTimeout(60, reactor)
-        if state["errors"]:
-            raise RuntimeError(f"{state['errors']} process/start errors")
-        await closedAll.addTimeout(30, reactor)
-        cpu1 = cpuSeconds(pid)
-    finally:
-        closeStreams(connection, [stream])
-    result = {
-        "starts_s": count / (stamps["replied"] - start),
-        "lifecycles_s": count / (stamps["closed"] - start),
-    }
-    if cpu0 is not None and cpu1 is not None:
-        result["cpu_us"] = (cpu1 - cpu0) / count * 1e6
-    return result
-
-
 # -- the run ---------------------------------------------------------------------------------------
 
 
@@ -417,12 +222,23 @@ def failureText(err: BaseException) -> str:
 class Run:
     """One benchmark run: the rendezvous, the targets, the rows collected so far."""
 
-    def __init__(self, reactor: Any, targets: list[Target], s: Settings, cwd: str) -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        targets: list[Target],
+        s: Settings,
+        cwd: str,
+        worker: HarnessProcess | None = None,
+    ) -> None:
         self.reactor = reactor
+        self.worker = worker
         self.targets = targets
         self.s = s
         self.cwd = cwd
         self.rendezvous = Rendezvous(reactor)
+        # Drop what the rendezvous records of every executor frame as it goes (frames that a
+        # harness websocket carries are never cleared by the workloads).
+        self.rendezvous.server.linkForExecutor = LeanExecutorConnection
         self.registry: FakeRegistry | None = None
         self.registryUrl = ""
         self.rows: dict[str, Row] = {}
@@ -463,6 +279,7 @@ class Run:
                 await t.stop(self.reactor)
                 self.targets.remove(t)
                 continue
+            await self.attach(t)
             self.log(f"{t.name} connected (pid {t.pid})")
 
     async def tearDown(self) -> None:
@@ -484,6 +301,92 @@ class Run:
         t.restarts += 1
         t.executorId = f"bench-{uuid.uuid4().hex[:8]}"
         await t.start(self.reactor, self.rendezvous, self.registryUrl, self.cwd)
+        await self.attach(t)
+
+    # -- where the harness runs: here, or in its own process (bench/harness_worker.py) ---------
+
+    async def attach(self, t: Target) -> None:
+        """In harness-process mode: the worker dials ``/harness/{id}`` of a (re)started target."""
+        if self.worker is not None:
+            url = self.rendezvous.harnessUrl(t.executorId)
+            await self.worker.call("connect", target=t.executorId, url=url)
+
+    async def openHeld(self, t: Target, count: int) -> Any:
+        """``count`` initialized streams held until :meth:`closeHeld`."""
+        if self.worker is None:
+            assert t.connection is not None
+            return await openStreams(self.reactor, t.connection, count)
+        handle = f"{t.executorId}-held"
+        await self.worker.call("open", target=t.executorId, count=count, handle=handle)
+        return handle
+
+    async def closeHeld(self, t: Target, held: Any) -> None:
+        if self.worker is None:
+            assert t.connection is not None
+            closeStreams(t.connection, held)
+        else:
+            await self.worker.call("close", handle=held)
+
+    async def calls(
+        self,
+        t: Target,
+        inflight: int,
+        *,
+        streams: int = 1,
+        held: Any = None,
+        method: str = "fs/getMetadata",
+    ) -> dict[str, float]:
+        """:func:`workloads.driveCalls` on ``held`` streams or on ``streams`` fresh ones."""
+        s = self.s
+        if self.worker is not None:
+            where: dict[str, Any] = {"handle": held} if held is not None else {"streams": streams}
+            return await self.worker.call(
+                "calls",
+                target=t.executorId,
+                inflight=inflight,
+                path=self.cwd,
+                warmup=s.warmup,
+                window=s.window,
+                pid=t.pid,
+                method=method,
+                **where,
+            )
+        assert t.connection is not None
+        fresh = held is None
+        used = await openStreams(self.reactor, t.connection, streams) if fresh else held
+        try:
+            return await driveCalls(
+                self.reactor, used, inflight, self.cwd, s.warmup, s.window, t.pid, method=method
+            )
+        finally:
+            if fresh:
+                closeStreams(t.connection, used)
+
+    async def measureOutput(self, t: Target, size: int, tty: bool) -> dict[str, float]:
+        if self.worker is not None:
+            return await self.worker.call(
+                "output", target=t.executorId, cwd=self.cwd, size=size, tty=tty, pid=t.pid
+            )
+        assert t.connection is not None
+        return await defer.Deferred.fromCoroutine(
+            processOutput(self.reactor, t.connection, self.cwd, size, tty, t.pid)
+        ).addTimeout(120, self.reactor)
+
+    async def measureSequential(self, t: Target, count: int) -> dict[str, float]:
+        if self.worker is not None:
+            return await self.worker.call(
+                "sequential", target=t.executorId, cwd=self.cwd, count=count
+            )
+        assert t.connection is not None
+        return await sequentialLifecycles(self.reactor, t.connection, self.cwd, count)
+
+    async def measureSpawns(self, t: Target, count: int) -> dict[str, float]:
+        if self.worker is not None:
+            return await self.worker.call(
+                "spawn", target=t.executorId, cwd=self.cwd, count=count, pid=t.pid
+            )
+        assert t.connection is not None
+        return await spawnRate(self.reactor, t.connection, self.cwd, count, t.pid)
 
     async def each(
         self,
@@ -526,14 +429,14 @@ class Run:
         self.row("rss_per_stream", "RSS per idle stream", "KiB", True)
         self.row("open_streams", f"open+initialize {n:,} streams (100 at a time)", "s", True)
         await sleep(self.reactor, 1.0)
-        held: dict[str, list[HarnessStream]] = {}
+        held: dict[str, Any] = {}
         for t in self.targets:
             await self.ensureRunning(t)
             assert t.connection is not None and t.pid is not None
             idle = rssKiB(t.pid) if t.measuresMemory else None
             try:
                 t0 = time.perf_counter()
-                held[t.name] = await openStreams(self.reactor, t.connection, n)
+                held[t.name] = await self.openHeld(t, n)
                 self.record("open_streams", t, time.perf_counter() - t0)
             except Exception as err:
                 text = failureText(err)
@@ -554,8 +457,7 @@ class Run:
             async def onHeld(t: Target) -> dict[str, float]:
                 if t.name not in held:
                     raise RuntimeError("streams did not open")
-                k = self.s.inflight
-                return await driveCalls(self.reactor, held[t.name], k, self.cwd, self.s, t.pid)
+                return await self.calls(t, self.s.inflight, held=held[t.name])
 
             await self.each(
                 f"{n} streams",
@@ -568,8 +470,7 @@ class Run:
             )
         for t in self.targets:
             if t.name in held and t.alive():
-                assert t.connection is not None
-                closeStreams(t.connection, held[t.name])
+                await self.closeHeld(t, held[t.name])
         # The reset sessions live for the detach TTL: wait them out (their expiry would
         # otherwise land in the middle of the next rows), then look at the RSS again.
         self.row(
@@ -594,12 +495,7 @@ class Run:
         self.row("rpc_calls", "RPC calls/s, 1 stream, 1 in flight", "1/s", False)
 
         async def one(t: Target) -> dict[str, float]:
-            assert t.connection is not None
-            streams = await openStreams(self.reactor, t.connection, 1)
-            try:
-                return await driveCalls(self.reactor, streams, 1, self.cwd, self.s, t.pid)
-            finally:
-                closeStreams(t.connection, streams)
+            return await self.calls(t, 1)
 
         self.row("rpc_cpu", "executor CPU per call, 1 in flight", "µs", True)
         keys = {
@@ -612,14 +508,7 @@ class Run:
         self.row("rpc_nofs_p50", "RPC round trip p50 (process/terminate, unknown id)", "ms", True)
 
         async def noFs(t: Target) -> dict[str, float]:
-            assert t.connection is not None
-            streams = await openStreams(self.reactor, t.connection, 1)
-            try:
-                return await driveCalls(
-                    self.reactor, streams, 1, self.cwd, self.s, t.pid, method="process/terminate"
-                )
-            finally:
-                closeStreams(t.connection, streams)
+            return await self.calls(t, 1, method="process/terminate")
 
         await self.each("rpc latency, no fs", noFs, {"p50_ms": "rpc_nofs_p50"})
 
@@ -630,13 +519,7 @@ class Run:
             self.manyStreamRows(n)
 
             async def many(t: Target, n: int = n) -> dict[str, float]:
-                assert t.connection is not None
-                streams = await openStreams(self.reactor, t.connection, n)
-                try:
-                    k = self.s.inflight
-                    return await driveCalls(self.reactor, streams, k, self.cwd, self.s, t.pid)
-                finally:
-                    closeStreams(t.connection, streams)
+                return await self.calls(t, self.s.inflight, streams=n)
 
             await self.each(
                 f"{n} streams",
@@ -654,13 +537,21 @@ class Run:
         self.row("spawn_lifecycles", "… until every process/closed", "1/s", False)
 
         async def spawn(t: Target) -> dict[str, float]:
-            assert t.connection is not None
-            return await spawnRate(self.reactor, t.connection, self.cwd, count, t.pid)
+            return await self.measureSpawns(t, count)
 
         self.row("spawn_cpu", "executor CPU per process (start to closed)", "µs", True)
         keys = {"starts_s": "spawn_starts", "lifecycles_s": "spawn_lifecycles"}
         keys["cpu_us"] = "spawn_cpu"
         await self.each("spawn", spawn, keys)
+        self.row(
+            "seq_p50", "process/start of `true` -> process/closed, one at a time: p50", "ms", True
+        )
+        self.row("seq_rate", "… lifecycles/s, one at a time", "1/s", False)
+
+        async def sequential(t: Target) -> dict[str, float]:
+            return await self.measureSequential(t, 50)
+
+        await self.each("sequential", sequential, {"p50_ms": "seq_p50", "per_s": "seq_rate"})
 
     async def output(self) -> None:
         size = self.s.outputBytes
@@ -670,10 +561,7 @@ class Run:
             self.row(key, f"process output, {size / 1e6:.0f} MB to stdout ({kind})", "MB/s", False)
 
             async def out(t: Target, tty: bool = tty) -> dict[str, float]:
-                assert t.connection is not None
-                return await defer.Deferred.fromCoroutine(
-                    processOutput(self.reactor, t.connection, self.cwd, size, tty, t.pid)
-                ).addTimeout(120, self.reactor)
+                return await self.measureOutput(t, size, tty)
 
             self.row(f"{key}_cpu", f"executor CPU per MB of output ({kind})", "ms", True)
             keys = {"mb_s": key, "cpu_ms_mb": f"{key}_cpu"}
@@ -697,7 +585,7 @@ class Run:
             f"streams_{n}_{m}" for n in self.s.streamCounts for m in ("calls", "p99", "cpu")
         ]
         rest = ["output_pipe", "output_pipe_cpu", "output_pty", "output_pty_cpu"]
-        rest += ["spawn_starts", "spawn_lifecycles", "spawn_cpu"]
+        rest += ["spawn_starts", "spawn_lifecycles", "spawn_cpu", "seq_p50", "seq_rate"]
         memory = ["rss_idle", "rss_streams", "rss_per_stream", "open_streams", "rss_after"]
         keys = [k for k in first + streamKeys + rest + memory if k in self.rows]
         keys += [k for k in self.order if k not in keys]
@@ -776,6 +664,12 @@ def parseArgs(argv: Sequence[str]) -> argparse.Namespace:
         help="also measure our executor from this source tree, as 'before' (before/after)",
     )
     p.add_argument("--no-ceiling", action="store_true", help="skip the bare autobahn peer")
+    p.add_argument(
+        "--harness-process",
+        action="store_true",
+        help="run the harness in its own process on a real /harness websocket "
+        "(bench/harness_worker.py); without it the harness shares this process (for profiling)",
+    )
     p.add_argument("--markdown", help="also write the results (with the conditions) to this file")
     p.add_argument("--note", default="", help="a line about the conditions, for --markdown")
     p.add_argument(
@@ -802,22 +696,28 @@ async def amain(reactor: Any, args: argparse.Namespace) -> None:
     started = time.time()
     conditions = machineDescription()
     targets = buildTargets(args, runRoot, codexHome)
-    run = Run(reactor, targets, s, str(runRoot))
+    worker = HarnessProcess(reactor, args.python) if args.harness_process else None
+    run = Run(reactor, targets, s, str(runRoot), worker)
     try:
+        if worker is not None:
+            worker.start()
         await run.setUp()
         if args.profile:
             await profileOurs(reactor, run, args.profile)
         await run.all(args.rows.split(",") if args.rows else ())
     finally:
         await run.tearDown()
+        if worker is not None:
+            await worker.stop()
         shutil.rmtree(runRoot, ignore_errors=True)
         shutil.rmtree(codexHome, ignore_errors=True)
     elapsed = time.time() - started
     load = os.getloadavg()
     conditions.append(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    where = "in its own process" if args.harness_process else "in the benchmark's process"
     conditions.append(
         f"mode: {'--quick' if args.quick else 'full'}, {s.rounds} interleaved round(s) per "
-        f"row (best kept), {elapsed:.0f} s in all"
+        f"row (best kept), {elapsed:.0f} s in all; harness {where}"
     )
     lines = run.table()
     print("\n".join(lines))

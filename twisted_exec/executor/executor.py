@@ -42,6 +42,8 @@ class ExecutorLimits:
     maxProcesses: int | None = MAX_PROCESSES
     maxReadBytes: int | None = None
     retainClosed: int = RETAIN_CLOSED
+    #: Requests of one connection (or relay stream) in flight at once (``--concurrent-requests``).
+    concurrentRequests: int = 1
 
 
 @implementer(ISessionResources)
@@ -109,7 +111,11 @@ class Executor:
         fs171.register(self.methods, self.fsStreams)
         self.environment = LocalEnvironment(environ)
         self.processorFactory = ExecProcessorFactory(
-            self.registry, self.filesystem, methods=self.methods, environment=self.environment
+            self.registry,
+            self.filesystem,
+            methods=self.methods,
+            environment=self.environment,
+            concurrentRequests=self.limits.concurrentRequests,
         )
 
     def _makeResources(self, session: Session) -> SessionResources:

@@ -14,8 +14,7 @@ from twisted_exec.executor import secrets, stdin_watch
 from twisted_exec.executor.executor import MAX_PROCESSES, ExecutorLimits
 from twisted_exec.executor.resources.processes import RETAIN_CLOSED
 from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
-from twisted_exec.executor.transports.local_ws import DEFAULT_MAX_MESSAGE_BYTES
-from twisted_exec.executor.transports.relay.demux import MAX_STREAMS
+from twisted_exec.executor.transports.defaults import DEFAULT_MAX_MESSAGE_BYTES, MAX_STREAMS
 from twisted_exec.net.listen import parseListenUrl, printToStdout
 from twisted_exec.net.secretenv import SecretScrubber
 
@@ -118,6 +117,15 @@ class ExecutorOptions(usage.Options):
             int,
         ],
         [
+            "concurrent-requests",
+            None,
+            1,
+            "Requests of one connection (or relay stream) handled at once, as 0.171's option: "
+            "with 1 (the default) one at a time, in order; with N, up to N in flight and "
+            "replies leave as they are ready (out of order).",
+            int,
+        ],
+        [
             "retain-closed-processes",
             None,
             RETAIN_CLOSED,
@@ -175,6 +183,10 @@ class ExecutorOptions(usage.Options):
         for name in self._LIMITS:
             if self[name] < 0:
                 raise usage.UsageError(f"--{name} must be 0 or more, got {self[name]}")
+        if self["concurrent-requests"] < 1:
+            raise usage.UsageError(
+                f"--concurrent-requests must be at least 1, got {self['concurrent-requests']}"
+            )
         if self["max-message-bytes"] == 0:
             raise usage.UsageError("--max-message-bytes must be more than 0")
         listen = self["listen"]
@@ -199,6 +211,7 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
         maxProcesses=options["max-processes"] or None,
         maxReadBytes=options["max-read-bytes"] or None,
         retainClosed=options["retain-closed-processes"],
+        concurrentRequests=options["concurrent-requests"],
     )
     maxMessageBytes: int = options["max-message-bytes"]
     # Credentials first: read them, then blank them from our environment block, and let no

@@ -13,20 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList, TimeoutError
+from twisted.internet.interfaces import IAddress
+from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from twisted_exec.executor.core.interfaces import IProcessorFactory
 from twisted_exec.executor.core.session import DETACH_TTL
 from twisted_exec.executor.executor import Executor, ExecutorLimits
-from twisted_exec.executor.transports.local_ws import (
-    DEFAULT_MAX_MESSAGE_BYTES,
-    LocalExecFactory,
-    makeSite,
-)
+from twisted_exec.executor.transports.defaults import DEFAULT_MAX_MESSAGE_BYTES
 from twisted_exec.net.listen import (
     ListeningService,
     exitCleanlyAfterSignal,
@@ -36,7 +34,43 @@ from twisted_exec.net.listen import (
 from twisted_exec.net.secretenv import SecretScrubber
 from twisted_exec.net.wsauth import WsAuthMode, listenerProblem
 
+if TYPE_CHECKING:
+    from twisted_exec.executor.transports.local_ws import LocalExecFactory
+
 log = Logger()
+
+
+class _SiteOnFirstUse(Factory):  # type: ignore[type-arg]
+    """The listening factory: the websocket ``Site`` is built (and autobahn and twisted.web
+    imported, about 60 % of our start-up) only when it is first needed.
+
+    Why: the bound URL goes to stdout as soon as the port listens, before that import; the
+    service builds the ``Site`` on the next reactor turn (before the reactor accepts a
+    connection) or, at the latest, for the first connection. A client that connects at once
+    waits in the listen backlog for that turn.
+    """
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._site: Any = None
+
+    def site(self) -> Any:
+        if self._site is None:
+            self._site = self._build()
+            if self.numPorts:
+                self._site.doStart()
+        return self._site
+
+    def startFactory(self) -> None:
+        if self._site is not None:
+            self._site.doStart()
+
+    def stopFactory(self) -> None:
+        if self._site is not None:
+            self._site.doStop()
+
+    def buildProtocol(self, addr: IAddress | None) -> Any:
+        return self.site().buildProtocol(addr)
 
 
 class LocalWebSocketService(ListeningService):
@@ -62,16 +96,40 @@ class LocalWebSocketService(ListeningService):
         problem = listenerProblem(self.address.host, auth, insecureNoAuth)
         if problem is not None:
             raise ValueError(problem)
-        self.factory = LocalExecFactory(processorFactory, reactor, maxMessageBytes)
+        self.processorFactory = processorFactory
+        self.maxMessageBytes = maxMessageBytes
+        self._factory: LocalExecFactory | None = None
+        self._listening = _SiteOnFirstUse(self._makeSite)
+
+    @property
+    def factory(self) -> LocalExecFactory:
+        """The websocket factory (built, with the imports it needs, on first use)."""
+        if self._factory is None:
+            from twisted_exec.executor.transports.local_ws import LocalExecFactory
+
+            self._factory = LocalExecFactory(
+                self.processorFactory, self.reactor, self.maxMessageBytes
+            )
+        return self._factory
+
+    def _makeSite(self) -> Any:
+        from twisted_exec.executor.transports.local_ws import makeSite
+
+        return makeSite(self.factory, self.address.host, self.auth)
 
     def makeFactory(self) -> Any:
-        return makeSite(self.factory, self.address.host, self.auth)
+        return self._listening
+
+    def privilegedStartService(self) -> None:
+        super().privilegedStartService()  # listens and announces the URL
+        # The websocket stack, imported now that the URL is out (see _SiteOnFirstUse).
+        self.reactor.callLater(0, self._listening.site)
 
     async def _stop(self) -> None:
         await self.stopListening()
         # Close frames only leave on a later reactor turn: wait for them (bounded), or
         # twistd's shutdown tears the sockets down first and clients see 1006, not 1000.
-        protocols = list(self.factory.connections)
+        protocols = list(self._factory.connections) if self._factory is not None else []
         lost = [protocol.whenLost() for protocol in protocols]
         for protocol in protocols:
             protocol.sendClose(code=1000, reason="executor shutting down")

@@ -36,6 +36,7 @@ from twisted_exec.harness.errors import (
     UnknownExecutorError,
 )
 from twisted_exec.harness.session import ExecSession
+from twisted_exec.net.nodelay import NoDelayMixin
 from twisted_exec.net.wsendpoints import WebsocketEndpoints
 from twisted_exec.wire.frames import Data, Invalid, Reset, decodeFrame
 from twisted_exec.wire.reasons import EXECUTOR_NOT_CONNECTED
@@ -72,7 +73,7 @@ def upgradeError(status: int, reason: str, base: str, executorId: str) -> Harnes
     return HarnessError(f"the rendezvous at {base} refused the harness ({status}): {reason}")
 
 
-class _HarnessProtocol(WebSocketClientProtocol):  # type: ignore[misc]
+class _HarnessProtocol(NoDelayMixin, WebSocketClientProtocol):  # type: ignore[misc]
     factory: _HarnessFactory
 
     def onConnect(self, response: ConnectionResponse) -> None:

@@ -21,6 +21,7 @@ from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IListeningPort
 
+from twisted_exec.net.nodelay import NoDelayMixin
 from twisted_exec.wire import relay_pb2
 
 FrameHandler = Callable[[str, int, bytes], None]
@@ -47,7 +48,7 @@ class SlowConnection:
             transport.abortConnection()
 
 
-class _SlowProtocol(WebSocketServerProtocol):  # type: ignore[misc]
+class _SlowProtocol(NoDelayMixin, WebSocketServerProtocol):  # type: ignore[misc]
     factory: _SlowFactory
 
     def __init__(self) -> None:

@@ -24,6 +24,8 @@ from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IListeningPort, IReactorTCP
 from twisted.logger import Logger
 
+from twisted_exec.net.nodelay import NoDelayMixin
+
 log = Logger()
 
 #: Directions of recorded events.
@@ -127,7 +129,7 @@ class WebSocketRecorder:
         self.reactor.connectTCP(parts.hostname or "127.0.0.1", parts.port or 80, factory)
 
 
-class _Tracked:
+class _Tracked(NoDelayMixin):
     """Mixin: report the TCP connection's life to the recorder (for a clean shutdown)."""
 
     def _recorder(self) -> WebSocketRecorder:

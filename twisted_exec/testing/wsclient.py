@@ -19,6 +19,7 @@ from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientPr
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint
 
+from twisted_exec.net.nodelay import NoDelayMixin
 from twisted_exec.net.wsauth import authorizationHeader
 from twisted_exec.wire.rpcclient import Reply, RpcClientCore
 
@@ -51,7 +52,7 @@ async def _value(item: Any) -> Any:
     return item
 
 
-class JsonRpcClientProtocol(WebSocketClientProtocol):  # type: ignore[misc]
+class JsonRpcClientProtocol(NoDelayMixin, WebSocketClientProtocol):  # type: ignore[misc]
     def onOpen(self) -> None:
         self.factory.opened.callback(self)
 

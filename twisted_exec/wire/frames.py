@@ -134,15 +134,42 @@ def decodeFrame(raw: bytes, *, noise: bool = False) -> FrameEvent:
     return Invalid(f"relay frame without body on stream {streamId!r}")
 
 
+def _varint(value: int) -> bytes:
+    if value < 0x80:
+        return _SMALL_VARINTS[value]
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+_SMALL_VARINTS = tuple(bytes((n,)) for n in range(0x80))
+_VERSION = b"\x08" + _varint(FRAME_VERSION)  # ``version = 1`` (field 1, varint)
+_SEGMENT_COUNT_ONE = b"\x18\x01"  # RelayData.segment_count = 1 (field 3); segment_index 0 omitted
+
+
 def encodeData(streamId: str, seq: int, payload: bytes) -> bytes:
-    """One whole-message data frame, as the reference sends them (ack and ack_bits 0)."""
-    frame = relay_pb2.RelayMessageFrame(
-        version=FRAME_VERSION,
-        stream_id=streamId,
-        data=relay_pb2.RelayData(seq=seq, segment_index=0, segment_count=1, payload=payload),
+    """One whole-message data frame, as the reference sends them (ack and ack_bits 0).
+
+    Written by hand, byte for byte what protobuf serializes (fields in number order, zero
+    values left out; ``tests/test_frames_fast.py`` holds the two together): this runs once per
+    outbound message, and building the two protobuf messages cost about 3 µs of a ~50 µs call.
+    """
+    if not 0 <= seq < SEQ_MODULUS:
+        raise ValueError(f"seq out of range: {seq}")
+    sid = streamId.encode("utf-8")
+    body = b"".join(
+        (
+            b"\x08" + _varint(seq) if seq else b"",
+            _SEGMENT_COUNT_ONE,
+            b"\x22" + _varint(len(payload)) if payload else b"",
+            payload,
+        )
     )
-    out: bytes = frame.SerializeToString()
-    return out
+    head = b"".join((_VERSION, b"\x12", _varint(len(sid)), sid)) if sid else _VERSION
+    return b"".join((head, b"\x2a", _varint(len(body)), body))
 
 
 def encodeHandshake(streamId: str, payload: bytes) -> bytes:

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from twisted_exec.wire import serde_json_errors
 from twisted_exec.wire.errors import INVALID_REQUEST
 from twisted_exec.wire.serde_json_errors import JsonObject, duplicateKeys
@@ -233,8 +235,26 @@ def classify(value: object) -> Message:
     return Unparseable(NO_VARIANT)
 
 
-def _dumps(message: object) -> bytes:
+def _jsonDumps(message: object) -> bytes:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _dumps(message: object) -> bytes:
+    """Compact JSON: what ``json.dumps(separators=(",", ":"), ensure_ascii=False)`` writes, at
+    a tenth of its cost (a reply is the hot path: about 9 µs with ``json`` for an
+    ``fs/getMetadata`` result, under 1 µs with orjson).
+
+    For strings, integers, booleans, null, objects and arrays orjson's bytes are ``json``'s
+    (``tests/test_jsonrpc_orjson.py`` holds them together). Floats, which no reply of ours
+    carries, it spells as serde_json does (shortest round trip, ``1e16``, ``NaN`` as ``null``)
+    rather than as Python does (``1e+16``, ``NaN``). Anything orjson refuses (a non-string key, an
+    integer beyond 64 bits, a lone surrogate, a type it does not know) goes to ``json``, which
+    behaves as it always did.
+    """
+    try:
+        return orjson.dumps(message)
+    except (TypeError, orjson.JSONEncodeError):
+        return _jsonDumps(message)
 
 
 def encodeResult(requestId: RequestId, result: object) -> bytes:

@@ -2,8 +2,10 @@
 
 The processor is transport-agnostic: a transport feeds it raw messages with
 :meth:`ExecProcessor.messageReceived` and gives it an :class:`IMessageSink` for replies. Like the
-reference, it handles one request at a time in arrival order, so replies leave in request order; a
-``process/read`` that long-polls holds back the requests behind it.
+reference, by default it handles one request at a time in arrival order, so replies leave in request
+order; a ``process/read`` that long-polls holds back the requests behind it. With
+``concurrentRequests`` N (0.171's ``--concurrent-requests``), up to N requests are in flight and
+each reply leaves when it is ready, so replies may overtake each other, as in 0.171.
 
 Where the reference silently destroys a session (an id of null, a response object, an unknown
 notification, a batch), we answer with a JSON-RPC error and carry on: nothing a client sends may
@@ -88,9 +90,13 @@ class ExecProcessor:
         *,
         methods: MethodTable,
         environment: Any = None,
+        concurrentRequests: int = 1,
     ) -> None:
         self.registry = registry
         self.maxQueued = maxQueued
+        if concurrentRequests < 1:
+            raise ValueError(f"concurrentRequests must be at least 1, got {concurrentRequests}")
+        self.concurrentRequests = concurrentRequests
         self.filesystem = filesystem
         self.parseErrorContext = parseErrorContext
         self.methods = methods
@@ -101,7 +107,7 @@ class ExecProcessor:
         self._sink: IMessageSink | None = None
         self._state = _State.NEW
         self._queue: deque[bytes] = deque()
-        self._busy = False
+        self._inFlight = 0  # requests started whose reply is not sent yet
         self._draining = False
         self._closed = False
         self._paused = False
@@ -228,16 +234,21 @@ class ExecProcessor:
             return
         self._draining = True
         try:
-            while self._queue and not self._busy and not self._closed and not self._paused:
+            while (
+                self._queue
+                and self._inFlight < self.concurrentRequests
+                and not self._closed
+                and not self._paused
+            ):
                 pending = self._handle(self._queue.popleft())
                 if pending is not None:
-                    self._busy = True
+                    self._inFlight += 1
                     pending.addBoth(self._requestDone)
         finally:
             self._draining = False
 
     def _requestDone(self, _: object) -> None:
-        self._busy = False
+        self._inFlight -= 1
         self._drain()
 
     # -- dispatch -----------------------------------------------------------------------------
@@ -380,12 +391,14 @@ class ExecProcessorFactory:
         *,
         methods: MethodTable,
         environment: Any = None,
+        concurrentRequests: int = 1,
     ) -> None:
         self.registry = registry
         self.filesystem = filesystem
         self.maxQueued = maxQueued
         self.methods = methods
         self.environment = environment
+        self.concurrentRequests = concurrentRequests
 
     def buildProcessor(self, parseErrorContext: str | None) -> ExecProcessor:
         return ExecProcessor(
@@ -395,4 +408,5 @@ class ExecProcessorFactory:
             self.maxQueued,
             methods=self.methods,
             environment=self.environment,
+            concurrentRequests=self.concurrentRequests,
         )

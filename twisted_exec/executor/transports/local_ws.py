@@ -27,14 +27,15 @@ from twisted.web.server import Request, Site
 from zope.interface import implementer
 
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
+from twisted_exec.executor.transports.defaults import (
+    DEFAULT_MAX_MESSAGE_BYTES as DEFAULT_MAX_MESSAGE_BYTES,
+)
 from twisted_exec.net.autobahn_compat import PromptFailMixin
 from twisted_exec.net.backpressure import TransportBackpressure
 from twisted_exec.net.upgradeguard import AuthorizedWebSocket, Refusals, UpgradeGuard
 from twisted_exec.net.wsauth import WsAuthMode
 
 log = Logger()
-
-DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024 * 1024
 
 
 @implementer(IMessageSink)

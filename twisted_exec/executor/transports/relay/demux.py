@@ -30,11 +30,9 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
+from twisted_exec.executor.transports.defaults import MAX_STREAMS as MAX_STREAMS
 from twisted_exec.wire.errors import INVALID_REQUEST
 from twisted_exec.wire.frames import Data, FrameCodec, Ignored, Invalid, Reset, encodeReset
-
-#: Default limit of concurrent streams on one relay websocket (``--max-streams``).
-MAX_STREAMS = 4096
 
 log = Logger()
 

@@ -39,6 +39,7 @@ from twisted_exec.executor.transports.relay.demux import MAX_STREAMS, RelayDemux
 from twisted_exec.net.autobahn_compat import PromptFailMixin, canWriteFrameDirectly
 from twisted_exec.net.backpressure import TransportBackpressure
 from twisted_exec.net.keepalive import Keepalive
+from twisted_exec.net.nodelay import NoDelayMixin
 from twisted_exec.wire.wsframe import binaryFrame, newMaskKey
 
 log = Logger()
@@ -70,7 +71,7 @@ class HandshakeFailedError(Exception):
     """The connection ended before the websocket opening handshake completed."""
 
 
-class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ignore[misc]
+class RelayClientProtocol(NoDelayMixin, PromptFailMixin, WebSocketClientProtocol):  # type: ignore[misc]
     """One relay websocket to the rendezvous."""
 
     factory: RelayClientFactory

@@ -1,0 +1,149 @@
+"""``TCP_NODELAY`` on every socket we open or accept, read back with ``getsockopt``.
+
+Real loopback connections of each kind: the local websocket listener and a client of it; the
+relay websocket (executor side), the rendezvous's executor and harness sides, and the harness
+client. autobahn's own attempt (in ``connectionMade``) is lost to a bare ``except``
+(``twisted_exec/net/nodelay.py`` says why); these tests also check that every other autobahn
+option we set reaches the live protocol, which is how we know that one was the only casualty.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.testing import StringTransport
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from twisted_exec.executor.executor import Executor
+from twisted_exec.executor.service import LocalWebSocketService
+from twisted_exec.executor.transports.relay.protocol import MAX_MESSAGE_BYTES
+from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
+from twisted_exec.executor.transports.relay.service import makeRemoteService
+from twisted_exec.harness import connectHarness
+from twisted_exec.net.nodelay import NoDelayMixin, setNoDelay
+from twisted_exec.rendezvous import RendezvousServer, RendezvousService
+from twisted_exec.rendezvous.auth import TokenSet
+from twisted_exec.testing.wsclient import connectJsonRpc
+
+TOKEN = "tok-NODELAY-s3cret"
+TIMEOUT = 15
+
+
+def noDelay(transport: Any) -> bool:
+    """``TCP_NODELAY`` as the kernel has it for this transport's socket."""
+    sock: socket.socket = transport.getHandle()
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+def bounded(d: Deferred[Any]) -> Deferred[Any]:
+    return d.addTimeout(TIMEOUT, reactor)
+
+
+class OptionsReachProtocol:
+    """Mixin for the tests: every autobahn option on the live protocol is the factory's."""
+
+    def assertOptionsCopied(self, protocol: Any) -> None:
+        test: Any = self
+        for name in protocol.CONFIG_ATTRS:
+            test.assertEqual(
+                getattr(protocol, name), getattr(protocol.factory, name), f"option {name}"
+            )
+
+
+class LocalListenerTests(OptionsReachProtocol, TestCase):
+    timeout = 30
+
+    async def test_bothEndsOfALocalWebsocket(self) -> None:
+        executor = Executor(reactor)
+        self.addCleanup(executor.shutdown)
+        service = LocalWebSocketService(reactor, executor.processorFactory, "ws://127.0.0.1:0")
+        service.privilegedStartService()
+        service.startService()
+        self.addCleanup(service.stopService)
+        assert service.url is not None
+        client = await bounded(Deferred.fromCoroutine(connectJsonRpc(reactor, service.url)))
+        self.addCleanup(client.abort)
+        await bounded(Deferred.fromCoroutine(client.handshake()))
+        [server] = service.factory.connections
+        live: Any = server
+        self.assertTrue(noDelay(server.transport), "accepted local websocket")
+        self.assertTrue(noDelay(client.protocol.transport), "local websocket client")
+        self.assertOptionsCopied(server)
+        self.assertEqual(live.maxMessagePayloadSize, service.factory.maxMessagePayloadSize)
+        self.assertOptionsCopied(client.protocol)
+
+
+class RelayTests(OptionsReachProtocol, TestCase):
+    timeout = 30
+
+    async def test_relayRendezvousAndHarness(self) -> None:
+        server = RendezvousServer(reactor, TokenSet([TOKEN]))
+        rendezvous = RendezvousService(reactor, server, "http://127.0.0.1:0")
+        rendezvous.startService()
+        self.addCleanup(rendezvous.stopService)
+        assert rendezvous.url is not None
+        executor = Executor(reactor)
+        self.addCleanup(executor.shutdown)
+        config = RemoteConfig.fromInputs(rendezvous.url, "box", environ={TOKEN_ENV: TOKEN})
+        remote = makeRemoteService(
+            reactor, executor.processorFactory, config, retryPolicy=lambda attempt: 0.05
+        )
+        remote.startService()
+        self.addCleanup(lambda: remote.stopService() if remote.running else None)
+        await bounded(server.router.waitForExecutor("box", 1))
+        harness = await bounded(connectHarness(reactor, rendezvous.url, "box", TOKEN))
+        self.addCleanup(harness.close)
+        session = await bounded(harness.openSession())
+        await bounded(session.getMetadata("/"))
+
+        relay: Any = remote.endpoint.current
+        assert relay is not None
+        self.assertTrue(noDelay(relay.transport), "relay websocket (executor side)")
+        self.assertOptionsCopied(relay)
+        self.assertEqual(relay.maxMessagePayloadSize, MAX_MESSAGE_BYTES)
+        self.assertEqual(relay.openHandshakeTimeout, 30)
+
+        harnessProtocol: Any = harness._protocol
+        self.assertTrue(noDelay(harnessProtocol.transport), "harness websocket (client side)")
+        self.assertOptionsCopied(harnessProtocol)
+
+        sides = list(server.protocols)
+        self.assertEqual(len(sides), 2)  # the executor's and the harness's, at the rendezvous
+        for side in sides:
+            self.assertTrue(noDelay(side.transport), "rendezvous websocket (server side)")
+            self.assertOptionsCopied(side)
+
+
+class SetNoDelayTests(SynchronousTestCase):
+    def test_noTcpSocketIsNotAnError(self) -> None:
+        self.assertFalse(setNoDelay(StringTransport()))
+        self.assertFalse(setNoDelay(None))
+
+    def test_refusedBySocket(self) -> None:
+        class Refusing:
+            def setTcpNoDelay(self, enabled: bool) -> None:
+                raise OSError(95, "Operation not supported")
+
+        self.assertFalse(setNoDelay(Refusing()))
+
+    def test_mixinSetsItAfterTheBaseConnectionMade(self) -> None:
+        calls: list[str] = []
+
+        class Transport:
+            def setTcpNoDelay(self, enabled: bool) -> None:
+                calls.append(f"nodelay {enabled}")
+
+        class Base:
+            transport: Any = Transport()
+
+            def connectionMade(self) -> None:
+                calls.append("base")
+
+        class Proto(NoDelayMixin, Base):
+            pass
+
+        Proto().connectionMade()
+        self.assertEqual(calls, ["base", "nodelay True"])
