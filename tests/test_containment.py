@@ -74,8 +74,15 @@ class SubreaperTests(unittest.TestCase):
         self.assertNotEqual(sessionOf(grandchild), sessionOf(os.getpid()))
         self.table.killAll()  # the session ends
         await until(lambda: gone(grandchild))
-        # ... and its zombie was reaped by us (re-parented to us, not to init).
-        await until(lambda: not os.path.exists(f"/proc/{grandchild}"))
+        # ... and its zombie is ours to reap (re-parented to us, not to init): the executor's
+        # periodic sweep does it.
+        self.assertIn(grandchild, self.containment.adopted())
+
+        def reaped() -> bool:
+            self.containment.sweep()
+            return not os.path.exists(f"/proc/{grandchild}")
+
+        await until(reaped)
 
     async def test_setsidGrandchildUnderLiveParentKilled(self) -> None:
         await self.table.start(
@@ -140,8 +147,8 @@ class ExecutorSigtermTests(unittest.TestCase):
             stderr=subprocess.DEVNULL,
             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
         )
-        self.addCleanup(lambda: executor.poll() is None and executor.kill())
         self.addCleanup(executor.wait)
+        self.addCleanup(lambda: executor.poll() is None and executor.kill())
         await until(lambda: os.path.getsize(portFile) > 0, 20)
         url = open(portFile).read().split()[0]
         client: Any = await connectJsonRpc(reactor, url)
@@ -150,7 +157,13 @@ class ExecutorSigtermTests(unittest.TestCase):
         script = SETSID_GRANDCHILD + "; exec sleep 300"
         await client.call(
             "process/start",
-            {"processId": "p", "argv": ["/bin/sh", "-c", script], "cwd": tmp, "tty": False},
+            {
+                "processId": "p",
+                "argv": ["/bin/sh", "-c", script],
+                "cwd": tmp,
+                "env": {"PATH": ENVIRON["PATH"]},
+                "tty": False,
+            },
         )
         read = await client.call("process/read", {"processId": "p", "waitMs": 5000})
         grandchild = int(base64.b64decode(read["chunks"][0]["chunk"]).split()[0])

@@ -19,11 +19,13 @@ from typing import Any
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, TimeoutError
 from twisted.internet.interfaces import IListeningPort
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from twisted_exec.executor.core.interfaces import IProcessorFactory
 from twisted_exec.executor.core.session import DETACH_TTL
 from twisted_exec.executor.executor import Executor, ExecutorLimits
+from twisted_exec.executor.resources.containment import restoreChildSignals
 from twisted_exec.executor.transports.local_ws import (
     DEFAULT_MAX_MESSAGE_BYTES,
     LocalExecFactory,
@@ -123,6 +125,20 @@ class ExecutorService(MultiService):
     ) -> None:
         super().__init__()
         self.executor = Executor(reactor, ttl=ttl, limits=limits)
+        self._sweep: LoopingCall | None = None
+
+    #: Seconds between sweeps for adopted orphans that exited (containment.py).
+    sweepInterval = 1.0
+
+    def startService(self) -> None:
+        """Containment first: from now on orphans of our children are re-parented to us."""
+        containment = self.executor.containment
+        if containment.enable():
+            self._sweep = LoopingCall(containment.sweep)
+            self._sweep.clock = self.executor.reactor
+            self._sweep.start(self.sweepInterval, now=False)
+        restoreChildSignals()
+        super().startService()
 
     logToStderr = False
 
@@ -141,6 +157,8 @@ class ExecutorService(MultiService):
         d = super().stopService()
 
         def shutdown(result: object) -> object:
+            if self._sweep is not None and self._sweep.running:
+                self._sweep.stop()
             self.executor.shutdown()
             # twistd re-raises the signal that stopped the reactor, so SIGTERM would end the
             # process "killed by SIGTERM". Our shutdown is complete and clean at this point:

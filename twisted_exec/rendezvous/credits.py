@@ -30,7 +30,7 @@ from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-from ..wire import relay_pb2
+from twisted_exec.wire import relay_pb2
 
 SEQ_MODULUS = 2**32
 

@@ -31,6 +31,11 @@ READ_FILE_REPLY_OVERHEAD = 4096
 #: The reference's ``fs/readFile`` size limit (its -32600 "file is too large to read").
 REFERENCE_READ_FILE_BYTES = 512 * MiB
 
+#: Default of ``--max-processes``: live processes per session (the reference has no limit).
+MAX_PROCESSES = 128
+#: Closed processes per session kept whole (output readable) before older ones are tombstoned.
+RETAIN_CLOSED = 32
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -48,13 +53,16 @@ class Limits:
       yet; a write beyond it is an error (the child is not reading its stdin).
     - ``maxHttpBodyBytes``: a buffered ``http/request`` body (streamed bodies are flow
       controlled instead); also bounded by the reply size.
-    - ``maxQueuedMessages`` / ``maxQueuedBytes``: messages waiting behind the request in progress
-      on one session, by count and by bytes.
+    - ``maxQueuedBytes``: bytes of the messages waiting behind the request in progress on one
+      session (their count is bounded by the processor's ``MAX_QUEUED``, 1,024).
     - ``maxFsInFlight``: ``fs/*`` calls of one session on the thread pool at once, so one session
       cannot take the pool (``fsThreads``) from the others.
     - ``relayStreamWindowBytes`` / ``relayStallSeconds``: per-stream flow control on a relay:
       unacknowledged bytes a stream may have in flight, and how long it may stay stalled before
       it is reset (docs/flow-control.md "Relay").
+    - ``maxProcesses`` (ours; the reference lets one session fork without bound) and
+      ``retainClosed`` (closed processes per session whose output stays readable) are counts,
+      kept here so that one object configures the executor core.
     """
 
     maxMessageBytes: int = 64 * MiB
@@ -63,12 +71,13 @@ class Limits:
     maxReadBytes: int | None = None
     maxStdinBacklogBytes: int = 4 * MiB
     maxHttpBodyBytes: int = 32 * MiB
-    maxQueuedMessages: int = 1024
     maxQueuedBytes: int = 64 * MiB
     maxFsInFlight: int = 4
     fsThreads: int = 10
     relayStreamWindowBytes: int = 1 * MiB
     relayStallSeconds: float = 60.0
+    maxProcesses: int | None = MAX_PROCESSES
+    retainClosed: int = RETAIN_CLOSED
 
     def __post_init__(self) -> None:
         for name in (
@@ -76,7 +85,6 @@ class Limits:
             "retainBytes",
             "maxStdinBacklogBytes",
             "maxHttpBodyBytes",
-            "maxQueuedMessages",
             "maxQueuedBytes",
             "maxFsInFlight",
             "fsThreads",
@@ -126,8 +134,6 @@ class Limits:
 
         An empty queue always takes a message (one message is at most ``maxMessageBytes``).
         """
-        if queuedMessages >= self.maxQueuedMessages:
-            return f"too many pending messages on this session (limit {self.maxQueuedMessages})"
         if queuedMessages and queuedBytes + incoming > self.maxQueuedBytes:
             return (
                 f"too many pending bytes on this session (limit {self.maxQueuedBytes} bytes "
@@ -166,6 +172,8 @@ DEFAULT_LIMITS = Limits()
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "MAX_PROCESSES",
+    "RETAIN_CLOSED",
     "READ_FILE_REPLY_OVERHEAD",
     "REFERENCE_READ_FILE_BYTES",
     "RELAY_FRAME_OVERHEAD",

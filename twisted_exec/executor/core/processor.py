@@ -12,9 +12,14 @@ lose later messages.
 Flow control (``docs/flow-control.md``): while the transport has paused us, queued requests wait
 and the session's producers (process pipes, HTTP body streams) are paused at their source.
 
-The queue of messages waiting behind a slow request is bounded (``maxQueued``): a peer that
-piles up more gets an error for each request beyond it (the reply overtakes the queued ones),
-and notifications beyond it are dropped with a log line.
+The queue of messages waiting behind a slow request is bounded in count and in bytes
+(``maxQueued``, 1,024, and ``Limits.maxQueuedBytes``): a peer that piles up more gets an error for
+each request beyond it (the reply overtakes the queued ones), and notifications beyond it are
+dropped with a log line.
+
+No reply leaves that the peer would refuse: one longer than ``Limits.maxReplyBytes`` (the
+websocket message limit less a relay frame's envelope) is replaced by a JSON-RPC error naming the
+limit, so a too-large answer fails one request instead of the whole connection (issue 15).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from zope.interface import implementer
 
 from twisted_exec.compat import params
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
+from twisted_exec.executor.core.limits import Limits
 from twisted_exec.executor.core.session import Session, SessionRegistry
 from twisted_exec.wire import jsonrpc
 from twisted_exec.wire.errors import INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, RpcError
@@ -62,7 +68,13 @@ def _process(name: str) -> Callable[[ExecProcessor, Any], object]:
 
 
 def _fs(name: str) -> Callable[[ExecProcessor, Any], object]:
-    return lambda proc, p: getattr(proc.filesystem, name)(p)
+    def call(proc: ExecProcessor, p: Any) -> object:
+        method = getattr(proc.filesystem, name)
+        # At most Limits.maxFsInFlight calls of one session on the pool at once.
+        gate = getattr(proc.session.resources if proc.session else None, "fsGate", None)
+        return method(p) if gate is None else gate.run(method, p)
+
+    return call
 
 
 METHODS: dict[str, Method] = {
@@ -98,8 +110,10 @@ class ExecProcessor:
         filesystem: Any,
         parseErrorContext: str | None,
         maxQueued: int | None = MAX_QUEUED,
+        limits: Limits | None = None,
     ) -> None:
         self.registry = registry
+        self.limits = limits if limits is not None else Limits()
         self.maxQueued = maxQueued
         self.filesystem = filesystem
         self.parseErrorContext = parseErrorContext
@@ -107,6 +121,7 @@ class ExecProcessor:
         self._sink: IMessageSink | None = None
         self._state = _State.NEW
         self._queue: deque[bytes] = deque()
+        self._queuedBytes = 0
         self._busy = False
         self._draining = False
         self._closed = False
@@ -121,14 +136,20 @@ class ExecProcessor:
         if self._closed:
             return
         if self.maxQueued is not None and len(self._queue) >= self.maxQueued:
-            self._refuse(payload)
+            self._refuse(
+                payload, f"too many pending messages on this session (limit {self.maxQueued})"
+            )
+            return
+        problem = self.limits.queueProblem(len(self._queue), self._queuedBytes, len(payload))
+        if problem is not None:
+            self._refuse(payload, problem)
             return
         self._queue.append(payload)
+        self._queuedBytes += len(payload)
         self._drain()
 
-    def _refuse(self, payload: bytes) -> None:
+    def _refuse(self, payload: bytes, reason: str) -> None:
         message = jsonrpc.decode(payload)
-        reason = f"too many pending messages on this session (limit {self.maxQueued})"
         if isinstance(message, jsonrpc.Request):
             self._replyError(message.id, INVALID_REQUEST, reason)
         else:
@@ -154,6 +175,7 @@ class ExecProcessor:
     def _shutdown(self) -> None:
         self._closed = True
         self._queue.clear()
+        self._queuedBytes = 0
         self._sink = None
         if self._paused:
             self._paused = False
@@ -195,7 +217,12 @@ class ExecProcessor:
         self._send(jsonrpc.encodeNotification(method, notificationParams))
 
     def _reply(self, requestId: jsonrpc.RequestId, result: object) -> None:
-        self._send(jsonrpc.encodeResult(requestId, result))
+        payload = jsonrpc.encodeResult(requestId, result)
+        problem = self.limits.replyProblem(len(payload))
+        if problem is not None:
+            log.warn("reply to request {id} refused: {problem}", id=requestId, problem=problem)
+            payload = jsonrpc.encodeError(requestId, INVALID_REQUEST, problem)
+        self._send(payload)
 
     def _replyError(self, requestId: jsonrpc.RequestId, code: int, message: str) -> None:
         self._send(jsonrpc.encodeError(requestId, code, message))
@@ -208,7 +235,9 @@ class ExecProcessor:
         self._draining = True
         try:
             while self._queue and not self._busy and not self._closed and not self._paused:
-                pending = self._handle(self._queue.popleft())
+                payload = self._queue.popleft()
+                self._queuedBytes -= len(payload)
+                pending = self._handle(payload)
                 if pending is not None:
                     self._busy = True
                     pending.addBoth(self._requestDone)
@@ -328,11 +357,19 @@ class ExecProcessorFactory:
     """Builds processors that share one session registry and one filesystem."""
 
     def __init__(
-        self, registry: SessionRegistry, filesystem: Any, maxQueued: int | None = MAX_QUEUED
+        self,
+        registry: SessionRegistry,
+        filesystem: Any,
+        maxQueued: int | None = MAX_QUEUED,
+        *,
+        limits: Limits | None = None,
     ) -> None:
         self.registry = registry
         self.filesystem = filesystem
         self.maxQueued = maxQueued
+        self.limits = limits if limits is not None else Limits()
 
     def buildProcessor(self, parseErrorContext: str | None) -> ExecProcessor:
-        return ExecProcessor(self.registry, self.filesystem, parseErrorContext, self.maxQueued)
+        return ExecProcessor(
+            self.registry, self.filesystem, parseErrorContext, self.maxQueued, self.limits
+        )

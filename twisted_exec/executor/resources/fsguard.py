@@ -27,7 +27,7 @@ import errno
 import os
 import stat
 
-from ...wire.errors import INVALID_REQUEST, RpcError
+from twisted_exec.wire.errors import INVALID_REQUEST, RpcError
 
 #: Bytes per read() while reading a file whole.
 READ_CHUNK = 1 << 20

@@ -20,6 +20,7 @@ import os
 import struct
 import subprocess
 import termios
+import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -31,7 +32,9 @@ from twisted.logger import Logger
 from twisted_exec.compat.envpolicy import childEnvironment
 from twisted_exec.compat.oserror import osErrorMessage
 from twisted_exec.compat.params import ExecParams, ReadParams, TerminateParams, WriteParams
+from twisted_exec.executor.core.limits import Limits
 from twisted_exec.executor.core.output_buffer import OutputBuffer
+from twisted_exec.executor.resources.containment import Containment, restoreChildSignals
 from twisted_exec.executor.resources.process_entry import (
     _Entry,
     _Protocol,
@@ -91,8 +94,13 @@ class ProcessTable:
         maxReadBytes: int | None = None,
         retainClosed: int = RETAIN_CLOSED,
         maxTombstones: int = MAX_TOMBSTONES,
+        limits: Limits | None = None,
+        containment: Containment | None = None,
     ) -> None:
         self.reactor = reactor
+        self.limits = limits if limits is not None else Limits()
+        #: The executor's orphan tracking: descendants die with the session (containment.py).
+        self.containment = containment
         self.notify = notify
         self.retainBytes = retainBytes
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
@@ -127,6 +135,8 @@ class ProcessTable:
             or any("\0" in k or "\0" in v for k, v in env.items())
         ):
             raise internalError("nul byte found in provided data")
+        if threading.current_thread() is threading.main_thread():
+            restoreChildSignals()  # an inherited SIG_IGN must not reach the child
         entry = _Entry(self, p.processId, p.tty, bool(p.pipeStdin))
         self._entries[p.processId] = entry
         self._running += 1
@@ -147,6 +157,8 @@ class ProcessTable:
         except BaseException:
             self._forgetFailed(p.processId)
             raise
+        if self.containment is not None and entry.pgid is not None:
+            self.containment.spawned(self, entry.pgid)
         if self.paused:
             entry.pause()
         return {"processId": p.processId}
@@ -158,6 +170,11 @@ class ProcessTable:
 
     def _closedOne(self) -> None:
         self._running -= 1
+
+    def _reapedOne(self) -> None:
+        """A child was reaped: the orphans it left were just re-parented to us; claim them."""
+        if self.containment is not None and self.containment.enabled:
+            self.containment.exited(self)
 
     def _retire(self, entry: _Entry) -> None:
         """A process closed: drop its transport; tombstone the oldest beyond ``retainClosed``."""
@@ -273,10 +290,18 @@ class ProcessTable:
         if data and isinstance(entry, _Entry) and entry.transport is not None:
             if entry.tty:
                 if entry.transport.connected:
+                    self._checkStdinBudget(entry.transport, len(data))
                     entry.transport.write(data)
             elif not entry.isReaped and 0 in entry.transport.pipes:
+                self._checkStdinBudget(entry.transport.pipes[0], len(data))
                 entry.transport.writeToChild(0, data)
         return {"status": "accepted"}
+
+    def _checkStdinBudget(self, writer: Any, incoming: int) -> None:
+        """A child that does not read its stdin must not make us buffer without bound."""
+        problem = self.limits.stdinProblem(writeBacklog(writer), incoming)
+        if problem is not None:
+            raise invalidRequest(problem)
 
     def terminate(self, p: TerminateParams) -> dict[str, Any]:
         entry = self._entries.get(p.processId)
@@ -304,12 +329,25 @@ class ProcessTable:
             entry.resume()
 
     def killAll(self) -> None:
-        """SIGKILL the group of every process whose output is not closed yet (session teardown)."""
+        """SIGKILL the group of every process whose output is not closed yet (session teardown),
+        and, with containment, every descendant of the session's processes (``setsid`` ones
+        included) and the orphans it left behind."""
         self.resumeAll()
+        if self.containment is not None and self.containment.enabled:
+            live = [
+                e.pgid for e in self._entries.values() if not e.isReaped and e.pgid is not None
+            ]
+            self.containment.killOwned(self, live)
         for entry in self._entries.values():
             if not entry.buffer.closed:
                 entry.terminated = True
                 entry.killGroup()
+
+
+def writeBacklog(writer: Any) -> int:
+    """Bytes a Twisted ``FileDescriptor`` holds that the kernel has not taken yet."""
+    buffered = len(getattr(writer, "dataBuffer", b"")) - getattr(writer, "offset", 0)
+    return buffered + getattr(writer, "_tempDataLen", 0)
 
 
 def waitForEvents(
