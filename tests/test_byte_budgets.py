@@ -65,11 +65,16 @@ class LimitsTests(SynchronousTestCase):
         for message in (64 * MiB, 128 * MiB, 100_003):
             limits = Limits(maxMessageBytes=message)
             size = limits.readFileLimit()
-            reply = request(2**53, "x")[:0] + json.dumps(
-                {"id": "i" * 1000, "result": {"dataBase64": "A" * ((size + 2) // 3 * 4)}}
-            ).encode()
+            reply = (
+                request(2**53, "x")[:0]
+                + json.dumps(
+                    {"id": "i" * 1000, "result": {"dataBase64": "A" * ((size + 2) // 3 * 4)}}
+                ).encode()
+            )
             self.assertLessEqual(len(reply), limits.maxReplyBytes)
-            self.assertGreater(size, (message - RELAY_FRAME_OVERHEAD - READ_FILE_REPLY_OVERHEAD) // 2)
+            self.assertGreater(
+                size, (message - RELAY_FRAME_OVERHEAD - READ_FILE_REPLY_OVERHEAD) // 2
+            )
         self.assertEqual(Limits(maxReadFileBytes=10).readFileLimit(), 10)
 
     def test_problems(self) -> None:
@@ -250,9 +255,9 @@ class QueueBytesTests(SynchronousTestCase):
     """Messages waiting behind a slow request are bounded in bytes, not only in count."""
 
     def test_bytesBudget(self) -> None:
-        from tests.test_processor import INIT, INITIALIZED, FakeFileSystem, FakeResources
         from twisted.internet.task import Clock
 
+        from tests.test_processor import INIT, INITIALIZED, FakeFileSystem, FakeResources
         from twisted_exec.executor.core.processor import ExecProcessorFactory
         from twisted_exec.executor.core.session import SessionRegistry
 

@@ -7,6 +7,7 @@ group and survived both the session and the executor. These tests run real proce
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import signal
 import subprocess
@@ -53,10 +54,8 @@ class SubreaperTests(unittest.TestCase):
 
     def _restore(self) -> None:
         for pid in self.strays:
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
         self.table.killAll()
         self.containment.sweep()
         if not self.wasSubreaper:
@@ -135,6 +134,8 @@ class ExecutorSigtermTests(unittest.TestCase):
 
         tmp = tempfile.mkdtemp()
         portFile = os.path.join(tmp, "url")
+        urlFile = open(portFile, "wb")  # noqa: SIM115 - the child writes it; closed below
+        self.addCleanup(urlFile.close)
         executor = subprocess.Popen(
             [
                 sys.executable,
@@ -143,14 +144,15 @@ class ExecutorSigtermTests(unittest.TestCase):
                 "--listen",
                 "ws://127.0.0.1:0",
             ],
-            stdout=open(portFile, "wb"),
+            stdout=urlFile,
             stderr=subprocess.DEVNULL,
             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
         )
         self.addCleanup(executor.wait)
         self.addCleanup(lambda: executor.poll() is None and executor.kill())
         await until(lambda: os.path.getsize(portFile) > 0, 20)
-        url = open(portFile).read().split()[0]
+        with open(portFile) as f:
+            url = f.read().split()[0]
         client: Any = await connectJsonRpc(reactor, url)
         self.addCleanup(client.close)
         await client.handshake()

@@ -19,12 +19,16 @@ which executor websocket (one connection of one executor id) the stream was open
   (:data:`EXECUTOR_NOT_CONNECTED`), never queued.
 
 Flow control: when a websocket's outbound buffer is full (:meth:`Router.peerPaused`, from the
-transport's producer), the router stops reading every websocket that sends it frames, i.e. the
-peers at the other end of its routes, until it has drained (:meth:`Router.peerResumed`). A slow
-harness thus pauses its executor's websocket (and so, through the executor's own flow control,
-the processes behind it) instead of growing the rendezvous's memory; the price is that the
-other harnesses of that executor wait too (one TCP connection per executor is the relay's
-design). A slow executor pauses the harnesses sending to it.
+transport's producer), the router stops reading the websockets that feed it, until it has
+drained (:meth:`Router.peerResumed`). A slow executor pauses the harnesses sending to it.
+
+A slow *harness* no longer pauses its executor's websocket (that stalled every other harness of
+the executor, issue 15). Instead the router acknowledges delivery per stream
+(:mod:`~twisted_exec.rendezvous.credits`): a stream whose harness stops reading stops getting
+acks, and our executor pauses that stream alone at its source. Only when a slow harness has
+more than ``DeliveryAcks.fallbackBytes`` outstanding (an executor that ignores acks) does the
+router fall back to pausing the executor's websocket. Harness ``ack_frame`` frames are not
+forwarded to executors (the reference ignores them; ours takes acks from the router only).
 
 Peers are :class:`IRelayPeer` providers; the websocket layer adapts autobahn protocols to it,
 and tests drive the router with plain recording objects.
@@ -41,6 +45,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from twisted_exec.rendezvous.credits import DeliveryAcks
 from twisted_exec.rendezvous.interfaces import IRelayPeer
 from twisted_exec.wire import relay_pb2
 from twisted_exec.wire.frames import encodeReset, streamIdProblem
@@ -115,6 +120,8 @@ class Router:
         self._byPeer: dict[Any, set[tuple[str, str]]] = {}  # peer -> its route keys
         self._slow: set[Any] = set()  # peers whose outbound buffer is full
         self._pausedBy: dict[Any, set[Any]] = {}  # peer not being read -> the slow peers why
+        self._harnesses: set[Any] = set()  # peers that are harness websockets
+        self.acks = DeliveryAcks(clock)  # per-stream delivery acks towards executors
         self.onUnrouted: Callable[[Any, str, bytes], None] = self._logUnrouted
 
     # -- executors -------------------------------------------------------------------------
@@ -162,6 +169,7 @@ class Router:
         self._forgetFlow(link)
         for key in sorted(self._byPeer.pop(link, set())):
             route = self._routes.pop(key, None)
+            self.acks.closed(key)
             if route is None:
                 continue
             self._unindex(route.harness, key)
@@ -189,6 +197,10 @@ class Router:
         route.harness.sendFrame(raw)
         if head.kind == "reset":
             self._drop(key)
+        elif head.kind == "data":
+            self.acks.forwarded(key, len(raw))
+            if self.acks.overFallback(route.harness):
+                self._pause(route.executor, route.harness)  # it ignores acks: round 1's rule
 
     # -- harnesses -------------------------------------------------------------------------
 
@@ -199,6 +211,7 @@ class Router:
             return
         key = (executorId, head.streamId)
         isReset = head.kind == "reset"
+        self._harnesses.add(harness)
         route = self._routes.get(key)
         if route is not None and route.harness is not harness:
             if not isReset:
@@ -217,10 +230,13 @@ class Router:
             route = self._routes[key] = _Route(executorId, head.streamId, harness, link)
             self._byPeer.setdefault(harness, set()).add(key)
             self._byPeer.setdefault(link, set()).add(key)
+            self.acks.opened(key, link, harness)
             if link in self._slow:
                 self._pause(harness, link)
-            if harness in self._slow:
+            if self.acks.overFallback(harness):
                 self._pause(link, harness)
+        if head.kind == "ack_frame":
+            return  # acks towards an executor are the router's (credits.py)
         link.sendFrame(raw)
         if isReset and route is not None:
             self._drop(key)
@@ -228,8 +244,10 @@ class Router:
     def harnessLost(self, harness: Any) -> None:
         """``harness`` ended: reset each of its streams towards the executor it was opened on."""
         self._forgetFlow(harness)
+        self._harnesses.discard(harness)
         for key in sorted(self._byPeer.pop(harness, set())):
             route = self._routes.pop(key, None)
+            self.acks.closed(key)
             if route is None:
                 continue
             self._unindex(route.executor, key)
@@ -243,14 +261,24 @@ class Router:
     # -- flow control ----------------------------------------------------------------------
 
     def peerPaused(self, slow: Any) -> None:
-        """``slow``'s outbound buffer is full: stop reading the peers that feed it."""
+        """``slow``'s outbound buffer is full: stop reading the peers that feed it.
+
+        A slow harness only stops getting delivery acks (its streams pause at the executor);
+        its executor is paused only past the fallback budget (see the module docstring).
+        """
         self._slow.add(slow)
+        if slow in self._harnesses:
+            self.acks.harnessSlow(slow)
+            if not self.acks.overFallback(slow):
+                return
         for other in self._counterparts(slow):
             self._pause(other, slow)
 
     def peerResumed(self, slow: Any) -> None:
         """``slow`` has drained its buffer: read the peers it held back again."""
         self._slow.discard(slow)
+        if slow in self._harnesses:
+            self.acks.harnessResumed(slow)
         for other, causes in list(self._pausedBy.items()):
             if slow in causes:
                 causes.discard(slow)
@@ -283,6 +311,7 @@ class Router:
     # -- internals -------------------------------------------------------------------------
 
     def _drop(self, key: tuple[str, str]) -> None:
+        self.acks.closed(key)
         route = self._routes.pop(key, None)
         if route is not None:
             self._unindex(route.harness, key)

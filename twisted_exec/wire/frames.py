@@ -52,10 +52,15 @@ class Reset:
 
 @dataclass(frozen=True)
 class Ignored:
-    """A valid control frame (``ack_frame``, ``resume``, ``heartbeat``) that needs no action."""
+    """A valid control frame (``ack_frame``, ``resume``, ``heartbeat``) that needs no action.
+
+    ``ack`` is the frame's ``ack`` field: our rendezvous' delivery count on an ``ack_frame``
+    (per-stream flow control, docs/flow-control.md "Relay"); the reference ignores it.
+    """
 
     streamId: str
     kind: str
+    ack: int = 0
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,7 @@ def decodeFrame(raw: bytes) -> FrameEvent:
             return Invalid(f"relay reset without reason on stream {streamId!r}")
         return Reset(streamId, frame.reset.reason)
     if kind in ("ack_frame", "resume", "heartbeat"):
-        return Ignored(streamId, kind)
+        return Ignored(streamId, kind, frame.ack)
     if kind == "handshake":
         return Invalid(f"relay handshake on stream {streamId!r}: encryption is not supported")
     return Invalid(f"relay frame without body on stream {streamId!r}")

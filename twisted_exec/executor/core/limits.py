@@ -92,9 +92,6 @@ class Limits:
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be more than 0")
-        if self.maxMessageBytes <= RELAY_FRAME_OVERHEAD + READ_FILE_REPLY_OVERHEAD:
-            least = RELAY_FRAME_OVERHEAD + READ_FILE_REPLY_OVERHEAD
-            raise ValueError(f"maxMessageBytes must be more than {least}")
         if self.maxFsInFlight > self.fsThreads:
             raise ValueError("maxFsInFlight must not exceed fsThreads")
 
@@ -103,21 +100,21 @@ class Limits:
     @property
     def maxReplyBytes(self) -> int:
         """The largest JSON-RPC message we send: it fits a websocket message and a relay frame."""
-        return self.maxMessageBytes - RELAY_FRAME_OVERHEAD
+        return self.maxMessageBytes - min(RELAY_FRAME_OVERHEAD, self.maxMessageBytes // 2)
 
     def readFileLimit(self) -> int:
         """Largest file ``fs/readFile`` returns: the configured limit, or what fits in a reply.
 
         Base64 is 4/3 of the data, so a 64 MiB message carries a file of about 48 MiB.
         """
-        fits = (self.maxReplyBytes - READ_FILE_REPLY_OVERHEAD) // 4 * 3
+        fits = max(self.maxReplyBytes - READ_FILE_REPLY_OVERHEAD, 0) // 4 * 3
         if self.maxReadFileBytes is None:
             return fits
         return min(self.maxReadFileBytes, fits)
 
     def httpBodyLimit(self) -> int:
         """Largest buffered ``http/request`` body: the configured budget, or what fits a reply."""
-        fits = (self.maxReplyBytes - READ_FILE_REPLY_OVERHEAD) // 4 * 3
+        fits = max(self.maxReplyBytes - READ_FILE_REPLY_OVERHEAD, 0) // 4 * 3
         return min(self.maxHttpBodyBytes, fits)
 
     def replyProblem(self, size: int) -> str | None:
@@ -173,9 +170,9 @@ DEFAULT_LIMITS = Limits()
 __all__ = [
     "DEFAULT_LIMITS",
     "MAX_PROCESSES",
-    "RETAIN_CLOSED",
     "READ_FILE_REPLY_OVERHEAD",
     "REFERENCE_READ_FILE_BYTES",
     "RELAY_FRAME_OVERHEAD",
+    "RETAIN_CLOSED",
     "Limits",
 ]

@@ -125,9 +125,9 @@ class OutputBuffer:
         self._chunks.append(chunk)
         self._retained += len(data)
         self._accounted += len(data) + CHUNK_OVERHEAD
-        while (
-            self._retained > self._retainBytes or self._accounted > self._memoryBytes
-        ) and len(self._chunks) - self._head > 1:
+        while (self._retained > self._retainBytes or self._accounted > self._memoryBytes) and len(
+            self._chunks
+        ) - self._head > 1:
             self._dropOldest()
         if self._retained > self._retainBytes:
             # A single chunk larger than the whole budget is dropped too.

@@ -321,7 +321,7 @@ __all__ = [
     "isChildSubreaper",
     "killTree",
     "processGroupOf",
-    "sessionOf",
     "restoreChildSignals",
+    "sessionOf",
     "setChildSubreaper",
 ]

@@ -334,9 +334,7 @@ class ProcessTable:
         included) and the orphans it left behind."""
         self.resumeAll()
         if self.containment is not None and self.containment.enabled:
-            live = [
-                e.pgid for e in self._entries.values() if not e.isReaped and e.pgid is not None
-            ]
+            live = [e.pgid for e in self._entries.values() if not e.isReaped and e.pgid is not None]
             self.containment.killOwned(self, live)
         for entry in self._entries.values():
             if not entry.buffer.closed:

@@ -26,12 +26,13 @@ from twisted.web.server import Request, Site
 from zope.interface import implementer
 
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
+from twisted_exec.executor.core.limits import DEFAULT_LIMITS
 from twisted_exec.net.backpressure import TransportBackpressure
 from twisted_exec.net.wsfail import PromptFailMixin
 
 log = Logger()
 
-DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024 * 1024
+DEFAULT_MAX_MESSAGE_BYTES = DEFAULT_LIMITS.maxMessageBytes  # 64 MiB: core/limits.py
 
 
 @implementer(IMessageSink)

@@ -30,11 +30,12 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
+from twisted_exec.executor.core.limits import DEFAULT_LIMITS
 
 log = Logger()
 
 PARSE_ERROR_CONTEXT = "JSON-RPC message from exec-server stdio"
-DEFAULT_MAX_LINE_BYTES = 128 * 1024 * 1024
+DEFAULT_MAX_LINE_BYTES = DEFAULT_LIMITS.maxMessageBytes  # 64 MiB: core/limits.py
 _BLANK = b" \t\r"
 
 

@@ -34,6 +34,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
 from twisted_exec.executor.core.interfaces import IProcessorFactory
+from twisted_exec.executor.core.limits import Limits
 from twisted_exec.executor.transports.relay.demux import MAX_STREAMS, RelayDemux
 from twisted_exec.net.backpressure import TransportBackpressure
 from twisted_exec.net.wsfail import PromptFailMixin
@@ -76,7 +77,12 @@ class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ig
     def onOpen(self) -> None:
         factory = self.factory
         self.demux = RelayDemux(
-            factory.processorFactory, self._sendFrame, maxStreams=factory.maxStreams
+            factory.processorFactory,
+            self._sendFrame,
+            maxStreams=factory.maxStreams,
+            clock=factory.clock,
+            windowBytes=factory.streamWindowBytes,
+            stallSeconds=factory.streamStallSeconds,
         )
         self._registerBackpressure(self.demux)
         self._schedulePing()
@@ -205,10 +211,22 @@ class RelayClientFactory(WebSocketClientFactory):  # type: ignore[misc]
         maxMessageBytes: int = MAX_MESSAGE_BYTES,
         maxStreams: int | None = MAX_STREAMS,
         closeTimeout: float = CLOSE_TIMEOUT,
+        streamWindowBytes: int | None = None,
+        streamStallSeconds: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.processorFactory = processorFactory
+        # Per-stream flow control budgets: the executor's Limits unless given (window.py).
+        limits = getattr(processorFactory, "limits", None)
+        if not isinstance(limits, Limits):
+            limits = Limits()
+        self.streamWindowBytes = (
+            limits.relayStreamWindowBytes if streamWindowBytes is None else streamWindowBytes
+        )
+        self.streamStallSeconds = (
+            limits.relayStallSeconds if streamStallSeconds is None else streamStallSeconds
+        )
         self.clock = clock
         self.pingInterval = pingInterval
         self.pongTimeout = pongTimeout
