@@ -14,6 +14,8 @@ test run; ``python scripts/soak.py --full`` runs the issue's full sizes. Same co
   flat RSS.
 - :func:`slowConsumer`: a rendezvous reading at a fixed rate while a child writes a lot: the
   executor's memory stays bounded and every byte arrives in order.
+- ``hostile`` (:mod:`.soak_hostile`): a stalled harness, oversized and blocking ``fs/readFile``
+  calls, a stdin flood and ``setsid`` grandchildren, while another stream's latency is measured.
 
 Every wait is bounded; the executor child is killed if a scenario fails.
 """
@@ -39,6 +41,7 @@ from twisted_exec.testing.executorproc import ExecutorProcess, processesInSessio
 from twisted_exec.testing.registry import FakeRegistry
 from twisted_exec.testing.rendezvous import ExecutorConnection, HarnessStream, Rendezvous
 from twisted_exec.testing.slowpeer import SlowConnection, SlowRendezvous
+from twisted_exec.testing.soak_hostile import HostileResult, hostile, hostileProblems
 from twisted_exec.wire import relay_pb2
 from twisted_exec.wire.frames import encodeData, encodeResume
 
@@ -764,11 +767,17 @@ async def slowConsumer(
     return await _withCloud(reactor, SlowRendezvous(reactor, rate), body)
 
 
+@dataclass
+class HostileSoakResult(Common, HostileResult):
+    """The ``hostile`` scenario's numbers (:mod:`.soak_hostile`)."""
+
+
 SCENARIOS: dict[str, Callable[..., Awaitable[Common]]] = {
     "frames": fuzzFrames,
     "faults": faults,
     "load": load,
     "slow": slowConsumer,
+    "hostile": hostile,
 }
 
 #: The issue's full sizes (``scripts/soak.py --full``) and the quick ones CI runs.
@@ -777,12 +786,14 @@ FULL: dict[str, dict[str, Any]] = {
     "faults": {"drops": 50},
     "load": {"streams": 128, "seconds": 60.0},
     "slow": {"megabytes": 200, "rate": 1e6},
+    "hostile": {"seconds": 60.0},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "frames": {"frames": 2000},
     "faults": {"drops": 5},
     "load": {"streams": 8, "seconds": 3.0},
     "slow": {"megabytes": 20, "rate": 10e6},
+    "hostile": {"seconds": 5.0},
 }
 
 #: The slow-consumer bound on the executor's RSS growth over idle (docs/flow-control.md):
@@ -835,4 +846,6 @@ def verdict(name: str, result: Common) -> list[str]:
             )
         if result.rssGrowth > RSS_GROWTH_BOUND:
             problems.append(f"RSS grew by {result.rssGrowth} bytes (bound {RSS_GROWTH_BOUND})")
+    elif isinstance(result, HostileResult):
+        problems += hostileProblems(result)
     return problems
