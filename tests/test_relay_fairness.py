@@ -74,9 +74,7 @@ class StalledHarnessTests(TestCase):
 
     async def stalledHarness(self) -> HarnessConnection:
         """A routed harness that runs ``yes`` and then stops reading its websocket."""
-        harness = await bounded(
-            connectHarness(reactor, self.rendezvous.httpUrl, EXECUTOR_ID, None)
-        )
+        harness = await bounded(connectHarness(reactor, self.rendezvous.httpUrl, EXECUTOR_ID, None))
         self.addCleanup(harness.abort)
         session = await bounded(harness.openSession())
         await bounded(
