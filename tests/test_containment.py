@@ -148,8 +148,13 @@ class ExecutorSigtermTests(unittest.TestCase):
             stderr=subprocess.DEVNULL,
             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
         )
-        self.addCleanup(executor.wait)
-        self.addCleanup(lambda: executor.poll() is None and executor.kill())
+
+        def stopExecutor() -> None:
+            if executor.poll() is None:
+                executor.kill()
+            executor.wait()
+
+        self.addCleanup(stopExecutor)
         await until(lambda: os.path.getsize(portFile) > 0, 20)
         with open(portFile) as f:
             url = f.read().split()[0]
@@ -169,7 +174,12 @@ class ExecutorSigtermTests(unittest.TestCase):
         )
         read = await client.call("process/read", {"processId": "p", "waitMs": 5000})
         grandchild = int(base64.b64decode(read["chunks"][0]["chunk"]).split()[0])
-        self.addCleanup(lambda: gone(grandchild) or os.kill(grandchild, signal.SIGKILL))
+
+        def killGrandchild() -> None:
+            if not gone(grandchild):
+                os.kill(grandchild, signal.SIGKILL)
+
+        self.addCleanup(killGrandchild)
         executor.send_signal(signal.SIGTERM)
         await until(lambda: executor.poll() is not None, 20)
         await until(lambda: gone(grandchild), 10)

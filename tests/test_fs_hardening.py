@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
 from typing import Any, cast
 
 from twisted.internet import reactor
@@ -131,44 +130,51 @@ class PoolTests(TestCase):
         outcomes = await DeferredList(reads, consumeErrors=True).addTimeout(5, reactor)
         for ok, value in outcomes:
             self.assertFalse(ok)
-            self.assertEqual(asError(value.value), notAFile(self.fifo))
+            self.assertEqual(asError(cast(Any, value).value), notAFile(self.fifo))
         meta = await self.fs.getMetadata(
             params.parse(params.FsGetMetadataParams, {"path": self.tmp})
         ).addTimeout(5, reactor)
         self.assertTrue(meta["isDirectory"])
 
 
+class _GatedFileSystem:
+    """Records the fs calls that reached the pool (``getMetadata`` never answers by itself)."""
+
+    def __init__(self) -> None:
+        self.calls: list[Deferred[dict[str, Any]]] = []
+
+    def getMetadata(self, p: Any) -> Deferred[dict[str, Any]]:
+        d: Deferred[dict[str, Any]] = Deferred()
+        self.calls.append(d)
+        return d
+
+
 class SessionGateTests(TestCase):
-    """One session has at most ``maxFsInFlight`` calls on the pool (the rest wait their turn)."""
+    """A session's fs calls pass its gate: at most ``maxFsInFlight`` reach the pool at once."""
 
-    async def test_capHolds(self) -> None:
+    def test_fsCallsWaitForTheSessionsGate(self) -> None:
+        from tests.helpers import RecordingSink
         from twisted_exec.executor.core.limits import Limits
+        from twisted_exec.executor.executor import Executor
 
-        limits = Limits(maxFsInFlight=2)
-        gate = DeferredSemaphore(limits.maxFsInFlight)
-        running = 0
-        peak = 0
-        release: list[Deferred[None]] = []
-        lock = threading.Lock()
-
-        def call() -> Deferred[None]:
-            nonlocal running, peak
-            with lock:
-                running += 1
-                peak = max(peak, running)
-            d: Deferred[None] = Deferred()
-
-            def done(_: object) -> None:
-                nonlocal running
-                running -= 1
-
-            d.addCallback(done)
-            release.append(d)
-            return d
-
-        calls = [gate.run(call) for _ in range(5)]
-        self.assertEqual(len(release), 2)
-        while release:
-            release.pop(0).callback(None)
-        await DeferredList(calls)
-        self.assertEqual(peak, 2)
+        executor = Executor(reactor, limits=Limits(maxFsInFlight=2))
+        self.addCleanup(executor.shutdown)
+        fs = _GatedFileSystem()
+        executor.processorFactory.filesystem = fs
+        processor = executor.processorFactory.buildProcessor(None)
+        processor.makeConnection(RecordingSink())
+        self.addCleanup(processor.connectionLost)
+        processor.messageReceived(b'{"id":1,"method":"initialize","params":{"clientName":"t"}}')
+        processor.messageReceived(b'{"method":"initialized"}')
+        assert processor.session is not None
+        gate: DeferredSemaphore = cast(Any, processor.session.resources).fsGate
+        self.assertEqual(gate.limit, 2)
+        # Two calls of this session already hold the pool (e.g. concurrent requests).
+        gate.acquire()
+        gate.acquire()
+        processor.messageReceived(b'{"id":2,"method":"fs/getMetadata","params":{"path":"/"}}')
+        self.assertEqual(fs.calls, [])  # waits for the session's gate, not for the pool
+        gate.release()
+        self.assertEqual(len(fs.calls), 1)
+        fs.calls[0].callback({})
+        gate.release()
