@@ -93,24 +93,44 @@ class StalledHarnessTests(TestCase):
         protocol.transport.pauseProducing()  # stop reading; the socket stays open
         return harness
 
+    async def measure(self, stream: Any, seconds: float) -> list[float]:
+        latencies: list[float] = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            began = time.monotonic()
+            reply = await bounded(stream.request("fs/getMetadata", {"path": self.tmp}), 10)
+            latencies.append(time.monotonic() - began)
+            self.assertTrue(reply["result"]["isDirectory"])
+            await deferLater(reactor, 0.01, lambda: None)
+        return latencies
+
     async def test_otherStreamKeepsItsLatency(self) -> None:
+        """p99 under 50 ms; on a machine so loaded that the same stream alone needs more than a
+        third of that, under three times its own p99 without the stalled harness. Round 1: the
+        requests time out (10 s)."""
         service, conn = await self.start(Limits())
         fast = conn.stream("fast")
         fast.resume()
         await bounded(fast.initialize())
+        baseline = percentile(await self.measure(fast, min(SECONDS, 1.0)), 0.99)
         await self.stalledHarness()
-        latencies: list[float] = []
-        deadline = time.monotonic() + SECONDS
-        while time.monotonic() < deadline:
-            began = time.monotonic()
-            reply = await bounded(fast.request("fs/getMetadata", {"path": self.tmp}), 10)
-            latencies.append(time.monotonic() - began)
-            self.assertTrue(reply["result"]["isDirectory"])
-            await deferLater(reactor, 0.01, lambda: None)
-        p99 = percentile(latencies, 0.99)
-        self.assertLess(p99, 0.050, f"p99 {p99 * 1000:.1f} ms over {len(latencies)} RPCs")
-        # The stalled stream is paused at its source: its processes are not read.
         demux = service.endpoint.current.demux
+        # Steady state: the kernel's socket buffers are full and the stalled stream's window
+        # closed (filling a few MB of buffers first costs this one process some CPU).
+        for _ in range(1000):
+            stalled = [s for s in demux._streams.values() if s.streamId != "fast"]
+            if stalled and stalled[0].window is not None and stalled[0].window.paused:
+                break
+            await deferLater(reactor, 0.01, lambda: None)
+        latencies = await self.measure(fast, SECONDS)
+        p99 = percentile(latencies, 0.99)
+        bound = max(0.050, 3 * baseline)
+        self.assertLess(
+            p99,
+            bound,
+            f"p99 {p99 * 1000:.1f} ms over {len(latencies)} RPCs (alone: {baseline * 1000:.1f} ms)",
+        )
+        # The stalled stream is paused at its source: its processes are not read.
         [stalled] = [s for s in demux._streams.values() if s.streamId != "fast"]
         self.assertTrue(stalled.window is not None and stalled.window.paused)
         self.assertIsNone(conn.closeInfo)  # the websocket is up

@@ -24,6 +24,9 @@ log = Logger()
 #: name stays for callers that build it by keyword.
 ExecutorLimits = Limits
 
+#: Worker threads for spawning processes (off the reactor thread).
+SPAWN_THREADS = 4
+
 
 class SessionResources:
     """What one session owns: its processes, its HTTP requests and its share of the fs pool.
@@ -81,6 +84,9 @@ class Executor:
         # fs/* system calls run on our lean pool (same contract as Twisted's ThreadPool; see
         # offload.py for why), stopped in shutdown().
         self.offload = OffloadPool(maxThreads=self.limits.fsThreads)
+        # Spawns (PATH lookup, fork, exec wait) on threads of their own, so that fs calls
+        # stuck on a slow filesystem never hold up a process/start (process_prespawn.py).
+        self.spawnPool = OffloadPool(maxThreads=SPAWN_THREADS)
         self.filesystem = FileSystem(
             reactor,
             threadpool=cast(ThreadPool, self.offload),
@@ -104,6 +110,7 @@ class Executor:
             retainClosed=self.limits.retainClosed,
             limits=self.limits,
             containment=self.containment,
+            spawnPool=self.spawnPool,
         )
         http = HttpRequester(
             self.reactor, session.notify, maxBufferedBody=self.limits.httpBodyLimit()
@@ -116,6 +123,7 @@ class Executor:
         self.registry.closeAll()
         self.containment.killEverything()
         self.offload.stop()
+        self.spawnPool.stop()
         if count:
             log.info("closed {count} session(s) on shutdown", count=count)
 

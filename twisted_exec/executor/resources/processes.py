@@ -27,6 +27,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
 from twisted_exec.compat.envpolicy import childEnvironment
@@ -39,6 +40,11 @@ from twisted_exec.executor.resources.process_entry import (
     _Entry,
     _Protocol,
     _Tombstone,
+)
+from twisted_exec.executor.resources.process_prespawn import (
+    Prespawned,
+    prespawnPipes,
+    prespawnPty,
 )
 from twisted_exec.executor.resources.process_programs import (
     _ptyCwd,
@@ -96,8 +102,13 @@ class ProcessTable:
         maxTombstones: int = MAX_TOMBSTONES,
         limits: Limits | None = None,
         containment: Containment | None = None,
+        spawnPool: Any = None,
     ) -> None:
         self.reactor = reactor
+        #: A thread pool for PATH lookups, fork and exec waits (``process_prespawn.py``);
+        #: ``None`` spawns on the calling (reactor) thread.
+        self.spawnPool = spawnPool
+        self._killed = False
         self.limits = limits if limits is not None else Limits()
         #: The executor's orphan tracking: descendants die with the session (containment.py).
         self.containment = containment
@@ -141,7 +152,9 @@ class ProcessTable:
         self._entries[p.processId] = entry
         self._running += 1
         try:
-            if p.tty:
+            if self.spawnPool is not None:
+                await self._spawnOffThread(entry, p, args, env)
+            elif p.tty:
                 self._spawnPty(entry, p.argv[0], args, env, p.cwd)
             else:
                 self._spawnPipes(entry, p.argv[0], args, env, p.cwd, bool(p.pipeStdin))
@@ -197,6 +210,35 @@ class ProcessTable:
     def _forgetFailed(self, processId: str) -> None:
         del self._entries[processId]
         self._running -= 1
+
+    async def _spawnOffThread(
+        self, entry: _Entry, p: ExecParams, args: list[str], env: dict[str, str]
+    ) -> None:
+        """Resolve, fork and wait for the exec on a worker thread; adopt it on this one."""
+        if p.tty:
+            prespawned: Prespawned = await deferToThreadPool(
+                self.reactor, self.spawnPool, prespawnPty, p.argv[0], args, env, p.cwd, self.environ
+            )
+        else:
+            prespawned = await deferToThreadPool(
+                self.reactor,
+                self.spawnPool,
+                prespawnPipes,
+                p.argv[0],
+                args,
+                env,
+                p.cwd,
+                bool(p.pipeStdin),
+                self.environ,
+            )
+        if self._killed:
+            # The session ended while the child was being started: it never becomes ours.
+            await deferToThreadPool(self.reactor, self.spawnPool, prespawned.abandon)
+            raise internalError("session closed while the process was starting")
+        if p.tty:
+            _PtyProcess.adopt(self.reactor, prespawned, args, _Protocol(entry))
+        else:
+            _PipeProcess.adopt(self.reactor, prespawned, args, _Protocol(entry))
 
     def _spawnPipes(
         self,
@@ -333,6 +375,7 @@ class ProcessTable:
         and, with containment, every descendant of the session's processes (``setsid`` ones
         included) and the orphans it left behind."""
         self.resumeAll()
+        self._killed = True
         if self.containment is not None and self.containment.enabled:
             live = [e.pgid for e in self._entries.values() if not e.isReaped and e.pgid is not None]
             self.containment.killOwned(self, live)

@@ -104,6 +104,7 @@ class RelayDemux:
         self.windowBytes = windowBytes
         self.stallSeconds = stallSeconds
         self.stalledStreams = 0  # streams reset by their stall deadline (for tests and status)
+        self._earlyAcks: dict[str, int] = {}  # acks for streams without a data frame yet
         self._send = send
         self.codec = codec if codec is not None else FrameCodec()
         self.maxStreams = maxStreams
@@ -174,8 +175,12 @@ class RelayDemux:
             )
             self._closeStream(stream, "reset")
         elif isinstance(event, Ignored):
-            if event.kind == "ack_frame" and event.streamId in self._streams:
-                self._acked(self._streams[event.streamId], event.ack)
+            if event.kind == "ack_frame":
+                stream = self._streams.get(event.streamId)
+                if stream is None:
+                    self._earlyAck(event.streamId, event.ack)
+                else:
+                    self._acked(stream, event.ack)
             elif event.streamId in self._streams:
                 log.debug(
                     "relay {kind} frame on stream {streamId!r} ignored",
@@ -202,19 +207,33 @@ class RelayDemux:
 
     # -- per-stream windows ------------------------------------------------------------------
 
-    def _acked(self, stream: _Stream, delivered: int) -> None:
-        if self._clock is None or stream.closed:
+    def _newWindow(self, stream: _Stream) -> None:
+        """Every stream counts its frames from the start; acks switch the window on."""
+        if self._clock is None:
             return
-        if stream.window is None:
-            stream.window = StreamWindow(
-                self._clock,
-                self.windowBytes,
-                self.stallSeconds,
-                onPause=lambda: self._windowPaused(stream),
-                onResume=lambda: self._windowResumed(stream),
-                onStall=lambda: self._stalled(stream),
-            )
-        stream.window.acked(delivered)
+        stream.window = StreamWindow(
+            self._clock,
+            self.windowBytes,
+            self.stallSeconds,
+            onPause=lambda: self._windowPaused(stream),
+            onResume=lambda: self._windowResumed(stream),
+            onStall=lambda: self._stalled(stream),
+        )
+        early = self._earlyAcks.pop(stream.streamId, None)
+        if early is not None:
+            stream.window.acked(early)
+
+    def _earlyAck(self, streamId: str, delivered: int) -> None:
+        """The rendezvous acknowledges a route (ack 0) before its first data frame arrives."""
+        if self._clock is None:
+            return
+        self._earlyAcks[streamId] = delivered
+        while len(self._earlyAcks) > (self.maxStreams or MAX_STREAMS):
+            del self._earlyAcks[next(iter(self._earlyAcks))]
+
+    def _acked(self, stream: _Stream, delivered: int) -> None:
+        if stream.window is not None and not stream.closed:
+            stream.window.acked(delivered)
 
     def _windowPaused(self, stream: _Stream) -> None:
         if stream.processor is not None and not stream.closed:
@@ -244,6 +263,7 @@ class RelayDemux:
                 return
             stream = _Stream(event.streamId)
             self._streams[event.streamId] = stream
+            self._newWindow(stream)
             self.codec.forget(event.streamId)
             log.info("relay stream {streamId!r} opened", streamId=event.streamId)
             processor = self._factory.buildProcessor(None)

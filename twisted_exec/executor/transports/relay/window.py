@@ -57,6 +57,7 @@ class StreamWindow:
         self.enabled = False  # the rendezvous acknowledges this stream
         self.paused = False
         self._sizes: deque[int] = deque()  # sizes of unacknowledged frames, oldest first
+        self._sent = 0  # frames sent so far (mod 2**32), counted even before the first ack
         self._acknowledged = 0  # frames acknowledged so far (mod 2**32)
         self.unackedBytes = 0
         self._stall: IDelayedCall | None = None
@@ -66,23 +67,33 @@ class StreamWindow:
         """One data frame of ``size`` bytes went out on this stream."""
         if self._closed:
             return
+        self._sent = (self._sent + 1) % SEQ_MODULUS
+        if not self.enabled:
+            return  # nobody acknowledges this stream (yet): keep nothing
         self._sizes.append(size)
         self.unackedBytes += size
-        if self.enabled and not self.paused and self.unackedBytes > self.windowBytes:
+        if not self.paused and self.unackedBytes > self.windowBytes:
             self._pause()
 
     def acked(self, delivered: int) -> None:
         """The rendezvous has delivered ``delivered`` frames of this stream in total."""
         if self._closed:
             return
-        self.enabled = True
+        delivered %= SEQ_MODULUS
+        if not self.enabled:
+            # The first ack: frames sent before it and not yet delivered count, size unknown.
+            self.enabled = True
+            self._acknowledged = delivered
+            pending = (self._sent - delivered) % SEQ_MODULUS
+            self._sizes.extend([0] * min(pending, 1 << 16))
+            return
         newly = (delivered - self._acknowledged) % SEQ_MODULUS
         if newly > len(self._sizes):
-            # Not a count we sent (a confused peer): ignore rather than corrupt the window.
-            return
+            # Not a count we sent (a confused peer): resynchronise on it, all delivered.
+            newly = len(self._sizes)
         for _ in range(newly):
             self.unackedBytes -= self._sizes.popleft()
-        self._acknowledged = delivered % SEQ_MODULUS
+        self._acknowledged = delivered
         if self.paused:
             if self.unackedBytes <= self.windowBytes // 2:
                 self._resume()
