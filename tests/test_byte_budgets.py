@@ -263,9 +263,12 @@ class QueueBytesTests(SynchronousTestCase):
 
         registry = SessionRegistry(Clock(), FakeResources, ttl=10.0)
         limits = Limits(maxQueuedBytes=1000)
-        processor = ExecProcessorFactory(registry, FakeFileSystem(), limits=limits).buildProcessor(
-            None
+        from twisted_exec.executor.methods import buildRegistry
+
+        factory = ExecProcessorFactory(
+            registry, FakeFileSystem(), methods=buildRegistry(), limits=limits
         )
+        processor = factory.buildProcessor(None)
         sink = RecordingSink()
         processor.makeConnection(sink)
         processor.messageReceived(INIT)

@@ -16,11 +16,14 @@ from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 
 from tests.helpers import RecordingSink
-from twisted_exec.compat import params
-from twisted_exec.executor.core.processor import METHODS, ExecProcessor
+from twisted_exec.executor.core.dialect import Dialect
+from twisted_exec.executor.core.interfaces import IHttpRequester, IProcessTable, ISessionResources
+from twisted_exec.executor.core.processor import ExecProcessor
 from twisted_exec.executor.core.session import SessionRegistry
+from twisted_exec.executor.methods import buildRegistry
 from twisted_exec.wire import jsonrpc
 from twisted_exec.wire.errors import RpcError
 
@@ -46,9 +49,18 @@ def _dumps(value: object) -> bytes:
     return json.dumps(value).encode()
 
 
-methods = st.sampled_from([*METHODS, "initialized", "no/such", "", "process/Start"])
+REGISTRY = buildRegistry()
+NAMES = sorted({*REGISTRY.names(Dialect.V131), *REGISTRY.names(Dialect.V171)})
+DECODERS = [
+    m.decode
+    for name in NAMES
+    for m in (REGISTRY.get(name, Dialect.V131), REGISTRY.get(name, Dialect.V171))
+    if m is not None
+]
+methods = st.sampled_from([*NAMES, "initialized", "no/such", "", "process/Start"])
 
 
+@implementer(IProcessTable)
 class _FakeProcesses:
     def start(self, p: Any) -> dict[str, Any]:
         return {"processId": p.processId}
@@ -62,12 +74,32 @@ class _FakeProcesses:
     def terminate(self, p: Any) -> dict[str, Any]:
         return {"running": False}
 
+    def pauseAll(self) -> None:
+        pass
 
+    def resumeAll(self) -> None:
+        pass
+
+    def killAll(self) -> None:
+        pass
+
+
+@implementer(IHttpRequester)
 class _FakeHttp:
     def request(self, p: Any) -> dict[str, Any]:
         return {"status": 200, "headers": [], "body": None}
 
+    def cancelAll(self) -> None:
+        pass
 
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
+
+
+@implementer(ISessionResources)
 class _FakeResources:
     def __init__(self, session: Any) -> None:
         self.processes = _FakeProcesses()
@@ -76,15 +108,21 @@ class _FakeResources:
     def close(self) -> None:
         pass
 
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
+
 
 class _FakeFilesystem:
     def __getattr__(self, name: str) -> Any:
-        return lambda p: {}
+        return lambda p, **options: {}
 
 
 def newProcessor(context: str | None = "ctx") -> tuple[ExecProcessor, RecordingSink]:
     registry = SessionRegistry(Clock(), _FakeResources, ttl=10.0)
-    processor = ExecProcessor(registry, _FakeFilesystem(), context)
+    processor = ExecProcessor(registry, _FakeFilesystem(), context, methods=REGISTRY)
     sink = RecordingSink()
     processor.makeConnection(sink)
     return processor, sink
@@ -121,10 +159,10 @@ class EnvelopeFuzzTests(SynchronousTestCase):
         )
 
     @FUZZ
-    @given(st.sampled_from(sorted({m.paramsType for m in METHODS.values()}, key=str)), json_values)
-    def test_paramsRaiseOnlyRpcErrors(self, paramsType: type[Any], value: object) -> None:
+    @given(st.sampled_from(DECODERS), json_values)
+    def test_paramsRaiseOnlyRpcErrors(self, decode: Any, value: object) -> None:
         try:
-            params.parse(paramsType, value)
+            decode(value)
         except RpcError as err:
             self.assertIsInstance(err.message, str)
 

@@ -8,15 +8,24 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
+from twisted_exec.executor.core.interfaces import (
+    IJsonRpcProcessor,
+    IMessageSink,
+    IProcessorFactory,
+    IProcessTable,
+    ISessionResources,
+)
 from twisted_exec.executor.core.processor import ExecProcessor, ExecProcessorFactory
 from twisted_exec.executor.core.session import Session, SessionRegistry
+from twisted_exec.executor.methods import buildRegistry
 
 from .helpers import RecordingSink
 
 
+@implementer(IProcessTable)
 class FakeProcesses:
     def __init__(self) -> None:
         self.killed = False
@@ -39,7 +48,14 @@ class FakeProcesses:
     def killAll(self) -> None:
         self.killed = True
 
+    def pauseAll(self) -> None:
+        pass
 
+    def resumeAll(self) -> None:
+        pass
+
+
+@implementer(ISessionResources)
 class FakeResources:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -51,9 +67,15 @@ class FakeResources:
         self.closed = True
         self.processes.killAll()
 
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
+
 
 class FakeFileSystem:
-    def getMetadata(self, p: Any) -> dict[str, Any]:
+    def getMetadata(self, p: Any, withSize: bool = False) -> dict[str, Any]:
         return {"path": p.path}
 
 
@@ -72,7 +94,9 @@ class ProcessorTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = Clock()
         self.registry = SessionRegistry(self.clock, FakeResources, ttl=10.0)
-        self.factory = ExecProcessorFactory(self.registry, FakeFileSystem())
+        self.factory = ExecProcessorFactory(
+            self.registry, FakeFileSystem(), methods=buildRegistry()
+        )
 
     def connect(self, context: str | None = "test message") -> tuple[ExecProcessor, RecordingSink]:
         processor = self.factory.buildProcessor(context)

@@ -11,7 +11,9 @@ from typing import Any, cast
 
 from twisted.internet.defer import DeferredSemaphore
 from twisted.logger import Logger
+from zope.interface import implementer
 
+from twisted_exec.executor.core.interfaces import IHttpRequester, IProcessTable, ISessionResources
 from twisted_exec.executor.core.limits import MAX_PROCESSES, Limits
 from twisted_exec.executor.core.processor import ExecProcessorFactory
 from twisted_exec.executor.core.session import DETACH_TTL, Session, SessionRegistry
@@ -28,6 +30,7 @@ ExecutorLimits = Limits
 SPAWN_THREADS = 4
 
 
+@implementer(ISessionResources)
 class SessionResources:
     """What one session owns: its processes, its HTTP requests and its share of the fs pool.
 
@@ -35,7 +38,9 @@ class SessionResources:
     the shared thread pool at once, so one session cannot take every thread.
     """
 
-    def __init__(self, processes: Any, http: Any, maxFsInFlight: int = 4) -> None:
+    def __init__(
+        self, processes: IProcessTable, http: IHttpRequester, maxFsInFlight: int = 4
+    ) -> None:
         self.processes = processes
         self.http = http
         self.fsGate = DeferredSemaphore(maxFsInFlight)
@@ -47,15 +52,11 @@ class SessionResources:
     def pauseProducing(self) -> None:
         """The session's transport is full: stop reading process pipes and HTTP bodies."""
         self.processes.pauseAll()
-        pause = getattr(self.http, "pauseProducing", None)
-        if pause is not None:
-            pause()
+        self.http.pauseProducing()
 
     def resumeProducing(self) -> None:
         self.processes.resumeAll()
-        resume = getattr(self.http, "resumeProducing", None)
-        if resume is not None:
-            resume()
+        self.http.resumeProducing()
 
 
 class Executor:
@@ -92,8 +93,18 @@ class Executor:
             threadpool=cast(ThreadPool, self.offload),
             maxReadBytes=self.limits.readFileLimit(),
         )
+        from twisted_exec.executor.methods import buildRegistry
+        from twisted_exec.executor.methods.environment import LocalEnvironment
+
+        #: Every method of both dialects (executor/methods); more can be added before serving.
+        self.methods = buildRegistry()
+        self.environment = LocalEnvironment(environ)
         self.processorFactory = ExecProcessorFactory(
-            self.registry, self.filesystem, limits=self.limits
+            self.registry,
+            self.filesystem,
+            methods=self.methods,
+            environment=self.environment,
+            limits=self.limits,
         )
 
     def _makeResources(self, session: Session) -> SessionResources:

@@ -11,14 +11,12 @@ Embedding in an existing Twisted application::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
-from dataclasses import replace
 from typing import Any
 
-from twisted.application.service import MultiService, Service
+from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList, TimeoutError
-from twisted.internet.interfaces import IListeningPort
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
@@ -31,13 +29,20 @@ from twisted_exec.executor.transports.local_ws import (
     LocalExecFactory,
     makeSite,
 )
-from twisted_exec.net.listen import logToStderrUnder, parseListenUrl
+from twisted_exec.net.listen import (
+    ListeningService,
+    exitCleanlyAfterSignal,
+    logToStderrUnder,
+    parseListenUrl,
+)
 
 log = Logger()
 
 
-class LocalWebSocketService(Service):
+class LocalWebSocketService(ListeningService):
     """Listens on ``ws://IP:PORT`` and announces the bound URL (port 0 picks a free port)."""
+
+    listeningMessage = "codex exec-server listening on {url}"
 
     def __init__(
         self,
@@ -48,37 +53,14 @@ class LocalWebSocketService(Service):
         announce: Callable[[str], None] | None = None,
         maxMessageBytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
-        self.reactor = reactor
-        self.address = parseListenUrl(listenUrl)
+        super().__init__(reactor, parseListenUrl(listenUrl), announce)
         self.factory = LocalExecFactory(processorFactory, reactor, maxMessageBytes)
-        self.announce = announce
-        self.port: IListeningPort | None = None
-        self.url: str | None = None
-        #: Seconds a stop waits for close frames to be written (a peer that does not read
-        #: never takes them) before the connections are aborted.
-        self.closeTimeout = 2.0
 
-    def privilegedStartService(self) -> None:
-        # Synchronous, so a port in use fails twistd's start-up with a clear error.
-        self.port = self.reactor.listenTCP(
-            self.address.port, makeSite(self.factory), interface=self.address.host
-        )
-        bound: Any = self.port.getHost()
-        self.url = replace(self.address, port=bound.port).url
-        log.info("codex exec-server listening on {url}", url=self.url)
-        if self.announce is not None:
-            self.announce(self.url)
-        super().privilegedStartService()
-
-    def startService(self) -> None:
-        if self.port is None:
-            self.privilegedStartService()
-        super().startService()
+    def makeFactory(self) -> Any:
+        return makeSite(self.factory)
 
     async def _stop(self) -> None:
-        port, self.port = self.port, None
-        if port is not None:
-            await port.stopListening()  # type: ignore[misc]
+        await self.stopListening()
         # Close frames only leave on a later reactor turn: wait for them (bounded), or
         # twistd's shutdown tears the sockets down first and clients see 1006, not 1000.
         protocols = list(self.factory.connections)
@@ -122,9 +104,10 @@ class ExecutorService(MultiService):
         *,
         ttl: float = DETACH_TTL,
         limits: ExecutorLimits | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
-        self.executor = Executor(reactor, ttl=ttl, limits=limits)
+        self.executor = Executor(reactor, ttl=ttl, limits=limits, environ=environ)
         self._sweep: LoopingCall | None = None
 
     #: Seconds between sweeps for adopted orphans that exited (containment.py).
@@ -160,11 +143,7 @@ class ExecutorService(MultiService):
             if self._sweep is not None and self._sweep.running:
                 self._sweep.stop()
             self.executor.shutdown()
-            # twistd re-raises the signal that stopped the reactor, so SIGTERM would end the
-            # process "killed by SIGTERM". Our shutdown is complete and clean at this point:
-            # report it as exit code 0 (issue: "SIGTERM ... exits 0").
-            if getattr(self.executor.reactor, "_exitSignal", None) is not None:
-                self.executor.reactor._exitSignal = None
+            exitCleanlyAfterSignal(self.executor.reactor)  # SIGTERM ... exits 0
             return result
 
         return d.addBoth(shutdown)

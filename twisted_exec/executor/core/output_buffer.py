@@ -229,6 +229,11 @@ class OutputBuffer:
         nextSeq = selected[-1].seq + 1 if selected else self.lastSeq + 1
         return ReadResult(selected, nextSeq, self.exited, self.exitCode, self.closed)
 
+    @property
+    def lastChunkSeq(self) -> int:
+        """The seq of the newest retained chunk (0 without any)."""
+        return self._chunks[-1].seq if self._chunks else 0
+
     def hasEventsAfter(self, afterSeq: int) -> bool:
         return self.lastSeq > afterSeq
 

@@ -45,6 +45,7 @@ from zope.interface import implementer
 
 from twisted_exec.compat.base64strict import encodeBase64
 from twisted_exec.compat.params import HttpRequestParams
+from twisted_exec.executor.core.interfaces import IHttpRequester
 from twisted_exec.executor.resources.http_agent import (
     BODY_ERROR,
     _BodyCollector,
@@ -212,6 +213,8 @@ class _Exchange:
                 ) from None
             locations = response.headers.getRawHeaders(b"location") or []
             location = locations[0].decode("utf-8", "replace") if locations else None
+            if not self.prepared.followRedirects:
+                return response  # 0.171 redirectPolicy "stop": the redirect is the answer
             following = nextHop(self.hop, response.code, location)
             if following is None:
                 return response
@@ -292,7 +295,7 @@ class _Exchange:
             _producer(protocol).stopProducing()
 
 
-@implementer(IPushProducer)
+@implementer(IPushProducer, IHttpRequester)
 class HttpRequester:
     """The ``http/request`` handler of one session.
 

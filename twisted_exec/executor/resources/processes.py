@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import struct
 import subprocess
 import termios
@@ -29,10 +30,13 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from twisted_exec.compat.envpolicy import childEnvironment
 from twisted_exec.compat.oserror import osErrorMessage
 from twisted_exec.compat.params import ExecParams, ReadParams, TerminateParams, WriteParams
+from twisted_exec.executor.core.dialect import Dialect
+from twisted_exec.executor.core.interfaces import IProcessTable
 from twisted_exec.executor.core.limits import Limits
 from twisted_exec.executor.core.output_buffer import OutputBuffer
 from twisted_exec.executor.resources.containment import Containment, restoreChildSignals
@@ -66,6 +70,8 @@ PTY_COLS = 80
 RETAIN_CLOSED = 32
 #: Tombstones (ids of forgotten closed processes) per session before the oldest are dropped.
 MAX_TOMBSTONES = 16384
+#: writeIds remembered per process for 0.171's de-duplication (the oldest are forgotten).
+MAX_WRITE_IDS = 4096
 
 
 # -- program resolution ----------------------------------------------------------------------
@@ -85,6 +91,7 @@ MAX_TOMBSTONES = 16384
 # -- the table ---------------------------------------------------------------------------------
 
 
+@implementer(IProcessTable)
 class ProcessTable:
     """The processes of one JSON-RPC session."""
 
@@ -126,7 +133,7 @@ class ProcessTable:
         self._closedOrder: deque[str] = deque()  # closed entries, oldest first
         self._tombstones: dict[str, _Tombstone] = {}  # insertion order: oldest first
 
-    async def start(self, p: ExecParams) -> dict[str, Any]:
+    async def start(self, p: ExecParams, dialect: Dialect = Dialect.V131) -> dict[str, Any]:
         if not p.argv:
             raise invalidParams("argv must not be empty")
         if p.processId in self._entries or p.processId in self._tombstones:
@@ -149,6 +156,7 @@ class ProcessTable:
         if threading.current_thread() is threading.main_thread():
             restoreChildSignals()  # an inherited SIG_IGN must not reach the child
         entry = _Entry(self, p.processId, p.tty, bool(p.pipeStdin))
+        entry.v171 = dialect >= Dialect.V171
         self._entries[p.processId] = entry
         self._running += 1
         try:
@@ -294,11 +302,13 @@ class ProcessTable:
             raise invalidRequest(f"unknown process id {processId}")
         return entry
 
-    async def read(self, p: ReadParams) -> dict[str, Any]:
+    async def read(self, p: ReadParams, dialect: Dialect = Dialect.V131) -> dict[str, Any]:
+        """The retained output after ``afterSeq``; 0.171's answer adds ``sandboxDenied`` and
+        moves ``nextSeq`` past ``exited``/``closed`` when no chunk was left out (probed)."""
         tombstone = self._tombstones.get(p.processId)
         if tombstone is not None:
             # closed long ago: its output is gone, as if it had all been read
-            return {
+            gone: dict[str, Any] = {
                 "chunks": [],
                 "nextSeq": tombstone.nextSeq,
                 "exited": True,
@@ -306,6 +316,9 @@ class ProcessTable:
                 "closed": True,
                 "failure": None,
             }
+            if dialect >= Dialect.V171:
+                gone["sandboxDenied"] = False
+            return gone
         entry = self._get(p.processId)
         afterSeq = p.afterSeq or 0
         if p.waitMs:
@@ -313,9 +326,17 @@ class ProcessTable:
         maxBytes = p.maxBytes
         if self.maxReadBytes is not None and (maxBytes is None or maxBytes > self.maxReadBytes):
             maxBytes = self.maxReadBytes
-        return entry.buffer.read(afterSeq, maxBytes).toJson()
+        result = entry.buffer.read(afterSeq, maxBytes)
+        answer = result.toJson()
+        if dialect >= Dialect.V171:
+            if not result.chunks or result.chunks[-1].seq == entry.buffer.lastChunkSeq:
+                answer["nextSeq"] = entry.buffer.lastSeq + 1
+            answer["sandboxDenied"] = False
+        return answer
 
-    def write(self, p: WriteParams) -> dict[str, Any]:
+    def write(self, p: WriteParams, writeId: str | None = None) -> dict[str, Any]:
+        """``process/write``; with a ``writeId`` (0.171) a repeated id is ``accepted`` and
+        writes nothing, so a client may safely retry a write after a reconnect."""
         data = p.chunk
         entry: _Entry | _Tombstone | None = self._entries.get(p.processId)
         if entry is None:
@@ -327,6 +348,12 @@ class ProcessTable:
         # (and dropped), since the reference hands them to a writer task that ignores EPIPE.
         if not entry.tty and not entry.pipeStdin:
             return {"status": "stdinClosed"}
+        if writeId is not None and isinstance(entry, _Entry):
+            if writeId in entry.writeIds:
+                return {"status": "accepted"}
+            entry.writeIds[writeId] = None
+            if len(entry.writeIds) > MAX_WRITE_IDS:
+                del entry.writeIds[next(iter(entry.writeIds))]
         if entry.terminated:
             raise internalError("failed to write to process stdin")
         if data and isinstance(entry, _Entry) and entry.transport is not None:
@@ -344,6 +371,12 @@ class ProcessTable:
         problem = self.limits.stdinProblem(writeBacklog(writer), incoming)
         if problem is not None:
             raise invalidRequest(problem)
+
+    def interrupt(self, processId: str) -> None:
+        """``process/signal interrupt``: SIGINT to the process group; unknown ids are ignored."""
+        entry = self._entries.get(processId)
+        if entry is not None and not entry.isReaped:
+            entry.killGroup(signal.SIGINT)
 
     def terminate(self, p: TerminateParams) -> dict[str, Any]:
         entry = self._entries.get(p.processId)

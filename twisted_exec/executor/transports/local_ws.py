@@ -27,8 +27,8 @@ from zope.interface import implementer
 
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
 from twisted_exec.executor.core.limits import DEFAULT_LIMITS
+from twisted_exec.net.autobahn_compat import PromptFailMixin
 from twisted_exec.net.backpressure import TransportBackpressure
-from twisted_exec.net.wsfail import PromptFailMixin
 
 log = Logger()
 

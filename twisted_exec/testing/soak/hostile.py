@@ -29,6 +29,14 @@ from twisted.internet.task import deferLater
 
 from twisted_exec.harness.connection import connectHarness
 from twisted_exec.testing.rendezvous import HarnessStream, Rendezvous
+from twisted_exec.testing.soak.common import (
+    EXECUTOR_ID,
+    Common,
+    _Cloud,
+    _RssSampler,
+    _withCloud,
+    bounded,
+)
 
 #: Bound on the executor's RSS growth over its start (peak minus start) in this scenario:
 #: the stalled stream's window (1 MiB) and kernel-side buffers, a 4 MiB stdin backlog per
@@ -115,8 +123,6 @@ async def hostileRound(
         else:
             result.unexpected.append(f"{kind}: {str(reply)[:200]}")
 
-    from twisted_exec.testing.soak import bounded
-
     phase("readFile50MiB")
     reply = await bounded(reactor, stream.request("fs/readFile", {"path": big}))
     refused("readFile50MiB", reply, "file is too large to read")
@@ -160,17 +166,13 @@ async def hostileRound(
         result.unexpected.append(f"setsid grandchild: no pid ({str(read)[:200]})")
 
 
-async def hostile(reactor: Any, seconds: float = 5.0) -> Any:
-    """The scenario; returns a ``soak.HostileSoakResult`` (Common plus :class:`HostileResult`)."""
-    from twisted_exec.testing.soak import (
-        EXECUTOR_ID,
-        HostileSoakResult,
-        _Cloud,
-        _RssSampler,
-        _withCloud,
-        bounded,
-    )
+@dataclass
+class HostileSoakResult(Common, HostileResult):
+    """The scenario's numbers: :class:`Common` plus :class:`HostileResult`."""
 
+
+async def hostile(reactor: Any, seconds: float = 5.0) -> HostileSoakResult:
+    """The scenario (see the module docstring)."""
     result = HostileSoakResult()
 
     async def body(cloud: _Cloud) -> HostileSoakResult:
@@ -295,4 +297,10 @@ def hostileProblems(result: HostileResult) -> list[str]:
     return problems
 
 
-__all__ = ["HOSTILE_RSS_BOUND", "HostileResult", "hostile", "hostileProblems"]
+__all__ = [
+    "HOSTILE_RSS_BOUND",
+    "HostileResult",
+    "HostileSoakResult",
+    "hostile",
+    "hostileProblems",
+]
