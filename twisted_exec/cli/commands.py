@@ -19,6 +19,7 @@ from twisted.internet.defer import Deferred, DeferredQueue
 from twisted.internet.threads import deferToThreadPool
 
 from twisted_exec.cli.errors import CliError
+from twisted_exec.cli.safetext import escapeControl
 from twisted_exec.harness.connection import HarnessConnection, connectHarness
 from twisted_exec.harness.errors import CallError, HarnessError, StreamError
 from twisted_exec.harness.listing import listExecutors
@@ -72,9 +73,9 @@ async def lsExecutors(reactor: Any, args: argparse.Namespace, token: str | None)
     out.write(f"{'EXECUTOR':<32} {'STATE':<13} {'STREAMS':>7} {'CONNECTIONS':>11}\n")
     for e in executors:
         state = "connected" if e.get("connected") else "disconnected"
+        ident = escapeControl(str(e.get("executor_id", "?")))  # remote text
         out.write(
-            f"{e.get('executor_id', '?'):<32} {state:<13} {e.get('streams', 0):>7} "
-            f"{e.get('connections', 0):>11}\n"
+            f"{ident:<32} {state:<13} {e.get('streams', 0):>7} {e.get('connections', 0):>11}\n"
         )
     out.flush()
     return 0
@@ -294,6 +295,8 @@ async def writeLocal(reactor: Any, path: str, data: bytes) -> None:
 async def ls(reactor: Any, session: ExecSession, args: argparse.Namespace) -> int:
     path = absolute(args.path)
     entries = await pathCall(path, session.readDirectory(path))
-    names = sorted(e["fileName"] + ("/" if e.get("isDirectory") else "") for e in entries)
+    names = sorted(
+        escapeControl(str(e["fileName"])) + ("/" if e.get("isDirectory") else "") for e in entries
+    )
     writeOutput("stdout", "".join(f"{name}\n" for name in names).encode())
     return 0

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from twisted_exec.cli.errors import FAILED, CliError
+from twisted_exec.cli.safetext import safe
 from twisted_exec.harness.errors import CallError, HarnessError
 
 DEFAULT_RENDEZVOUS = "http://127.0.0.1:8765"
@@ -158,5 +159,7 @@ def _react(reactor: Any, args: argparse.Namespace) -> Any:
 
 
 def fail(message: str) -> None:
-    sys.stderr.write(f"codex-exec: error: {message}\n")
+    # Messages carry remote text (an executor's error, a file name) and the URLs the user
+    # gave: escaped, and redacted (cli/safetext.py).
+    sys.stderr.write(f"codex-exec: error: {safe(message)}\n")
     sys.stderr.flush()

@@ -18,6 +18,7 @@ from twisted_exec.executor.core.limits import MAX_PROCESSES, Limits
 from twisted_exec.executor.core.processor import ExecProcessorFactory
 from twisted_exec.executor.core.session import DETACH_TTL, Session, SessionRegistry
 from twisted_exec.executor.resources.containment import Containment
+from twisted_exec.net.secretenv import SecretScrubber
 
 log = Logger()
 
@@ -70,6 +71,7 @@ class Executor:
         limits: Limits | None = None,
         environ: Mapping[str, str] | None = None,
         containment: Containment | None = None,
+        scrubber: SecretScrubber | None = None,
     ) -> None:
         from twisted.python.threadpool import ThreadPool
 
@@ -81,6 +83,8 @@ class Executor:
         self.environ = environ
         #: Orphan tracking (subreaper); the service enables it in a real executor process.
         self.containment = containment if containment is not None else Containment()
+        #: Shared by every session's ProcessTable: credentials never reach a child.
+        self.scrubber = scrubber if scrubber is not None else SecretScrubber()
         self.registry = SessionRegistry(reactor, self._makeResources, ttl)
         # fs/* system calls run on our lean pool (same contract as Twisted's ThreadPool; see
         # offload.py for why), stopped in shutdown().
@@ -98,6 +102,11 @@ class Executor:
 
         #: Every method of both dialects (executor/methods); more can be added before serving.
         self.methods = buildRegistry()
+        # the new 0.171 fs methods: per-connection handles and watch, one inotify hub
+        from twisted_exec.executor.methods import fs171
+
+        self.fsStreams = fs171.FsStreams(reactor, self.offload)
+        fs171.register(self.methods, self.fsStreams)
         self.environment = LocalEnvironment(environ)
         self.processorFactory = ExecProcessorFactory(
             self.registry,
@@ -116,6 +125,7 @@ class Executor:
             session.notify,
             retainBytes=self.limits.retainBytes,
             environ=self.environ,
+            scrubber=self.scrubber,
             maxProcesses=self.limits.maxProcesses,
             maxReadBytes=self.limits.maxReadBytes,
             retainClosed=self.limits.retainClosed,
@@ -133,6 +143,7 @@ class Executor:
         count = len(self.registry)
         self.registry.closeAll()
         self.containment.killEverything()
+        self.fsStreams.close()
         self.offload.stop()
         self.spawnPool.stop()
         if count:

@@ -11,8 +11,8 @@ from twisted.application.service import IService
 from twisted.internet.defer import TimeoutError, ensureDeferred
 from twisted.logger import Logger
 from twisted.python import usage
-from twisted.web.server import Site
 
+from twisted_exec.net.httpguard import DEFAULT_REQUEST_TIMEOUT
 from twisted_exec.net.listen import (
     ListenAddress,
     ListeningService,
@@ -21,6 +21,7 @@ from twisted_exec.net.listen import (
     parseListenUrl,
     printToStdout,
 )
+from twisted_exec.net.secretenv import SECRET_VARIABLES, scrubOwnEnvironment
 from twisted_exec.rendezvous.auth import (
     DEFAULT_SIGNATURE_TTL,
     TOKENS_ENV,
@@ -28,7 +29,9 @@ from twisted_exec.rendezvous.auth import (
     TokenSet,
     UrlSigner,
 )
-from twisted_exec.rendezvous.server import RendezvousServer
+from twisted_exec.rendezvous.router import MAX_STREAMS_PER_HARNESS
+from twisted_exec.rendezvous.server import RendezvousLimits, RendezvousServer
+from twisted_exec.rendezvous.tenancy import DEFAULT_MAX_EXECUTORS
 
 log = Logger()
 
@@ -65,9 +68,7 @@ class RendezvousService(ListeningService):
             logToStderrUnder(parent)
 
     def makeFactory(self) -> Any:
-        site: Any = Site(self.server.resource())
-        site.noisy = False
-        return site
+        return self.server.site()
 
     def stopService(self) -> Any:
         super().stopService()
@@ -114,7 +115,52 @@ class RendezvousOptions(usage.Options):
             "Seconds a registered executor URL stays valid (it is also single-use).",
             float,
         ],
+        [
+            "max-streams-per-harness",
+            None,
+            MAX_STREAMS_PER_HARNESS,
+            "Streams one harness websocket may hold; a frame opening one more gets a reset "
+            "(0: no limit).",
+            int,
+        ],
+        [
+            "max-executors-per-token",
+            None,
+            DEFAULT_MAX_EXECUTORS,
+            "Executor ids one token may register (a tokens-file line may say otherwise with "
+            "max-executors=N; 0: no limit).",
+            int,
+        ],
+        [
+            "max-connections-per-ip",
+            None,
+            RendezvousLimits.maxConnectionsPerIp,
+            "Open TCP connections from one peer address (0: no limit).",
+            int,
+        ],
+        [
+            "max-connections",
+            None,
+            RendezvousLimits.maxConnections,
+            "Open TCP connections in total (0: no limit).",
+            int,
+        ],
+        [
+            "request-timeout",
+            None,
+            DEFAULT_REQUEST_TIMEOUT,
+            "Seconds an HTTP request (headers and body) may take to arrive; a trickle of bytes "
+            "does not extend it.",
+            float,
+        ],
     ]
+
+    _LIMITS = (
+        "max-streams-per-harness",
+        "max-executors-per-token",
+        "max-connections-per-ip",
+        "max-connections",
+    )
 
     def postOptions(self) -> None:
         try:
@@ -126,6 +172,11 @@ class RendezvousOptions(usage.Options):
             raise usage.UsageError(f"--public-url expects http(s)://HOST[:PORT], got {public!r}")
         if self["signature-ttl"] <= 0:
             raise usage.UsageError("--signature-ttl must be positive")
+        for name in self._LIMITS:
+            if self[name] < 0:
+                raise usage.UsageError(f"--{name} must be 0 or more, got {self[name]}")
+        if self["request-timeout"] <= 0:
+            raise usage.UsageError("--request-timeout must be positive")
 
 
 def makeService(options: RendezvousOptions, reactor: Any = None) -> IService:
@@ -137,11 +188,21 @@ def makeService(options: RendezvousOptions, reactor: Any = None) -> IService:
         tokens = TokenSet.load(options["tokens-file"])
     except TokenConfigError as err:
         raise SystemExit(f"Error: {err}") from None
+    # Read once; gone from /proc/<pid>/environ from now on (net/secretenv).
+    scrubOwnEnvironment(SECRET_VARIABLES)
+    limits = RendezvousLimits(
+        maxStreamsPerHarness=options["max-streams-per-harness"] or None,
+        maxExecutorsPerToken=options["max-executors-per-token"] or None,
+        maxConnectionsPerIp=options["max-connections-per-ip"] or None,
+        maxConnections=options["max-connections"] or None,
+        requestTimeout=options["request-timeout"],
+    )
     server = RendezvousServer(
         reactor,
         tokens,
         signer=UrlSigner(reactor, ttl=options["signature-ttl"]),
         publicUrl=options["public-url"],
+        limits=limits,
     )
     twistd = getattr(options, "parent", None)
     logToStderr = bool(

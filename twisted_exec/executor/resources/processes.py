@@ -59,6 +59,7 @@ from twisted_exec.executor.resources.process_spawn import (
     _PipeProcess,
     _PtyProcess,
 )
+from twisted_exec.net.secretenv import SecretScrubber
 from twisted_exec.wire.errors import internalError, invalidParams, invalidRequest
 
 log = Logger()
@@ -110,6 +111,7 @@ class ProcessTable:
         limits: Limits | None = None,
         containment: Containment | None = None,
         spawnPool: Any = None,
+        scrubber: SecretScrubber | None = None,
     ) -> None:
         self.reactor = reactor
         #: A thread pool for PATH lookups, fork and exec waits (``process_prespawn.py``);
@@ -119,6 +121,8 @@ class ProcessTable:
         self.limits = limits if limits is not None else Limits()
         #: The executor's orphan tracking: descendants die with the session (containment.py).
         self.containment = containment
+        #: Credentials no child may see, whatever its envPolicy (``net/secretenv``).
+        self.scrubber = scrubber if scrubber is not None else SecretScrubber()
         self.notify = notify
         self.retainBytes = retainBytes
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
@@ -143,7 +147,8 @@ class ProcessTable:
                 f"too many processes: this session already runs {self.runningCount} "
                 f"(limit {self.maxProcesses}; see --max-processes)"
             )
-        env = childEnvironment(p.env, p.envPolicy, self.environ)
+        inherited = self.scrubber.scrub(self.environ)
+        env = self.scrubber.scrubValues(childEnvironment(p.env, p.envPolicy, inherited))
         args = list(p.argv)
         if p.arg0 is not None:
             args[0] = p.arg0
