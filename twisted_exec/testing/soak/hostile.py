@@ -39,7 +39,7 @@ from twisted_exec.testing.soak.common import (
 )
 
 #: Bound on the executor's RSS growth over its start (peak minus start) in this scenario:
-#: the stalled stream's window (1 MiB) and kernel-side buffers, a 4 MiB stdin backlog per
+#: the stalled stream's window (256 KiB) and kernel-side buffers, a 4 MiB stdin backlog per
 #: flood, one inbound message of ~1.4 MB at a time, the retained output of the processes.
 HOSTILE_RSS_BOUND = 64 * 1024 * 1024
 P99_BOUND = 0.050
@@ -60,6 +60,7 @@ class HostileResult:
 
     rounds: int = 0
     phase: str = ""
+    stalledOutstanding: int = 0  # bytes the rendezvous holds for the stalled harness
     rpcsStalled: int = 0
     p99StalledMs: float = 0.0  # phase 1: only the stalled harness
     rpcs: int = 0
@@ -198,6 +199,18 @@ async def hostile(reactor: Any, seconds: float = 5.0) -> HostileSoakResult:
         )
         protocol: Any = stalled._protocol
         protocol.transport.pauseProducing()
+        # Steady state first: the flood's window (256 KiB) queued ahead of the good stream on the
+        # shared connection has reached the rendezvous once its outstanding bytes stop growing.
+        router = cloud.rendezvous.router
+        last, steadySince = -1, time.monotonic()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and time.monotonic() - steadySince < 1.0:
+            slow = [h for h in router._harnesses if router.acks.isSlow(h)]
+            outstanding = sum(router.acks.outstanding(h) for h in slow)
+            if not slow or outstanding != last:
+                last, steadySince = outstanding, time.monotonic()
+            await _pause(reactor, 0.05)
+        result.stalledOutstanding = last
 
         latencies: list[float] = []
         slow: list[tuple[float, float, str]] = []

@@ -96,7 +96,7 @@ class RelayDemux:
         *,
         maxStreams: int | None = MAX_STREAMS,
         clock: IReactorTime | None = None,
-        windowBytes: int = 1024 * 1024,
+        windowBytes: int = 256 * 1024,
         stallSeconds: float = 60.0,
     ) -> None:
         self._factory = processorFactory
