@@ -62,8 +62,12 @@ class _Credit:
 class DeliveryAcks:
     """Per-route delivery counts, the harnesses that are slow, and the coalesced ack flush."""
 
-    def __init__(self, clock: IReactorTime, fallbackBytes: int = FALLBACK_BYTES) -> None:
+    def __init__(
+        self, clock: IReactorTime, fallbackBytes: int = FALLBACK_BYTES, *, enabled: bool = True
+    ) -> None:
         self._clock = clock
+        #: Off: no acks are sent and a slow harness is always over the fallback (round 1's rule).
+        self.enabled = enabled
         self.fallbackBytes = fallbackBytes
         self._credits: dict[tuple[str, str], _Credit] = {}
         self._byHarness: dict[Any, set[tuple[str, str]]] = {}
@@ -74,6 +78,8 @@ class DeliveryAcks:
 
     def opened(self, key: tuple[str, str], executor: Any, harness: Any) -> None:
         """A route opened: tell the executor this stream is acknowledged (ack 0)."""
+        if not self.enabled:
+            return
         self._credits[key] = _Credit(key[1], executor, harness)
         self._byHarness.setdefault(harness, set()).add(key)
         executor.sendFrame(encodeAck(key[1], 0))
@@ -119,6 +125,8 @@ class DeliveryAcks:
         return sum(self._credits[key].pendingBytes for key in self._byHarness.get(harness, ()))
 
     def overFallback(self, harness: Any) -> bool:
+        if not self.enabled:
+            return harness in self._slow
         return harness in self._slow and self.outstanding(harness) > self.fallbackBytes
 
     def _scheduleFlush(self) -> None:

@@ -126,7 +126,11 @@ class Router:
     """
 
     def __init__(
-        self, clock: IReactorTime, maxStreamsPerHarness: int | None = MAX_STREAMS_PER_HARNESS
+        self,
+        clock: IReactorTime,
+        maxStreamsPerHarness: int | None = MAX_STREAMS_PER_HARNESS,
+        *,
+        deliveryAcks: bool = True,
     ) -> None:
         self._clock = clock
         self.maxStreamsPerHarness = maxStreamsPerHarness
@@ -140,7 +144,9 @@ class Router:
         self._holding: dict[Any, set[Any]] = {}  # slow peer -> the peers it keeps paused
         self._refusedOpens: dict[Any, int] = {}  # harness -> streams refused in a row
         self._harnesses: set[Any] = set()  # peers that are harness websockets
-        self.acks = DeliveryAcks(clock)  # per-stream delivery acks towards executors
+        #: Per-stream delivery acks towards executors (credits.py); off for the byte-for-byte
+        #: environment relays, where round 1's rule alone applies.
+        self.acks = DeliveryAcks(clock, enabled=deliveryAcks)
         self.log = RateLimitedLog(clock, log)
         self.onUnrouted: Callable[[Any, str, bytes], None] = self._logUnrouted
 
