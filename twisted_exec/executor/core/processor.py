@@ -36,7 +36,12 @@ from zope.interface import implementer
 
 from twisted_exec.compat import params
 from twisted_exec.executor.core.dialect import Dialect
-from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
+from twisted_exec.executor.core.interfaces import (
+    IConnectionResource,
+    IJsonRpcProcessor,
+    IMessageSink,
+    IProcessorFactory,
+)
 from twisted_exec.executor.core.limits import Limits
 from twisted_exec.executor.core.session import Session, SessionRegistry
 from twisted_exec.wire import jsonrpc
@@ -156,7 +161,7 @@ class ExecProcessor:
         if self.session is not None:
             self.registry.close(self.session)
 
-    def connectionResource(self, key: str, factory: Callable[[], Any]) -> Any:
+    def connectionResource(self, key: str, factory: Callable[[], IConnectionResource]) -> Any:
         """This connection's ``key`` object (made by ``factory`` on first use), not the
         session's: the reference ties fs handles and the missing-path watch to the connection.
         Each is ``close()``d when the connection ends."""

@@ -205,9 +205,9 @@ async def hostile(reactor: Any, seconds: float = 5.0) -> HostileSoakResult:
         last, steadySince = -1, time.monotonic()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and time.monotonic() - steadySince < 1.0:
-            slow = [h for h in router._harnesses if router.acks.isSlow(h)]
-            outstanding = sum(router.acks.outstanding(h) for h in slow)
-            if not slow or outstanding != last:
+            slowHarnesses = [h for h in router._harnesses if router.acks.isSlow(h)]
+            outstanding = sum(router.acks.outstanding(h) for h in slowHarnesses)
+            if not slowHarnesses or outstanding != last:
                 last, steadySince = outstanding, time.monotonic()
             await _pause(reactor, 0.05)
         result.stalledOutstanding = last
