@@ -227,7 +227,12 @@ class StdinBudgetTests(TestCase):
         limits = Limits()
         notes = Collector()
         table = ProcessTable(reactor, notes, environ=ENVIRON, limits=limits)
-        self.addCleanup(table.killAll)
+
+        async def stop() -> None:
+            table.killAll()
+            await notes.closed("p")  # no reader outlives the test
+
+        self.addCleanup(stop)
         await table.start(execParams("p", ["sleep", "30"], pipeStdin=True))
         chunk = b"x" * MiB
         accepted = 0

@@ -211,6 +211,9 @@ class Containment:
         self._groups: dict[int, object] = {}  # pgid of a spawned process -> its owner
         self._owners: dict[int, object | None] = {}  # adopted pid -> owner (None: unknown)
         self._lastExited: object | None = None
+        #: Spawns under way on worker threads: their children exist before Twisted knows them
+        #: (and lead sessions of their own), so no sweep may run meanwhile.
+        self.spawning = 0
 
     def enable(self) -> bool:
         self.enabled = setChildSubreaper(True)
@@ -257,8 +260,20 @@ class Containment:
             result.append(pid)
         return result
 
+    def beginSpawn(self) -> None:
+        self.spawning += 1
+
+    def endSpawn(self) -> None:
+        self.spawning -= 1
+
     def sweep(self, exitedOwner: object | None = None) -> list[int]:
-        """Attribute new orphans, reap those that exited; returns the pids reaped."""
+        """Attribute new orphans, reap those that exited; returns the pids reaped.
+
+        Skipped while a spawn is under way (a child not yet adopted by Twisted would look like
+        an orphan); the next sweep catches up.
+        """
+        if self.spawning:
+            return []
         current = self.adopted()
         for pid in current:
             if pid in self._owners:

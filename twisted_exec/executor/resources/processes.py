@@ -228,6 +228,18 @@ class ProcessTable:
         self, entry: _Entry, p: ExecParams, args: list[str], env: dict[str, str]
     ) -> None:
         """Resolve, fork and wait for the exec on a worker thread; adopt it on this one."""
+        containment = self.containment
+        if containment is not None:
+            containment.beginSpawn()
+        try:
+            await self._spawnOnWorker(entry, p, args, env)
+        finally:
+            if containment is not None:
+                containment.endSpawn()
+
+    async def _spawnOnWorker(
+        self, entry: _Entry, p: ExecParams, args: list[str], env: dict[str, str]
+    ) -> None:
         if p.tty:
             prespawned: Prespawned = await deferToThreadPool(
                 self.reactor, self.spawnPool, prespawnPty, p.argv[0], args, env, p.cwd, self.environ
