@@ -21,6 +21,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted_exec.cli.errors import CliError
 from twisted_exec.cli.safetext import escapeControl
 from twisted_exec.harness.connection import HarnessConnection, connectHarness
+from twisted_exec.harness.environment import connectEnvironment
 from twisted_exec.harness.errors import CallError, HarnessError, StreamError
 from twisted_exec.harness.listing import listExecutors
 from twisted_exec.harness.session import ExecSession, RemoteProcess
@@ -31,10 +32,18 @@ INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-
 async def runCommand(reactor: Any, args: argparse.Namespace, token: str | None) -> int:
     if args.command == "ls-executors":
         return await lsExecutors(reactor, args, token)
-    executorId = args.executor_id or await onlyExecutor(reactor, args, token)
-    connection = await connectHarness(
-        reactor, args.rendezvous, executorId, token, timeout=args.timeout
-    )
+    connection: HarnessConnection
+    if getattr(args, "noise", False):
+        if not args.executor_id:
+            raise CliError("--noise needs the environment id: codex-exec --noise -e ID ...")
+        connection = await connectEnvironment(
+            reactor, args.rendezvous, args.executor_id, token, timeout=args.timeout
+        )
+    else:
+        executorId = args.executor_id or await onlyExecutor(reactor, args, token)
+        connection = await connectHarness(
+            reactor, args.rendezvous, executorId, token, timeout=args.timeout
+        )
     try:
         session = await connection.openSession(clientName="codex-exec")
         handler: dict[str, Callable[..., Any]] = {

@@ -127,6 +127,12 @@ class RegisteringEndpoint:
                 error=str(e) or type(e).__name__,
             )
             raise
+        return await self._attach(relay, protocolFactory, url)
+
+    async def _attach(
+        self, relay: RelayClientProtocol, protocolFactory: IProtocolFactory, url: str
+    ) -> IProtocol:
+        """Wait for the websocket to open, then show ClientService a handle for it."""
         try:
             await _whenOpen(relay)
         except Exception as e:

@@ -69,12 +69,9 @@ class RemoteExecutorService(MultiService):
         maxStreams: int | None = MAX_STREAMS,
         closeTimeout: float = CLOSE_TIMEOUT,
     ) -> None:
-        super().__init__()
+        self._initBase(reactor)
         clock: IReactorTime = reactor
-        self._clock = clock
         self.config = config
-        self.fatalError: Failure | None = None
-        self._fatalWaiters: list[Deferred[BaseException]] = []
         self.registry = RegistryClient(
             http if http is not None else defaultHttpClient(reactor),
             clock,
@@ -100,6 +97,12 @@ class RemoteExecutorService(MultiService):
             self.endpoint, RelayHandleFactory(), retryPolicy=retryPolicy, clock=clock
         )
         self.clientService.setServiceParent(self)
+
+    def _initBase(self, reactor: Any) -> None:
+        MultiService.__init__(self)
+        self._clock: IReactorTime = reactor
+        self.fatalError: Failure | None = None
+        self._fatalWaiters: list[Deferred[BaseException]] = []
 
     def whenFatal(self) -> Deferred[BaseException]:
         """Fires (after the service stopped) with the permanent error that stopped it.
