@@ -1321,6 +1321,8 @@ def serverEnv(extraPythonPath: str = "") -> dict[str, str]:
     refuses to create its helper binaries under a temporary directory).
     """
     codexHome = os.environ.get("CODEX_HOME", str(CODEX_HOME_DEFAULT))
+    # The reference refuses to start (and environmentConfig/read fails) without it.
+    Path(codexHome).mkdir(parents=True, exist_ok=True)
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": os.environ.get("HOME", "/root"),

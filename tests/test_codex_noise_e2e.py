@@ -45,7 +45,12 @@ from tests.test_codex_cli_e2e import (
     prepareWorkdir,
     runCodexExec,
 )
-from twisted_exec.testing.environments import FROM_EXECUTOR, FROM_HARNESS, EnvironmentRendezvous
+from twisted_exec.testing.environments import (
+    FROM_EXECUTOR,
+    FROM_HARNESS,
+    EnvironmentRendezvous,
+    reaching,
+)
 from twisted_exec.testing.fake_responses import (
     API_KEY_ENV,
     FakeResponsesAPI,
@@ -199,8 +204,9 @@ class _Base(unittest.TestCase):
 
         self.reactor: Any = reactor
         self.base = freshBaseDir(self)
+        # Two tokens are two tenants: the CLI's token reaches every environment (reach=*).
         self.rendezvous = EnvironmentRendezvous(
-            reactor, [EXECUTOR_TOKEN, HARNESS_TOKEN, OTHER_TOKEN]
+            reactor, [EXECUTOR_TOKEN, reaching(HARNESS_TOKEN), OTHER_TOKEN], reach=None
         )
         self.url = self.rendezvous.listen()
         self.addCleanup(self.rendezvous.stop)
@@ -287,6 +293,46 @@ class NoiseLoopTests(_Base):
         return defer.ensureDeferred(self._loop("ours"))
 
 
+def codexExecMissing() -> str | None:
+    """Why ``codex-exec`` cannot reach an environment yet (helper noise's harness), or None."""
+    if importlib.util.find_spec("twisted_exec.harness.environment") is None:
+        return "codex-exec has no --noise harness yet (helper noise)"
+    return None
+
+
+class CodexExecTests(_Base):
+    """``codex-exec --noise -e ID`` (our harness, Noise initiator) → our rendezvous → the 0.171
+    executor."""
+
+    def test_codexExecRunsInThe171Executor(self) -> Deferred[None]:
+        missing = codexExecMissing()
+        if missing is not None:
+            raise unittest.SkipTest(missing)
+
+        async def run() -> None:
+            executor = self.executor("reference", "env-cli")
+            await self.connected("env-cli")
+            argv = [sys.executable, "-m", "twisted_exec.cli", "--noise", "-r", self.url]
+            # The 0.171 executor takes the working directory as a file: URI (issue 12).
+            argv += ["-e", "env-cli", "run", "-C", f"file://{self.base}", "--"]
+            argv += ["sh", "-c", 'echo "ppid=$PPID"; exit 3']
+            env = childEnv(self.base, PYTHONPATH=str(ROOT), CODEX_RENDEZVOUS_TOKEN=HARNESS_TOKEN)
+            proto = _Collector()
+            transport = self.reactor.spawnProcess(
+                proto, argv[0], argv, env=env, path=str(self.base)
+            )
+            transport.closeStdin()
+            code = await _firstOf(proto.ended, START_TIMEOUT, self.reactor)
+            self.assertEqual(code, 3, proto.stderr[-2000:])
+            self.assertEqual(proto.stdout, f"ppid={executor.pid}\n".encode())
+            capture = self.rendezvous.capture
+            self.assertEqual(len(capture.of("handshake", FROM_EXECUTOR)), 1)
+            self.assertEqual(capture.plaintextLeaks([b"ppid", b"exit 3"]), [])
+            self.assertEqual(self.rendezvous.registry.answers["valid", 200], 1)
+
+        return defer.ensureDeferred(run())
+
+
 class RegistryRefusalTests(_Base):
     """How the 0.171 executor and harness react to what the registry refuses."""
 
@@ -306,7 +352,7 @@ class RegistryRefusalTests(_Base):
             await self.connected("env-owned")
             intruder = self.executor("reference", "env-owned", token=OTHER_TOKEN)
             self.assertEqual(await intruder.exited(self.reactor), 1)
-            self.assertIn(b"(409 Conflict, environment_conflict)", intruder.proto.stderr)
+            self.assertIn(b"(409 Conflict, environment_id_taken)", intruder.proto.stderr)
             record = self.rendezvous.server.environments.router.record("env-owned")
             assert record is not None
             self.assertEqual((record.connected, record.connections), (True, 1))
@@ -417,6 +463,27 @@ class RegistryRefusalTests(_Base):
 
         return defer.ensureDeferred(run())
 
+    def test_harnessOfAnotherTenantIsRefused(self) -> Deferred[None]:
+        """A CLI token that neither registered the environment nor reaches it: ``403``, and the
+        0.171 harness gives up at once (no retry)."""
+
+        async def run() -> None:
+            self.executor("reference", "env-private")
+            await self.connected("env-private")
+            turns: list[Turn] = [
+                [functionCall("call_exec", "exec_command", {"cmd": "true"})],
+                [assistantMessage(FINAL_TEXT)],
+            ]
+            result = await runCli(
+                self, self.reactor, self.base, self.url, "env-private", turns, token=OTHER_TOKEN
+            )
+            registry = self.rendezvous.registry
+            self.assertEqual(registry.answers["connect", 200], 0)
+            self.assertEqual(self.rendezvous.capture.frames, [])
+            self.assertIn("No usable execution environment", result.toolOutput("call_exec"))
+
+        return defer.ensureDeferred(run())
+
     def test_harnessGivesUpOnAnUnknownEnvironment(self) -> Deferred[None]:
         async def run() -> None:
             turns: list[Turn] = [
@@ -451,17 +518,15 @@ class TwistdRendezvousTests(unittest.TestCase):
         from tests.test_rendezvous_twistd import _Spawner
 
         async def run() -> None:
-            # The harness's token reaches the executor token's environment by its scope
-            # (a tokens-file line, docs/security.md); the executor's owns what it registers.
-            tokensFile = self.base / "tokens"
-            tokensFile.write_text(f"{EXECUTOR_TOKEN} name=box\n{HARNESS_TOKEN} name=cli reach=*\n")
-            tokensFile.chmod(0o600)
+            tokens = self.base / "tokens"
+            tokens.write_text(f"{EXECUTOR_TOKEN} name=executor\n{HARNESS_TOKEN} name=cli reach=*\n")
+            tokens.chmod(0o600)
             rendezvous = _Spawner(self).twistd(
                 "codex-rendezvous",
                 "--listen",
                 "http://127.0.0.1:0",
                 "--tokens-file",
-                str(tokensFile),
+                str(tokens),
                 env={},
             )
             url = await rendezvous.firstLine.addTimeout(START_TIMEOUT, self.reactor)

@@ -23,12 +23,14 @@ from twisted_exec.testing.environments import (
     FrameSocket,
     UpgradeRefusedError,
     connectFrameSocket,
+    reaching,
 )
 from twisted_exec.wire import relay_pb2
 from twisted_exec.wire.frames import encodeData, encodeReset, encodeResume
 
 OWNER = "tok-envreg-owner"
-HARNESS = "tok-envreg-harness"
+HARNESS = "tok-envreg-harness"  # reach=*: may connect to any environment
+STRANGER = "tok-envreg-stranger"  # another tenant, no reach
 TIMEOUT = 10.0
 
 
@@ -49,7 +51,9 @@ class EnvironmentRoutesTests(TestCase):
         from twisted.internet import reactor
 
         self.reactor: Any = reactor
-        self.rendezvous = EnvironmentRendezvous(reactor, [OWNER, HARNESS])
+        self.rendezvous = EnvironmentRendezvous(
+            reactor, [OWNER, reaching(HARNESS), STRANGER], reach=None
+        )
         self.base = self.rendezvous.listen()
         self.addCleanup(self.rendezvous.stop)
         self.key = newKey()
@@ -91,9 +95,11 @@ class EnvironmentRoutesTests(TestCase):
         self.assertEqual(status, 200, reply)
         return reply
 
-    async def connect(self, env: str = "env-1", harnessKey: NoisePublicKey | None = None) -> Any:
+    async def connect(
+        self, env: str = "env-1", harnessKey: NoisePublicKey | None = None, token: str = HARNESS
+    ) -> Any:
         body = {"harness_public_key": (harnessKey or newKey()).toJson()}
-        return await self.post(f"/cloud/environment/{env}/connect", body, token=HARNESS)
+        return await self.post(f"/cloud/environment/{env}/connect", body, token=token)
 
     async def socket(self, url: str) -> FrameSocket:
         socket: FrameSocket = await self.bounded(
@@ -165,16 +171,32 @@ class EnvironmentRoutesTests(TestCase):
         self.assertEqual((status, reply["error"]["code"]), (404, "not_found"))
         big = b'{"pad": "' + b"x" * (65 * 1024) + b'"}'
         status, reply, _ = await self.post("/cloud/environment/e/register", None, raw=big)
-        self.assertEqual((status, reply["error"]["code"]), (413, "payload_too_large"))
+        self.assertEqual((status, reply["error"]["code"]), (413, "body_too_large"))
         response = await self.bounded(
-            treq.get(self.base + "/cloud/environment/e/register", pool=self.pool)
+            treq.get(
+                self.base + "/cloud/environment/e/register",
+                headers=self.bearer(OWNER),
+                pool=self.pool,
+            )
         )
         self.assertEqual(response.code, 405)
         await self.bounded(treq.content(response))
         # Another credential cannot take the id (and its holder keeps it).
         await self.register("owned")
         status, reply, _ = await self.post("/cloud/environment/owned/register", body, HARNESS)
-        self.assertEqual((status, reply["error"]["code"]), (409, "environment_conflict"))
+        self.assertEqual((status, reply["error"]["code"]), (409, "environment_id_taken"))
+
+    async def test_tenancy(self) -> None:
+        """Another tenant's token may neither take an id nor reach it; the owner reaches its
+        own without any reach= scope."""
+        await self.online("env-t")
+        status, reply, _ = await self.connect("env-t", token=STRANGER)
+        self.assertEqual((status, reply["error"]["code"]), (403, "forbidden"))
+        status, reply, _ = await self.connect("env-t", token=OWNER)
+        self.assertEqual(status, 200, reply)
+        register = {"security_profile": SECURITY_PROFILE, "executor_public_key": self.key.toJson()}
+        status, reply, _ = await self.post("/cloud/environment/env-t/register", register, STRANGER)
+        self.assertEqual((status, reply["error"]["code"]), (409, "environment_id_taken"))
 
     async def test_legacyRoutesUnchanged(self) -> None:
         status, reply, _ = await self.post("/cloud/executor/box/register", None, raw=b"")
@@ -321,9 +343,9 @@ class EnvironmentRoutesTests(TestCase):
         links = {type(p.link).__name__: p.link for p in server.protocols}
         slow, fed = links["EnvironmentHarnessLink"], links["EnvironmentExecutorLink"]
         assert slow is not None and fed is not None
-        backpressure = _Backpressure(slow)  # one producer: its pause is idempotent, per producer
-        backpressure.pauseProducing()
+        producer = _Backpressure(slow)
+        producer.pauseProducing()
         self.assertTrue(server.environments.router.isPaused(fed))
         self.assertFalse(server.router.isPaused(fed))
-        backpressure.resumeProducing()
+        producer.resumeProducing()
         self.assertFalse(server.environments.router.isPaused(fed))

@@ -7,6 +7,8 @@ import json
 import os
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from twisted.trial import unittest
 
@@ -214,7 +216,7 @@ class RegistryTests(unittest.TestCase):
                 self.registry.executorLost("env-1", registration)
             status, body = self.register(credential=BOB, key=newKey())
             self.assertEqual(
-                (status, body["error"]["code"]), (409, "environment_conflict"), connected
+                (status, body["error"]["code"]), (409, "environment_id_taken"), connected
             )
         env = self.registry.environment("env-1")
         assert env is not None
@@ -371,3 +373,57 @@ class RegistryTests(unittest.TestCase):
         self.assertNotIn(authorization, repr(self.registry))
         self.assertNotIn(authorization, repr(self.registry.environments()))
         self.assertNotIn(base64.b64encode(harness.x25519).decode(), repr(harness))
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+FIELDS = st.sampled_from(
+    [
+        "security_profile",
+        "executor_public_key",
+        "harness_public_key",
+        "executor_registration_id",
+        "harness_key_authorization",
+        "suite",
+        "x25519_public_key",
+        "mlkem768_public_key",
+    ]
+)
+
+
+class HostileBodyTests(unittest.TestCase):
+    """Any body gets a status and the cloud's error shape, never an exception; nothing but a
+    well-formed register creates an environment."""
+
+    def _check(self, reply: tuple[int, dict[str, Any]]) -> None:
+        status, body = reply
+        if status != 200:
+            self.assertEqual(set(body), {"error"})
+            self.assertEqual(set(body["error"]), {"code", "message"})
+            self.assertIsInstance(body["error"]["message"], str)
+
+    @settings(max_examples=100, deadline=None, database=None)
+    @given(st.binary(max_size=200) | JSON.map(lambda v: json.dumps(v).encode()))
+    def test_anyBytes(self, body: bytes) -> None:
+        registry = EnvironmentRegistry(Clock())
+        for call in (registry.connect, registry.register):
+            self._check(call(ALICE, "env-1", body, mint("x")))
+        self._check(registry.validate(ALICE, "env-1", body))
+
+    @settings(max_examples=100, deadline=None, database=None)
+    @given(st.dictionaries(FIELDS, JSON | st.just(newKey().toJson()), max_size=4))
+    def test_nearlyRightObjects(self, fields: dict[str, Any]) -> None:
+        registry = EnvironmentRegistry(Clock())
+        body = json.dumps(fields).encode()
+        status, reply = registry.register(ALICE, "env-1", body, mint("x"))
+        self._check((status, reply))
+        self.assertEqual(status == 200, registry.environment("env-1") is not None)
+        if status == 200:
+            self.assertEqual(fields["security_profile"], SECURITY_PROFILE)
+        self._check(registry.connect(BOB, "env-1", body, mint("x")))
+        self._check(registry.validate(ALICE, "env-1", body))

@@ -217,7 +217,7 @@ class EnvironmentCloudResource(Resource):
             return _reply(
                 request,
                 413,
-                errorBody("payload_too_large", f"request body over {MAX_REQUEST_BYTES} bytes"),
+                errorBody("body_too_large", f"request body over {MAX_REQUEST_BYTES} bytes"),
             )
         environments: EnvironmentRendezvous = self._server.environments
         registry = environments.registry

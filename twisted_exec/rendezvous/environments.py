@@ -18,7 +18,7 @@ ciphertext. The registry's part in that handshake is the *harness key authorizat
    by the first validation that names it, whatever the answer.
 
 Tenancy: an environment id belongs to the credential that first registered it. Another
-credential gets ``409 environment_conflict`` (the 0.171 executor gives up), and the holder is
+credential gets ``409 environment_id_taken`` (the 0.171 executor gives up), and the holder is
 never displaced. The holder's own credential re-registering with the same key keeps the
 registration id (an executor re-registers whenever its websocket URL is refused); with another
 key it replaces the registration, unless an executor of the current registration is connected:
@@ -274,7 +274,7 @@ class EnvironmentRegistry:
         if not hmac.compare_digest(env.owner.encode(), credential.encode()):
             raise RegistryError(
                 409,
-                "environment_conflict",
+                "environment_id_taken",
                 f"environment {environmentId!r} is registered by another credential",
             )
         if env.executorKey != key:

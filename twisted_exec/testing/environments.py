@@ -25,11 +25,11 @@ from google.protobuf.message import DecodeError
 from twisted.internet.defer import Deferred, DeferredQueue, succeed
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.interfaces import IListeningPort
-from twisted.web.server import Site
 
 from twisted_exec.rendezvous.auth import TokenSet
 from twisted_exec.rendezvous.environment_resource import FROM_EXECUTOR, FROM_HARNESS
 from twisted_exec.rendezvous.server import RendezvousServer
+from twisted_exec.rendezvous.tenancy import Principal, parsePrincipal
 from twisted_exec.wire import relay_pb2
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "RelayCapture",
     "UpgradeRefusedError",
     "connectFrameSocket",
+    "reaching",
 ]
 
 #: Bytes that occur in any JSON-RPC message of the exec-server protocol, in clear.
@@ -114,16 +115,34 @@ class RelayCapture:
         return [(f, m) for f in self.frames for m in markers if m and m in f.raw]
 
 
+def reaching(token: str, ids: str = "*", name: str = "harness") -> tuple[str, Principal]:
+    """A tokens-file entry for a harness token that may reach ``ids`` (globs, comma separated)
+    besides its own: two tokens are two tenants, and a harness reaches only what it may."""
+    return parsePrincipal(f"{token} name={name} reach={ids}", 0)
+
+
 class EnvironmentRendezvous:
     """The real rendezvous on a free loopback port, capturing its environment relay."""
 
-    def __init__(self, reactor: Any, tokens: Iterable[str], *, reach: str = "*") -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        tokens: Iterable[str | tuple[str, Principal]],
+        *,
+        reach: str | None = "*",
+    ) -> None:
         self.reactor = reactor
-        self.tokens = tuple(tokens)
-        # Every token's harnesses may reach every id (``reach=``, docs/security.md): the tests
-        # of this double are about the 0.171 loop; tenancy has tests of its own.
+        entries = list(tokens)
+        self.tokens = tuple(t if isinstance(t, str) else t[0] for t in entries)
+        # Every plain token's harnesses may reach every id (``reach=``, docs/security.md): most
+        # tests of this double are about the 0.171 loop. ``reach=None`` keeps the tenancy (two
+        # tokens, two tenants); a ``(token, Principal)`` entry (:func:`reaching`) is as given.
         self.server = RendezvousServer(
-            reactor, TokenSet(f"{token} reach={reach}" for token in self.tokens)
+            reactor,
+            TokenSet(
+                f"{t} reach={reach}" if isinstance(t, str) and reach is not None else t
+                for t in entries
+            ),
         )
         self.capture = RelayCapture()
         self.server.environments.onFrame = self.capture
@@ -134,7 +153,7 @@ class EnvironmentRendezvous:
         return self.server.environments.registry
 
     def listen(self, interface: str = "127.0.0.1") -> str:
-        site: Any = Site(self.server.resource())
+        site: Any = self.server.site()  # the real guards: deadlines, caps, early 401s
         site.noisy = False
         self._port = self.reactor.listenTCP(0, site, interface=interface)
         return self.baseUrl
