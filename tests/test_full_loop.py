@@ -230,7 +230,9 @@ class FullLoopTests(TestCase):
                 break
         notes.close()
 
-    async def test_slowHarnessPausesTheExecutorNotRendezvousMemory(self) -> None:
+    async def test_slowHarnessPausesItsStreamNotTheExecutorNorRendezvousMemory(self) -> None:
+        """Issue 15: a harness that stops reading stops its own stream at the executor (delivery
+        acks, per-stream window); the executor's websocket is read on, memory stays bounded."""
         self.loop.startExecutor()
         await self.ready()
         connection = await self.loop.harness()
@@ -250,10 +252,14 @@ class FullLoopTests(TestCase):
         router = self.loop.server.router
         executorLink = router.record("box").link  # type: ignore[union-attr]
         for _ in range(200):
-            if router.isPaused(executorLink):
+            if any(router.acks.isSlow(peer) for peer in router._harnesses):
                 break
             await deferLater(reactor, 0.05, lambda: None)
-        self.assertTrue(router.isPaused(executorLink), "the executor's websocket was not paused")
+        self.assertTrue(
+            any(router.acks.isSlow(peer) for peer in router._harnesses), "harness never slow"
+        )
+        await deferLater(reactor, 0.5, lambda: None)  # the executor's window closes meanwhile
+        self.assertFalse(router.isPaused(executorLink), "the executor's websocket was paused")
         harnessSide: list[Any] = [
             p.transport
             for p in self.loop.server.protocols

@@ -46,7 +46,7 @@ class OptionTests(TestCase):
         self.assertEqual(options["max-read-bytes"], 0)
         self.assertEqual(options["max-read-file-bytes"], 512 * 1024 * 1024)
         self.assertEqual((MAX_STREAMS, MAX_PROCESSES), (4096, 128))
-        self.assertEqual(DEFAULT_MAX_MESSAGE_BYTES, 128 * 1024 * 1024)
+        self.assertEqual(DEFAULT_MAX_MESSAGE_BYTES, 64 * 1024 * 1024)  # issue 15: one limit
 
     def test_negativeRefused(self) -> None:
         for name in ("max-streams", "max-processes", "max-read-bytes", "max-read-file-bytes"):
@@ -79,7 +79,8 @@ class OptionTests(TestCase):
         self.assertEqual(
             (limits.maxProcesses, limits.maxReadBytes, limits.maxReadFileBytes), (3, 4096, None)
         )
-        self.assertIsNone(top.executor.filesystem.maxReadBytes)
+        # 0: no limit of its own; the reply must still fit the message size (issue 15).
+        self.assertEqual(top.executor.filesystem.maxReadBytes, limits.readFileLimit())
         (local,) = list(cast(Any, top))
         assert isinstance(local, LocalWebSocketService)
         self.assertEqual(local.factory.maxMessagePayloadSize, 2048)

@@ -17,6 +17,7 @@ from twisted_exec.rendezvous.router import IRelayPeer, Router
 from twisted_exec.rendezvous.server import RendezvousServer
 from twisted_exec.wire.frames import (
     Data,
+    Ignored,
     Reset,
     decodeFrame,
     encodeData,
@@ -36,12 +37,17 @@ class Peer:
     def __init__(self, name: str) -> None:
         self.name = name
         self.frames: list[bytes] = []
+        self.acks: list[tuple[str, int]] = []  # the router's delivery acks (credits.py)
         self.paused = False
 
     def __repr__(self) -> str:
         return f"<Peer {self.name}>"
 
     def sendFrame(self, raw: bytes) -> None:
+        event = decodeFrame(raw)
+        if isinstance(event, Ignored) and event.kind == "ack_frame":
+            self.acks.append((event.streamId, event.ack))
+            return
         self.frames.append(raw)
 
     def pauseReading(self) -> None:
@@ -144,17 +150,38 @@ class RouterTests(TestCase):
         self.router.fromHarness(self.h1, "box", encodeResume(""))
         self.assertEqual((self.executor.frames, self.h1.frames), ([], []))
 
-    def test_slowHarnessPausesItsExecutorUntilDrained(self) -> None:
+    def test_slowHarnessDoesNotPauseItsExecutor(self) -> None:
+        """Issue 15: one slow harness stops its own acks; the executor is read on."""
         self.router.fromHarness(self.h1, "box", encodeResume("s1"))
         self.router.fromHarness(self.h2, "box", encodeResume("s2"))
+        self.assertEqual(self.executor.acks, [("s1", 0), ("s2", 0)])  # routes are acknowledged
         self.router.peerPaused(self.h1)
-        self.assertTrue(self.executor.paused)
-        self.assertFalse(self.h2.paused)
-        self.router.peerPaused(self.h2)
-        self.router.peerResumed(self.h1)
-        self.assertTrue(self.executor.paused)  # h2 still holds it back
-        self.router.peerResumed(self.h2)
         self.assertFalse(self.executor.paused)
+        for stream in ("s1", "s2"):
+            self.router.fromExecutor("box", self.executor, encodeData(stream, 0, b"{}"))
+        self.clock.advance(0)
+        self.assertEqual(self.executor.acks[2:], [("s2", 1)])  # only the harness that reads
+        self.router.peerResumed(self.h1)
+        self.clock.advance(0)
+        self.assertEqual(self.executor.acks[3:], [("s1", 1)])  # drained: delivered
+
+    def test_slowHarnessPausesAnExecutorThatIgnoresAcks(self) -> None:
+        self.router.acks.fallbackBytes = 100
+        self.router.fromHarness(self.h1, "box", encodeResume("s1"))
+        self.router.peerPaused(self.h1)
+        self.router.fromExecutor("box", self.executor, encodeData("s1", 0, b"x" * 200))
+        self.assertTrue(self.executor.paused)  # round 1's rule, past the fallback budget
+        self.router.peerResumed(self.h1)
+        self.assertFalse(self.executor.paused)
+
+    def test_harnessAcksNotForwarded(self) -> None:
+        from twisted_exec.rendezvous.credits import encodeAck
+
+        self.router.fromHarness(self.h1, "box", encodeResume("s1"))
+        self.executor.frames.clear()
+        self.router.fromHarness(self.h1, "box", encodeAck("s1", 7))
+        self.assertEqual(self.executor.frames, [])
+        self.assertEqual(self.executor.acks, [("s1", 0)])
 
     def test_slowExecutorPausesHarnessesIncludingNewOnes(self) -> None:
         self.router.fromHarness(self.h1, "box", encodeResume("s1"))

@@ -51,3 +51,8 @@ class SoakTests(TestCase):
     def test_slowConsumerBoundedAndIntact(self) -> Any:
         """A rendezvous reading slowly: bounded executor memory, every byte in order."""
         return self.run_("slow")
+
+    def test_hostileHarnessesHurtNoOne(self) -> Any:
+        """Stalled harness, 50 MiB/FIFO/dev-zero reads, stdin flood, setsid grandchildren:
+        another stream's p99 < 50 ms, websocket up, all refused, nothing left, RSS bounded."""
+        return self.run_("hostile")

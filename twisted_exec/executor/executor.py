@@ -7,52 +7,44 @@ Local websocket, stdio and relay transports all build their processors from one
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, cast
 
+from twisted.internet.defer import DeferredSemaphore
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from twisted_exec.executor.core.interfaces import IHttpRequester, IProcessTable, ISessionResources
+from twisted_exec.executor.core.limits import MAX_PROCESSES, Limits
 from twisted_exec.executor.core.processor import ExecProcessorFactory
 from twisted_exec.executor.core.session import DETACH_TTL, Session, SessionRegistry
-from twisted_exec.executor.resources.processes import RETAIN_CLOSED
+from twisted_exec.executor.resources.containment import Containment
 from twisted_exec.net.secretenv import SecretScrubber
 
 log = Logger()
 
 
-#: Default of ``--max-processes``: live processes per session (the reference has no limit).
-MAX_PROCESSES = 128
+#: The executor's limits: one object for counts and byte budgets (``core/limits.py``). The old
+#: name stays for callers that build it by keyword.
+ExecutorLimits = Limits
 
-
-@dataclass
-class ExecutorLimits:
-    """Tunable limits of the executor core (None means unlimited); see README "Limits".
-
-    ``retainBytes`` and ``maxReadFileBytes`` default to the reference's values; ``maxProcesses``
-    is ours (the reference lets one session fork without bound). ``maxReadBytes`` caps one
-    ``process/read`` response's output; ``None`` leaves ``retainBytes`` as the only bound.
-    ``retainClosed`` closed processes per session keep their output; older ones are tombstoned
-    (see ``processes.py``).
-    """
-
-    retainBytes: int = 1 << 20
-    maxReadFileBytes: int | None = 512 * 1024 * 1024
-    maxProcesses: int | None = MAX_PROCESSES
-    maxReadBytes: int | None = None
-    retainClosed: int = RETAIN_CLOSED
-    #: Requests of one connection (or relay stream) in flight at once (``--concurrent-requests``).
-    concurrentRequests: int = 1
+#: Worker threads for spawning processes (off the reactor thread).
+SPAWN_THREADS = 4
 
 
 @implementer(ISessionResources)
 class SessionResources:
-    """What one session owns: its processes and its HTTP requests."""
+    """What one session owns: its processes, its HTTP requests and its share of the fs pool.
 
-    def __init__(self, processes: IProcessTable, http: IHttpRequester) -> None:
+    ``fsGate`` admits at most ``Limits.maxFsInFlight`` of the session's ``fs/*`` calls onto
+    the shared thread pool at once, so one session cannot take every thread.
+    """
+
+    def __init__(
+        self, processes: IProcessTable, http: IHttpRequester, maxFsInFlight: int = 4
+    ) -> None:
         self.processes = processes
         self.http = http
+        self.fsGate = DeferredSemaphore(maxFsInFlight)
 
     def close(self) -> None:
         self.processes.killAll()
@@ -76,8 +68,9 @@ class Executor:
         reactor: Any,
         *,
         ttl: float = DETACH_TTL,
-        limits: ExecutorLimits | None = None,
+        limits: Limits | None = None,
         environ: Mapping[str, str] | None = None,
+        containment: Containment | None = None,
         scrubber: SecretScrubber | None = None,
     ) -> None:
         from twisted.python.threadpool import ThreadPool
@@ -86,18 +79,23 @@ class Executor:
         from twisted_exec.executor.resources.offload import OffloadPool
 
         self.reactor = reactor
-        self.limits = limits or ExecutorLimits()
+        self.limits = limits or Limits()
         self.environ = environ
+        #: Orphan tracking (subreaper); the service enables it in a real executor process.
+        self.containment = containment if containment is not None else Containment()
         #: Shared by every session's ProcessTable: credentials never reach a child.
         self.scrubber = scrubber if scrubber is not None else SecretScrubber()
         self.registry = SessionRegistry(reactor, self._makeResources, ttl)
         # fs/* system calls run on our lean pool (same contract as Twisted's ThreadPool; see
         # offload.py for why), stopped in shutdown().
-        self.offload = OffloadPool()
+        self.offload = OffloadPool(maxThreads=self.limits.fsThreads)
+        # Spawns (PATH lookup, fork, exec wait) on threads of their own, so that fs calls
+        # stuck on a slow filesystem never hold up a process/start (process_prespawn.py).
+        self.spawnPool = OffloadPool(maxThreads=SPAWN_THREADS)
         self.filesystem = FileSystem(
             reactor,
             threadpool=cast(ThreadPool, self.offload),
-            maxReadBytes=self.limits.maxReadFileBytes,
+            maxReadBytes=self.limits.readFileLimit(),
         )
         from twisted_exec.executor.methods import buildRegistry
         from twisted_exec.executor.methods.environment import LocalEnvironment
@@ -116,6 +114,7 @@ class Executor:
             methods=self.methods,
             environment=self.environment,
             concurrentRequests=self.limits.concurrentRequests,
+            limits=self.limits,
         )
 
     def _makeResources(self, session: Session) -> SessionResources:
@@ -131,14 +130,25 @@ class Executor:
             maxProcesses=self.limits.maxProcesses,
             maxReadBytes=self.limits.maxReadBytes,
             retainClosed=self.limits.retainClosed,
+            limits=self.limits,
+            containment=self.containment,
+            spawnPool=self.spawnPool,
         )
-        return SessionResources(processes, HttpRequester(self.reactor, session.notify))
+        http = HttpRequester(
+            self.reactor, session.notify, maxBufferedBody=self.limits.httpBodyLimit()
+        )
+        return SessionResources(processes, http, self.limits.maxFsInFlight)
 
     def shutdown(self) -> None:
         """End every session and kill every process (service stop)."""
         count = len(self.registry)
         self.registry.closeAll()
+        self.containment.killEverything()
         self.fsStreams.close()
         self.offload.stop()
+        self.spawnPool.stop()
         if count:
             log.info("closed {count} session(s) on shutdown", count=count)
+
+
+__all__ = ["MAX_PROCESSES", "Executor", "ExecutorLimits", "Limits", "SessionResources"]

@@ -88,9 +88,10 @@ class ExecutorOptions(usage.Options):
             "max-message-bytes",
             None,
             DEFAULT_MAX_MESSAGE_BYTES,
-            "Largest inbound message (a local websocket message, a stdio line or a relay frame), "
-            "in bytes: a larger websocket message closes that websocket with code 1009, a "
-            "larger stdio line is dropped with a log line.",
+            "Largest message (a local websocket message, a stdio line or a relay frame), in "
+            "bytes, received or sent: a larger inbound websocket message closes that websocket "
+            "with code 1009, a larger stdio line is dropped with a log line, a larger reply "
+            "becomes a JSON-RPC error naming the limit (default: the rendezvous' 64 MiB).",
             int,
         ],
         [
@@ -207,6 +208,7 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
 
         reactor = _reactor
     limits = ExecutorLimits(
+        maxMessageBytes=options["max-message-bytes"],
         maxReadFileBytes=options["max-read-file-bytes"] or None,
         maxProcesses=options["max-processes"] or None,
         maxReadBytes=options["max-read-bytes"] or None,

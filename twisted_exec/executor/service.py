@@ -19,11 +19,13 @@ from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList, TimeoutError
 from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import Factory
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from twisted_exec.executor.core.interfaces import IProcessorFactory
 from twisted_exec.executor.core.session import DETACH_TTL
 from twisted_exec.executor.executor import Executor, ExecutorLimits
+from twisted_exec.executor.resources.containment import restoreChildSignals
 from twisted_exec.executor.transports.defaults import DEFAULT_MAX_MESSAGE_BYTES
 from twisted_exec.net.listen import (
     ListeningService,
@@ -177,6 +179,20 @@ class ExecutorService(MultiService):
         self.executor = Executor(
             reactor, ttl=ttl, limits=limits, environ=environ, scrubber=scrubber
         )
+        self._sweep: LoopingCall | None = None
+
+    #: Seconds between sweeps for adopted orphans that exited (containment.py).
+    sweepInterval = 1.0
+
+    def startService(self) -> None:
+        """Containment first: from now on orphans of our children are re-parented to us."""
+        containment = self.executor.containment
+        if containment.enable():
+            self._sweep = LoopingCall(containment.sweep)
+            self._sweep.clock = self.executor.reactor
+            self._sweep.start(self.sweepInterval, now=False)
+        restoreChildSignals()
+        super().startService()
 
     logToStderr = False
 
@@ -195,6 +211,8 @@ class ExecutorService(MultiService):
         d = super().stopService()
 
         def shutdown(result: object) -> object:
+            if self._sweep is not None and self._sweep.running:
+                self._sweep.stop()
             self.executor.shutdown()
             exitCleanlyAfterSignal(self.executor.reactor)  # SIGTERM ... exits 0
             return result

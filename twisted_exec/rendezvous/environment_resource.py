@@ -79,7 +79,9 @@ class EnvironmentRendezvous:
         self.clock = clock
         self.signer = signer
         self.registry = EnvironmentRegistry(clock)
-        self.router = Router(clock)
+        # Byte for byte: no delivery acks on environment relays (0.171's executors and ours
+        # there run Noise streams without per-stream windows).
+        self.router = Router(clock, deliveryAcks=False)
         self.executorLinkClass: type[EnvironmentExecutorLink] = EnvironmentExecutorLink
         self.harnessLinkClass: type[EnvironmentHarnessLink] = EnvironmentHarnessLink
         #: Sees every frame either side sends, before it is routed: ``(FROM_EXECUTOR or

@@ -19,12 +19,16 @@ which executor websocket (one connection of one executor id) the stream was open
   (:data:`EXECUTOR_NOT_CONNECTED`), never queued.
 
 Flow control: when a websocket's outbound buffer is full (:meth:`Router.peerPaused`, from the
-transport's producer), the router stops reading every websocket that sends it frames, i.e. the
-peers at the other end of its routes, until it has drained (:meth:`Router.peerResumed`). A slow
-harness thus pauses its executor's websocket (and so, through the executor's own flow control,
-the processes behind it) instead of growing the rendezvous's memory; the price is that the
-other harnesses of that executor wait too (one TCP connection per executor is the relay's
-design). A slow executor pauses the harnesses sending to it.
+transport's producer), the router stops reading the websockets that feed it, until it has
+drained (:meth:`Router.peerResumed`). A slow executor pauses the harnesses sending to it.
+
+A slow *harness* no longer pauses its executor's websocket (that stalled every other harness of
+the executor, issue 15). Instead the router acknowledges delivery per stream
+(:mod:`~twisted_exec.rendezvous.credits`): a stream whose harness stops reading stops getting
+acks, and our executor pauses that stream alone at its source. Only when a slow harness has
+more than ``DeliveryAcks.fallbackBytes`` outstanding (an executor that ignores acks) does the
+router fall back to pausing the executor's websocket. Harness ``ack_frame`` frames are not
+forwarded to executors (the reference ignores them; ours takes acks from the router only).
 
 Peers are :class:`IRelayPeer` providers; the websocket layer adapts autobahn protocols to it,
 and tests drive the router with plain recording objects.
@@ -42,6 +46,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger, LogLevel
 
 from twisted_exec.net.ratelimit import RateLimitedLog
+from twisted_exec.rendezvous.credits import DeliveryAcks
 from twisted_exec.rendezvous.interfaces import IRelayPeer
 from twisted_exec.wire import relay_pb2
 from twisted_exec.wire.frames import encodeReset, streamIdProblem
@@ -121,7 +126,11 @@ class Router:
     """
 
     def __init__(
-        self, clock: IReactorTime, maxStreamsPerHarness: int | None = MAX_STREAMS_PER_HARNESS
+        self,
+        clock: IReactorTime,
+        maxStreamsPerHarness: int | None = MAX_STREAMS_PER_HARNESS,
+        *,
+        deliveryAcks: bool = True,
     ) -> None:
         self._clock = clock
         self.maxStreamsPerHarness = maxStreamsPerHarness
@@ -134,6 +143,10 @@ class Router:
         self._pausedBy: dict[Any, set[Any]] = {}  # peer not being read -> the slow peers why
         self._holding: dict[Any, set[Any]] = {}  # slow peer -> the peers it keeps paused
         self._refusedOpens: dict[Any, int] = {}  # harness -> streams refused in a row
+        self._harnesses: set[Any] = set()  # peers that are harness websockets
+        #: Per-stream delivery acks towards executors (credits.py); off for the byte-for-byte
+        #: environment relays, where round 1's rule alone applies.
+        self.acks = DeliveryAcks(clock, enabled=deliveryAcks)
         self.log = RateLimitedLog(clock, log)
         self.onUnrouted: Callable[[Any, str, bytes], None] = self._logUnrouted
 
@@ -212,6 +225,10 @@ class Router:
         route.harness.sendFrame(raw)
         if head.kind == "reset":
             self._drop(key)
+        elif head.kind == "data":
+            self.acks.forwarded(key, len(raw))
+            if self.acks.overFallback(route.harness):
+                self._pause(route.executor, route.harness)  # it ignores acks: round 1's rule
 
     # -- harnesses -------------------------------------------------------------------------
 
@@ -224,6 +241,7 @@ class Router:
             return
         key = (executorId, head.streamId)
         isReset = head.kind == "reset"
+        self._harnesses.add(harness)
         route = self._routes.get(key)
         if route is not None and route.harness is not harness:
             if not isReset:
@@ -246,10 +264,13 @@ class Router:
             self._refusedOpens.pop(harness, None)
             route = self._routes[key] = _Route(executorId, head.streamId, harness, link)
             self._index(route)
+            self.acks.opened(key, link, harness)
             if link in self._slow:
                 self._pause(harness, link)
-            if harness in self._slow:
+            if self.acks.overFallback(harness):
                 self._pause(link, harness)
+        if head.kind == "ack_frame":
+            return  # acks towards an executor are the router's (credits.py)
         link.sendFrame(raw)
         if isReset and route is not None:
             self._drop(key)
@@ -281,6 +302,7 @@ class Router:
         """``harness`` ended: reset each of its streams towards the executor it was opened on."""
         self._forgetFlow(harness)
         self._refusedOpens.pop(harness, None)
+        self._harnesses.discard(harness)
         for key in sorted(self._byPeer.get(harness, set())):
             route = self._routes.get(key)
             if route is None:
@@ -302,16 +324,25 @@ class Router:
         """``slow``'s outbound buffer is full: stop reading the peers that feed it.
 
         Idempotent: Twisted calls this on every write while the buffer stays full.
+
+        A slow harness only stops getting delivery acks (its streams pause at the executor);
+        its executor is paused only past the fallback budget (see the module docstring).
         """
         if slow in self._slow:
             return
         self._slow.add(slow)
+        if slow in self._harnesses:
+            self.acks.harnessSlow(slow)
+            if not self.acks.overFallback(slow):
+                return
         for other in self._counterparts(slow):
             self._pause(other, slow)
 
     def peerResumed(self, slow: Any) -> None:
         """``slow`` has drained its buffer: read the peers it held back again."""
         self._slow.discard(slow)
+        if slow in self._harnesses:
+            self.acks.harnessResumed(slow)
         for other in self._holding.pop(slow, ()):
             causes = self._pausedBy.get(other)
             if causes is None:
@@ -355,6 +386,7 @@ class Router:
         self._streams[route.executorId] = self._streams.get(route.executorId, 0) + 1
 
     def _drop(self, key: tuple[str, str]) -> None:
+        self.acks.closed(key)
         route = self._routes.pop(key, None)
         if route is None:
             return

@@ -52,10 +52,15 @@ class Reset:
 
 @dataclass(frozen=True)
 class Ignored:
-    """A valid control frame (``ack_frame``, ``resume``, ``heartbeat``) that needs no action."""
+    """A valid control frame (``ack_frame``, ``resume``, ``heartbeat``) that needs no action.
+
+    ``ack`` is the frame's ``ack`` field: our rendezvous' delivery count on an ``ack_frame``
+    (per-stream flow control, docs/flow-control.md "Relay"); the reference ignores it.
+    """
 
     streamId: str
     kind: str
+    ack: int = 0
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,7 @@ def decodeFrame(raw: bytes, *, noise: bool = False) -> FrameEvent:
             return Invalid(f"relay reset without reason on stream {streamId!r}")
         return Reset(streamId, frame.reset.reason)
     if kind in ("ack_frame", "resume", "heartbeat"):
-        return Ignored(streamId, kind)
+        return Ignored(streamId, kind, frame.ack)
     if kind == "handshake":
         if not noise:
             return Invalid(f"relay handshake on stream {streamId!r}: encryption is not supported")

@@ -8,12 +8,20 @@ events are remembered as flags plus their seq.
 An observer (``onEvent``) sees every event right after its seq is assigned, before any waiter is
 woken: the process table sends the notification there, so a long-polling ``process/read`` that is
 released by an event is answered after that event's notification went out.
+
+Cost and memory (issue 15): chunks live in a list with a moving head (dropped chunks are
+released at once and the list compacted when half of it is dead), so a read is a binary search
+plus the chunks it returns, O(log n + k), whatever the number retained (round 1 indexed a
+``deque`` in its loop: 0.9 s for one read over 300k PTY chunks). Retention is bounded twice:
+payload bytes by ``retainBytes`` (the reference's rule, so reads page exactly as its do), and
+memory by ``memoryBytes`` counting :data:`CHUNK_OVERHEAD` per chunk, since a chunk of a few bytes
+costs about a hundred in Python objects (0.9 MB of payload held 30 MB).
 """
 
 from __future__ import annotations
 
 import base64
-from collections import deque
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +54,18 @@ class Closed:
 
 Event = Chunk | Exited | Closed
 
+#: Bytes of Python objects per retained chunk besides its payload: the ``Chunk`` (56), the
+#: ``bytes`` header (33), its seq ``int`` (28) and the list slot (8), rounded up (measured with
+#: tracemalloc: bench/output_buffer.py).
+CHUNK_OVERHEAD = 128
+
+#: Placeholder for a dropped chunk below the head (releases its payload at once).
+_DROPPED = Chunk(0, "", b"")
+
+
+def _seqOf(chunk: Chunk) -> int:
+    return chunk.seq
+
 
 @dataclass(frozen=True, slots=True)
 class ReadResult:
@@ -71,12 +91,24 @@ class OutputBuffer:
     """Seq assignment, byte-bounded retention, reads and waiters for one process."""
 
     def __init__(
-        self, retainBytes: int = 1 << 20, onEvent: Callable[[Event], None] | None = None
+        self,
+        retainBytes: int = 1 << 20,
+        onEvent: Callable[[Event], None] | None = None,
+        *,
+        memoryBytes: int | None = None,
     ) -> None:
         self._retainBytes = retainBytes
+        #: Payload plus :data:`CHUNK_OVERHEAD` per chunk; by default twice the payload budget
+        #: (at least room for 1,024 chunks), so chunks of 8 KiB (pipes) are retained exactly
+        #: as by the reference and only tiny chunks are retained fewer.
+        if memoryBytes is None:
+            memoryBytes = max(2 * retainBytes, retainBytes + 1024 * CHUNK_OVERHEAD)
+        self._memoryBytes = memoryBytes
         self._onEvent = onEvent
-        self._chunks: deque[Chunk] | list[Chunk] = deque()
+        self._chunks: list[Chunk] = []
+        self._head = 0  # index of the oldest retained chunk in _chunks
         self._retained = 0
+        self._accounted = 0
         self.lastSeq = 0
         self.exitCode: int | None = None
         self.exited = False
@@ -87,19 +119,35 @@ class OutputBuffer:
     # -- producing -------------------------------------------------------------------------------
 
     def appendOutput(self, stream: str, data: bytes) -> Chunk:
-        chunks = self._chunks
-        if not isinstance(chunks, deque):
+        if self.closed:
             raise RuntimeError("output after the buffer was closed")
         chunk = Chunk(self._nextSeq(), stream, data)
-        chunks.append(chunk)
+        self._chunks.append(chunk)
         self._retained += len(data)
-        while self._retained > self._retainBytes and len(chunks) > 1:
-            self._retained -= len(chunks.popleft().data)
+        self._accounted += len(data) + CHUNK_OVERHEAD
+        while (self._retained > self._retainBytes or self._accounted > self._memoryBytes) and len(
+            self._chunks
+        ) - self._head > 1:
+            self._dropOldest()
         if self._retained > self._retainBytes:
             # A single chunk larger than the whole budget is dropped too.
-            self._retained -= len(chunks.popleft().data)
+            self._dropOldest()
         self._emit(chunk)
         return chunk
+
+    def _dropOldest(self) -> None:
+        chunks = self._chunks
+        old = chunks[self._head]
+        chunks[self._head] = _DROPPED
+        self._head += 1
+        self._retained -= len(old.data)
+        self._accounted -= len(old.data) + CHUNK_OVERHEAD
+        if self._head >= 64 and self._head * 2 >= len(chunks):
+            self._compact()
+
+    def _compact(self) -> None:
+        del self._chunks[: self._head]
+        self._head = 0
 
     def markExited(self, exitCode: int) -> Exited:
         if self.exited:
@@ -116,9 +164,10 @@ class OutputBuffer:
         self.closed = True
         event = Closed(self._nextSeq())
         self._emit(event)
-        # Nothing is appended any more: a list costs a fraction of a deque's fixed ~600 bytes,
-        # which matters for the closed processes a session keeps (processes.RETAIN_CLOSED).
-        self._chunks = list(self._chunks)
+        # Nothing is appended any more: drop the dead head and the list's spare capacity, which
+        # matters for the closed processes a session keeps (processes.RETAIN_CLOSED).
+        self._chunks = self._chunks[self._head :]
+        self._head = 0
         return event
 
     def markFinished(self, exitCode: int) -> None:
@@ -158,32 +207,27 @@ class OutputBuffer:
         """Retained chunks with seq > ``afterSeq``, at most ``maxBytes`` of them but at least one.
 
         ``nextSeq`` is the last returned chunk's seq + 1, or ``lastSeq + 1`` without chunks (the
-        reference's rule: it then also skips the exited/closed events).
+        reference's rule: it then also skips the exited/closed events). O(log n + k) for k
+        chunks returned.
         """
-        chunks: list[Chunk] = []
-        if self._chunks and self._chunks[-1].seq > afterSeq:
-            start = self._firstAfter(afterSeq)
-            total = 0
-            for index in range(start, len(self._chunks)):
-                chunk = self._chunks[index]
-                size = len(chunk.data)
-                if chunks and maxBytes is not None and total + size > maxBytes:
-                    break
-                chunks.append(chunk)
-                total += size
-        nextSeq = chunks[-1].seq + 1 if chunks else self.lastSeq + 1
-        return ReadResult(chunks, nextSeq, self.exited, self.exitCode, self.closed)
-
-    def _firstAfter(self, afterSeq: int) -> int:
-        """Index of the first retained chunk with seq > afterSeq (binary search: seqs ascend)."""
-        lo, hi = 0, len(self._chunks)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if self._chunks[mid].seq > afterSeq:
-                hi = mid
+        chunks = self._chunks
+        selected: list[Chunk] = []
+        if len(chunks) > self._head and chunks[-1].seq > afterSeq:
+            start = bisect_right(chunks, afterSeq, lo=self._head, key=_seqOf)
+            if maxBytes is None:
+                selected = chunks[start:]
             else:
-                lo = mid + 1
-        return lo
+                total = 0
+                end = start
+                for index in range(start, len(chunks)):
+                    size = len(chunks[index].data)
+                    if index > start and total + size > maxBytes:
+                        break
+                    total += size
+                    end = index + 1
+                selected = chunks[start:end]
+        nextSeq = selected[-1].seq + 1 if selected else self.lastSeq + 1
+        return ReadResult(selected, nextSeq, self.exited, self.exitCode, self.closed)
 
     @property
     def lastChunkSeq(self) -> int:
@@ -210,7 +254,17 @@ class OutputBuffer:
 
     @property
     def retainedBytes(self) -> int:
+        """Payload bytes retained (what ``retainBytes`` bounds)."""
         return self._retained
+
+    @property
+    def accountedBytes(self) -> int:
+        """Payload plus :data:`CHUNK_OVERHEAD` per retained chunk (what ``memoryBytes`` bounds)."""
+        return self._accounted
+
+    @property
+    def retainedChunks(self) -> int:
+        return len(self._chunks) - self._head
 
     @property
     def waiterCount(self) -> int:

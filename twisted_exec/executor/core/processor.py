@@ -14,7 +14,12 @@ lose later messages.
 Flow control (``docs/flow-control.md``): while the transport has paused us, queued requests wait
 and the session's producers (process pipes, HTTP body streams) are paused at their source.
 
-The queue of messages waiting behind a slow request is bounded (``maxQueued``): a peer that
+No reply leaves that the peer would refuse: one longer than ``Limits.maxReplyBytes`` (the
+websocket message limit less a relay frame's envelope) is replaced by a JSON-RPC error naming the
+limit, so a too-large answer fails one request instead of the whole connection (issue 15).
+
+The queue of messages waiting behind a slow request is bounded in count (``maxQueued``) and in
+bytes (``Limits.maxQueuedBytes``): a peer that
 piles up more gets an error for each request beyond it (the reply overtakes the queued ones),
 and notifications beyond it are dropped with a log line.
 """
@@ -39,6 +44,7 @@ from twisted_exec.executor.core.interfaces import (
     IMessageSink,
     IProcessorFactory,
 )
+from twisted_exec.executor.core.limits import Limits
 from twisted_exec.executor.core.session import Session, SessionRegistry
 from twisted_exec.wire import jsonrpc
 from twisted_exec.wire.errors import INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, RpcError
@@ -91,8 +97,10 @@ class ExecProcessor:
         methods: MethodTable,
         environment: Any = None,
         concurrentRequests: int = 1,
+        limits: Limits | None = None,
     ) -> None:
         self.registry = registry
+        self.limits = limits if limits is not None else Limits()
         self.maxQueued = maxQueued
         if concurrentRequests < 1:
             raise ValueError(f"concurrentRequests must be at least 1, got {concurrentRequests}")
@@ -108,6 +116,7 @@ class ExecProcessor:
         self._state = _State.NEW
         self._queue: deque[bytes] = deque()
         self._inFlight = 0  # requests started whose reply is not sent yet
+        self._queuedBytes = 0
         self._draining = False
         self._closed = False
         self._paused = False
@@ -122,14 +131,20 @@ class ExecProcessor:
         if self._closed:
             return
         if self.maxQueued is not None and len(self._queue) >= self.maxQueued:
-            self._refuse(payload)
+            self._refuse(
+                payload, f"too many pending messages on this session (limit {self.maxQueued})"
+            )
+            return
+        problem = self.limits.queueProblem(len(self._queue), self._queuedBytes, len(payload))
+        if problem is not None:
+            self._refuse(payload, problem)
             return
         self._queue.append(payload)
+        self._queuedBytes += len(payload)
         self._drain()
 
-    def _refuse(self, payload: bytes) -> None:
+    def _refuse(self, payload: bytes, reason: str) -> None:
         message = jsonrpc.decode(payload)
-        reason = f"too many pending messages on this session (limit {self.maxQueued})"
         if isinstance(message, jsonrpc.Request):
             self._replyError(message.id, INVALID_REQUEST, reason)
         else:
@@ -176,6 +191,7 @@ class ExecProcessor:
             except Exception:
                 log.failure("closing a per-connection resource failed")
         self._queue.clear()
+        self._queuedBytes = 0
         self._sink = None
         if self._paused:
             self._paused = False
@@ -220,7 +236,12 @@ class ExecProcessor:
         self._send(jsonrpc.encodeNotification(method, notificationParams))
 
     def _reply(self, requestId: jsonrpc.RequestId, result: object) -> None:
-        self._send(jsonrpc.encodeResult(requestId, result))
+        payload = jsonrpc.encodeResult(requestId, result)
+        problem = self.limits.replyProblem(len(payload))
+        if problem is not None:
+            log.warn("reply to request {id} refused: {problem}", id=requestId, problem=problem)
+            payload = jsonrpc.encodeError(requestId, INVALID_REQUEST, problem)
+        self._send(payload)
 
     def _replyError(
         self, requestId: jsonrpc.RequestId, code: int, message: str, data: object = None
@@ -240,7 +261,9 @@ class ExecProcessor:
                 and not self._closed
                 and not self._paused
             ):
-                pending = self._handle(self._queue.popleft())
+                payload = self._queue.popleft()
+                self._queuedBytes -= len(payload)
+                pending = self._handle(payload)
                 if pending is not None:
                     self._inFlight += 1
                     pending.addBoth(self._requestDone)
@@ -302,6 +325,10 @@ class ExecProcessor:
             decoded = method.decode(request.params)
             if method.category is not None:
                 self._checkReady(method.category)
+            gate = self._fsGate() if method.category == "filesystem" else None
+            if gate is not None:
+                # At most Limits.maxFsInFlight fs calls of one session on the pool at once.
+                return self._whenDone(request.id, gate.run(self._callNow, method, decoded))
             outcome = method.call(self, decoded)
         except RpcError as err:
             self._replyError(request.id, err.code, err.message, err.data)
@@ -316,6 +343,16 @@ class ExecProcessor:
             return self._whenDone(request.id, ensureDeferred(outcome))  # type: ignore[arg-type]
         self._reply(request.id, outcome)
         return None
+
+    def _fsGate(self) -> Any:
+        resources = self.session.resources if self.session is not None else None
+        return getattr(resources, "fsGate", None)
+
+    def _callNow(self, method: MethodRow, decoded: Any) -> object:
+        outcome = method.call(self, decoded)
+        if hasattr(outcome, "__await__") and not isinstance(outcome, Deferred):
+            return ensureDeferred(outcome)  # type: ignore[arg-type]
+        return outcome
 
     def _whenDone(self, requestId: jsonrpc.RequestId, pending: Deferred[Any]) -> Deferred[None]:
         def succeeded(result: object) -> None:
@@ -392,6 +429,7 @@ class ExecProcessorFactory:
         methods: MethodTable,
         environment: Any = None,
         concurrentRequests: int = 1,
+        limits: Limits | None = None,
     ) -> None:
         self.registry = registry
         self.filesystem = filesystem
@@ -399,6 +437,7 @@ class ExecProcessorFactory:
         self.methods = methods
         self.environment = environment
         self.concurrentRequests = concurrentRequests
+        self.limits = limits if limits is not None else Limits()
 
     def buildProcessor(self, parseErrorContext: str | None) -> ExecProcessor:
         return ExecProcessor(
@@ -409,4 +448,5 @@ class ExecProcessorFactory:
             methods=self.methods,
             environment=self.environment,
             concurrentRequests=self.concurrentRequests,
+            limits=self.limits,
         )

@@ -44,6 +44,7 @@ from twisted_exec.executor.resources.fs_tree import (
     _isSameOrDescendant,
     _removeTree,
 )
+from twisted_exec.executor.resources.fsguard import readRegularFile, writeWholeFile
 from twisted_exec.wire.errors import INVALID_REQUEST, RpcError
 
 MAX_READ_FILE_BYTES = 512 * 1024 * 1024
@@ -71,12 +72,8 @@ def normalizePath(path: str) -> str:
 
 
 def readFile(path: str, maxReadBytes: int | None) -> dict[str, Any]:
-    size = os.stat(path).st_size
-    if maxReadBytes is not None and size > maxReadBytes:
-        raise RpcError(INVALID_REQUEST, f"file is too large to read: limit is {maxReadBytes} bytes")
-    with open(path, "rb") as f:
-        data = f.read()
-    return {"dataBase64": encodeBase64(data)}
+    """Never blocks on a FIFO nor reads past the limit (``fsguard.readRegularFile``)."""
+    return {"dataBase64": encodeBase64(readRegularFile(path, maxReadBytes))}
 
 
 def writeFile(path: str, dataBase64: str) -> dict[str, Any]:
@@ -95,8 +92,7 @@ def writeFile(path: str, dataBase64: str) -> dict[str, Any]:
         raise RpcError(
             INVALID_REQUEST, f"fs/writeFile requires valid base64 dataBase64: {e}"
         ) from None
-    with open(path, "wb") as f:
-        f.write(data)
+    writeWholeFile(path, data)  # never blocks on a FIFO (fsguard)
     return {}
 
 

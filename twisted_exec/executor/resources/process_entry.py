@@ -54,6 +54,8 @@ class EntryOwner(Protocol):
 
     def _closedOne(self) -> None: ...
 
+    def _reapedOne(self) -> None: ...
+
     def _retire(self, entry: _Entry) -> None: ...
 
 
@@ -177,6 +179,7 @@ class _Entry:
 
     def reaped(self, reason: Failure) -> None:
         self.isReaped = True
+        self.table._reapedOne()
         value = reason.value
         code = getattr(value, "exitCode", None)
         signum = getattr(value, "signal", None)

@@ -154,10 +154,22 @@ class _Reader(_ReadingState, ProcessReader):
 
 
 class _PipeProcess(Process):
-    """Twisted's pipe transport, spawned by :func:`_popenSpawn` in a new session."""
+    """Twisted's pipe transport, spawned by :func:`_popenSpawn` in a new session, or adopting
+    a child spawned on a worker thread (``_prespawned``, see ``process_prespawn.py``)."""
 
     processReaderFactory = _Reader
     _popen: subprocess.Popen[bytes] | None = None
+    _prespawned: Any = None
+
+    @classmethod
+    def adopt(cls, reactor: Any, prespawned: Any, args: list[str], proto: Any) -> _PipeProcess:
+        """The transport of an already running child (on the reactor thread)."""
+        self = cls.__new__(cls)
+        self._prespawned = prespawned
+        self.__init__(  # type: ignore[misc]
+            reactor, prespawned.executable, args, {}, prespawned.cwd, proto, childFDs={}
+        )
+        return self
 
     def _trySpawnInsteadOfFork(
         self,
@@ -169,7 +181,22 @@ class _PipeProcess(Process):
         environment: dict[str, str],
         kwargs: dict[str, Any],
     ) -> bool:
-        self._popen = _popenSpawn(path, executable, args, environment, kwargs)
+        prespawned, self._prespawned = self._prespawned, None
+        if prespawned is None:
+            self._popen = _popenSpawn(path, executable, args, environment, kwargs)
+        else:
+            # Readers and writers before Twisted registers the pid: output precedes the exit.
+            self._popen = prespawned.popen
+            pipes: dict[int, Any] = self.pipes
+            for childFD, parentFD in prespawned.pipes.items():
+                if childFD == 0:
+                    pipes[0] = self.processWriterFactory(
+                        self._reactor, self, 0, parentFD, forceReadHack=True
+                    )
+                else:
+                    pipes[childFD] = self.processReaderFactory(
+                        self._reactor, self, childFD, parentFD
+                    )
         self.pid = self._popen.pid
         self.status = -1
         return True
@@ -181,9 +208,26 @@ class _PipeProcess(Process):
 
 
 class _PtyProcess(_ReadingState, PTYProcess):
-    """Twisted's PTY transport, spawned by :func:`_popenSpawn` (setsid + TIOCSCTTY)."""
+    """Twisted's PTY transport, spawned by :func:`_popenSpawn` (setsid + TIOCSCTTY), or
+    adopting a child spawned on a worker thread (``_prespawned``)."""
 
     _popen: subprocess.Popen[bytes] | None = None
+    _prespawned: Any = None
+
+    @classmethod
+    def adopt(cls, reactor: Any, prespawned: Any, args: list[str], proto: Any) -> _PtyProcess:
+        self = cls.__new__(cls)
+        self._prespawned = prespawned
+        self.__init__(  # type: ignore[misc]
+            reactor,
+            prespawned.executable,
+            args,
+            {},
+            prespawned.cwd,
+            proto,
+            usePTY=prespawned.pty,
+        )
+        return self
 
     def _deliver(self, data: bytes) -> None:
         proto: Any = self.proto
@@ -202,7 +246,11 @@ class _PtyProcess(_ReadingState, PTYProcess):
         environment: dict[str, str],
         kwargs: dict[str, Any],
     ) -> bool:
-        self._popen = _popenSpawn(path, executable, args, environment, kwargs)
+        prespawned, self._prespawned = self._prespawned, None
+        if prespawned is None:
+            self._popen = _popenSpawn(path, executable, args, environment, kwargs)
+        else:
+            self._popen = prespawned.popen  # its pty is kwargs' master/slave
         self.pid = self._popen.pid  # type: ignore[assignment]
         self.status = -1
         return True

@@ -21,12 +21,14 @@ import signal
 import struct
 import subprocess
 import termios
+import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -35,11 +37,18 @@ from twisted_exec.compat.oserror import osErrorMessage
 from twisted_exec.compat.params import ExecParams, ReadParams, TerminateParams, WriteParams
 from twisted_exec.executor.core.dialect import Dialect
 from twisted_exec.executor.core.interfaces import IProcessTable
+from twisted_exec.executor.core.limits import Limits
 from twisted_exec.executor.core.output_buffer import OutputBuffer
+from twisted_exec.executor.resources.containment import Containment, restoreChildSignals
 from twisted_exec.executor.resources.process_entry import (
     _Entry,
     _Protocol,
     _Tombstone,
+)
+from twisted_exec.executor.resources.process_prespawn import (
+    Prespawned,
+    prespawnPipes,
+    prespawnPty,
 )
 from twisted_exec.executor.resources.process_programs import (
     _ptyCwd,
@@ -99,9 +108,19 @@ class ProcessTable:
         maxReadBytes: int | None = None,
         retainClosed: int = RETAIN_CLOSED,
         maxTombstones: int = MAX_TOMBSTONES,
+        limits: Limits | None = None,
+        containment: Containment | None = None,
+        spawnPool: Any = None,
         scrubber: SecretScrubber | None = None,
     ) -> None:
         self.reactor = reactor
+        #: A thread pool for PATH lookups, fork and exec waits (``process_prespawn.py``);
+        #: ``None`` spawns on the calling (reactor) thread.
+        self.spawnPool = spawnPool
+        self._killed = False
+        self.limits = limits if limits is not None else Limits()
+        #: The executor's orphan tracking: descendants die with the session (containment.py).
+        self.containment = containment
         #: Credentials no child may see, whatever its envPolicy (``net/secretenv``).
         self.scrubber = scrubber if scrubber is not None else SecretScrubber()
         self.notify = notify
@@ -139,12 +158,16 @@ class ProcessTable:
             or any("\0" in k or "\0" in v for k, v in env.items())
         ):
             raise internalError("nul byte found in provided data")
+        if threading.current_thread() is threading.main_thread():
+            restoreChildSignals()  # an inherited SIG_IGN must not reach the child
         entry = _Entry(self, p.processId, p.tty, bool(p.pipeStdin))
         entry.v171 = dialect >= Dialect.V171
         self._entries[p.processId] = entry
         self._running += 1
         try:
-            if p.tty:
+            if self.spawnPool is not None:
+                await self._spawnOffThread(entry, p, args, env)
+            elif p.tty:
                 self._spawnPty(entry, p.argv[0], args, env, p.cwd)
             else:
                 self._spawnPipes(entry, p.argv[0], args, env, p.cwd, bool(p.pipeStdin))
@@ -160,6 +183,8 @@ class ProcessTable:
         except BaseException:
             self._forgetFailed(p.processId)
             raise
+        if self.containment is not None and entry.pgid is not None:
+            self.containment.spawned(self, entry.pgid)
         if self.paused:
             entry.pause()
         return {"processId": p.processId}
@@ -171,6 +196,11 @@ class ProcessTable:
 
     def _closedOne(self) -> None:
         self._running -= 1
+
+    def _reapedOne(self) -> None:
+        """A child was reaped: the orphans it left were just re-parented to us; claim them."""
+        if self.containment is not None and self.containment.enabled:
+            self.containment.exited(self)
 
     def _retire(self, entry: _Entry) -> None:
         """A process closed: drop its transport; tombstone the oldest beyond ``retainClosed``."""
@@ -193,6 +223,47 @@ class ProcessTable:
     def _forgetFailed(self, processId: str) -> None:
         del self._entries[processId]
         self._running -= 1
+
+    async def _spawnOffThread(
+        self, entry: _Entry, p: ExecParams, args: list[str], env: dict[str, str]
+    ) -> None:
+        """Resolve, fork and wait for the exec on a worker thread; adopt it on this one."""
+        containment = self.containment
+        if containment is not None:
+            containment.beginSpawn()
+        try:
+            await self._spawnOnWorker(entry, p, args, env)
+        finally:
+            if containment is not None:
+                containment.endSpawn()
+
+    async def _spawnOnWorker(
+        self, entry: _Entry, p: ExecParams, args: list[str], env: dict[str, str]
+    ) -> None:
+        if p.tty:
+            prespawned: Prespawned = await deferToThreadPool(
+                self.reactor, self.spawnPool, prespawnPty, p.argv[0], args, env, p.cwd, self.environ
+            )
+        else:
+            prespawned = await deferToThreadPool(
+                self.reactor,
+                self.spawnPool,
+                prespawnPipes,
+                p.argv[0],
+                args,
+                env,
+                p.cwd,
+                bool(p.pipeStdin),
+                self.environ,
+            )
+        if self._killed:
+            # The session ended while the child was being started: it never becomes ours.
+            await deferToThreadPool(self.reactor, self.spawnPool, prespawned.abandon)
+            raise internalError("session closed while the process was starting")
+        if p.tty:
+            _PtyProcess.adopt(self.reactor, prespawned, args, _Protocol(entry))
+        else:
+            _PipeProcess.adopt(self.reactor, prespawned, args, _Protocol(entry))
 
     def _spawnPipes(
         self,
@@ -305,10 +376,18 @@ class ProcessTable:
         if data and isinstance(entry, _Entry) and entry.transport is not None:
             if entry.tty:
                 if entry.transport.connected:
+                    self._checkStdinBudget(entry.transport, len(data))
                     entry.transport.write(data)
             elif not entry.isReaped and 0 in entry.transport.pipes:
+                self._checkStdinBudget(entry.transport.pipes[0], len(data))
                 entry.transport.writeToChild(0, data)
         return {"status": "accepted"}
+
+    def _checkStdinBudget(self, writer: Any, incoming: int) -> None:
+        """A child that does not read its stdin must not make us buffer without bound."""
+        problem = self.limits.stdinProblem(writeBacklog(writer), incoming)
+        if problem is not None:
+            raise invalidRequest(problem)
 
     def interrupt(self, processId: str) -> None:
         """``process/signal interrupt``: SIGINT to the process group; unknown ids are ignored."""
@@ -342,12 +421,24 @@ class ProcessTable:
             entry.resume()
 
     def killAll(self) -> None:
-        """SIGKILL the group of every process whose output is not closed yet (session teardown)."""
+        """SIGKILL the group of every process whose output is not closed yet (session teardown),
+        and, with containment, every descendant of the session's processes (``setsid`` ones
+        included) and the orphans it left behind."""
         self.resumeAll()
+        self._killed = True
+        if self.containment is not None and self.containment.enabled:
+            live = [e.pgid for e in self._entries.values() if not e.isReaped and e.pgid is not None]
+            self.containment.killOwned(self, live)
         for entry in self._entries.values():
             if not entry.buffer.closed:
                 entry.terminated = True
                 entry.killGroup()
+
+
+def writeBacklog(writer: Any) -> int:
+    """Bytes a Twisted ``FileDescriptor`` holds that the kernel has not taken yet."""
+    buffered = len(getattr(writer, "dataBuffer", b"")) - getattr(writer, "offset", 0)
+    return buffered + getattr(writer, "_tempDataLen", 0)
 
 
 def waitForEvents(

@@ -8,7 +8,7 @@ output (startup time, see bench/startup.py). The transports import them from her
 from __future__ import annotations
 
 #: Largest inbound message (websocket message, stdio line, relay frame): ``--max-message-bytes``.
-DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024 * 1024
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # = core/limits.py's Limits.maxMessageBytes
 
 #: Default limit of concurrent streams on one relay websocket (``--max-streams``).
 MAX_STREAMS = 4096

@@ -30,11 +30,12 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
+from twisted_exec.executor.core.limits import DEFAULT_LIMITS
 
 log = Logger()
 
 PARSE_ERROR_CONTEXT = "JSON-RPC message from exec-server stdio"
-DEFAULT_MAX_LINE_BYTES = 128 * 1024 * 1024
+DEFAULT_MAX_LINE_BYTES = DEFAULT_LIMITS.maxMessageBytes  # 64 MiB: core/limits.py
 _BLANK = b" \t\r"
 
 
@@ -55,15 +56,24 @@ class _StdoutSink:
 @implementer(IPushProducer)
 class _StdoutFlowControl:
     """Registered with stdout: when the harness reads slower than we write, pause the processor
-    (its process pipes and HTTP body streams) instead of piling output up in stdout's buffer."""
+    (its process pipes and HTTP body streams) instead of piling output up in stdout's buffer,
+    and stop reading stdin too: a paused processor queues requests, so they must not pile up
+    unread either (the same rule as ``net.backpressure`` for websockets)."""
 
-    def __init__(self, processor: IJsonRpcProcessor) -> None:
+    def __init__(self, processor: IJsonRpcProcessor, transport: Any = None) -> None:
         self.processor = processor
+        self.transport = transport
 
     def pauseProducing(self) -> None:
         self.processor.pauseProducing()
+        pause = getattr(self.transport, "pauseProducing", None)
+        if pause is not None:
+            pause()
 
     def resumeProducing(self) -> None:
+        resume = getattr(self.transport, "resumeProducing", None)
+        if resume is not None:
+            resume()
         self.processor.resumeProducing()
 
     def stopProducing(self) -> None:
@@ -92,7 +102,7 @@ class StdioJsonRpcProtocol(Protocol):
         self.processor.makeConnection(_StdoutSink(self.transport))
         registerProducer = getattr(self.transport, "registerProducer", None)
         if registerProducer is not None:
-            registerProducer(_StdoutFlowControl(self.processor), True)
+            registerProducer(_StdoutFlowControl(self.processor, self.transport), True)
 
     def dataReceived(self, data: bytes) -> None:
         if self._ended:

@@ -14,6 +14,9 @@ test run; ``python scripts/soak.py --full`` runs the issue's full sizes. Same co
   flat RSS.
 - :func:`slowConsumer`: a rendezvous reading at a fixed rate while a child writes a lot: the
   executor's memory stays bounded and every byte arrives in order.
+- :func:`hostile` (:mod:`.hostile`, issue 15): a stalled harness, oversized and blocking
+  ``fs/readFile`` calls, a stdin flood and ``setsid`` grandchildren, while another stream's
+  latency is measured; RSS bounded, nothing left behind.
 
 Every wait is bounded; the executor child is killed if a scenario fails.
 """
@@ -26,6 +29,7 @@ from typing import Any
 from twisted_exec.testing.soak.common import Common, poll, startParams
 from twisted_exec.testing.soak.faults import FaultsResult, faults
 from twisted_exec.testing.soak.fuzz import FramesResult, fuzzFrame, fuzzFrames
+from twisted_exec.testing.soak.hostile import HostileResult, hostile, hostileProblems
 from twisted_exec.testing.soak.load import LoadResult, load
 from twisted_exec.testing.soak.slow import (
     RSS_GROWTH_BOUND,
@@ -40,6 +44,7 @@ SCENARIOS: dict[str, Callable[..., Awaitable[Common]]] = {
     "faults": faults,
     "load": load,
     "slow": slowConsumer,
+    "hostile": hostile,
 }
 
 #: The issue's full sizes (``scripts/soak.py --full``) and the quick ones CI runs.
@@ -48,12 +53,14 @@ FULL: dict[str, dict[str, Any]] = {
     "faults": {"drops": 50},
     "load": {"streams": 128, "seconds": 60.0},
     "slow": {"megabytes": 200, "rate": 1e6},
+    "hostile": {"seconds": 60.0},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "frames": {"frames": 2000},
     "faults": {"drops": 5},
     "load": {"streams": 8, "seconds": 3.0},
     "slow": {"megabytes": 20, "rate": 10e6},
+    "hostile": {"seconds": 5.0},
 }
 
 
@@ -101,6 +108,8 @@ def verdict(name: str, result: Common) -> list[str]:
             )
         if result.rssGrowth > RSS_GROWTH_BOUND:
             problems.append(f"RSS grew by {result.rssGrowth} bytes (bound {RSS_GROWTH_BOUND})")
+    elif isinstance(result, HostileResult):
+        problems += hostileProblems(result)
     return problems
 
 

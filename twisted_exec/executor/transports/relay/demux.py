@@ -19,6 +19,12 @@ Flow control (``docs/flow-control.md``): the relay websocket's backpressure prod
 :meth:`RelayDemux.pauseProducing` / :meth:`RelayDemux.resumeProducing`, which reach every stream's
 processor. A resume hands the websocket to the streams in rotating order and stops as soon as one
 of them fills it again, so a flooding stream cannot always be first in line (fair interleaving).
+
+Per stream, when the rendezvous acknowledges delivery (``ack_frame``, see ``window.py``), a
+:class:`~.window.StreamWindow` pauses that stream's processor alone once ``windowBytes`` are
+unacknowledged (its harness is not reading), and resets the stream (not the websocket) when it
+stays stalled for ``stallSeconds``. A stream's processor runs only while neither the websocket
+nor its own window holds it back.
 """
 
 from __future__ import annotations
@@ -26,13 +32,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
 from twisted_exec.executor.transports.defaults import MAX_STREAMS as MAX_STREAMS
+from twisted_exec.executor.transports.relay.window import StreamWindow
 from twisted_exec.wire.errors import INVALID_REQUEST
 from twisted_exec.wire.frames import Data, FrameCodec, Ignored, Invalid, Reset, encodeReset
+
+#: Reset reason of a stream whose harness stopped reading for longer than the stall deadline.
+STREAM_STALLED = "stream stalled: the harness has not read its output for {seconds:g} s"
 
 log = Logger()
 
@@ -48,6 +59,7 @@ class _Stream:
         # sink from inside messageReceived gets connectionLost() after that call returns.
         self.delivering = 0
         self.lostPending = False
+        self.window: StreamWindow | None = None  # per-stream flow control, once acked
 
 
 @implementer(IMessageSink)
@@ -63,7 +75,10 @@ class _StreamSink:
             # The stream ended (reset, websocket lost): the session is detached and must not
             # write onto a stream id that may already belong to someone else.
             return
-        self._demux._send(self._demux.codec.encode(self._stream.streamId, payload))
+        raw = self._demux.codec.encode(self._stream.streamId, payload)
+        self._demux._send(raw)
+        if self._stream.window is not None:
+            self._stream.window.sent(len(raw))
 
     def loseConnection(self) -> None:
         self._demux._closeStream(self._stream, "closed by its session")
@@ -79,8 +94,16 @@ class RelayDemux:
         codec: FrameCodec | None = None,
         *,
         maxStreams: int | None = MAX_STREAMS,
+        clock: IReactorTime | None = None,
+        windowBytes: int = 256 * 1024,
+        stallSeconds: float = 60.0,
     ) -> None:
         self._factory = processorFactory
+        self._clock = clock  # None: no per-stream windows (acks are ignored)
+        self.windowBytes = windowBytes
+        self.stallSeconds = stallSeconds
+        self.stalledStreams = 0  # streams reset by their stall deadline (for tests and status)
+        self._earlyAcks: dict[str, int] = {}  # acks for streams without a data frame yet
         self._send = send
         self.codec = codec if codec is not None else FrameCodec()
         self.maxStreams = maxStreams
@@ -115,6 +138,8 @@ class RelayDemux:
         self._rotation = start + 1
         order = streams[start:] + streams[:start]
         for stream in order:
+            if stream.window is not None and stream.window.paused:
+                continue  # its own harness is still not reading
             if stream.processor is not None and not stream.closed:
                 self._call(stream, stream.processor.resumeProducing)
             if self._paused:
@@ -149,7 +174,13 @@ class RelayDemux:
             )
             self._closeStream(stream, "reset")
         elif isinstance(event, Ignored):
-            if event.streamId in self._streams:
+            if event.kind == "ack_frame":
+                stream = self._streams.get(event.streamId)
+                if stream is None:
+                    self._earlyAck(event.streamId, event.ack)
+                else:
+                    self._acked(stream, event.ack)
+            elif event.streamId in self._streams:
                 log.debug(
                     "relay {kind} frame on stream {streamId!r} ignored",
                     kind=event.kind,
@@ -173,6 +204,56 @@ class RelayDemux:
         for stream in list(self._streams.values()):
             self._closeStream(stream, "websocket lost")
 
+    # -- per-stream windows ------------------------------------------------------------------
+
+    def _newWindow(self, stream: _Stream) -> None:
+        """Every stream counts its frames from the start; acks switch the window on."""
+        if self._clock is None:
+            return
+        stream.window = StreamWindow(
+            self._clock,
+            self.windowBytes,
+            self.stallSeconds,
+            onPause=lambda: self._windowPaused(stream),
+            onResume=lambda: self._windowResumed(stream),
+            onStall=lambda: self._stalled(stream),
+        )
+        early = self._earlyAcks.pop(stream.streamId, None)
+        if early is not None:
+            stream.window.acked(early)
+
+    def _earlyAck(self, streamId: str, delivered: int) -> None:
+        """The rendezvous acknowledges a route (ack 0) before its first data frame arrives."""
+        if self._clock is None:
+            return
+        self._earlyAcks[streamId] = delivered
+        while len(self._earlyAcks) > (self.maxStreams or MAX_STREAMS):
+            del self._earlyAcks[next(iter(self._earlyAcks))]
+
+    def _acked(self, stream: _Stream, delivered: int) -> None:
+        if stream.window is not None and not stream.closed:
+            stream.window.acked(delivered)
+
+    def _windowPaused(self, stream: _Stream) -> None:
+        if stream.processor is not None and not stream.closed:
+            self._call(stream, stream.processor.pauseProducing)
+
+    def _windowResumed(self, stream: _Stream) -> None:
+        if stream.processor is not None and not stream.closed and not self._paused:
+            self._call(stream, stream.processor.resumeProducing)
+
+    def _stalled(self, stream: _Stream) -> None:
+        """Stuck beyond the deadline: reset this stream; the websocket and the others live on."""
+        if stream.closed or self._lost:
+            return
+        self.stalledStreams += 1
+        reason = STREAM_STALLED.format(seconds=self.stallSeconds)
+        log.warn(
+            "relay stream {streamId!r} reset: {reason}", streamId=stream.streamId, reason=reason
+        )
+        self._send(encodeReset(stream.streamId, reason))
+        self._closeStream(stream, "stalled")
+
     def _dataReceived(self, event: Data) -> None:
         stream = self._streams.get(event.streamId)
         if stream is None:
@@ -181,6 +262,7 @@ class RelayDemux:
                 return
             stream = _Stream(event.streamId)
             self._streams[event.streamId] = stream
+            self._newWindow(stream)
             self.codec.forget(event.streamId)
             log.info("relay stream {streamId!r} opened", streamId=event.streamId)
             processor = self._factory.buildProcessor(None)
@@ -229,6 +311,8 @@ class RelayDemux:
         if stream.closed:
             return
         stream.closed = True
+        if stream.window is not None:
+            stream.window.close()
         if self._streams.get(stream.streamId) is stream:
             del self._streams[stream.streamId]
             self.codec.forget(stream.streamId)

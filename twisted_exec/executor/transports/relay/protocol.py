@@ -35,6 +35,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
 from twisted_exec.executor.core.interfaces import IProcessorFactory
+from twisted_exec.executor.core.limits import Limits
 from twisted_exec.executor.transports.relay.demux import MAX_STREAMS, RelayDemux
 from twisted_exec.net.autobahn_compat import PromptFailMixin, canWriteFrameDirectly
 from twisted_exec.net.backpressure import TransportBackpressure
@@ -221,10 +222,22 @@ class RelayClientFactory(WebSocketClientFactory):  # type: ignore[misc]
         maxMessageBytes: int = MAX_MESSAGE_BYTES,
         maxStreams: int | None = MAX_STREAMS,
         closeTimeout: float = CLOSE_TIMEOUT,
+        streamWindowBytes: int | None = None,
+        streamStallSeconds: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.processorFactory = processorFactory
+        # Per-stream flow control budgets: the executor's Limits unless given (window.py).
+        limits = getattr(processorFactory, "limits", None)
+        if not isinstance(limits, Limits):
+            limits = Limits()
+        self.streamWindowBytes = (
+            limits.relayStreamWindowBytes if streamWindowBytes is None else streamWindowBytes
+        )
+        self.streamStallSeconds = (
+            limits.relayStallSeconds if streamStallSeconds is None else streamStallSeconds
+        )
         self.clock = clock
         self.pingInterval = pingInterval
         self.pongTimeout = pongTimeout
@@ -242,7 +255,14 @@ class RelayClientFactory(WebSocketClientFactory):  # type: ignore[misc]
 
     def buildDemux(self, send: Callable[[bytes], None], abandon: Callable[[], None]) -> Demux:
         """The frame router of one new websocket (clear 0.131 relay; Noise overrides this)."""
-        return RelayDemux(self.processorFactory, send, maxStreams=self.maxStreams)
+        return RelayDemux(
+            self.processorFactory,
+            send,
+            maxStreams=self.maxStreams,
+            clock=self.clock,
+            windowBytes=self.streamWindowBytes,
+            stallSeconds=self.streamStallSeconds,
+        )
 
     def pointAt(self, url: str) -> None:
         """Use ``url`` (a registered ``ws://``/``wss://`` URL) for the next connection."""

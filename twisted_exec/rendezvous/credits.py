@@ -1,0 +1,156 @@
+"""Delivery acks from the rendezvous to an executor, per stream: fairness across harnesses.
+
+All streams of an executor share its one websocket. Round 1's router stopped reading that
+websocket whenever any harness behind it was slow, so one harness that ran ``yes`` and stopped
+reading stalled every other harness of that executor within seconds.
+
+Now the router keeps reading the executor and tells it, per stream, how far delivery has got:
+an ``ack_frame`` on the stream whose ``ack`` is the number of executor-to-harness data frames of
+that stream handed on to the harness's websocket (mod 2**32). The first one (ack 0) is sent when
+the route opens, so the executor knows the stream is acknowledged before it sends anything; the
+next ones are coalesced, one per stream per reactor turn, and only while the harness keeps up
+(its websocket's write buffer is below the high-water mark). A harness that stops reading stops
+its acks: frames forwarded to it stay counted in :meth:`DeliveryAcks.outstanding` until its
+buffer drains. Our executor pauses such a stream at its source after its window
+(``executor/transports/relay/window.py``); the other streams carry on.
+
+An executor that ignores acks (the 0.131/0.171 reference ignores ``ack_frame``) keeps sending;
+the router then falls back to round 1's rule once a slow harness has more than
+``fallbackBytes`` outstanding: it stops reading that executor's websocket. Memory stays bounded
+either way. Harness-originated ``ack_frame`` frames are not forwarded to executors, so every
+ack an executor sees comes from here.
+
+Sans-IO apart from the injected clock (the coalescing ``callLater(0)``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+from twisted_exec.wire import relay_pb2
+
+SEQ_MODULUS = 2**32
+
+#: Outstanding bytes of a slow harness after which an executor that ignores acks is paused.
+FALLBACK_BYTES = 8 * 1024 * 1024
+
+
+def encodeAck(streamId: str, delivered: int) -> bytes:
+    frame = relay_pb2.RelayMessageFrame(
+        version=1,
+        stream_id=streamId,
+        ack=delivered % SEQ_MODULUS,
+        ack_frame=relay_pb2.RelayAck(),
+    )
+    out: bytes = frame.SerializeToString()
+    return out
+
+
+@dataclass
+class _Credit:
+    streamId: str
+    executor: Any  # IRelayPeer
+    harness: Any  # IRelayPeer
+    forwarded: int = 0  # data frames forwarded to the harness
+    acked: int = 0  # the count last acknowledged to the executor
+    pendingBytes: int = 0  # bytes forwarded and not yet acknowledged
+
+
+class DeliveryAcks:
+    """Per-route delivery counts, the harnesses that are slow, and the coalesced ack flush."""
+
+    def __init__(
+        self, clock: IReactorTime, fallbackBytes: int = FALLBACK_BYTES, *, enabled: bool = True
+    ) -> None:
+        self._clock = clock
+        #: Off: no acks are sent and a slow harness is always over the fallback (round 1's rule).
+        self.enabled = enabled
+        self.fallbackBytes = fallbackBytes
+        self._credits: dict[tuple[str, str], _Credit] = {}
+        self._byHarness: dict[Any, set[tuple[str, str]]] = {}
+        self._slow: set[Any] = set()
+        self._dirty: set[tuple[str, str]] = set()
+        self._flushCall: IDelayedCall | None = None
+        self.acksSent = 0
+
+    def opened(self, key: tuple[str, str], executor: Any, harness: Any) -> None:
+        """A route opened: tell the executor this stream is acknowledged (ack 0)."""
+        if not self.enabled:
+            return
+        self._credits[key] = _Credit(key[1], executor, harness)
+        self._byHarness.setdefault(harness, set()).add(key)
+        executor.sendFrame(encodeAck(key[1], 0))
+        self.acksSent += 1
+
+    def closed(self, key: tuple[str, str]) -> None:
+        credit = self._credits.pop(key, None)
+        self._dirty.discard(key)
+        if credit is not None:
+            keys = self._byHarness.get(credit.harness)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._byHarness[credit.harness]
+
+    def forwarded(self, key: tuple[str, str], size: int) -> None:
+        """A data frame of ``size`` bytes was written to the route's harness."""
+        credit = self._credits.get(key)
+        if credit is None:
+            return
+        credit.forwarded = (credit.forwarded + 1) % SEQ_MODULUS
+        credit.pendingBytes += size
+        if credit.harness not in self._slow:
+            self._dirty.add(key)
+            self._scheduleFlush()
+
+    def harnessSlow(self, harness: Any) -> None:
+        self._slow.add(harness)
+
+    def harnessResumed(self, harness: Any) -> None:
+        """Its buffer drained: everything forwarded to it so far has been handed on."""
+        self._slow.discard(harness)
+        keys = self._byHarness.get(harness, set())
+        if keys:
+            self._dirty |= keys
+            self._scheduleFlush()
+
+    def isSlow(self, harness: Any) -> bool:
+        return harness in self._slow
+
+    def outstanding(self, harness: Any) -> int:
+        """Bytes forwarded to ``harness`` that were not acknowledged yet."""
+        return sum(self._credits[key].pendingBytes for key in self._byHarness.get(harness, ()))
+
+    def overFallback(self, harness: Any) -> bool:
+        if not self.enabled:
+            return harness in self._slow
+        return harness in self._slow and self.outstanding(harness) > self.fallbackBytes
+
+    def _scheduleFlush(self) -> None:
+        if self._flushCall is None:
+            self._flushCall = self._clock.callLater(0, self.flush)
+
+    def flush(self) -> None:
+        """Send the coalesced acks of every stream whose harness keeps up."""
+        self._flushCall = None
+        dirty, self._dirty = self._dirty, set()
+        for key in sorted(dirty):
+            credit = self._credits.get(key)
+            if credit is None or credit.harness in self._slow:
+                continue
+            if credit.forwarded != credit.acked:
+                credit.executor.sendFrame(encodeAck(credit.streamId, credit.forwarded))
+                credit.acked = credit.forwarded
+                credit.pendingBytes = 0
+                self.acksSent += 1
+
+    def stop(self) -> None:
+        if self._flushCall is not None and self._flushCall.active():
+            self._flushCall.cancel()
+        self._flushCall = None
+
+
+__all__ = ["FALLBACK_BYTES", "DeliveryAcks", "encodeAck"]
