@@ -118,6 +118,15 @@ KNOWN_DIFFERENCES: dict[str, str] = {
 }
 
 #: The 0.171 dialect's deliberate differences (``--v171``, sessions of ``conformance/v171/``).
+#: Remote mode only: both executors carry the registry bearer in their environment.
+KNOWN_REMOTE_DIFFERENCES: dict[str, str] = {
+    "process-envpolicy": (
+        "an `inherit: all` child of the reference sees the executor's registry bearer "
+        "(CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN); ours never passes a credential to a command, "
+        "whatever its envPolicy (issue 14, net/secretenv.py)"
+    ),
+}
+
 KNOWN_DIFFERENCES_171: dict[str, str] = {
     "envelope": (
         "three explained kinds: (1) the JSON-RPC envelope (broken JSON, odd ids, non-objects, "
@@ -1416,6 +1425,7 @@ async def amain(reactor: Any, args: argparse.Namespace) -> int:
     scripts = loadScripts(Path(sessions), args.only)
     known = KNOWN_DIFFERENCES_171 if args.v171 else KNOWN_DIFFERENCES
     if args.remote:
+        known = {**known, **KNOWN_REMOTE_DIFFERENCES}
         for script in [s for s in scripts if s.name in LOCAL_ONLY]:
             print(f"{script.name}: skipped in remote mode ({LOCAL_ONLY[script.name]})")
             scripts.remove(script)
