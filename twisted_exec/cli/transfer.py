@@ -19,6 +19,7 @@ import base64
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from typing import IO, Any
 
 from twisted.internet.defer import Deferred
@@ -105,10 +106,9 @@ def _consume(window: list[Deferred[Any]]) -> None:
 
 
 async def _close(session: Any, handle: str) -> None:
-    try:
+    # The stream may be gone already; the executor drops a session's handles with it.
+    with suppress(Exception):
         await session.call("fs/close", {"handleId": handle})
-    except Exception:
-        pass  # the stream may be gone; the executor drops handles with the session
 
 
 async def download(

@@ -30,12 +30,12 @@ def versionText(program: str) -> str:
     """``twistd codex-executor 0.1.0 (twisted-exec; Twisted 26.10.0, Python 3.11.2)``."""
     import platform
 
-    from twisted import __version__ as twistedVersion
+    from twisted import __version__ as twisted_version
 
     from .. import __version__
 
     return (
-        f"{program} {__version__} (twisted-exec; Twisted {twistedVersion}, "
+        f"{program} {__version__} (twisted-exec; Twisted {twisted_version}, "
         f"Python {platform.python_version()})"
     )
 
@@ -86,8 +86,7 @@ class OperatorOptions(usage.Options):
                 )
             if self["log-level"] not in LOG_LEVELS:
                 raise usage.UsageError(
-                    f"--log-level expects one of {', '.join(LOG_LEVELS)}, "
-                    f"got {self['log-level']!r}"
+                    f"--log-level expects one of {', '.join(LOG_LEVELS)}, got {self['log-level']!r}"
                 )
         except usage.UsageError as err:
             failStartup(f"{err} (see {self.programName} --help)")

@@ -1,0 +1,222 @@
+"""``codex-exec`` as a user runs it: a child process against a real rendezvous and executor.
+
+The rendezvous service and the remote executor service run in the test process on loopback;
+``codex-exec`` is ``python -m twisted_exec.cli`` in a child with its own stdin, stdout, stderr
+and exit status, as in a shell.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.task import deferLater
+from twisted.python.failure import Failure
+from twisted.trial.unittest import TestCase
+
+from tests.test_full_loop import TOKEN, FullLoop, bounded, closedPortUrl
+
+CLI = [sys.executable, "-m", "twisted_exec.cli"]
+
+
+class _Cli(ProcessProtocol):
+    def __init__(self, stdin: bytes | None) -> None:
+        self.stdin = stdin
+        self.out = b""
+        self.err = b""
+        self.ended: Deferred[int] = Deferred()
+
+    def connectionMade(self) -> None:
+        assert self.transport is not None
+        if self.stdin is not None:
+            self.transport.write(self.stdin)
+            self.transport.closeStdin()
+
+    def outReceived(self, data: bytes) -> None:
+        self.out += data
+
+    def errReceived(self, data: bytes) -> None:
+        self.err += data
+
+    def processEnded(self, reason: Failure) -> None:
+        value: Any = reason.value
+        code = value.exitCode if value.exitCode is not None else 128 + (value.signal or 0)
+        self.ended.callback(code)
+
+
+class Result:
+    def __init__(self, code: int, out: bytes, err: bytes) -> None:
+        self.code = code
+        self.out = out
+        self.err = err.decode(errors="replace")
+
+    def __repr__(self) -> str:
+        return f"<exit {self.code} out={self.out[:200]!r} err={self.err[:400]!r}>"
+
+
+class CliCase(TestCase):
+    timeout = 60
+
+    def setUp(self) -> None:
+        self.loop = FullLoop(self)
+        self.tmp = os.path.abspath(self.mktemp())
+        os.makedirs(self.tmp)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/"),
+            "PYTHONPATH": os.getcwd(),
+            "CODEX_RENDEZVOUS_URL": self.loop.url,
+            "CODEX_RENDEZVOUS_TOKEN": TOKEN,
+        }
+        env.update(extra)
+        return {k: v for k, v in env.items() if v != ""}
+
+    async def cli(
+        self,
+        *args: str,
+        stdin: bytes | None = b"",
+        env: dict[str, str] | None = None,
+        seconds: float = 30,
+    ) -> Result:
+        proto = _Cli(stdin)
+        process = reactor.spawnProcess(
+            proto, CLI[0], [*CLI, *args], env=env or self.env(), path=self.tmp
+        )
+
+        def kill() -> None:
+            if not proto.ended.called:
+                process.signalProcess("KILL")
+
+        self.addCleanup(kill)
+        code = await bounded(proto.ended, seconds)
+        return Result(code, proto.out, proto.err)
+
+    async def ready(self, executorId: str = "box") -> None:
+        self.loop.startExecutor(executorId)
+        await bounded(self.loop.server.router.waitForExecutor(executorId, 1))
+
+
+class RunTests(CliCase):
+    async def test_pipedStdinEnds(self) -> None:
+        await self.ready()
+        result = await self.cli("run", "-i", "--", "cat", stdin=b"hi\nthere\n", seconds=20)
+        self.assertEqual((result.code, result.out), (0, b"hi\nthere\n"), result)
+        counted = await self.cli("run", "-i", "--", "wc", "-c", stdin=b"x" * 300_000)
+        self.assertEqual((counted.code, counted.out.strip()), (0, b"300000"), counted)
+
+    async def test_exitCodesLikeAShell(self) -> None:
+        await self.ready()
+        self.assertEqual((await self.cli("run", "--", "sh", "-c", "exit 3")).code, 3)
+        missing = await self.cli("run", "--", "no-such-command-xyz")
+        self.assertEqual(missing.code, 127, missing)
+        self.assertIn("no-such-command-xyz: command not found", missing.err)
+        notExecutable = os.path.join(self.tmp, "data.txt")
+        with open(notExecutable, "w") as f:
+            f.write("not a program\n")
+        denied = await self.cli("run", "--", notExecutable)
+        self.assertEqual(denied.code, 126, denied)
+        self.assertIn(f"{notExecutable}: permission denied", denied.err)
+        badDir = os.path.join(self.tmp, "nowhere")
+        noDir = await self.cli("run", "-C", badDir, "--", "ls")
+        self.assertEqual(noDir.code, 1, noDir)
+        self.assertIn(f"-C {badDir}: no such directory on the executor", noDir.err)
+
+    async def test_signalStatus(self) -> None:
+        await self.ready()
+        killed = await self.cli("run", "--", "sh", "-c", "kill -TERM $$")
+        # 128+15 where the executor says which signal (0.171 dialect); 255 and a note where it
+        # cannot (0.131 reports exitCode -1).
+        if killed.code == 255:
+            self.assertIn("killed by a signal", killed.err)
+        else:
+            self.assertEqual(killed.code, 143, killed)
+
+    async def test_waitsForTheExecutor(self) -> None:
+        self.loop.server.router.registered("box")  # known, but not connected yet
+        started = time.monotonic()
+        running = Deferred.fromCoroutine(self.cli("run", "-e", "box", "--", "echo", "late"))
+        await deferLater(reactor, 1.0, lambda: None)
+        self.assertFalse(running.called)
+        self.loop.startExecutor("box")
+        result = await running
+        self.assertEqual((result.code, result.out), (0, b"late\n"), result)
+        self.assertLess(time.monotonic() - started, 15)
+
+    async def test_waitGivesUpAtTheTimeout(self) -> None:
+        result = await self.cli("--timeout", "1", "run", "--", "true")
+        self.assertEqual(result.code, 125, result)
+        self.assertIn("no executor connected", result.err)
+        self.assertIn("within 1 s", result.err)
+
+
+class ErrorTextTests(CliCase):
+    async def test_missingToken(self) -> None:
+        result = await self.cli("ls-executors", env=self.env(CODEX_RENDEZVOUS_TOKEN=""))
+        self.assertEqual(result.code, 2, result)
+        self.assertIn("CODEX_RENDEZVOUS_TOKEN", result.err)
+        self.assertEqual(len(result.err.strip().splitlines()), 1, result)
+
+    async def test_rendezvousUrlIsAUsageError(self) -> None:
+        result = await self.cli("-r", "notaurl", "ls-executors")
+        self.assertEqual(result.code, 2, result)
+        self.assertTrue(result.err.startswith("codex-exec: error: --rendezvous"), result)
+        self.assertIn("'notaurl'", result.err)
+
+    async def test_tlsAgainstPlainHttpSaysSo(self) -> None:
+        https = self.loop.url.replace("http://", "https://")
+        result = await self.cli("-r", https, "ls-executors")
+        self.assertEqual(result.code, 125, result)
+        self.assertIn("TLS", result.err)
+        self.assertNotIn("reason: \n", result.err)
+
+    async def test_unreachableNamesTheUrl(self) -> None:
+        url = await closedPortUrl()
+        result = await self.cli("-r", url, "--timeout", "2", "ls-executors")
+        self.assertEqual(result.code, 125, result)
+        self.assertIn(url, result.err)
+        self.assertIn("refused", result.err)
+
+    async def test_versionAndFastHelp(self) -> None:
+        version = await self.cli("--version")
+        self.assertEqual(version.code, 0, version)
+        self.assertRegex(version.out.decode(), r"^codex-exec \d+\.\d+")
+        help = await self.cli("--help")
+        self.assertEqual(help.code, 0, help)
+        self.assertIn(b"ls-executors", help.out)
+
+
+class ListingTests(CliCase):
+    async def test_lsExecutorsNameConnectionsAge(self) -> None:
+        await self.ready()
+        result = await self.cli("ls-executors")
+        self.assertEqual(result.code, 0, result)
+        header, row = result.out.decode().splitlines()[:2]
+        self.assertEqual(header.split(), ["EXECUTOR", "NAME", "STATE", "CONNECTIONS", "AGE"])
+        fields = row.split()
+        self.assertEqual(fields[0], "box")
+        self.assertIn("connected", fields)
+
+
+class CopyTests(CliCase):
+    async def test_copyBothWays(self) -> None:
+        await self.ready()
+        payload = os.urandom(3 << 20)
+        local = os.path.join(self.tmp, "local.bin")
+        with open(local, "wb") as f:
+            f.write(payload)
+        remote = os.path.join(self.tmp, "remote.bin")
+        up = await self.cli("cp", local, ":" + remote)
+        self.assertEqual(up.code, 0, up)
+        back = os.path.join(self.tmp, "back.bin")
+        down = await self.cli("cp", ":" + remote, back)
+        self.assertEqual(down.code, 0, down)
+        with open(back, "rb") as f:
+            self.assertEqual(hashlib.sha256(f.read()).digest(), hashlib.sha256(payload).digest())
