@@ -33,7 +33,7 @@ from twisted.internet import defer, task
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
-from twisted_exec.relay.frames import Data, FrameCodec
+from twisted_exec.wire.frames import Data, FrameCodec
 
 CHUNK = 8192
 _ZEROS_B64 = base64.b64encode(bytes(CHUNK)).decode()

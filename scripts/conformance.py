@@ -425,7 +425,7 @@ class RelayTarget(LocalWsTarget):
         self.url = f"relay {rendezvous.baseUrl} executor {self.executorId}"
 
     def connect(self) -> Deferred[Connection]:
-        from twisted_exec.relay.frames import encodeResume
+        from twisted_exec.wire.frames import encodeResume
 
         streamId = str(uuid.uuid4())
         conn = RelayConnection(self, streamId)
@@ -438,7 +438,7 @@ class RelayTarget(LocalWsTarget):
 
     async def _pump(self) -> None:
         """Route the frames the rendezvous sends this harness to their streams."""
-        from twisted_exec.relay import relay_pb2
+        from twisted_exec.wire import relay_pb2
 
         while True:
             ev = await self.harness.receive()
@@ -477,7 +477,7 @@ class RelayConnection:
         self._ended = False
 
     def send(self, text: str) -> None:
-        from twisted_exec.relay.frames import encodeData
+        from twisted_exec.wire.frames import encodeData
 
         payload = text.encode("utf-8", "surrogateescape")
         self.target.sendFrame(encodeData(self.streamId, self._nextSeq, payload))
@@ -492,7 +492,7 @@ class RelayConnection:
             self.queue.put(Event("closed", why, at))
 
     def close(self) -> Deferred[None]:
-        from twisted_exec.relay.frames import encodeReset
+        from twisted_exec.wire.frames import encodeReset
 
         if not self._ended:
             self.target.sendFrame(encodeReset(self.streamId, "conformance closed"))

@@ -1,7 +1,8 @@
 """Conformance: ``http/request`` and stdio mode, the reference binary vs twisted-exec.
 
 Both executors are spawned as a harness would, ``--listen stdio`` (ours: ``python -m
-twisted_exec.stdio``), and driven with the same cases against the same loopback twisted.web
+twisted_exec.executor.stdio_main``), and driven with the same cases against the same loopback
+twisted.web
 server (``tests/test_http_request.py``'s, whose ``/echo`` reports the raw request lines). The
 transcripts are normalised (ports, ``date``, session ids, timings) and compared case by case.
 
@@ -51,7 +52,7 @@ CODEX_HOME = os.environ.get("CODEX_HOME_PROBE", "/work/codexhome")
 def command(target: str) -> list[str]:
     if target == "ref":
         return [REFERENCE, "exec-server", "--listen", "stdio"]
-    return [PYTHON, "-m", "twisted_exec.stdio"]
+    return [PYTHON, "-m", "twisted_exec.executor.stdio_main"]
 
 
 def environment() -> dict[str, str]:

@@ -21,10 +21,10 @@ from typing import Any
 
 from twisted.internet import defer, protocol, task
 
-from twisted_exec.executor import Executor
+from twisted_exec.executor.executor import Executor
+from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
+from twisted_exec.executor.transports.relay.service import makeRemoteService
 from twisted_exec.harness import connectHarness
-from twisted_exec.relay.registry import TOKEN_ENV, RemoteConfig
-from twisted_exec.relay.service import makeRemoteService
 from twisted_exec.rendezvous import RendezvousServer, RendezvousService
 from twisted_exec.rendezvous.auth import TokenSet
 

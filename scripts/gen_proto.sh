@@ -1,7 +1,7 @@
 #!/bin/sh
-# Regenerate twisted_exec/relay/relay_pb2.py and relay_pb2.pyi from proto/.
+# Regenerate twisted_exec/wire/relay_pb2.py and relay_pb2.pyi from proto/.
 #
-#   scripts/gen_proto.sh [OUTDIR]        (default OUTDIR: twisted_exec/relay)
+#   scripts/gen_proto.sh [OUTDIR]        (default OUTDIR: twisted_exec/wire)
 #
 # Needs grpcio-tools (the "dev" extra); PYTHON selects the interpreter (default: python3).
 # protoc names its output after the proto package (codex/exec_server/relay/v1_pb2.py); we
@@ -11,7 +11,7 @@
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-out=${1:-"$root/twisted_exec/relay"}
+out=${1:-"$root/twisted_exec/wire"}
 python=${PYTHON:-python3}
 
 scratch=$(mktemp -d)

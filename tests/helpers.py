@@ -7,7 +7,7 @@ from typing import Any
 
 from zope.interface import implementer
 
-from twisted_exec.interfaces import IMessageSink
+from twisted_exec.executor.core.interfaces import IMessageSink
 
 
 @implementer(IMessageSink)

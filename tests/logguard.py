@@ -42,7 +42,7 @@ class LogGuard:
         if not text:
             return
         self.lines += 1
-        if str(event.get("log_namespace", "")).startswith("twisted_exec.relay"):
+        if str(event.get("log_namespace", "")).startswith("twisted_exec.executor.transports.relay"):
             self.relayLines += 1
         if _SIG.search(text) or any(secret in text for secret in self.secrets):
             self.violations.append(text[:500])
@@ -51,7 +51,7 @@ class LogGuard:
         if self.installed:
             return
         self.installed = True
-        from twisted_exec.relay.registry import RemoteConfig
+        from twisted_exec.executor.transports.relay.registry import RemoteConfig
         from twisted_exec.testing import registry, rendezvous, slowpeer
 
         guard = self

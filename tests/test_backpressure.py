@@ -8,7 +8,7 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.trial.unittest import TestCase
 from zope.interface.verify import verifyObject
 
-from twisted_exec.backpressure import TransportBackpressure
+from twisted_exec.net.backpressure import TransportBackpressure
 
 
 class _Recorder:

@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_exec import base64strict
-from twisted_exec.base64strict import decodeBase64Strict, encodeBase64
+from twisted_exec.compat import base64strict
+from twisted_exec.compat.base64strict import decodeBase64Strict, encodeBase64
 
 REFERENCE_CASES: list[tuple[str, str | None]] = [
     ("", None),

@@ -686,23 +686,10 @@ class ReferenceExecServerTests(_CodexCliE2EMixin, unittest.TestCase):
     kind = "reference"
 
 
-def _oursMissing() -> str | None:
-    for module in ("local_ws", "filesystem", "processes"):
-        if not (ROOT / "twisted_exec" / f"{module}.py").exists():
-            return f"our executor is incomplete (twisted_exec/{module}.py is missing)"
-    return None
-
-
 class OurExecutorTests(_CodexCliE2EMixin, unittest.TestCase):
     """The scenarios against ``twistd -n codex-executor --listen``."""
 
     kind = "ours"
-
-    def setUp(self) -> None:
-        super().setUp()
-        missing = _oursMissing()
-        if missing:
-            raise unittest.SkipTest(missing)
 
     def test_sameConversationAsReference(self) -> Deferred[None]:
         """Everything the CLI sent gets the same answers from ours as from the reference

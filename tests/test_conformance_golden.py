@@ -25,7 +25,7 @@ from twisted.internet import defer, reactor
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.trial.unittest import TestCase
 
-from twisted_exec.service import ExecutorService, LocalWebSocketService
+from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = REPO / "conformance" / "golden"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from twisted.trial import unittest
 
-from twisted_exec.envpolicy import childEnvironment
-from twisted_exec.params import ExecEnvPolicy
+from twisted_exec.compat.envpolicy import childEnvironment
+from twisted_exec.compat.params import ExecEnvPolicy
 
 ENVIRON = {
     "HOME": "/root",

@@ -20,14 +20,16 @@ from twisted.internet.interfaces import IReactorThreads
 from twisted.python.threadpool import ThreadPool
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from twisted_exec import filesystem, params
-from twisted_exec.base64strict import encodeBase64
-from twisted_exec.errors import RpcError, fromOSError, osErrorMessage
-from twisted_exec.filesystem import (
+from twisted_exec.compat import params
+from twisted_exec.compat.base64strict import encodeBase64
+from twisted_exec.compat.oserror import fromOSError, osErrorMessage
+from twisted_exec.executor.resources import filesystem
+from twisted_exec.executor.resources.filesystem import (
     MAX_READ_FILE_BYTES,
     FileSystem,
     normalizePath,
 )
+from twisted_exec.wire.errors import RpcError
 
 NOENT = {"code": -32004, "message": "No such file or directory (os error 2)"}
 ISDIR = {"code": -32603, "message": "Is a directory (os error 21)"}

@@ -18,11 +18,11 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.task import Clock, LoopingCall
 from twisted.trial.unittest import TestCase
 
-from twisted_exec.params import ExecParams
-from twisted_exec.processes import ProcessTable
-from twisted_exec.processor import ExecProcessor
-from twisted_exec.service import ExecutorService, LocalWebSocketService
-from twisted_exec.session import SessionRegistry
+from twisted_exec.compat.params import ExecParams
+from twisted_exec.executor.core.processor import ExecProcessor
+from twisted_exec.executor.core.session import SessionRegistry
+from twisted_exec.executor.resources.processes import ProcessTable
+from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
 from twisted_exec.testing.wsclient import connectJsonRpc
 
 from .helpers import RecordingSink, meterWriteBuffer

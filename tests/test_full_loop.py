@@ -17,7 +17,9 @@ from twisted.trial.unittest import TestCase
 from zope.interface.verify import verifyObject
 
 from tests.test_relay_demux import captureLogs
-from twisted_exec.executor import Executor
+from twisted_exec.executor.executor import Executor
+from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
+from twisted_exec.executor.transports.relay.service import RemoteExecutorService, makeRemoteService
 from twisted_exec.harness import (
     AuthenticationError,
     CallError,
@@ -30,11 +32,10 @@ from twisted_exec.harness import (
     connectHarness,
     listExecutors,
 )
-from twisted_exec.relay.registry import TOKEN_ENV, RemoteConfig
-from twisted_exec.relay.service import RemoteExecutorService, makeRemoteService
-from twisted_exec.rendezvous import EXECUTOR_DISCONNECTED, RendezvousServer, RendezvousService
+from twisted_exec.rendezvous import RendezvousServer, RendezvousService
 from twisted_exec.rendezvous.auth import TokenSet
 from twisted_exec.rendezvous.interfaces import IRelayPeer
+from twisted_exec.wire.reasons import EXECUTOR_DISCONNECTED
 
 TOKEN = "tok-FULL-LOOP-s3cret"
 TIMEOUT = 15

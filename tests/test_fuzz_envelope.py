@@ -18,10 +18,11 @@ from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.helpers import RecordingSink
-from twisted_exec import jsonrpc, params
-from twisted_exec.errors import RpcError
-from twisted_exec.processor import METHODS, ExecProcessor
-from twisted_exec.session import SessionRegistry
+from twisted_exec.compat import params
+from twisted_exec.executor.core.processor import METHODS, ExecProcessor
+from twisted_exec.executor.core.session import SessionRegistry
+from twisted_exec.wire import jsonrpc
+from twisted_exec.wire.errors import RpcError
 
 FUZZ = settings(
     max_examples=300,

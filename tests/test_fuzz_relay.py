@@ -21,14 +21,14 @@ from twisted.trial.unittest import SynchronousTestCase
 from tests.test_fuzz_envelope import FUZZ, _FailureWatch, _FakeFilesystem, _FakeResources
 from tests.test_relay_connector import TOKEN, _Endpoints, _TimedRegistry, stopOnClock
 from tests.test_relay_protocol import serverFrame
-from twisted_exec.processor import ExecProcessorFactory
-from twisted_exec.relay import relay_pb2
-from twisted_exec.relay.demux import RelayDemux
-from twisted_exec.relay.frames import Data, Ignored, Invalid, Reset, decodeFrame, encodeData
-from twisted_exec.relay.registry import TOKEN_ENV, RemoteConfig
-from twisted_exec.relay.service import makeRemoteService
-from twisted_exec.session import SessionRegistry
+from twisted_exec.executor.core.processor import ExecProcessorFactory
+from twisted_exec.executor.core.session import SessionRegistry
+from twisted_exec.executor.transports.relay.demux import RelayDemux
+from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
+from twisted_exec.executor.transports.relay.service import makeRemoteService
 from twisted_exec.testing.soak import fuzzFrame
+from twisted_exec.wire import relay_pb2
+from twisted_exec.wire.frames import Data, Ignored, Invalid, Reset, decodeFrame, encodeData
 
 frames = st.binary(max_size=300) | st.randoms(use_true_random=False).map(
     lambda r: fuzzFrame(random.Random(r.random()))

@@ -19,7 +19,7 @@ from twisted.trial.unittest import SkipTest, TestCase
 from tests.test_codex_cli_e2e import CANDIDATE_BINARIES, NOT_FOUND
 from tests.test_full_loop import TOKEN, FullLoop, bounded
 from twisted_exec.harness import CallError, StreamError
-from twisted_exec.rendezvous import EXECUTOR_DISCONNECTED
+from twisted_exec.wire.reasons import EXECUTOR_DISCONNECTED
 
 
 class _Reference(ProcessProtocol):

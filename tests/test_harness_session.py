@@ -21,7 +21,7 @@ from twisted_exec.harness.errors import (
     UnknownExecutorError,
 )
 from twisted_exec.harness.session import ExecSession
-from twisted_exec.relay.frames import Data, Reset, decodeFrame
+from twisted_exec.wire.frames import Data, Reset, decodeFrame
 
 
 class SessionTests(TestCase):

@@ -23,19 +23,11 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web import http, server
 from twisted.web.resource import Resource
 
-from twisted_exec.errors import RpcError
-from twisted_exec.http_request import (
-    DELTA_METHOD,
-    Hop,
-    HttpRequester,
-    OtherScheme,
-    UrlError,
-    joinUrl,
-    nextHop,
-    parseUrl,
-    prepare,
-)
-from twisted_exec.params import HttpHeader, HttpRequestParams, parse
+from twisted_exec.compat.params import HttpHeader, HttpRequestParams, parse
+from twisted_exec.compat.whatwg_url import OtherScheme, UrlError, joinUrl, parseUrl
+from twisted_exec.executor.resources.http_policy import Hop, nextHop, prepare
+from twisted_exec.executor.resources.http_request import DELTA_METHOD, HttpRequester
+from twisted_exec.wire.errors import RpcError
 
 reactor: Any = _reactor
 

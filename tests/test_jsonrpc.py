@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_exec import jsonrpc
-from twisted_exec.jsonrpc import Malformed, Notification, Request, Unparseable
+from twisted_exec.wire import jsonrpc
+from twisted_exec.wire.jsonrpc import Malformed, Notification, Request, Unparseable
 
 
 class DecodeTests(SynchronousTestCase):

@@ -15,16 +15,16 @@ from twisted.trial.unittest import TestCase
 
 from tests.test_processes import ProcessTestCase, execParams
 from tests.test_relay_demux import EchoFactory, captureLogs, request
-from twisted_exec.errors import INVALID_REQUEST, RpcError
-from twisted_exec.executor import MAX_PROCESSES, Executor, ExecutorLimits
-from twisted_exec.local_ws import DEFAULT_MAX_MESSAGE_BYTES
-from twisted_exec.options import ExecutorOptions, makeService
-from twisted_exec.params import ReadParams, TerminateParams, WriteParams
-from twisted_exec.relay.demux import MAX_STREAMS, RelayDemux
-from twisted_exec.relay.frames import Data, Reset, decodeFrame, encodeData
-from twisted_exec.relay.registry import TOKEN_ENV
-from twisted_exec.service import ExecutorService, LocalWebSocketService
+from twisted_exec.compat.params import ReadParams, TerminateParams, WriteParams
+from twisted_exec.executor.executor import MAX_PROCESSES, Executor, ExecutorLimits
+from twisted_exec.executor.options import ExecutorOptions, makeService
+from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
+from twisted_exec.executor.transports.local_ws import DEFAULT_MAX_MESSAGE_BYTES
+from twisted_exec.executor.transports.relay.demux import MAX_STREAMS, RelayDemux
+from twisted_exec.executor.transports.relay.registry import TOKEN_ENV
 from twisted_exec.testing.wsclient import connectJsonRpc
+from twisted_exec.wire.errors import INVALID_REQUEST, RpcError
+from twisted_exec.wire.frames import Data, Reset, decodeFrame, encodeData
 
 STREAMS_MESSAGE = "too many streams on this relay connection (limit 2; see --max-streams)"
 
@@ -161,7 +161,7 @@ class StreamLimitTests(TestCase):
         self.assertEqual(self.take(), [Reset("c", STREAMS_MESSAGE)])
 
     def test_roomAgainAfterAReset(self) -> None:
-        from twisted_exec.relay.frames import encodeReset
+        from twisted_exec.wire.frames import encodeReset
 
         self.demux.frameReceived(request("a", 1))
         self.demux.frameReceived(request("b", 1))
@@ -307,8 +307,8 @@ class QueueLimitTests(TestCase):
 
         from tests.helpers import RecordingSink
         from tests.test_fuzz_envelope import _FakeResources
-        from twisted_exec.processor import ExecProcessor
-        from twisted_exec.session import SessionRegistry
+        from twisted_exec.executor.core.processor import ExecProcessor
+        from twisted_exec.executor.core.session import SessionRegistry
 
         pending: list[Deferred[dict[str, Any]]] = []
 

@@ -11,7 +11,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import ensureDeferred
 from twisted.trial.unittest import TestCase
 
-from twisted_exec.service import ExecutorService, LocalWebSocketService
+from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
 from twisted_exec.testing.wsclient import JsonRpcClient, JsonRpcError, connectJsonRpc
 
 TIMEOUT = 20

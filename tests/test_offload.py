@@ -11,7 +11,7 @@ from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.threads import deferToThreadPool
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from twisted_exec.offload import OffloadPool
+from twisted_exec.executor.resources.offload import OffloadPool
 
 
 class OffloadPoolTests(TestCase):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from twisted.internet import task
 from twisted.trial import unittest
 
-from twisted_exec.output_buffer import Chunk, Closed, Exited, OutputBuffer
-from twisted_exec.processes import waitForEvents
+from twisted_exec.executor.core.output_buffer import Chunk, Closed, Exited, OutputBuffer
+from twisted_exec.executor.resources.processes import waitForEvents
 
 
 def chunks(result):

@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from twisted.internet.main import CONNECTION_DONE, CONNECTION_LOST
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_exec import jsonrpc
-from twisted_exec.output_buffer import Chunk
-from twisted_exec.processes import READS_PER_TURN, _Entry, readSeveral
+from twisted_exec.executor.core.output_buffer import Chunk
+from twisted_exec.executor.resources.process_entry import _Entry
+from twisted_exec.executor.resources.process_spawn import READS_PER_TURN, readSeveral
+from twisted_exec.wire import jsonrpc
 
 
 class _Table:

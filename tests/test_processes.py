@@ -10,9 +10,8 @@ from typing import Any
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
-from twisted_exec.base64strict import decodeBase64Strict as decodeBase64
-from twisted_exec.errors import RpcError
-from twisted_exec.params import (
+from twisted_exec.compat.base64strict import decodeBase64Strict as decodeBase64
+from twisted_exec.compat.params import (
     ExecEnvPolicy,
     ExecParams,
     ReadParams,
@@ -20,7 +19,8 @@ from twisted_exec.params import (
     WriteParams,
     parse,
 )
-from twisted_exec.processes import ProcessTable
+from twisted_exec.executor.resources.processes import ProcessTable
+from twisted_exec.wire.errors import RpcError
 
 TIMEOUT = 10
 ENVIRON = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root")}

@@ -10,9 +10,9 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from twisted_exec.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
-from twisted_exec.processor import ExecProcessor, ExecProcessorFactory
-from twisted_exec.session import Session, SessionRegistry
+from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
+from twisted_exec.executor.core.processor import ExecProcessor, ExecProcessorFactory
+from twisted_exec.executor.core.session import Session, SessionRegistry
 
 from .helpers import RecordingSink
 

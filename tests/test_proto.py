@@ -12,11 +12,11 @@ from pathlib import Path
 from google.protobuf import descriptor_pb2
 from twisted.trial.unittest import TestCase
 
-from twisted_exec.relay import relay_pb2
+from twisted_exec.wire import relay_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO = ROOT / "proto" / "codex.exec_server.relay.v1.proto"
-GENERATED = ROOT / "twisted_exec" / "relay"
+GENERATED = ROOT / "twisted_exec" / "wire"
 HAVE_GRPC_TOOLS = importlib.util.find_spec("grpc_tools") is not None
 NO_GRPC_TOOLS = "grpc_tools is not importable: install the dev extra to check generated code"
 

@@ -11,7 +11,7 @@ from twisted.trial.unittest import TestCase
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from twisted_exec.relay.registry import (
+from twisted_exec.executor.transports.relay.registry import (
     TOKEN_ENV,
     HTTPPoster,
     Registration,
@@ -21,8 +21,8 @@ from twisted_exec.relay.registry import (
     RegistryHttpError,
     RegistryTransientError,
     RemoteConfig,
-    redactUrl,
 )
+from twisted_exec.net.urls import redactUrl
 from twisted_exec.testing.registry import FakeRegistry, Reply, errorBody
 
 TOKEN = "tok-Zq81-secret"

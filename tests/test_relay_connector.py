@@ -22,9 +22,13 @@ from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
 from tests.test_relay_demux import EchoFactory, captureLogs
-from twisted_exec.relay.connector import retryDelay
-from twisted_exec.relay.registry import TOKEN_ENV, RegistryAuthError, RemoteConfig
-from twisted_exec.relay.service import makeRemoteService
+from twisted_exec.executor.transports.relay.connector import retryDelay
+from twisted_exec.executor.transports.relay.registry import (
+    TOKEN_ENV,
+    RegistryAuthError,
+    RemoteConfig,
+)
+from twisted_exec.executor.transports.relay.service import makeRemoteService
 from twisted_exec.testing.registry import FakeRegistry, RecordedRequest, Reply, errorBody
 
 TOKEN = "tok-CONNECTOR-secret"

@@ -9,10 +9,10 @@ from twisted.logger import ILogObserver, LogEvent, formatEvent, globalLogPublish
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
-from twisted_exec.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
-from twisted_exec.relay import relay_pb2
-from twisted_exec.relay.demux import RelayDemux
-from twisted_exec.relay.frames import Data, decodeFrame, encodeData, encodeReset, encodeResume
+from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
+from twisted_exec.executor.transports.relay.demux import RelayDemux
+from twisted_exec.wire import relay_pb2
+from twisted_exec.wire.frames import Data, decodeFrame, encodeData, encodeReset, encodeResume
 
 
 @implementer(IJsonRpcProcessor)

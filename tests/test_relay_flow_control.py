@@ -28,16 +28,16 @@ from tests.test_relay_connector import TOKEN as CONNECTOR_TOKEN
 from tests.test_relay_connector import _Endpoints, _TimedRegistry, stopOnClock
 from tests.test_relay_demux import captureLogs, request
 from tests.test_relay_protocol import serverFrame
-from twisted_exec.backpressure import TransportBackpressure
-from twisted_exec.executor import Executor
-from twisted_exec.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
-from twisted_exec.relay.demux import RelayDemux
-from twisted_exec.relay.frames import encodeData, encodeResume
-from twisted_exec.relay.registry import TOKEN_ENV, RemoteConfig
-from twisted_exec.relay.service import makeRemoteService
+from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
+from twisted_exec.executor.executor import Executor
+from twisted_exec.executor.transports.relay.demux import RelayDemux
+from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
+from twisted_exec.executor.transports.relay.service import makeRemoteService
+from twisted_exec.net.backpressure import TransportBackpressure
 from twisted_exec.testing.registry import FakeRegistry
 from twisted_exec.testing.slowpeer import SlowRendezvous
 from twisted_exec.testing.soak import WRITER, PatternChecker, poll
+from twisted_exec.wire.frames import encodeData, encodeResume
 
 from .helpers import meterWriteBuffer
 

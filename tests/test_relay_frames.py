@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import TestCase
 
-from twisted_exec.relay import relay_pb2
-from twisted_exec.relay.frames import (
+from twisted_exec.wire import relay_pb2
+from twisted_exec.wire.frames import (
     MAX_STREAM_ID_BYTES,
     Data,
     FrameCodec,

@@ -13,9 +13,9 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
 from tests.test_relay_demux import captureLogs
-from twisted_exec.executor import Executor
-from twisted_exec.relay.registry import TOKEN_ENV, RemoteConfig
-from twisted_exec.relay.service import RemoteExecutorService, makeRemoteService
+from twisted_exec.executor.executor import Executor
+from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
+from twisted_exec.executor.transports.relay.service import RemoteExecutorService, makeRemoteService
 from twisted_exec.testing.registry import FakeRegistry, Reply, errorBody
 from twisted_exec.testing.rendezvous import ExecutorConnection, HarnessStream, Rendezvous
 

@@ -15,9 +15,9 @@ from twisted.trial.unittest import TestCase
 
 from tests.test_relay_connector import TOKEN, _Endpoints, _TimedRegistry, stopOnClock
 from tests.test_relay_demux import EchoFactory, captureLogs
-from twisted_exec.relay.frames import Data, decodeFrame, encodeData
-from twisted_exec.relay.registry import TOKEN_ENV, RemoteConfig
-from twisted_exec.relay.service import makeRemoteService
+from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
+from twisted_exec.executor.transports.relay.service import makeRemoteService
+from twisted_exec.wire.frames import Data, decodeFrame, encodeData
 
 
 def serverFrame(opcode: int, payload: bytes) -> bytes:

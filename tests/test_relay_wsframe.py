@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_exec.relay.wsframe import SMALL_PAYLOAD, binaryFrame, maskPayload, newMaskKey
+from twisted_exec.wire.wsframe import SMALL_PAYLOAD, binaryFrame, maskPayload, newMaskKey
 
 
 def autobahnFrame(payload: bytes, seed: int) -> bytes:

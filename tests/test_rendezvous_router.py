@@ -12,7 +12,10 @@ from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from twisted_exec.relay.frames import (
+from twisted_exec.rendezvous.auth import TokenConfigError, TokenSet, UrlSigner
+from twisted_exec.rendezvous.router import IRelayPeer, Router
+from twisted_exec.rendezvous.server import RendezvousServer
+from twisted_exec.wire.frames import (
     Data,
     Reset,
     decodeFrame,
@@ -20,16 +23,12 @@ from twisted_exec.relay.frames import (
     encodeReset,
     encodeResume,
 )
-from twisted_exec.rendezvous.auth import TokenConfigError, TokenSet, UrlSigner
-from twisted_exec.rendezvous.router import (
+from twisted_exec.wire.reasons import (
     EXECUTOR_DISCONNECTED,
     EXECUTOR_NOT_CONNECTED,
     HARNESS_DISCONNECTED,
     STREAM_IN_USE,
-    IRelayPeer,
-    Router,
 )
-from twisted_exec.rendezvous.server import RendezvousServer
 
 
 @implementer(IRelayPeer)

@@ -16,9 +16,9 @@ from twisted.trial.unittest import SkipTest, TestCase
 
 from tests.test_full_loop import closedPortUrl
 from tests.test_twistd_cli import SOURCE_ROOT, TWISTD, _Collect
+from twisted_exec.executor.transports.relay.service import defaultHttpClient
 from twisted_exec.harness import HarnessConnection, StreamError, connectHarness, listExecutors
-from twisted_exec.relay.service import defaultHttpClient
-from twisted_exec.rendezvous import EXECUTOR_DISCONNECTED
+from twisted_exec.wire.reasons import EXECUTOR_DISCONNECTED
 
 TOKEN = "tok-TWISTD-LOOP-s3cret"
 

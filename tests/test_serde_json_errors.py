@@ -18,10 +18,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_exec import jsonrpc, serde_json_errors
-from twisted_exec.jsonrpc import Malformed, Notification, Request, RequestId, Unparseable
-from twisted_exec.processor import METHODS
-from twisted_exec.serde_json_errors import JsonObject, SerdeJsonError, numberValue
+from twisted_exec.executor.core.processor import METHODS
+from twisted_exec.wire import jsonrpc, serde_json_errors
+from twisted_exec.wire.jsonrpc import Malformed, Notification, Request, RequestId, Unparseable
+from twisted_exec.wire.serde_json_errors import JsonObject, SerdeJsonError, numberValue
 
 NO_VARIANT = "data did not match any variant of untagged enum JSONRPCMessage"
 REFERENCE_DATA = Path(__file__).parent / "data" / "serde_json_reference.jsonl"

@@ -206,7 +206,7 @@ class StopTimeoutTests(TestCase):
     def test_abortsAfterCloseTimeout(self) -> None:
         from twisted.internet.task import Clock
 
-        from twisted_exec.service import LocalWebSocketService
+        from twisted_exec.executor.service import LocalWebSocketService
 
         clock = Clock()
         service = LocalWebSocketService(clock, object(), "ws://127.0.0.1:0")  # type: ignore[arg-type]

@@ -15,9 +15,9 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
 from tests.logguard import GUARD
-from twisted_exec.executor import Executor
-from twisted_exec.relay.registry import TOKEN_ENV, RemoteConfig
-from twisted_exec.relay.service import makeRemoteService
+from twisted_exec.executor.executor import Executor
+from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
+from twisted_exec.executor.transports.relay.service import makeRemoteService
 from twisted_exec.testing.registry import FakeRegistry
 from twisted_exec.testing.rendezvous import Rendezvous
 

@@ -16,12 +16,12 @@ class _ExecutorServiceMaker:
 
     @property
     def options(self) -> Any:
-        from twisted_exec.options import ExecutorOptions
+        from twisted_exec.executor.options import ExecutorOptions
 
         return ExecutorOptions
 
     def makeService(self, options: Any) -> IService:
-        from twisted_exec.options import makeService
+        from twisted_exec.executor.options import makeService
 
         return makeService(options)
 

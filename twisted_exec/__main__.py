@@ -1,3 +1,3 @@
-from twisted_exec.options import main
+from twisted_exec.executor.options import main
 
 main()

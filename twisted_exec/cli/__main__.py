@@ -1,5 +1,5 @@
 """``python -m twisted_exec.cli`` = ``codex-exec``."""
 
-from .main import main
+from twisted_exec.cli.main import main
 
 main()

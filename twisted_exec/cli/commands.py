@@ -18,11 +18,11 @@ from typing import Any
 from twisted.internet.defer import Deferred, DeferredQueue
 from twisted.internet.threads import deferToThreadPool
 
-from ..harness.connection import HarnessConnection, connectHarness
-from ..harness.errors import CallError, HarnessError, StreamError
-from ..harness.listing import listExecutors
-from ..harness.session import ExecSession, RemoteProcess
-from .main import CliError
+from twisted_exec.cli.errors import CliError
+from twisted_exec.harness.connection import HarnessConnection, connectHarness
+from twisted_exec.harness.errors import CallError, HarnessError, StreamError
+from twisted_exec.harness.listing import listExecutors
+from twisted_exec.harness.session import ExecSession, RemoteProcess
 
 INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 

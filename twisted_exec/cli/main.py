@@ -21,22 +21,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..harness.errors import CallError, HarnessError
+from twisted_exec.cli.errors import FAILED, CliError
+from twisted_exec.harness.errors import CallError, HarnessError
 
-FAILED = 125
 DEFAULT_RENDEZVOUS = "http://127.0.0.1:8765"
 URL_ENV = "CODEX_RENDEZVOUS_URL"
 EXECUTOR_ENV = "CODEX_EXECUTOR_ID"
 TOKEN_ENV = "CODEX_RENDEZVOUS_TOKEN"
 FALLBACK_TOKEN_ENV = "CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN"
-
-
-class CliError(Exception):
-    """A failure reported as ``codex-exec: error: <message>`` with ``exitCode``."""
-
-    def __init__(self, message: str, exitCode: int = FAILED) -> None:
-        super().__init__(message)
-        self.exitCode = exitCode
 
 
 def tokenFromEnvironment(environ: dict[str, str] | os._Environ[str]) -> str | None:
@@ -146,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _react(reactor: Any, args: argparse.Namespace) -> Any:
     from twisted.internet.defer import Deferred
 
-    from .commands import runCommand
+    from twisted_exec.cli.commands import runCommand
 
     async def go() -> None:
         try:

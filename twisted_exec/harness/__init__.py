@@ -4,8 +4,8 @@ Connect with :func:`connectHarness`, open :class:`ExecSession` streams (one JSON
 each), call the executor's methods as Deferreds, follow processes with :class:`RemoteProcess`.
 """
 
-from .connection import HarnessConnection, connectHarness, harnessUrl
-from .errors import (
+from twisted_exec.harness.connection import HarnessConnection, connectHarness, harnessUrl
+from twisted_exec.harness.errors import (
     AuthenticationError,
     CallError,
     ExecutorNotConnectedError,
@@ -14,8 +14,8 @@ from .errors import (
     StreamError,
     UnknownExecutorError,
 )
-from .listing import listExecutors
-from .session import INHERIT_ALL, ExecSession, RemoteProcess
+from twisted_exec.harness.listing import listExecutors
+from twisted_exec.harness.session import INHERIT_ALL, ExecSession, RemoteProcess
 
 __all__ = [
     "INHERIT_ALL",

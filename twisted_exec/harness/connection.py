@@ -27,10 +27,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
-from ..relay.connector import WebsocketEndpoints
-from ..relay.frames import Data, Invalid, Reset, decodeFrame
-from ..rendezvous.router import EXECUTOR_NOT_CONNECTED
-from .errors import (
+from twisted_exec.harness.errors import (
     AuthenticationError,
     ExecutorNotConnectedError,
     HarnessError,
@@ -38,7 +35,10 @@ from .errors import (
     StreamError,
     UnknownExecutorError,
 )
-from .session import ExecSession
+from twisted_exec.harness.session import ExecSession
+from twisted_exec.net.wsendpoints import WebsocketEndpoints
+from twisted_exec.wire.frames import Data, Invalid, Reset, decodeFrame
+from twisted_exec.wire.reasons import EXECUTOR_NOT_CONNECTED
 
 log = Logger()
 

@@ -8,8 +8,12 @@ from typing import Any
 from treq.client import HTTPClient
 from twisted.web.client import Agent, HTTPConnectionPool
 
-from ..relay.registry import parseErrorBody, readCapped
-from .errors import AuthenticationError, HarnessError, RendezvousUnreachableError
+from twisted_exec.harness.errors import (
+    AuthenticationError,
+    HarnessError,
+    RendezvousUnreachableError,
+)
+from twisted_exec.net.httpbody import parseErrorBody, readCapped
 
 MAX_LISTING_BYTES = 4 * 1024 * 1024
 

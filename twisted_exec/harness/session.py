@@ -24,8 +24,8 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ..relay.frames import SEQ_MODULUS, Data, Reset, encodeData, encodeReset, encodeResume
-from .errors import CallError, StreamError
+from twisted_exec.harness.errors import CallError, StreamError
+from twisted_exec.wire.frames import SEQ_MODULUS, Data, Reset, encodeData, encodeReset, encodeResume
 
 log = Logger()
 

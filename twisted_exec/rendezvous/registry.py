@@ -24,11 +24,11 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from ..relay.frames import streamIdProblem
-from .auth import TokenSet
+from twisted_exec.rendezvous.auth import TokenSet
+from twisted_exec.wire.frames import streamIdProblem
 
 if TYPE_CHECKING:
-    from .server import RendezvousServer
+    from twisted_exec.rendezvous.server import RendezvousServer
 
 log = Logger()
 

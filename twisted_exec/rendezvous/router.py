@@ -41,18 +41,19 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from ..relay import relay_pb2
-from ..relay.frames import encodeReset, streamIdProblem
-from .interfaces import IRelayPeer
+from twisted_exec.rendezvous.interfaces import IRelayPeer
+from twisted_exec.wire import relay_pb2
+from twisted_exec.wire.frames import encodeReset, streamIdProblem
+from twisted_exec.wire.reasons import (
+    EXECUTOR_DISCONNECTED,
+    EXECUTOR_NOT_CONNECTED,
+    HARNESS_DISCONNECTED,
+    STREAM_IN_USE,
+)
 
 log = Logger()
 
 __all__ = ["IRelayPeer", "Router"]
-
-EXECUTOR_DISCONNECTED = "executor disconnected"
-EXECUTOR_NOT_CONNECTED = "executor not connected"
-STREAM_IN_USE = "stream_id in use by another harness"
-HARNESS_DISCONNECTED = "harness disconnected"
 
 
 @dataclass(frozen=True)

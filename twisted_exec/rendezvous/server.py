@@ -17,10 +17,10 @@ from twisted.logger import Logger
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request
 
-from .auth import TokenSet, UrlSigner
-from .registry import CloudResource
-from .router import Router
-from .websocket import (
+from twisted_exec.rendezvous.auth import TokenSet, UrlSigner
+from twisted_exec.rendezvous.registry import CloudResource
+from twisted_exec.rendezvous.router import Router
+from twisted_exec.rendezvous.websocket import (
     ExecutorLink,
     HarnessLink,
     RendezvousWebSocket,

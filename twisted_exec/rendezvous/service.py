@@ -15,9 +15,15 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.web.server import Site
 
-from ..service import ListenAddress, logToStderrUnder, parseListenUrl, printToStdout
-from .auth import DEFAULT_SIGNATURE_TTL, TOKENS_ENV, TokenConfigError, TokenSet, UrlSigner
-from .server import RendezvousServer
+from twisted_exec.net.listen import ListenAddress, logToStderrUnder, parseListenUrl, printToStdout
+from twisted_exec.rendezvous.auth import (
+    DEFAULT_SIGNATURE_TTL,
+    TOKENS_ENV,
+    TokenConfigError,
+    TokenSet,
+    UrlSigner,
+)
+from twisted_exec.rendezvous.server import RendezvousServer
 
 log = Logger()
 

@@ -28,10 +28,10 @@ from twisted.internet.interfaces import IDelayedCall, IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from .router import IRelayPeer
+from twisted_exec.rendezvous.router import IRelayPeer
 
 if TYPE_CHECKING:
-    from .server import RendezvousServer
+    from twisted_exec.rendezvous.server import RendezvousServer
 
 log = Logger()
 

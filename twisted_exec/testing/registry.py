@@ -27,8 +27,8 @@ from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request as _Request
 from twisted.web.server import Site
 
-from ..rendezvous.auth import TokenSet
-from ..rendezvous.registry import registrationReply
+from twisted_exec.rendezvous.auth import TokenSet
+from twisted_exec.rendezvous.registry import registrationReply
 
 REGISTER_PATH = "/cloud/executor/{}/register"
 

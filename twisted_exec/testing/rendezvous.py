@@ -29,12 +29,17 @@ from twisted.internet.interfaces import IListeningPort, IReactorTCP
 from twisted.logger import Logger
 from twisted.web.server import Site
 
-from ..relay import relay_pb2
-from ..relay.frames import encodeData, encodeReset, encodeResume
-from ..rendezvous.auth import TokenSet
-from ..rendezvous.router import readHead
-from ..rendezvous.server import RendezvousServer
-from ..rendezvous.websocket import CloseInfo, ExecutorLink, HarnessLink, RendezvousWebSocket
+from twisted_exec.rendezvous.auth import TokenSet
+from twisted_exec.rendezvous.router import readHead
+from twisted_exec.rendezvous.server import RendezvousServer
+from twisted_exec.rendezvous.websocket import (
+    CloseInfo,
+    ExecutorLink,
+    HarnessLink,
+    RendezvousWebSocket,
+)
+from twisted_exec.wire import relay_pb2
+from twisted_exec.wire.frames import encodeData, encodeReset, encodeResume
 
 log = Logger()
 

@@ -21,7 +21,7 @@ from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IListeningPort
 
-from ..relay import relay_pb2
+from twisted_exec.wire import relay_pb2
 
 FrameHandler = Callable[[str, int, bytes], None]
 

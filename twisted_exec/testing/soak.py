@@ -35,12 +35,12 @@ from typing import Any, TypeVar
 from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
 from twisted.internet.task import deferLater
 
-from ..relay import relay_pb2
-from ..relay.frames import encodeData, encodeResume
-from .executorproc import ExecutorProcess, processesInSessions
-from .registry import FakeRegistry
-from .rendezvous import ExecutorConnection, HarnessStream, Rendezvous
-from .slowpeer import SlowConnection, SlowRendezvous
+from twisted_exec.testing.executorproc import ExecutorProcess, processesInSessions
+from twisted_exec.testing.registry import FakeRegistry
+from twisted_exec.testing.rendezvous import ExecutorConnection, HarnessStream, Rendezvous
+from twisted_exec.testing.slowpeer import SlowConnection, SlowRendezvous
+from twisted_exec.wire import relay_pb2
+from twisted_exec.wire.frames import encodeData, encodeResume
 
 T = TypeVar("T")
 

@@ -1,0 +1,338 @@
+"""One JSON-RPC endpoint per connection or relay stream: handshake, method table, strict order.
+
+The processor is transport-agnostic: a transport feeds it raw messages with
+:meth:`ExecProcessor.messageReceived` and gives it an :class:`IMessageSink` for replies. Like the
+reference, it handles one request at a time in arrival order, so replies leave in request order; a
+``process/read`` that long-polls holds back the requests behind it.
+
+Where the reference silently destroys a session (an id of null, a response object, an unknown
+notification, a batch), we answer with a JSON-RPC error and carry on: nothing a client sends may
+lose later messages.
+
+Flow control (``docs/flow-control.md``): while the transport has paused us, queued requests wait
+and the session's producers (process pipes, HTTP body streams) are paused at their source.
+
+The queue of messages waiting behind a slow request is bounded (``maxQueued``): a peer that
+piles up more gets an error for each request beyond it (the reply overtakes the queued ones),
+and notifications beyond it are dropped with a log line.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from twisted_exec.compat import params
+from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
+from twisted_exec.executor.core.session import Session, SessionRegistry
+from twisted_exec.wire import jsonrpc
+from twisted_exec.wire.errors import INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, RpcError
+
+log = Logger()
+
+#: Messages one session may have waiting behind the request in progress.
+MAX_QUEUED = 1024
+
+
+class _State(Enum):
+    NEW = "new"  # nothing yet: only initialize is allowed
+    INITIALIZING = "initializing"  # initialize answered, waiting for the initialized notification
+    READY = "ready"
+
+
+@dataclass(frozen=True)
+class Method:
+    """One row of the method table."""
+
+    paramsType: type[Any]
+    category: str | None  # "exec", "filesystem", "http": the word in the handshake errors
+    call: Callable[[ExecProcessor, Any], object]
+
+
+def _process(name: str) -> Callable[[ExecProcessor, Any], object]:
+    return lambda proc, p: getattr(proc.session.resources.processes, name)(p)  # type: ignore[union-attr]
+
+
+def _fs(name: str) -> Callable[[ExecProcessor, Any], object]:
+    return lambda proc, p: getattr(proc.filesystem, name)(p)
+
+
+METHODS: dict[str, Method] = {
+    "initialize": Method(params.InitializeParams, None, lambda proc, p: proc.initialize(p)),
+    "process/start": Method(params.ExecParams, "exec", _process("start")),
+    "process/read": Method(params.ReadParams, "exec", _process("read")),
+    "process/write": Method(params.WriteParams, "exec", _process("write")),
+    "process/terminate": Method(params.TerminateParams, "exec", _process("terminate")),
+    "fs/readFile": Method(params.FsReadFileParams, "filesystem", _fs("readFile")),
+    "fs/writeFile": Method(params.FsWriteFileParams, "filesystem", _fs("writeFile")),
+    "fs/createDirectory": Method(
+        params.FsCreateDirectoryParams, "filesystem", _fs("createDirectory")
+    ),
+    "fs/getMetadata": Method(params.FsGetMetadataParams, "filesystem", _fs("getMetadata")),
+    "fs/readDirectory": Method(params.FsReadDirectoryParams, "filesystem", _fs("readDirectory")),
+    "fs/remove": Method(params.FsRemoveParams, "filesystem", _fs("remove")),
+    "fs/copy": Method(params.FsCopyParams, "filesystem", _fs("copy")),
+    "http/request": Method(
+        params.HttpRequestParams,
+        "http",
+        lambda proc, p: proc.session.resources.http.request(p),  # type: ignore[union-attr]
+    ),
+}
+
+
+@implementer(IJsonRpcProcessor)
+class ExecProcessor:
+    """The JSON-RPC session endpoint of one connection."""
+
+    def __init__(
+        self,
+        registry: SessionRegistry,
+        filesystem: Any,
+        parseErrorContext: str | None,
+        maxQueued: int | None = MAX_QUEUED,
+    ) -> None:
+        self.registry = registry
+        self.maxQueued = maxQueued
+        self.filesystem = filesystem
+        self.parseErrorContext = parseErrorContext
+        self.session: Session | None = None
+        self._sink: IMessageSink | None = None
+        self._state = _State.NEW
+        self._queue: deque[bytes] = deque()
+        self._busy = False
+        self._draining = False
+        self._closed = False
+        self._paused = False
+
+    # -- IJsonRpcProcessor --------------------------------------------------------------------
+
+    def makeConnection(self, sink: IMessageSink) -> None:
+        self._sink = sink
+
+    def messageReceived(self, payload: bytes) -> None:
+        if self._closed:
+            return
+        if self.maxQueued is not None and len(self._queue) >= self.maxQueued:
+            self._refuse(payload)
+            return
+        self._queue.append(payload)
+        self._drain()
+
+    def _refuse(self, payload: bytes) -> None:
+        message = jsonrpc.decode(payload)
+        reason = f"too many pending messages on this session (limit {self.maxQueued})"
+        if isinstance(message, jsonrpc.Request):
+            self._replyError(message.id, INVALID_REQUEST, reason)
+        else:
+            log.warn("message dropped: {reason}", reason=reason)
+
+    def connectionLost(self) -> None:
+        """Detach: the session and its processes wait for a resume (10 s by default).
+
+        A detached session is never left paused: its processes run on, their output retained
+        (the newest ``retainBytes`` per process) for ``process/read`` after a resume, as the
+        reference does.
+        """
+        self._shutdown()
+        if self.session is not None:
+            self.registry.detach(self.session)
+
+    def closeSession(self) -> None:
+        """The transport ended for good (stdio EOF): end the session now, killing its processes."""
+        self._shutdown()
+        if self.session is not None:
+            self.registry.close(self.session)
+
+    def _shutdown(self) -> None:
+        self._closed = True
+        self._queue.clear()
+        self._sink = None
+        if self._paused:
+            self._paused = False
+            self._forwardPause(False)
+
+    # -- flow control (IPushProducer-like; see docs/flow-control.md) -------------------------
+
+    def pauseProducing(self) -> None:
+        if self._paused or self._closed:
+            return
+        self._paused = True
+        self._forwardPause(True)
+
+    def resumeProducing(self) -> None:
+        if not self._paused or self._closed:
+            return
+        self._paused = False
+        self._forwardPause(False)
+        self._drain()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def _forwardPause(self, paused: bool) -> None:
+        """Pause or resume the session's producers, if it has any (fakes in tests may not)."""
+        resources = self.session.resources if self.session is not None else None
+        method = getattr(resources, "pauseProducing" if paused else "resumeProducing", None)
+        if method is not None:
+            method()
+
+    # -- outbound -----------------------------------------------------------------------------
+
+    def _send(self, payload: bytes) -> None:
+        if self._sink is not None:
+            self._sink.sendMessage(payload)
+
+    def _notify(self, method: str, notificationParams: dict[str, Any]) -> None:
+        self._send(jsonrpc.encodeNotification(method, notificationParams))
+
+    def _reply(self, requestId: jsonrpc.RequestId, result: object) -> None:
+        self._send(jsonrpc.encodeResult(requestId, result))
+
+    def _replyError(self, requestId: jsonrpc.RequestId, code: int, message: str) -> None:
+        self._send(jsonrpc.encodeError(requestId, code, message))
+
+    # -- the queue ----------------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            while self._queue and not self._busy and not self._closed and not self._paused:
+                pending = self._handle(self._queue.popleft())
+                if pending is not None:
+                    self._busy = True
+                    pending.addBoth(self._requestDone)
+        finally:
+            self._draining = False
+
+    def _requestDone(self, _: object) -> None:
+        self._busy = False
+        self._drain()
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    def _handle(self, payload: bytes) -> Deferred[None] | None:
+        message = jsonrpc.decode(payload)
+        if isinstance(message, jsonrpc.Request):
+            return self._handleRequest(message)
+        if isinstance(message, jsonrpc.Notification):
+            self._handleNotification(message)
+        elif isinstance(message, jsonrpc.Malformed):
+            log.warn("malformed JSON-RPC message: {message}", message=message.message)
+            self._replyError(message.id, message.code, message.message)
+        else:
+            self._handleUnparseable(message)
+        return None
+
+    def _handleUnparseable(self, message: jsonrpc.Unparseable) -> None:
+        if self.parseErrorContext is None:
+            log.warn("dropped a message that is not JSON-RPC: {detail}", detail=message.detail)
+            return
+        self._replyError(
+            -1, INVALID_REQUEST, f"failed to parse {self.parseErrorContext}: {message.detail}"
+        )
+
+    def _handleNotification(self, message: jsonrpc.Notification) -> None:
+        if message.method == "initialized":
+            if self._state is _State.INITIALIZING:
+                self._state = _State.READY
+            elif self._state is _State.NEW:
+                self._replyError(
+                    -1, INVALID_REQUEST, "client must call initialize before sending initialized"
+                )
+            return
+        self._replyError(
+            -1, METHOD_NOT_FOUND, f"exec-server does not handle notification `{message.method}`"
+        )
+
+    def _handleRequest(self, request: jsonrpc.Request) -> Deferred[None] | None:
+        method = METHODS.get(request.method)
+        if method is None:
+            self._replyError(
+                request.id,
+                METHOD_NOT_FOUND,
+                f"exec-server stub does not implement `{request.method}` yet",
+            )
+            return None
+        try:
+            decoded = params.parse(method.paramsType, request.params)
+            if method.category is not None:
+                self._checkReady(method.category)
+            outcome = method.call(self, decoded)
+        except RpcError as err:
+            self._replyError(request.id, err.code, err.message)
+            return None
+        except Exception as err:
+            log.failure("{method} failed", method=request.method)
+            self._replyError(request.id, INTERNAL_ERROR, str(err))
+            return None
+        if isinstance(outcome, Deferred):
+            return self._whenDone(request.id, outcome)
+        if hasattr(outcome, "__await__"):
+            return self._whenDone(request.id, ensureDeferred(outcome))  # type: ignore[arg-type]
+        self._reply(request.id, outcome)
+        return None
+
+    def _whenDone(self, requestId: jsonrpc.RequestId, pending: Deferred[Any]) -> Deferred[None]:
+        def succeeded(result: object) -> None:
+            self._reply(requestId, result)
+
+        def failed(failure: Failure) -> None:
+            if failure.check(RpcError):
+                err = failure.value
+                assert isinstance(err, RpcError)
+                self._replyError(requestId, err.code, err.message)
+            else:
+                log.failure("request {id} failed", failure, id=requestId)
+                self._replyError(requestId, INTERNAL_ERROR, str(failure.value))
+
+        return pending.addCallbacks(succeeded, failed)
+
+    def _checkReady(self, category: str) -> None:
+        if self._state is _State.NEW:
+            raise RpcError(
+                INVALID_REQUEST, f"client must call initialize before using {category} methods"
+            )
+        if self._state is _State.INITIALIZING:
+            raise RpcError(
+                INVALID_REQUEST, f"client must send initialized before using {category} methods"
+            )
+
+    # -- initialize ---------------------------------------------------------------------------
+
+    def initialize(self, p: params.InitializeParams) -> dict[str, Any]:
+        if self._state is not _State.NEW:
+            raise RpcError(INVALID_REQUEST, "initialize may only be sent once per connection")
+        if p.resumeSessionId is not None:
+            self.session = self.registry.resume(p.resumeSessionId, self._notify)
+        else:
+            self.session = self.registry.create(self._notify)
+        if self._paused:
+            self._forwardPause(True)
+        self._state = _State.INITIALIZING
+        return {"sessionId": self.session.sessionId}
+
+
+@implementer(IProcessorFactory)
+class ExecProcessorFactory:
+    """Builds processors that share one session registry and one filesystem."""
+
+    def __init__(
+        self, registry: SessionRegistry, filesystem: Any, maxQueued: int | None = MAX_QUEUED
+    ) -> None:
+        self.registry = registry
+        self.filesystem = filesystem
+        self.maxQueued = maxQueued
+
+    def buildProcessor(self, parseErrorContext: str | None) -> ExecProcessor:
+        return ExecProcessor(self.registry, self.filesystem, parseErrorContext, self.maxQueued)

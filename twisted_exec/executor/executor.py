@@ -1,0 +1,120 @@
+"""The executor core, wired once per service: sessions, their resources, the filesystem.
+
+Local websocket, stdio and relay transports all build their processors from one
+:class:`Executor`, so a session detached from one transport can be resumed from another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from twisted.logger import Logger
+
+from twisted_exec.executor.core.processor import ExecProcessorFactory
+from twisted_exec.executor.core.session import DETACH_TTL, Session, SessionRegistry
+from twisted_exec.executor.resources.processes import RETAIN_CLOSED
+
+log = Logger()
+
+
+#: Default of ``--max-processes``: live processes per session (the reference has no limit).
+MAX_PROCESSES = 128
+
+
+@dataclass
+class ExecutorLimits:
+    """Tunable limits of the executor core (None means unlimited); see README "Limits".
+
+    ``retainBytes`` and ``maxReadFileBytes`` default to the reference's values; ``maxProcesses``
+    is ours (the reference lets one session fork without bound). ``maxReadBytes`` caps one
+    ``process/read`` response's output; ``None`` leaves ``retainBytes`` as the only bound.
+    ``retainClosed`` closed processes per session keep their output; older ones are tombstoned
+    (see ``processes.py``).
+    """
+
+    retainBytes: int = 1 << 20
+    maxReadFileBytes: int | None = 512 * 1024 * 1024
+    maxProcesses: int | None = MAX_PROCESSES
+    maxReadBytes: int | None = None
+    retainClosed: int = RETAIN_CLOSED
+
+
+class SessionResources:
+    """What one session owns: its processes and its HTTP requests."""
+
+    def __init__(self, processes: Any, http: Any) -> None:
+        self.processes = processes
+        self.http = http
+
+    def close(self) -> None:
+        self.processes.killAll()
+        self.http.cancelAll()
+
+    def pauseProducing(self) -> None:
+        """The session's transport is full: stop reading process pipes and HTTP bodies."""
+        self.processes.pauseAll()
+        pause = getattr(self.http, "pauseProducing", None)
+        if pause is not None:
+            pause()
+
+    def resumeProducing(self) -> None:
+        self.processes.resumeAll()
+        resume = getattr(self.http, "resumeProducing", None)
+        if resume is not None:
+            resume()
+
+
+class Executor:
+    """One executor: a session registry and a processor factory that transports share."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        *,
+        ttl: float = DETACH_TTL,
+        limits: ExecutorLimits | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        from twisted.python.threadpool import ThreadPool
+
+        from twisted_exec.executor.resources.filesystem import FileSystem
+        from twisted_exec.executor.resources.offload import OffloadPool
+
+        self.reactor = reactor
+        self.limits = limits or ExecutorLimits()
+        self.environ = environ
+        self.registry = SessionRegistry(reactor, self._makeResources, ttl)
+        # fs/* system calls run on our lean pool (same contract as Twisted's ThreadPool; see
+        # offload.py for why), stopped in shutdown().
+        self.offload = OffloadPool()
+        self.filesystem = FileSystem(
+            reactor,
+            threadpool=cast(ThreadPool, self.offload),
+            maxReadBytes=self.limits.maxReadFileBytes,
+        )
+        self.processorFactory = ExecProcessorFactory(self.registry, self.filesystem)
+
+    def _makeResources(self, session: Session) -> SessionResources:
+        from twisted_exec.executor.resources.http_request import HttpRequester
+        from twisted_exec.executor.resources.processes import ProcessTable
+
+        processes = ProcessTable(
+            self.reactor,
+            session.notify,
+            retainBytes=self.limits.retainBytes,
+            environ=self.environ,
+            maxProcesses=self.limits.maxProcesses,
+            maxReadBytes=self.limits.maxReadBytes,
+            retainClosed=self.limits.retainClosed,
+        )
+        return SessionResources(processes, HttpRequester(self.reactor, session.notify))
+
+    def shutdown(self) -> None:
+        """End every session and kill every process (service stop)."""
+        count = len(self.registry)
+        self.registry.closeAll()
+        self.offload.stop()
+        if count:
+            log.info("closed {count} session(s) on shutdown", count=count)

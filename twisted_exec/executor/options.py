@@ -1,0 +1,230 @@
+"""``twistd codex-executor`` command line, and the service it makes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from twisted.application.service import IService
+from twisted.python import usage
+
+from twisted_exec.executor.executor import MAX_PROCESSES, ExecutorLimits
+from twisted_exec.executor.resources.processes import RETAIN_CLOSED
+from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
+from twisted_exec.executor.transports.local_ws import DEFAULT_MAX_MESSAGE_BYTES
+from twisted_exec.executor.transports.relay.demux import MAX_STREAMS
+from twisted_exec.net.listen import parseListenUrl, printToStdout
+
+TOKEN_VARIABLE = "CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN"
+DEFAULT_LISTEN = "ws://127.0.0.1:0"
+
+
+class ExecutorOptions(usage.Options):
+    synopsis = (
+        "[--listen ws://IP:PORT | --listen stdio] | [--remote URL --executor-id ID [--name NAME]]"
+    )
+    longdesc = (
+        "Run a Codex exec-server executor. Local mode (the default) serves JSON-RPC over a "
+        "websocket at --listen and prints the bound ws:// URL on stdout (port 0 picks a free "
+        "port), or over stdin/stdout with --listen stdio. Remote mode registers with the "
+        "executor registry at --remote (bearer token from the environment variable "
+        f"{TOKEN_VARIABLE}) and serves harnesses through the rendezvous websocket it returns, "
+        "reconnecting with exponential backoff (1 s doubling to 30 s)."
+    )
+    optParameters: list[list[Any]] = [
+        [
+            "listen",
+            None,
+            None,
+            "Local mode address: ws://IP:PORT (port 0 picks one; the bound URL is printed) "
+            f"or stdio. Default {DEFAULT_LISTEN} unless --remote is given.",
+        ],
+        [
+            "remote",
+            None,
+            None,
+            "Remote mode: base URL of the executor registry (POST "
+            "{URL}/cloud/executor/{ID}/register). The bearer token is read from "
+            f"${TOKEN_VARIABLE}, never from the command line.",
+        ],
+        ["executor-id", None, None, "Remote mode: this executor's id in the registry (required)."],
+        ["name", None, None, "Remote mode: a human-readable executor name (for logs)."],
+        [
+            "session-ttl",
+            None,
+            10.0,
+            "Seconds a session whose transport went away waits to be resumed before its "
+            "processes are killed.",
+            float,
+        ],
+        [
+            "max-read-file-bytes",
+            None,
+            512 * 1024 * 1024,
+            "Largest file fs/readFile returns, in bytes (the reference's limit: 512 MiB; "
+            "0: no limit).",
+            int,
+        ],
+        [
+            "max-message-bytes",
+            None,
+            DEFAULT_MAX_MESSAGE_BYTES,
+            "Largest inbound message (a local websocket message, a stdio line or a relay frame), "
+            "in bytes: a larger websocket message closes that websocket with code 1009, a "
+            "larger stdio line is dropped with a log line.",
+            int,
+        ],
+        [
+            "max-streams",
+            None,
+            MAX_STREAMS,
+            "Remote mode: concurrent relay streams (sessions) per rendezvous websocket; one "
+            "more gets a JSON-RPC error and a reset (0: no limit).",
+            int,
+        ],
+        [
+            "max-processes",
+            None,
+            MAX_PROCESSES,
+            "Live processes per session; process/start beyond it is an error (0: no limit).",
+            int,
+        ],
+        [
+            "max-read-bytes",
+            None,
+            0,
+            "Most output bytes one process/read returns (0: bounded only by the 1 MiB retained "
+            "per process); the harness pages on with afterSeq.",
+            int,
+        ],
+        [
+            "retain-closed-processes",
+            None,
+            RETAIN_CLOSED,
+            "Closed processes per session whose output stays readable; older ones keep only "
+            "their id and exit code (the reference keeps them all until the session ends).",
+            int,
+        ],
+    ]
+
+    _LIMITS = (
+        "retain-closed-processes",
+        "max-read-file-bytes",
+        "max-message-bytes",
+        "max-streams",
+        "max-processes",
+        "max-read-bytes",
+    )
+
+    def postOptions(self) -> None:
+        remote = self["remote"]
+        if remote is not None:
+            if not remote.strip():
+                raise usage.UsageError("--remote needs the registry's base URL")
+            if not (self["executor-id"] or "").strip():
+                raise usage.UsageError(
+                    "executor id is required for remote exec-server registration (--executor-id ID)"
+                )
+        elif self["executor-id"] is not None or self["name"] is not None:
+            raise usage.UsageError("--executor-id and --name are for remote mode (--remote URL)")
+        for name in self._LIMITS:
+            if self[name] < 0:
+                raise usage.UsageError(f"--{name} must be 0 or more, got {self[name]}")
+        if self["max-message-bytes"] == 0:
+            raise usage.UsageError("--max-message-bytes must be more than 0")
+        listen = self["listen"]
+        if listen is None and remote is None:
+            self["listen"] = listen = DEFAULT_LISTEN
+        if listen is not None and listen not in ("stdio", "stdio://"):
+            try:
+                parseListenUrl(listen)
+            except ValueError as err:
+                raise usage.UsageError(str(err)) from None
+
+
+def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
+    """Build the executor service for parsed options."""
+    if reactor is None:
+        from twisted.internet import reactor as _reactor
+
+        reactor = _reactor
+    limits = ExecutorLimits(
+        maxReadFileBytes=options["max-read-file-bytes"] or None,
+        maxProcesses=options["max-processes"] or None,
+        maxReadBytes=options["max-read-bytes"] or None,
+        retainClosed=options["retain-closed-processes"],
+    )
+    maxMessageBytes: int = options["max-message-bytes"]
+    top = ExecutorService(reactor, ttl=options["session-ttl"], limits=limits)
+    twistd = getattr(options, "parent", None)
+    if twistd is not None and hasattr(twistd, "get"):
+        top.logToStderr = bool(
+            twistd.get("nodaemon") and not twistd.get("logfile") and not twistd.get("logger")
+        )
+    factory = top.executor.processorFactory
+    listen = options["listen"]
+    if listen in ("stdio", "stdio://"):
+        from twisted_exec.executor.transports.stdio import makeStdioService
+
+        makeStdioService(reactor, factory, top, maxLineBytes=maxMessageBytes).setServiceParent(top)
+    elif listen is not None:
+        LocalWebSocketService(
+            reactor, factory, listen, announce=printToStdout, maxMessageBytes=maxMessageBytes
+        ).setServiceParent(top)
+    if options["remote"] is not None:
+        from twisted_exec.executor.transports.relay import (
+            RegistryError,
+            RemoteConfig,
+            makeRemoteService,
+        )
+
+        try:
+            config = RemoteConfig.fromInputs(
+                options["remote"], options["executor-id"] or "", options["name"]
+            )
+        except RegistryError as err:
+            # Like the reference: one "Error: ..." line on stderr, exit code 1.
+            raise SystemExit(f"Error: {err}") from None
+        remote = makeRemoteService(
+            reactor,
+            factory,
+            config,
+            maxMessageBytes=maxMessageBytes,
+            maxStreams=options["max-streams"] or None,
+        )
+        remote.setServiceParent(top)
+        if twistd is not None and hasattr(twistd, "get"):
+            remote.whenFatal().addCallback(_exitOnFatal, reactor)
+    return top
+
+
+def _exitOnFatal(error: BaseException, reactor: Any) -> None:
+    """A permanent registry error (e.g. 401) ends twistd with exit code 1 and a clear line.
+
+    twistd has no exit-code hook; the code is set at interpreter exit, after twistd's own
+    cleanup (pidfile removal, log flush) has run.
+    """
+    import atexit
+
+    stream = sys.__stderr__ or sys.stderr
+    stream.write(f"Error: {error}\n")
+    stream.flush()
+
+    def exitNonZero() -> None:
+        for out in (sys.__stdout__, sys.__stderr__):
+            if out is not None:
+                out.flush()
+        os._exit(1)
+
+    atexit.register(exitNonZero)
+    if reactor.running:
+        reactor.stop()
+
+
+def main(argv: list[str] | None = None) -> None:  # pragma: no cover - thin convenience
+    """``python -m twisted_exec`` = ``twistd -n codex-executor``."""
+    from twisted.scripts.twistd import run
+
+    sys.argv = ["twistd", "-n", "codex-executor", *(argv if argv is not None else sys.argv[1:])]
+    run()

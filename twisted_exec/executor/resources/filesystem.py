@@ -1,0 +1,439 @@
+"""``fs/*``: the reference's local filesystem methods, run on a thread pool.
+
+Every method does its blocking work (system calls, base64 of whole files) in one call on a thread
+pool, so a 50 MB file never stalls the reactor; the reactor only builds the result ``dict``.
+
+Behaviour and error text follow Codex CLI 0.131.0 as probed on this machine (see
+docs/decisions.md and tests/test_filesystem.py for the cases). Notable facts:
+
+- Paths are normalised lexically first, as the reference's ``AbsolutePathBuf`` does: ``.`` and
+  empty components vanish and ``..`` pops the previous component without looking at the disk
+  (``/a/file/../b`` is ``/a/b``, ``/a/file/`` is ``/a/file``).
+- Errors are Rust ``io::Error`` rendered by a musl-linked binary: ``<musl strerror> (os error N)``
+  (``Symbolic link loop (os error 40)``, not glibc's wording). ENOENT is -32004; EACCES, EPERM and
+  EINVAL (Rust's ``PermissionDenied``/``InvalidInput``) are -32600; the rest -32603.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Callable, Iterator
+from typing import Any, ParamSpec
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorThreads
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
+
+from twisted_exec.compat.base64strict import decodeBase64Strict, encodeBase64
+from twisted_exec.compat.oserror import fromOSError
+from twisted_exec.compat.params import (
+    FsCopyParams,
+    FsCreateDirectoryParams,
+    FsGetMetadataParams,
+    FsReadDirectoryParams,
+    FsReadFileParams,
+    FsRemoveParams,
+    FsWriteFileParams,
+)
+from twisted_exec.wire.errors import INVALID_REQUEST, RpcError
+
+MAX_READ_FILE_BYTES = 512 * 1024 * 1024
+"""The reference refuses ``fs/readFile`` of anything whose size is above this (512 MiB)."""
+
+_COPY_CHUNK = 1 << 20
+
+_NUL_IN_PATH = "file name contained an unexpected NUL byte"
+
+
+def normalizePath(path: str) -> str:
+    """Lexical normalisation of an absolute path, as ``AbsolutePathBuf`` deserialises it."""
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/" + "/".join(parts)
+
+
+# -- the blocking operations (run on the thread pool; plain functions, testable directly) --------
+
+
+def readFile(path: str, maxReadBytes: int | None) -> dict[str, Any]:
+    size = os.stat(path).st_size
+    if maxReadBytes is not None and size > maxReadBytes:
+        raise RpcError(INVALID_REQUEST, f"file is too large to read: limit is {maxReadBytes} bytes")
+    with open(path, "rb") as f:
+        data = f.read()
+    return {"dataBase64": encodeBase64(data)}
+
+
+def writeFile(path: str, dataBase64: str) -> dict[str, Any]:
+    """Decode, then write in place, like the reference's ``tokio::fs::write``.
+
+    Not atomic: the file is opened with ``O_CREAT|O_TRUNC`` (mode 0666 minus umask when created)
+    and written, so a concurrent reader can see it empty or half written, and a failure part way
+    (a full disk) leaves it truncated. In exchange the existing file keeps its inode, permissions,
+    owner and hard links, and a symlink is written through to its target (a dangling one creates
+    the target): callers rewrite executable scripts and symlinked config files and expect that.
+    A temp-file-and-rename would change all of those, so we match the reference instead.
+    """
+    try:
+        data = decodeBase64Strict(dataBase64)
+    except ValueError as e:
+        raise RpcError(
+            INVALID_REQUEST, f"fs/writeFile requires valid base64 dataBase64: {e}"
+        ) from None
+    with open(path, "wb") as f:
+        f.write(data)
+    return {}
+
+
+def createDirectory(path: str, recursive: bool) -> dict[str, Any]:
+    if recursive:
+        _createDirAll(path)
+    else:
+        os.mkdir(path)
+    return {}
+
+
+def getMetadata(path: str) -> dict[str, Any]:
+    """``isDirectory``/``isFile``/``modifiedAtMs`` follow symlinks; ``isSymlink`` does not."""
+    st = os.stat(path)
+    isSymlink = stat.S_ISLNK(os.lstat(path).st_mode)
+    return {
+        "isDirectory": stat.S_ISDIR(st.st_mode),
+        "isFile": stat.S_ISREG(st.st_mode),
+        "isSymlink": isSymlink,
+        "createdAtMs": 0,
+        "modifiedAtMs": _unixMillis(st.st_mtime_ns),
+    }
+
+
+def readDirectory(path: str) -> dict[str, Any]:
+    """Entries in directory order; entries whose target cannot be stat'ed are left out.
+
+    The reference drops dangling symlinks, symlink loops and entries it may not stat (EACCES)
+    from the listing rather than failing it. Names that are not UTF-8 are decoded lossily.
+    """
+    entries: list[dict[str, Any]] = []
+    with os.scandir(os.fsencode(path)) as it:
+        for entry in it:
+            try:
+                st = entry.stat()
+            except OSError:
+                continue
+            entries.append(
+                {
+                    "fileName": entry.name.decode("utf-8", "replace"),
+                    "isDirectory": stat.S_ISDIR(st.st_mode),
+                    "isFile": stat.S_ISREG(st.st_mode),
+                }
+            )
+    return {"entries": entries}
+
+
+def remove(path: str, recursive: bool, force: bool) -> dict[str, Any]:
+    """A symlink is removed itself, never its target; ``force`` only excuses a missing path."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        if force:
+            return {}
+        raise
+    if not stat.S_ISDIR(mode):
+        os.unlink(path)
+    elif recursive:
+        _removeTree(path)
+    else:
+        os.rmdir(path)
+    return {}
+
+
+def copy(source: str, destination: str, recursive: bool) -> dict[str, Any]:
+    """Copy a file, a symlink (as a symlink) or a directory tree.
+
+    A directory is merged into an existing destination directory (not nested inside it); inside
+    a tree, special files are skipped silently. Regular files keep their permission bits
+    (setuid included, as ``std::fs::copy``), directories get 0777 minus umask, and no times are
+    kept. Like the reference, copying a file onto itself truncates it.
+    """
+    mode = os.lstat(source).st_mode
+    if stat.S_ISDIR(mode):
+        if not recursive:
+            raise RpcError(
+                INVALID_REQUEST, "fs/copy requires recursive: true when sourcePath is a directory"
+            )
+        if _isSameOrDescendant(source, destination):
+            raise RpcError(
+                INVALID_REQUEST,
+                "fs/copy cannot copy a directory to itself or one of its descendants",
+            )
+        _copyTree(source, destination)
+    elif stat.S_ISLNK(mode):
+        os.symlink(os.readlink(source), destination)
+    elif stat.S_ISREG(mode):
+        _copyFile(source, destination)
+    else:
+        raise RpcError(
+            INVALID_REQUEST, "fs/copy only supports regular files, directories, and symlinks"
+        )
+    return {}
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _unixMillis(ns: int) -> int:
+    """Whole milliseconds since the epoch, truncated; 0 for times before it (as the reference)."""
+    return ns // 1_000_000 if ns >= 0 else 0
+
+
+def _createDirAll(path: str) -> None:
+    """``std::fs::create_dir_all``: an existing directory (or symlink to one) is fine."""
+    pending: list[str] = []
+    current = path
+    while True:
+        try:
+            os.mkdir(current)
+        except FileNotFoundError:
+            parent = os.path.dirname(current)
+            if parent == current:
+                raise
+            pending.append(current)
+            current = parent
+            continue
+        except OSError:
+            if not os.path.isdir(current):
+                raise
+        break
+    for missing in reversed(pending):
+        try:
+            os.mkdir(missing)
+        except OSError:
+            if not os.path.isdir(missing):
+                raise
+
+
+def _removeTree(path: str) -> None:
+    """Remove a directory tree like Rust's ``remove_dir_all``.
+
+    Descends through directory file descriptors opened with ``O_NOFOLLOW``, so a directory
+    swapped for a symlink meanwhile is never followed; entries that vanish meanwhile are fine.
+    Iterative, unlike ``shutil.rmtree`` (recursive on Python 3.11), so depth is not limited by
+    Python's recursion limit.
+    """
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    top = os.open(path, flags)
+    stack: list[tuple[int, str, Iterator[os.DirEntry[str]]]] = []
+    try:
+        stack.append((top, path, os.scandir(top)))
+    except BaseException:
+        os.close(top)
+        raise
+    try:
+        while stack:
+            fd, name, entries = stack[-1]
+            entry = next(entries, None)
+            if entry is None:
+                stack.pop()
+                _closeListing(entries)
+                os.close(fd)
+                if stack:
+                    _ignoreMissing(os.rmdir, name, dir_fd=stack[-1][0])
+                else:
+                    os.rmdir(path)
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                try:
+                    child = os.open(entry.name, flags, dir_fd=fd)
+                except FileNotFoundError:
+                    continue
+                try:
+                    stack.append((child, entry.name, os.scandir(child)))
+                except BaseException:
+                    os.close(child)
+                    raise
+            else:
+                _ignoreMissing(os.unlink, entry.name, dir_fd=fd)
+    finally:
+        for fd, _, entries in stack:
+            _closeListing(entries)
+            os.close(fd)
+
+
+def _ignoreMissing(remove: Callable[..., None], name: str, *, dir_fd: int) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        remove(name, dir_fd=dir_fd)
+
+
+def _copyFile(source: str, destination: str) -> None:
+    """``std::fs::copy``: truncate-and-write in place, then give the copy the source's mode."""
+    reader = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        st = os.fstat(reader)
+        if not stat.S_ISREG(st.st_mode):
+            raise RpcError(
+                INVALID_REQUEST,
+                "the source path is neither a regular file nor a symlink to a regular file",
+            )
+        permissions = stat.S_IMODE(st.st_mode)
+        writer = os.open(
+            destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, permissions
+        )
+        try:
+            if stat.S_ISREG(os.fstat(writer).st_mode):
+                os.fchmod(writer, permissions)
+            while chunk := os.read(reader, _COPY_CHUNK):
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(writer, view) :]
+        finally:
+            os.close(writer)
+    finally:
+        os.close(reader)
+
+
+def _copyTree(source: str, destination: str) -> None:
+    """Depth first, in directory order, stopping at the first error (the partial copy stays).
+
+    Iterative so that deep trees do not hit Python's recursion limit.
+    """
+    _createDirAll(destination)
+    stack: list[tuple[Iterator[os.DirEntry[str]], str]] = []
+    listing = os.scandir(source)
+    stack.append((listing, destination))
+    try:
+        while stack:
+            entries, target = stack[-1]
+            entry = next(entries, None)
+            if entry is None:
+                stack.pop()
+                _closeListing(entries)
+                continue
+            targetPath = os.path.join(target, entry.name)
+            if entry.is_dir(follow_symlinks=False):
+                _createDirAll(targetPath)
+                stack.append((os.scandir(entry.path), targetPath))
+            elif entry.is_file(follow_symlinks=False):
+                _copyFile(entry.path, targetPath)
+            elif entry.is_symlink():
+                os.symlink(os.readlink(entry.path), targetPath)
+    finally:
+        for entries, _ in stack:
+            _closeListing(entries)
+
+
+def _closeListing(entries: Iterator[os.DirEntry[str]]) -> None:
+    close = getattr(entries, "close", None)
+    if close is not None:
+        close()
+
+
+def _isSameOrDescendant(source: str, destination: str) -> bool:
+    """Whether ``destination`` is ``source`` or inside it, symlinks resolved.
+
+    The source is canonicalised; the destination's longest existing ancestor is canonicalised and
+    the missing rest appended, so ``/a/link-to-src/new`` counts as inside the source.
+    """
+    sourceParts = _components(os.path.realpath(source, strict=True))
+    missing: list[str] = []
+    existing = destination
+    while not os.path.exists(existing):
+        parent, name = os.path.split(existing)
+        if not name:
+            break
+        missing.append(name)
+        existing = parent
+    resolved = os.path.realpath(existing, strict=True)
+    destinationParts = _components(resolved) + list(reversed(missing))
+    return destinationParts[: len(sourceParts)] == sourceParts
+
+
+def _components(path: str) -> list[str]:
+    return [part for part in path.split("/") if part]
+
+
+# -- the service object ----------------------------------------------------------------------
+
+_P = ParamSpec("_P")
+
+
+def _mapErrors(f: Callable[_P, dict[str, Any]]) -> Callable[_P, dict[str, Any]]:
+    """Turn OS errors into the reference's JSON-RPC errors, inside the worker thread."""
+
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> dict[str, Any]:
+        try:
+            return f(*args, **kwargs)
+        except OSError as e:
+            raise fromOSError(e) from None
+        except ValueError as e:
+            if "null byte" in str(e):
+                raise RpcError(INVALID_REQUEST, _NUL_IN_PATH) from None
+            raise
+
+    return run
+
+
+class FileSystem:
+    """The ``fs/*`` handlers: one per service, stateless.
+
+    ``maxReadBytes`` caps ``fs/readFile`` by the file's size (``None``: no cap); the default is
+    the reference's 512 MiB and its -32600 ``file is too large to read: limit is N bytes``.
+    """
+
+    def __init__(
+        self,
+        reactor: IReactorThreads,
+        threadpool: ThreadPool | None = None,
+        *,
+        maxReadBytes: int | None = MAX_READ_FILE_BYTES,
+    ) -> None:
+        self._reactor = reactor
+        self._threadpool = threadpool
+        self.maxReadBytes = maxReadBytes
+
+    def _run(
+        self, f: Callable[_P, dict[str, Any]], *args: _P.args, **kwargs: _P.kwargs
+    ) -> Deferred[dict[str, Any]]:
+        pool = self._threadpool if self._threadpool is not None else self._reactor.getThreadPool()
+        return deferToThreadPool(self._reactor, pool, _mapErrors(f), *args, **kwargs)
+
+    def readFile(self, p: FsReadFileParams) -> Deferred[dict[str, Any]]:
+        return self._run(readFile, normalizePath(p.path), self.maxReadBytes)
+
+    def writeFile(self, p: FsWriteFileParams) -> Deferred[dict[str, Any]]:
+        return self._run(writeFile, normalizePath(p.path), p.dataBase64)
+
+    def createDirectory(self, p: FsCreateDirectoryParams) -> Deferred[dict[str, Any]]:
+        recursive = True if p.recursive is None else p.recursive
+        return self._run(createDirectory, normalizePath(p.path), recursive)
+
+    def getMetadata(self, p: FsGetMetadataParams) -> Deferred[dict[str, Any]]:
+        return self._run(getMetadata, normalizePath(p.path))
+
+    def readDirectory(self, p: FsReadDirectoryParams) -> Deferred[dict[str, Any]]:
+        return self._run(readDirectory, normalizePath(p.path))
+
+    def remove(self, p: FsRemoveParams) -> Deferred[dict[str, Any]]:
+        recursive = True if p.recursive is None else p.recursive
+        force = True if p.force is None else p.force
+        return self._run(remove, normalizePath(p.path), recursive, force)
+
+    def copy(self, p: FsCopyParams) -> Deferred[dict[str, Any]]:
+        return self._run(
+            copy, normalizePath(p.sourcePath), normalizePath(p.destinationPath), p.recursive
+        )
+
+
+__all__ = [
+    "MAX_READ_FILE_BYTES",
+    "FileSystem",
+    "normalizePath",
+]

@@ -1,0 +1,343 @@
+"""``process/*``: spawning children, their process groups, output notifications and long-poll reads.
+
+Closed processes (decision, ``docs/decisions.md``)
+--------------------------------------------------
+The reference keeps every process of a session, output included, until the session ends: a
+long session that runs thousands of commands grows without bound. We keep the newest
+``retainClosed`` (32) closed processes whole (their retained output stays readable); older ones
+shrink to a tombstone (a few dozen bytes: the id, which may still never be reused, and what a
+``process/read`` of a closed process with no output left answers). At most ``maxTombstones``
+tombstones are kept per session; beyond that the oldest ids are forgotten.
+
+Spawning: :mod:`.process_spawn`; program lookup: :mod:`.process_programs`; one process's
+lifecycle, notification order and flow control: :mod:`.process_entry`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import struct
+import subprocess
+import termios
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from twisted_exec.compat.envpolicy import childEnvironment
+from twisted_exec.compat.oserror import osErrorMessage
+from twisted_exec.compat.params import ExecParams, ReadParams, TerminateParams, WriteParams
+from twisted_exec.executor.core.output_buffer import OutputBuffer
+from twisted_exec.executor.resources.process_entry import (
+    _Entry,
+    _Protocol,
+    _Tombstone,
+)
+from twisted_exec.executor.resources.process_programs import (
+    _ptyCwd,
+    resolvePipeProgram,
+    resolvePtyProgram,
+)
+from twisted_exec.executor.resources.process_spawn import (
+    _PipeProcess,
+    _PtyProcess,
+)
+from twisted_exec.wire.errors import internalError, invalidParams, invalidRequest
+
+log = Logger()
+
+PTY_ROWS = 24
+PTY_COLS = 80
+#: At most this many 8 KiB reads when draining a pipe at exit time (see ``_graceExpired``).
+#: Closed processes per session kept whole (output readable) before older ones are tombstoned.
+RETAIN_CLOSED = 32
+#: Tombstones (ids of forgotten closed processes) per session before the oldest are dropped.
+MAX_TOMBSTONES = 16384
+
+
+# -- program resolution ----------------------------------------------------------------------
+
+
+# -- Twisted transports spawned through Popen -----------------------------------------------------
+
+
+# -- reading output: several reads per reactor turn ------------------------------------------------
+
+#: At most this many reads of 8 KiB from one pipe or pty per reactor turn.
+
+
+# -- one process ------------------------------------------------------------------------------
+
+
+# -- the table ---------------------------------------------------------------------------------
+
+
+class ProcessTable:
+    """The processes of one JSON-RPC session."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        notify: Callable[[str, dict[str, Any]], None],
+        *,
+        retainBytes: int = 1 << 20,
+        environ: Mapping[str, str] | None = None,
+        exitGrace: float = 0.1,
+        maxProcesses: int | None = None,
+        maxReadBytes: int | None = None,
+        retainClosed: int = RETAIN_CLOSED,
+        maxTombstones: int = MAX_TOMBSTONES,
+    ) -> None:
+        self.reactor = reactor
+        self.notify = notify
+        self.retainBytes = retainBytes
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.exitGrace = exitGrace
+        self.maxProcesses = maxProcesses
+        self.maxReadBytes = maxReadBytes
+        self.paused = False
+        self.retainClosed = retainClosed
+        self.maxTombstones = maxTombstones
+        self._entries: dict[str, _Entry] = {}
+        self._running = 0  # entries whose output is not closed yet
+        self._closedOrder: deque[str] = deque()  # closed entries, oldest first
+        self._tombstones: dict[str, _Tombstone] = {}  # insertion order: oldest first
+
+    async def start(self, p: ExecParams) -> dict[str, Any]:
+        if not p.argv:
+            raise invalidParams("argv must not be empty")
+        if p.processId in self._entries or p.processId in self._tombstones:
+            raise invalidRequest(f"process {p.processId} already exists")
+        if self.maxProcesses is not None and self.runningCount >= self.maxProcesses:
+            raise invalidRequest(
+                f"too many processes: this session already runs {self.runningCount} "
+                f"(limit {self.maxProcesses}; see --max-processes)"
+            )
+        env = childEnvironment(p.env, p.envPolicy, self.environ)
+        args = list(p.argv)
+        if p.arg0 is not None:
+            args[0] = p.arg0
+        if (
+            any("\0" in a for a in p.argv)
+            or any("\0" in a for a in args)
+            or any("\0" in k or "\0" in v for k, v in env.items())
+        ):
+            raise internalError("nul byte found in provided data")
+        entry = _Entry(self, p.processId, p.tty, bool(p.pipeStdin))
+        self._entries[p.processId] = entry
+        self._running += 1
+        try:
+            if p.tty:
+                self._spawnPty(entry, p.argv[0], args, env, p.cwd)
+            else:
+                self._spawnPipes(entry, p.argv[0], args, env, p.cwd, bool(p.pipeStdin))
+        except OSError as err:
+            self._forgetFailed(p.processId)
+            raise internalError(osErrorMessage(err)) from None
+        except subprocess.SubprocessError as err:
+            self._forgetFailed(p.processId)
+            raise internalError(str(err)) from None
+        except ValueError as err:  # e.g. "illegal environment variable name"
+            self._forgetFailed(p.processId)
+            raise internalError(str(err)) from None
+        except BaseException:
+            self._forgetFailed(p.processId)
+            raise
+        if self.paused:
+            entry.pause()
+        return {"processId": p.processId}
+
+    @property
+    def runningCount(self) -> int:
+        """Processes whose output is not closed yet (what ``--max-processes`` counts)."""
+        return self._running
+
+    def _closedOne(self) -> None:
+        self._running -= 1
+
+    def _retire(self, entry: _Entry) -> None:
+        """A process closed: drop its transport; tombstone the oldest beyond ``retainClosed``."""
+        entry.transport = None
+        self._closedOrder.append(entry.processId)
+        while len(self._closedOrder) > self.retainClosed:
+            old = self._entries.pop(self._closedOrder.popleft(), None)
+            if old is None:
+                continue
+            self._tombstones[old.processId] = _Tombstone(
+                old.buffer.lastSeq + 1, old.exitCode, old.tty, old.pipeStdin, old.terminated
+            )
+            while len(self._tombstones) > self.maxTombstones:
+                del self._tombstones[next(iter(self._tombstones))]
+
+    @property
+    def tombstoneCount(self) -> int:
+        return len(self._tombstones)
+
+    def _forgetFailed(self, processId: str) -> None:
+        del self._entries[processId]
+        self._running -= 1
+
+    def _spawnPipes(
+        self,
+        entry: _Entry,
+        program: str,
+        args: list[str],
+        env: dict[str, str],
+        cwd: str,
+        pipeStdin: bool,
+    ) -> None:
+        executable = resolvePipeProgram(program, env, self.environ)
+        devnull = None
+        if pipeStdin:
+            childFDs: dict[int, Any] = {0: "w", 1: "r", 2: "r"}
+        else:
+            devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            childFDs = {0: devnull, 1: "r", 2: "r"}
+        try:
+            _PipeProcess(
+                self.reactor, executable, args, env, cwd, _Protocol(entry), childFDs=childFDs
+            )
+        finally:
+            if devnull is not None:
+                os.close(devnull)
+
+    def _spawnPty(
+        self, entry: _Entry, program: str, args: list[str], env: dict[str, str], cwd: str
+    ) -> None:
+        workdir = _ptyCwd(cwd, env, self.environ)
+        executable = resolvePtyProgram(program, env, workdir)
+        master, slave = os.openpty()
+        try:
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", PTY_ROWS, PTY_COLS, 0, 0))
+            _PtyProcess(
+                self.reactor,
+                executable,
+                args,
+                env,
+                workdir,
+                _Protocol(entry),
+                usePTY=(master, slave, os.ttyname(slave)),
+            )
+        except BaseException:
+            os.close(master)
+            os.close(slave)
+            raise
+
+    # -- read / write / terminate --------------------------------------------------------------
+
+    def _get(self, processId: str) -> _Entry:
+        entry = self._entries.get(processId)
+        if entry is None:
+            raise invalidRequest(f"unknown process id {processId}")
+        return entry
+
+    async def read(self, p: ReadParams) -> dict[str, Any]:
+        tombstone = self._tombstones.get(p.processId)
+        if tombstone is not None:
+            # closed long ago: its output is gone, as if it had all been read
+            return {
+                "chunks": [],
+                "nextSeq": tombstone.nextSeq,
+                "exited": True,
+                "exitCode": tombstone.exitCode,
+                "closed": True,
+                "failure": None,
+            }
+        entry = self._get(p.processId)
+        afterSeq = p.afterSeq or 0
+        if p.waitMs:
+            await waitForEvents(self.reactor, entry.buffer, afterSeq, p.waitMs)
+        maxBytes = p.maxBytes
+        if self.maxReadBytes is not None and (maxBytes is None or maxBytes > self.maxReadBytes):
+            maxBytes = self.maxReadBytes
+        return entry.buffer.read(afterSeq, maxBytes).toJson()
+
+    def write(self, p: WriteParams) -> dict[str, Any]:
+        data = p.chunk
+        entry: _Entry | _Tombstone | None = self._entries.get(p.processId)
+        if entry is None:
+            entry = self._tombstones.get(p.processId)
+        if entry is None:
+            return {"status": "unknownProcess"}
+        # As the reference (probed): only a process killed by process/terminate refuses writes;
+        # after a natural exit, or once the child closed its stdin, writes are still accepted
+        # (and dropped), since the reference hands them to a writer task that ignores EPIPE.
+        if not entry.tty and not entry.pipeStdin:
+            return {"status": "stdinClosed"}
+        if entry.terminated:
+            raise internalError("failed to write to process stdin")
+        if data and isinstance(entry, _Entry) and entry.transport is not None:
+            if entry.tty:
+                if entry.transport.connected:
+                    entry.transport.write(data)
+            elif not entry.isReaped and 0 in entry.transport.pipes:
+                entry.transport.writeToChild(0, data)
+        return {"status": "accepted"}
+
+    def terminate(self, p: TerminateParams) -> dict[str, Any]:
+        entry = self._entries.get(p.processId)
+        if entry is None or entry.isReaped:
+            return {"running": False}
+        entry.terminated = True
+        entry.killGroup()
+        return {"running": True}
+
+    # -- flow control --------------------------------------------------------------------------
+
+    def pauseAll(self) -> None:
+        """Stop reading every process's output (the session's transport is full)."""
+        if self.paused:
+            return
+        self.paused = True
+        for entry in list(self._entries.values()):
+            entry.pause()
+
+    def resumeAll(self) -> None:
+        if not self.paused:
+            return
+        self.paused = False
+        for entry in list(self._entries.values()):
+            entry.resume()
+
+    def killAll(self) -> None:
+        """SIGKILL the group of every process whose output is not closed yet (session teardown)."""
+        self.resumeAll()
+        for entry in self._entries.values():
+            if not entry.buffer.closed:
+                entry.terminated = True
+                entry.killGroup()
+
+
+def waitForEvents(
+    clock: IReactorTime, buffer: OutputBuffer, afterSeq: int, waitMs: int
+) -> Deferred[None]:
+    """Fire at the first event with seq > ``afterSeq`` or after ``waitMs``, whichever is first.
+
+    Fires at once when such events exist already or the process is closed (nothing more can come).
+    """
+    done: Deferred[None] = Deferred()
+    if buffer.hasEventsAfter(afterSeq) or buffer.closed:
+        done.callback(None)
+        return done
+
+    def wake() -> None:
+        if timer.active():
+            timer.cancel()
+        if not done.called:
+            done.callback(None)
+
+    def timeout() -> None:
+        cancel()
+        if not done.called:
+            done.callback(None)
+
+    timer = clock.callLater(waitMs / 1000.0, timeout)
+    cancel = buffer.addWaiter(afterSeq, wake)
+    return done
+
+
+__all__ = ["ProcessTable", "waitForEvents"]

@@ -1,0 +1,152 @@
+"""Services an application adds: the executor core and its transports.
+
+Embedding in an existing Twisted application::
+
+    from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
+    executor = ExecutorService(reactor)
+    LocalWebSocketService(reactor, executor.executor.processorFactory,
+                          "ws://127.0.0.1:8765").setServiceParent(executor)
+    executor.setServiceParent(application)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import replace
+from typing import Any
+
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred, DeferredList, TimeoutError
+from twisted.internet.interfaces import IListeningPort
+from twisted.logger import Logger
+
+from twisted_exec.executor.core.interfaces import IProcessorFactory
+from twisted_exec.executor.core.session import DETACH_TTL
+from twisted_exec.executor.executor import Executor, ExecutorLimits
+from twisted_exec.executor.transports.local_ws import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    LocalExecFactory,
+    makeSite,
+)
+from twisted_exec.net.listen import logToStderrUnder, parseListenUrl
+
+log = Logger()
+
+
+class LocalWebSocketService(Service):
+    """Listens on ``ws://IP:PORT`` and announces the bound URL (port 0 picks a free port)."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        processorFactory: IProcessorFactory,
+        listenUrl: str,
+        *,
+        announce: Callable[[str], None] | None = None,
+        maxMessageBytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
+        self.reactor = reactor
+        self.address = parseListenUrl(listenUrl)
+        self.factory = LocalExecFactory(processorFactory, reactor, maxMessageBytes)
+        self.announce = announce
+        self.port: IListeningPort | None = None
+        self.url: str | None = None
+        #: Seconds a stop waits for close frames to be written (a peer that does not read
+        #: never takes them) before the connections are aborted.
+        self.closeTimeout = 2.0
+
+    def privilegedStartService(self) -> None:
+        # Synchronous, so a port in use fails twistd's start-up with a clear error.
+        self.port = self.reactor.listenTCP(
+            self.address.port, makeSite(self.factory), interface=self.address.host
+        )
+        bound: Any = self.port.getHost()
+        self.url = replace(self.address, port=bound.port).url
+        log.info("codex exec-server listening on {url}", url=self.url)
+        if self.announce is not None:
+            self.announce(self.url)
+        super().privilegedStartService()
+
+    def startService(self) -> None:
+        if self.port is None:
+            self.privilegedStartService()
+        super().startService()
+
+    async def _stop(self) -> None:
+        port, self.port = self.port, None
+        if port is not None:
+            await port.stopListening()  # type: ignore[misc]
+        # Close frames only leave on a later reactor turn: wait for them (bounded), or
+        # twistd's shutdown tears the sockets down first and clients see 1006, not 1000.
+        protocols = list(self.factory.connections)
+        lost = [protocol.whenLost() for protocol in protocols]
+        for protocol in protocols:
+            protocol.sendClose(code=1000, reason="executor shutting down")
+            protocol.dropConnection(abort=False)
+        if lost:
+            closing = DeferredList(lost, consumeErrors=True)
+            closing.addTimeout(self.closeTimeout, self.reactor)
+            with suppress(TimeoutError):
+                await closing  # on timeout the waiters are cancelled and it fires anyway
+            # Stragglers (a peer that stopped reading keeps our close frame in the kernel) are
+            # aborted; an abort completes on a later reactor turn, so wait for it too: when
+            # stopService fires, every connection is really gone.
+            aborted: list[Deferred[None]] = []
+            for protocol in protocols:
+                transport: Any = protocol.transport
+                if transport is not None and not transport.disconnected:
+                    aborted.append(protocol.whenLost())
+                    transport.abortConnection()
+            if aborted:
+                gone = DeferredList(aborted, consumeErrors=True)
+                gone.addTimeout(self.closeTimeout, self.reactor)
+                with suppress(TimeoutError):
+                    await gone
+
+    def stopService(self) -> Any:
+        from twisted.internet.defer import ensureDeferred
+
+        super().stopService()
+        return ensureDeferred(self._stop())
+
+
+class ExecutorService(MultiService):
+    """Owns the :class:`Executor`; stopping it closes transports first, then kills processes."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        *,
+        ttl: float = DETACH_TTL,
+        limits: ExecutorLimits | None = None,
+    ) -> None:
+        super().__init__()
+        self.executor = Executor(reactor, ttl=ttl, limits=limits)
+
+    logToStderr = False
+
+    def setServiceParent(self, parent: Any) -> None:
+        """Under ``twistd -n`` without ``--logfile``, send logs to stderr, not stdout.
+
+        stdout carries the bound URL (local mode) or the protocol itself (stdio mode), as with
+        the reference. twistd reads an ``ILogObserver`` component of the application, when there
+        is one, before it falls back to stdout.
+        """
+        super().setServiceParent(parent)
+        if self.logToStderr:
+            logToStderrUnder(parent)
+
+    def stopService(self) -> Any:
+        d = super().stopService()
+
+        def shutdown(result: object) -> object:
+            self.executor.shutdown()
+            # twistd re-raises the signal that stopped the reactor, so SIGTERM would end the
+            # process "killed by SIGTERM". Our shutdown is complete and clean at this point:
+            # report it as exit code 0 (issue: "SIGTERM ... exits 0").
+            if getattr(self.executor.reactor, "_exitSignal", None) is not None:
+                self.executor.reactor._exitSignal = None
+            return result
+
+        return d.addBoth(shutdown)

@@ -1,0 +1,195 @@
+"""Local websocket mode: one JSON-RPC message per text frame, one processor per connection.
+
+Served from a twisted.web ``Site`` so that, as with the reference, the websocket lives at ``/``,
+``GET /readyz`` answers 200 for health checks and every other path is a 404.
+
+Flow control (``docs/flow-control.md``): once the websocket is open, a ``TransportBackpressure``
+push producer is registered on the TCP transport in place of twisted.web's ``HTTPChannel`` (which
+registered itself for the upgrade request and which autobahn's ``WebSocketResource`` leaves
+behind). When the transport's write buffer passes its high-water mark, the processor is paused
+(process pipes stop being read) and so is reading from the peer; both resume once the buffer
+has drained.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autobahn.twisted.resource import WebSocketResource
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import connectionDone
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.resource import Resource
+from twisted.web.server import Request, Site
+from zope.interface import implementer
+
+from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
+from twisted_exec.net.backpressure import TransportBackpressure
+from twisted_exec.net.wsfail import PromptFailMixin
+
+log = Logger()
+
+DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024 * 1024
+
+
+@implementer(IMessageSink)
+class _WebSocketSink:
+    """Adapts autobahn's ``sendMessage(payload, isBinary)`` to :class:`IMessageSink`."""
+
+    def __init__(self, protocol: WebSocketServerProtocol) -> None:
+        self._protocol = protocol
+
+    def sendMessage(self, payload: bytes) -> None:
+        # Once our close frame is out (shutdown, or a peer's close), autobahn refuses to send;
+        # the session is about to be detached and keeps process output for process/read.
+        if self._protocol.state != WebSocketServerProtocol.STATE_OPEN:
+            log.debug("message dropped: the websocket is closing")
+            return
+        self._protocol.sendMessage(payload, isBinary=False)
+
+    def loseConnection(self) -> None:
+        self._protocol.sendClose()
+
+
+class LocalExecProtocol(PromptFailMixin, WebSocketServerProtocol):  # type: ignore[misc]
+    """Forwards open/message/close to a processor and nothing else."""
+
+    processor: IJsonRpcProcessor | None = None
+    backpressure: TransportBackpressure | None = None
+    _handshakeTimer: Any = None
+
+    def connectionMade(self) -> None:
+        # Our own open-handshake deadline on the injected reactor: autobahn's uses txaio's
+        # batched timers, which linger in the reactor after cancellation.
+        super().connectionMade()
+        self._lostWaiters = []
+        self._handshakeTimer = self.factory.reactor.callLater(
+            self.factory.openHandshakeSeconds, self._handshakeTimedOut
+        )
+
+    def _handshakeTimedOut(self) -> None:
+        self._handshakeTimer = None
+        log.info("websocket open handshake timed out; dropping the connection")
+        self.dropConnection(abort=True)
+
+    def _cancelHandshakeTimer(self) -> None:
+        if self._handshakeTimer is not None and self._handshakeTimer.active():
+            self._handshakeTimer.cancel()
+        self._handshakeTimer = None
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._cancelHandshakeTimer()
+        super().connectionLost(reason)
+        waiters, self._lostWaiters = self._lostWaiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    _lostWaiters: list[Deferred[None]]
+
+    def whenLost(self) -> Deferred[None]:
+        """Fires once the TCP connection is gone (for a shutdown that lets close frames out)."""
+        d: Deferred[None] = Deferred()
+        if self.transport is None or getattr(self.transport, "disconnected", False):
+            d.callback(None)
+        else:
+            self._lostWaiters.append(d)
+        return d
+
+    def onOpen(self) -> None:
+        self._cancelHandshakeTimer()
+        peer: Any = self.transport.getPeer()  # type: ignore[union-attr]
+        context = f"websocket JSON-RPC message from exec-server websocket {peer.host}:{peer.port}"
+        self.processor = self.factory.processorFactory.buildProcessor(context)
+        self.processor.makeConnection(_WebSocketSink(self))
+        self.factory.connections.add(self)
+        self._registerBackpressure(self.processor)
+
+    def _registerBackpressure(self, processor: IJsonRpcProcessor) -> None:
+        transport: Any = self.transport
+        if transport is None or getattr(transport, "disconnected", False):
+            return
+        if getattr(transport, "producer", None) is not None:
+            # twisted.web's HTTPChannel, registered for the upgrade request.
+            transport.unregisterProducer()
+        self.backpressure = TransportBackpressure(self, processor)
+        transport.registerProducer(self.backpressure, True)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        if self.processor is not None:
+            self.processor.messageReceived(payload)
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        self.factory.connections.discard(self)
+        self.backpressure = None
+        if self.processor is not None:
+            processor, self.processor = self.processor, None
+            processor.connectionLost()
+
+
+class LocalExecFactory(WebSocketServerFactory):  # type: ignore[misc]
+    protocol = LocalExecProtocol
+
+    def __init__(
+        self,
+        processorFactory: IProcessorFactory,
+        reactor: Any,
+        maxMessageBytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        openHandshakeSeconds: float = 30.0,
+    ) -> None:
+        super().__init__(reactor=reactor)
+        self.openHandshakeSeconds = openHandshakeSeconds
+        self.processorFactory = processorFactory
+        self.connections: set[LocalExecProtocol] = set()
+        self.setProtocolOptions(
+            maxMessagePayloadSize=maxMessageBytes,
+            maxFramePayloadSize=maxMessageBytes,
+            autoPingInterval=0,
+            openHandshakeTimeout=0,
+            closeHandshakeTimeout=0,  # batched txaio timer; _stop drops the TCP itself
+            failByDrop=False,  # PromptFailMixin: a close frame with the reason, then the FIN
+        )
+
+
+class _Ready(Resource):
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        return b""
+
+    render_HEAD = render_GET
+
+
+class _NotFound(Resource):
+    """An empty 404, as the reference answers for any path but ``/`` and ``/readyz``."""
+
+    isLeaf = True
+
+    def render(self, request: Request) -> bytes:
+        request.setResponseCode(404)
+        return b""
+
+
+class _Root(Resource):
+    """``/`` is the websocket, ``/readyz`` a health check, anything else a 404."""
+
+    def __init__(self, websocket: WebSocketResource) -> None:
+        super().__init__()
+        self._websocket = websocket
+        self.putChild(b"readyz", _Ready())
+
+    def getChild(self, path: bytes, request: Request) -> Resource:
+        if path == b"" and not request.postpath:
+            return self._websocket  # type: ignore[return-value]
+        return _NotFound()
+
+    def render(self, request: Request) -> Any:
+        return self._websocket.render(request)
+
+
+def makeSite(factory: LocalExecFactory) -> Site:
+    site = Site(_Root(WebSocketResource(factory)))
+    site.noisy = False
+    site.displayTracebacks = False
+    return site

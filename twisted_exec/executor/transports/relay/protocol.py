@@ -1,0 +1,229 @@
+"""The relay websocket: autobahn in, demux out, plus our own keepalive on an injected clock.
+
+This layer only translates autobahn callbacks into
+:class:`~twisted_exec.executor.transports.relay.demux.RelayDemux`
+calls. Binary messages are frames; a text message is dropped with a log line, as the reference
+does.
+
+Keepalive: every ``pingInterval`` seconds we send a websocket ping, and if nothing (no pong, no
+message) arrives for ``pongTimeout`` seconds the connection is aborted so the connector can
+register and dial again. The 0.131 reference has no such deadline and hangs forever on a half-open
+connection. Any inbound message counts as liveness as well as a pong: a pong can sit behind a
+large frame on a busy link, and a peer that is sending us frames is evidently alive. The timers
+are ours, on the injected clock, because autobahn's own run on txaio's global loop.
+
+Flow control (``docs/flow-control.md``): once open, a ``TransportBackpressure`` push producer is
+registered on the TCP (or TLS) transport. When the rendezvous reads too slowly and our write buffer
+passes Twisted's high-water mark, every stream's processor is paused (process pipes stop being
+read at their source) and so is reading from the rendezvous; both resume when the buffer drained.
+A resume proves the rendezvous is reading, so it counts as liveness too: a slow peer is never
+mistaken for a dead one, and a peer that neither reads nor writes for ``pongTimeout`` is dropped.
+
+Shutdown: :meth:`RelayClientProtocol.closeForShutdown` sends a close frame (1000) and aborts the
+TCP connection if the close handshake has not ended it within ``closeTimeout`` seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
+from autobahn.websocket.types import ConnectionResponse
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+
+from twisted_exec.executor.core.interfaces import IProcessorFactory
+from twisted_exec.executor.transports.relay.demux import MAX_STREAMS, RelayDemux
+from twisted_exec.net.backpressure import TransportBackpressure
+from twisted_exec.net.wsfail import PromptFailMixin
+from twisted_exec.wire.wsframe import binaryFrame, newMaskKey
+
+log = Logger()
+
+PING_INTERVAL = 30.0
+PONG_TIMEOUT = 60.0
+# A relay frame carries one JSON-RPC message: the largest the reference emits is a
+# process/read of 1 MiB of retained output (about 1.4 MB as base64 JSON). Leave ample room.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+#: Seconds a shutdown waits for the close handshake before aborting the connection.
+CLOSE_TIMEOUT = 2.0
+
+
+class HandshakeFailedError(Exception):
+    """The connection ended before the websocket opening handshake completed."""
+
+
+class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ignore[misc]
+    """One relay websocket to the rendezvous."""
+
+    factory: RelayClientFactory
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened: Deferred[RelayClientProtocol] = Deferred()
+        self.closed: Deferred[None] = Deferred()
+        self.demux: RelayDemux | None = None
+        self.backpressure: TransportBackpressure | None = None
+        self._pingCall: IDelayedCall | None = None
+        self._deadlineCall: IDelayedCall | None = None
+        self._abortCall: IDelayedCall | None = None
+        self._ended = False
+
+    def onConnect(self, response: ConnectionResponse) -> None:
+        return None
+
+    def onOpen(self) -> None:
+        factory = self.factory
+        self.demux = RelayDemux(
+            factory.processorFactory, self._sendFrame, maxStreams=factory.maxStreams
+        )
+        self._registerBackpressure(self.demux)
+        self._schedulePing()
+        self._pushDeadline()
+        self.opened.callback(self)
+
+    def _registerBackpressure(self, demux: RelayDemux) -> None:
+        transport: Any = self.transport
+        if transport is None or getattr(transport, "disconnected", False):
+            return
+        if getattr(transport, "producer", None) is not None:
+            transport.unregisterProducer()
+        self.backpressure = TransportBackpressure(
+            self,
+            demux,
+            onResume=self._pushDeadline,  # it read our buffer out: it is alive
+        )
+        transport.registerProducer(self.backpressure, True)
+
+    def closeForShutdown(self, code: int = 1000, reason: str = "executor shutting down") -> None:
+        """Close with a close frame; abort if the handshake has not ended in ``closeTimeout``."""
+        if self._ended:
+            return
+        if self.state == self.STATE_OPEN:
+            self.sendClose(code=code, reason=reason)
+        if self._abortCall is None:
+            self._abortCall = self.factory.clock.callLater(
+                self.factory.closeTimeout, self._abortNow
+            )
+
+    def _abortNow(self) -> None:
+        self._abortCall = None
+        transport: Any = self.transport
+        if transport is not None and not self._ended:
+            transport.abortConnection()
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        self._pushDeadline()
+        if not isBinary:
+            log.warn(
+                "text websocket message of {size} bytes dropped: relay frames are binary",
+                size=len(payload),
+            )
+            return
+        if self.demux is not None:
+            self.demux.frameReceived(payload)
+
+    def onPong(self, payload: bytes) -> None:
+        self._pushDeadline()
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self._cancelTimers()
+        if not self.opened.called:
+            self.opened.errback(
+                HandshakeFailedError(f"websocket closed before opening (code {code}): {reason}")
+            )
+        if self.demux is not None:
+            self.demux.connectionLost()
+        self.closed.callback(None)
+
+    def _sendFrame(self, raw: bytes) -> None:
+        if self.state != self.STATE_OPEN:
+            return
+        limit: int = getattr(self, "maxMessagePayloadSize", 0)
+        transport: Any = self.transport
+        fits = limit == 0 or len(raw) <= limit  # 0: no limit (autobahn's convention)
+        if self._perMessageCompress is None and not self.send_queue and fits:
+            # The common case in one step (see wsframe.py); autobahn's general path otherwise.
+            transport.write(binaryFrame(raw, newMaskKey()))
+        else:
+            self.sendMessage(raw, isBinary=True)
+
+    # -- keepalive ---------------------------------------------------------------------------
+
+    def _schedulePing(self) -> None:
+        self._pingCall = self.factory.clock.callLater(self.factory.pingInterval, self._ping)
+
+    def _ping(self) -> None:
+        self._pingCall = None
+        if self.state != self.STATE_OPEN:
+            return
+        self.sendPing()
+        self._schedulePing()
+
+    def _pushDeadline(self) -> None:
+        if self._ended:
+            return
+        timeout = self.factory.pongTimeout
+        if self._deadlineCall is not None and self._deadlineCall.active():
+            self._deadlineCall.reset(timeout)
+        else:
+            self._deadlineCall = self.factory.clock.callLater(timeout, self._deadlinePassed)
+
+    def _deadlinePassed(self) -> None:
+        self._deadlineCall = None
+        log.warn(
+            "no pong or message from the rendezvous for {timeout:g} s: dropping the websocket",
+            timeout=self.factory.pongTimeout,
+        )
+        transport: Any = self.transport
+        if transport is not None:
+            transport.abortConnection()
+
+    def _cancelTimers(self) -> None:
+        for call in (self._pingCall, self._deadlineCall, self._abortCall):
+            if call is not None and call.active():
+                call.cancel()
+        self._pingCall = self._deadlineCall = self._abortCall = None
+
+
+class RelayClientFactory(WebSocketClientFactory):  # type: ignore[misc]
+    """Builds relay connections; the connector points it at each newly registered URL."""
+
+    protocol = RelayClientProtocol  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        processorFactory: IProcessorFactory,
+        clock: IReactorTime,
+        *,
+        pingInterval: float = PING_INTERVAL,
+        pongTimeout: float = PONG_TIMEOUT,
+        maxMessageBytes: int = MAX_MESSAGE_BYTES,
+        maxStreams: int | None = MAX_STREAMS,
+        closeTimeout: float = CLOSE_TIMEOUT,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.processorFactory = processorFactory
+        self.clock = clock
+        self.pingInterval = pingInterval
+        self.pongTimeout = pongTimeout
+        self.maxStreams = maxStreams
+        self.closeTimeout = closeTimeout
+        self.setProtocolOptions(
+            maxMessagePayloadSize=maxMessageBytes,
+            maxFramePayloadSize=maxMessageBytes,
+            # Our own close deadline (closeForShutdown, on the injected clock) bounds the
+            # handshake; autobahn's would be a txaio timer that lingers in the reactor.
+            closeHandshakeTimeout=0,
+            openHandshakeTimeout=30,
+            failByDrop=False,  # PromptFailMixin: a close frame with the reason, then the FIN
+        )
+
+    def pointAt(self, url: str) -> None:
+        """Use ``url`` (a registered ``ws://``/``wss://`` URL) for the next connection."""
+        self.setSessionParameters(url=url)
