@@ -22,7 +22,7 @@ from typing import Any
 
 from twisted.internet.defer import DeferredQueue
 
-from ..harness.errors import CallError, HarnessError
+from twisted_exec.harness.errors import CallError, HarnessError
 
 __all__ = ["CLOSE_STDIN_METHOD", "NO_EOF_NOTE", "closeRemoteStdin", "forwardStdin"]
 

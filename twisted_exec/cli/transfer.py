@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from twisted.internet.defer import Deferred
 
-from ..harness.errors import CallError
+from twisted_exec.harness.errors import CallError
 
 __all__ = ["BLOCK_BYTES", "IN_FLIGHT", "Progress", "download", "upload"]
 

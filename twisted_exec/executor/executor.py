@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.logger import Logger
 
 from twisted_exec.executor.core.processor import ExecProcessorFactory
 from twisted_exec.executor.core.session import DETACH_TTL, Session, SessionRegistry
 from twisted_exec.executor.resources.processes import RETAIN_CLOSED
+
+if TYPE_CHECKING:
+    from twisted_exec.net.metrics import ExecutorMetrics
 
 log = Logger()
 
@@ -66,6 +69,34 @@ class SessionResources:
             resume()
 
 
+def executorMetrics(registry: SessionRegistry) -> ExecutorMetrics:
+    """The executor's metrics, with the gauges read from the session registry at scrape time.
+
+    (prometheus_client is imported here, not at module import: ~0.1 s of start-up.)
+    """
+    from twisted_exec.net.metrics import ExecutorMetrics
+
+    metrics = ExecutorMetrics()
+
+    def running() -> int:
+        total = 0
+        for session in registry.sessions():
+            resources: Any = session.resources
+            total += getattr(getattr(resources, "processes", None), "runningCount", 0)
+        return total
+
+    metrics.gaugeFrom(
+        "codex_exec_sessions", "Sessions open (attached or detached)", registry.__len__
+    )
+    metrics.gaugeFrom(
+        "codex_exec_sessions_detached",
+        "Sessions whose transport went away, waiting to be resumed",
+        lambda: sum(1 for session in registry.sessions() if not session.attached),
+    )
+    metrics.gaugeFrom("codex_exec_processes_running", "Processes whose output is open", running)
+    return metrics
+
+
 class Executor:
     """One executor: a session registry and a processor factory that transports share."""
 
@@ -94,7 +125,13 @@ class Executor:
             threadpool=cast(ThreadPool, self.offload),
             maxReadBytes=self.limits.maxReadFileBytes,
         )
-        self.processorFactory = ExecProcessorFactory(self.registry, self.filesystem)
+        self.metrics = executorMetrics(self.registry)
+        self.processorFactory = ExecProcessorFactory(
+            self.registry,
+            self.filesystem,
+            clock=reactor,
+            onRequestDone=self.metrics.requestDone,
+        )
 
     def _makeResources(self, session: Session) -> SessionResources:
         from twisted_exec.executor.resources.http_request import HttpRequester
@@ -109,6 +146,7 @@ class Executor:
             maxReadBytes=self.limits.maxReadBytes,
             retainClosed=self.limits.retainClosed,
         )
+        processes.onStarted = self.metrics.processStarted
         return SessionResources(processes, HttpRequester(self.reactor, session.notify))
 
     def shutdown(self) -> None:

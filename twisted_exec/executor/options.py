@@ -15,12 +15,15 @@ from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
 from twisted_exec.executor.transports.local_ws import DEFAULT_MAX_MESSAGE_BYTES
 from twisted_exec.executor.transports.relay.demux import MAX_STREAMS
 from twisted_exec.net.listen import parseListenUrl, printToStdout
+from twisted_exec.net.logs import observerForTwistd
+from twisted_exec.net.twistdopts import OperatorOptions
 
 TOKEN_VARIABLE = "CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN"
 DEFAULT_LISTEN = "ws://127.0.0.1:0"
 
 
-class ExecutorOptions(usage.Options):
+class ExecutorOptions(OperatorOptions):
+    programName = "twistd codex-executor"
     synopsis = (
         "[--listen ws://IP:PORT | --listen stdio] | [--remote URL --executor-id ID [--name NAME]]"
     )
@@ -49,7 +52,19 @@ class ExecutorOptions(usage.Options):
             f"${TOKEN_VARIABLE}, never from the command line.",
         ],
         ["executor-id", None, None, "Remote mode: this executor's id in the registry (required)."],
-        ["name", None, None, "Remote mode: a human-readable executor name (for logs)."],
+        [
+            "name",
+            None,
+            None,
+            "Remote mode: a human-readable executor name (logs; our rendezvous lists it).",
+        ],
+        [
+            "metrics-listen",
+            None,
+            None,
+            "Serve /metrics (Prometheus text) on this http://IP:PORT (remote mode has no "
+            "listener of its own; in local mode /metrics is also on --listen).",
+        ],
         [
             "session-ttl",
             None,
@@ -133,6 +148,11 @@ class ExecutorOptions(usage.Options):
                 raise usage.UsageError(f"--{name} must be 0 or more, got {self[name]}")
         if self["max-message-bytes"] == 0:
             raise usage.UsageError("--max-message-bytes must be more than 0")
+        if self["metrics-listen"] is not None:
+            try:
+                parseListenUrl(self["metrics-listen"], "http", "")
+            except ValueError as err:
+                raise usage.UsageError(str(err).replace("--listen", "--metrics-listen")) from None
         listen = self["listen"]
         if listen is None and remote is None:
             self["listen"] = listen = DEFAULT_LISTEN
@@ -162,6 +182,12 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
         top.logToStderr = bool(
             twistd.get("nodaemon") and not twistd.get("logfile") and not twistd.get("logger")
         )
+        top.logObserver = observerForTwistd(twistd, options["log-format"], options["log-level"])
+    metrics = top.executor.metrics
+    if options["metrics-listen"] is not None:
+        from twisted_exec.net.metrics import MetricsService
+
+        MetricsService(reactor, metrics, options["metrics-listen"]).setServiceParent(top)
     factory = top.executor.processorFactory
     listen = options["listen"]
     if listen in ("stdio", "stdio://"):
@@ -169,9 +195,16 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
 
         makeStdioService(reactor, factory, top, maxLineBytes=maxMessageBytes).setServiceParent(top)
     elif listen is not None:
-        LocalWebSocketService(
-            reactor, factory, listen, announce=printToStdout, maxMessageBytes=maxMessageBytes
-        ).setServiceParent(top)
+        local = LocalWebSocketService(
+            reactor,
+            factory,
+            listen,
+            announce=printToStdout,
+            maxMessageBytes=maxMessageBytes,
+            metrics=metrics,
+        )
+        local.exitOnListenError = twistd is not None
+        local.setServiceParent(top)
     if options["remote"] is not None:
         from twisted_exec.executor.transports.relay import (
             RegistryError,
@@ -192,6 +225,7 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
             config,
             maxMessageBytes=maxMessageBytes,
             maxStreams=options["max-streams"] or None,
+            metrics=metrics,
         )
         remote.setServiceParent(top)
         if twistd is not None and hasattr(twistd, "get"):

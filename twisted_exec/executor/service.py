@@ -18,6 +18,7 @@ from typing import Any
 
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, TimeoutError
+from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 
@@ -29,7 +30,9 @@ from twisted_exec.executor.transports.local_ws import (
     LocalExecFactory,
     makeSite,
 )
-from twisted_exec.net.listen import logToStderrUnder, parseListenUrl
+from twisted_exec.net.listen import cannotListen, logToStderrUnder, parseListenUrl
+from twisted_exec.net.logs import installObserver
+from twisted_exec.net.twistdopts import failStartup
 
 log = Logger()
 
@@ -45,8 +48,13 @@ class LocalWebSocketService(Service):
         *,
         announce: Callable[[str], None] | None = None,
         maxMessageBytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        metrics: Any = None,
     ) -> None:
         self.reactor = reactor
+        self.metrics = metrics
+        #: twistd sets this: a port in use ends the process with one ``Error:`` line, exit 2
+        #: (an embedding application gets the ``CannotListenError``).
+        self.exitOnListenError = False
         self.address = parseListenUrl(listenUrl)
         self.factory = LocalExecFactory(processorFactory, reactor, maxMessageBytes)
         self.announce = announce
@@ -58,9 +66,14 @@ class LocalWebSocketService(Service):
 
     def privilegedStartService(self) -> None:
         # Synchronous, so a port in use fails twistd's start-up with a clear error.
-        self.port = self.reactor.listenTCP(
-            self.address.port, makeSite(self.factory), interface=self.address.host
-        )
+        try:
+            self.port = self.reactor.listenTCP(
+                self.address.port, makeSite(self.factory, self.metrics), interface=self.address.host
+            )
+        except CannotListenError as err:
+            if not self.exitOnListenError:
+                raise
+            failStartup(cannotListen(self.address.url, err))
         bound: Any = self.port.getHost()
         self.url = replace(self.address, port=bound.port).url
         log.info("codex exec-server listening on {url}", url=self.url)
@@ -125,6 +138,8 @@ class ExecutorService(MultiService):
         self.executor = Executor(reactor, ttl=ttl, limits=limits)
 
     logToStderr = False
+    #: The log observer twistd should use (``--log-format``/``--log-level``), if any.
+    logObserver: Any = None
 
     def setServiceParent(self, parent: Any) -> None:
         """Under ``twistd -n`` without ``--logfile``, send logs to stderr, not stdout.
@@ -134,7 +149,9 @@ class ExecutorService(MultiService):
         is one, before it falls back to stdout.
         """
         super().setServiceParent(parent)
-        if self.logToStderr:
+        if self.logObserver is not None:
+            installObserver(parent, self.logObserver)
+        elif self.logToStderr:
             logToStderrUnder(parent)
 
     def stopService(self) -> Any:

@@ -33,21 +33,21 @@ def _innermost(error: BaseException) -> BaseException:
 
 def describeConnectError(error: BaseException, url: str) -> str:
     """Why connecting to ``url`` failed, in a few words."""
-    from twisted.internet import error as netError
+    from twisted.internet import error as neterror
     from twisted.internet.defer import CancelledError, TimeoutError
 
     inner = _innermost(error)
     secure = url.lower().startswith(("https://", "wss://"))
-    if isinstance(inner, TimeoutError | CancelledError | netError.TimeoutError):
+    if isinstance(inner, TimeoutError | CancelledError | neterror.TimeoutError):
         return "timed out"
-    if isinstance(inner, netError.ConnectionRefusedError):
+    if isinstance(inner, neterror.ConnectionRefusedError):
         return "connection refused (is the rendezvous running, on this port?)"
-    if isinstance(inner, netError.DNSLookupError):
+    if isinstance(inner, neterror.DNSLookupError):
         return "cannot resolve the host name"
     if type(inner).__module__.startswith("OpenSSL") or "SSL" in type(inner).__name__:
         detail = str(inner).strip(" []")
         return TLS_HINT if not detail else f"{TLS_HINT}: {detail}"
-    if secure and isinstance(inner, netError.ConnectionLost | netError.ConnectionDone):
+    if secure and isinstance(inner, neterror.ConnectionLost | neterror.ConnectionDone):
         return TLS_HINT
     text = str(inner).strip()
     return text or type(inner).__name__

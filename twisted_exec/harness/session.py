@@ -99,6 +99,7 @@ class ExecSession:
         self._callbacks: list[NotificationCallback] = []
         self._queues: set[_NotificationQueue] = set()
         self.error: StreamError | None = None
+        self.initializeResult: Any = None
         self.lastInboundSeq: int | None = None
         self._endWaiters: list[Deferred[StreamError]] = []
 
@@ -264,7 +265,24 @@ class ExecSession:
         result = await self.call("initialize", params)
         self.notify("initialized")
         self.sessionId = str(result["sessionId"])
+        self.initializeResult = result
         return self.sessionId
+
+    @property
+    def usesFileUris(self) -> bool:
+        """The executor speaks the 0.171 dialect (its initialize result has
+        ``environmentInfo``): paths travel as ``file:`` URIs."""
+        return (
+            isinstance(self.initializeResult, dict) and "environmentInfo" in self.initializeResult
+        )
+
+    def wirePath(self, path: str) -> str:
+        """``path`` as this executor's dialect takes it (a bare path, or a ``file:`` URI)."""
+        if not self.usesFileUris or path.startswith("file:"):
+            return path
+        from urllib.parse import quote
+
+        return "file://" + quote(path)
 
     # -- processes -------------------------------------------------------------------------
 
@@ -284,7 +302,7 @@ class ExecSession:
         params: dict[str, Any] = {
             "processId": processId if processId is not None else str(uuid.uuid4()),
             "argv": list(argv),
-            "cwd": cwd,
+            "cwd": self.wirePath(cwd),
             "env": dict(env or {}),
             "tty": tty,
             "pipeStdin": pipeStdin,
@@ -341,10 +359,13 @@ class ExecSession:
 
     def write(self, processId: str, data: bytes) -> Deferred[str]:
         """``process/write``; fires with the status (``accepted``, ``stdinClosed``, ...)."""
-        chunk = base64.b64encode(data).decode()
-        return self.call("process/write", {"processId": processId, "chunk": chunk}).addCallback(
-            lambda r: str(r["status"])
-        )
+        # writeId: 0.171 requires it (and drops a repeated one); 0.131 ignores extra fields.
+        params = {
+            "processId": processId,
+            "chunk": base64.b64encode(data).decode(),
+            "writeId": str(uuid.uuid4()),
+        }
+        return self.call("process/write", params).addCallback(lambda r: str(r["status"]))
 
     def terminate(self, processId: str) -> Deferred[bool]:
         """``process/terminate``; fires with whether the process was still running."""
@@ -355,36 +376,36 @@ class ExecSession:
     # -- files -----------------------------------------------------------------------------
 
     def readFile(self, path: str) -> Deferred[bytes]:
-        return self.call("fs/readFile", {"path": path}).addCallback(
+        return self.call("fs/readFile", {"path": self.wirePath(path)}).addCallback(
             lambda r: base64.b64decode(r["dataBase64"])
         )
 
     def writeFile(self, path: str, data: bytes) -> Deferred[None]:
-        params = {"path": path, "dataBase64": base64.b64encode(data).decode()}
+        params = {"path": self.wirePath(path), "dataBase64": base64.b64encode(data).decode()}
         return self.call("fs/writeFile", params).addCallback(lambda _: None)
 
     def getMetadata(self, path: str) -> Deferred[dict[str, Any]]:
-        return self.call("fs/getMetadata", {"path": path})
+        return self.call("fs/getMetadata", {"path": self.wirePath(path)})
 
     def readDirectory(self, path: str) -> Deferred[list[dict[str, Any]]]:
-        return self.call("fs/readDirectory", {"path": path}).addCallback(
+        return self.call("fs/readDirectory", {"path": self.wirePath(path)}).addCallback(
             lambda r: list(r["entries"])
         )
 
     def createDirectory(self, path: str, recursive: bool = True) -> Deferred[None]:
-        params = {"path": path, "recursive": recursive}
+        params = {"path": self.wirePath(path), "recursive": recursive}
         return self.call("fs/createDirectory", params).addCallback(lambda _: None)
 
     def remove(self, path: str, recursive: bool = True, force: bool = True) -> Deferred[None]:
-        params = {"path": path, "recursive": recursive, "force": force}
+        params = {"path": self.wirePath(path), "recursive": recursive, "force": force}
         return self.call("fs/remove", params).addCallback(lambda _: None)
 
     def copy(
         self, sourcePath: str, destinationPath: str, recursive: bool = False
     ) -> Deferred[None]:
         params = {
-            "sourcePath": sourcePath,
-            "destinationPath": destinationPath,
+            "sourcePath": self.wirePath(sourcePath),
+            "destinationPath": self.wirePath(destinationPath),
             "recursive": recursive,
         }
         return self.call("fs/copy", params).addCallback(lambda _: None)

@@ -64,3 +64,20 @@ def printToStdout(line: str) -> None:
     stream = sys.__stdout__ or sys.stdout
     stream.write(line + "\n")
     stream.flush()
+
+
+def cannotListen(url: str, error: BaseException) -> str:
+    """``cannot listen on ws://127.0.0.1:8765: address already in use`` (no traceback)."""
+    import errno
+
+    inner: Any = getattr(error, "socketError", None)
+    code = getattr(inner, "errno", None)
+    if code == errno.EADDRINUSE:
+        why = "address already in use (another server on that port? pick another with --listen)"
+    elif code == errno.EADDRNOTAVAIL:
+        why = "no such address on this machine"
+    elif code == errno.EACCES:
+        why = "permission denied (ports below 1024 need privileges)"
+    else:
+        why = str(inner or error)
+    return f"cannot listen on {url}: {why}"

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Iterable
 from typing import IO, Any
 
+from twisted.application.service import MultiService
 from twisted.logger import (
     FilteringLogObserver,
     ILogObserver,
@@ -138,3 +139,52 @@ class QuietSite(Site):
 
     def log(self, request: Any) -> None:
         return None
+
+
+def observerForTwistd(twistd: Any, logFormat: str, level: str) -> ILogObserver | None:
+    """The observer a twistd plugin installs, or None to leave twistd's own (``--logger``).
+
+    Under ``-n`` without ``--logfile`` logs go to stderr (stdout carries the bound URL or the
+    protocol); with ``--logfile`` (``-`` is stdout) or as a daemon (``twistd.log``) to that file,
+    rotated by size as twistd's own.
+    """
+    if twistd is None or not hasattr(twistd, "get"):
+        return makeObserver(sys.stderr, logFormat, level)
+    if twistd.get("logger"):
+        return None
+    logfile = twistd.get("logfile")
+    if twistd.get("nodaemon") and not logfile:
+        return makeObserver(sys.__stderr__ or sys.stderr, logFormat, level)
+    if logfile == "-":
+        return makeObserver(sys.__stdout__ or sys.stdout, logFormat, level)
+    from twisted.python.logfile import LogFile
+
+    stream: Any = LogFile.fromFullPath(logfile or "twistd.log", rotateLength=1_000_000)
+    return makeObserver(stream, logFormat, level)
+
+
+def installObserver(parent: Any, observer: ILogObserver | None) -> None:
+    """Make ``observer`` the log observer of the application ``parent`` belongs to.
+
+    twistd reads an ``ILogObserver`` component of the application before its own defaults.
+    """
+    if observer is None:
+        return
+    from twisted.python.components import Componentized
+
+    while getattr(parent, "parent", None) is not None:
+        parent = parent.parent
+    if isinstance(parent, Componentized):
+        parent.setComponent(ILogObserver, observer)
+
+
+class LoggingMultiService(MultiService):
+    """A ``MultiService`` that installs ``observer`` on the application it joins."""
+
+    def __init__(self, observer: ILogObserver | None) -> None:
+        super().__init__()
+        self.observer = observer
+
+    def setServiceParent(self, parent: Any) -> None:
+        super().setServiceParent(parent)
+        installObserver(parent, self.observer)

@@ -18,6 +18,7 @@ rendering it takes microseconds, so a thread buys nothing, and the reactor stays
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -27,12 +28,17 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from twisted.application.service import Service
+from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import Request
+
+log = Logger()
 
 __all__ = [
     "ExecutorMetrics",
     "MetricsResource",
+    "MetricsService",
     "RendezvousMetrics",
 ]
 
@@ -96,9 +102,6 @@ class ExecutorMetrics(_Base):
             "Processes started (process/start that spawned)",
             registry=r,
         )
-        self.processesRunning = Gauge(
-            "codex_exec_processes_running", "Processes not yet reaped", registry=r
-        )
         self.bytesReceived = Counter(
             "codex_exec_received_bytes",
             "Bytes of JSON-RPC messages received, by transport",
@@ -142,10 +145,6 @@ class ExecutorMetrics(_Base):
 
     def processStarted(self) -> None:
         self.processesStarted.inc()
-        self.processesRunning.inc()
-
-    def processReaped(self) -> None:
-        self.processesRunning.dec()
 
     def received(self, transport: str, size: int) -> None:
         self.bytesReceived.labels(transport).inc(size)
@@ -224,3 +223,55 @@ class MetricsResource(Resource):
 
     def render_HEAD(self, request: Request) -> bytes:
         return self.render_GET(request)
+
+
+class _Ready(Resource):
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", b"text/plain")
+        return b"ok\n"
+
+
+class MetricsService(Service):
+    """``--metrics-listen http://IP:PORT``: ``/metrics`` (and ``/readyz``) on a port of its own."""
+
+    def __init__(self, reactor: Any, metrics: _Base, listenUrl: str) -> None:
+        from twisted_exec.net.listen import parseListenUrl
+
+        self.reactor = reactor
+        self.metrics = metrics
+        self.address = parseListenUrl(listenUrl, "http", "")
+        self.port: Any = None
+        self.url: str | None = None
+
+    def privilegedStartService(self) -> None:
+        from twisted.internet.error import CannotListenError
+
+        from twisted_exec.net.listen import cannotListen
+        from twisted_exec.net.logs import QuietSite
+        from twisted_exec.net.twistdopts import failStartup
+
+        root = Resource()
+        root.putChild(b"metrics", MetricsResource(self.metrics))
+        root.putChild(b"readyz", _Ready())
+        try:
+            self.port = self.reactor.listenTCP(
+                self.address.port, QuietSite(root), interface=self.address.host
+            )
+        except CannotListenError as err:
+            failStartup(cannotListen(self.address.url, err))
+        bound = self.port.getHost()
+        self.url = f"http://{self.address.host}:{bound.port}/metrics"
+        log.info("metrics on {url}", url=self.url)
+        super().privilegedStartService()
+
+    def startService(self) -> None:
+        if self.port is None:
+            self.privilegedStartService()
+        super().startService()
+
+    def stopService(self) -> Any:
+        super().stopService()
+        port, self.port = self.port, None
+        return port.stopListening() if port is not None else None

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from twisted.python import usage
 
-from .logs import LOG_FORMATS, LOG_LEVELS
+from twisted_exec.net.logs import LOG_FORMATS, LOG_LEVELS
 
 __all__ = ["USAGE_EXIT", "OperatorOptions", "failStartup", "versionText"]
 
@@ -29,13 +29,16 @@ USAGE_EXIT = 2
 def versionText(program: str) -> str:
     """``twistd codex-executor 0.1.0 (twisted-exec; Twisted 26.10.0, Python 3.11.2)``."""
     import platform
+    from importlib.metadata import PackageNotFoundError, version
 
     from twisted import __version__ as twisted_version
 
-    from .. import __version__
-
+    try:
+        ours = version("twisted-exec")
+    except PackageNotFoundError:
+        ours = "unknown"
     return (
-        f"{program} {__version__} (twisted-exec; Twisted {twisted_version}, "
+        f"{program} {ours} (twisted-exec; Twisted {twisted_version}, "
         f"Python {platform.python_version()})"
     )
 

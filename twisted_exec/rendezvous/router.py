@@ -97,6 +97,7 @@ class ExecutorRecord:
     connectedAt: float | None = None
     disconnectedAt: float | None = None
     connections: int = 0  # websockets accepted so far
+    name: str | None = None  # the executor's --name, from its registration (ours send it)
     link: Any = None  # the current IRelayPeer, or None while disconnected
     waiters: list[tuple[int, Deferred[None]]] = field(default_factory=list)
 
@@ -116,6 +117,8 @@ class Router:
         self._slow: set[Any] = set()  # peers whose outbound buffer is full
         self._pausedBy: dict[Any, set[Any]] = {}  # peer not being read -> the slow peers why
         self.onUnrouted: Callable[[Any, str, bytes], None] = self._logUnrouted
+        #: ``onRouted(direction, size)`` after each forwarded frame (metrics), when set.
+        self.onRouted: Callable[[str, int], None] | None = None
 
     # -- executors -------------------------------------------------------------------------
 
@@ -131,9 +134,12 @@ class Router:
             record = self._executors[executorId] = ExecutorRecord(executorId)
         return record
 
-    def registered(self, executorId: str) -> None:
+    def registered(self, executorId: str, name: str | None = None) -> None:
         """The registry handed ``executorId`` a URL (it is *known* from now on)."""
-        self._recordFor(executorId).registeredAt = self._clock.seconds()
+        record = self._recordFor(executorId)
+        record.registeredAt = self._clock.seconds()
+        if name is not None:
+            record.name = name
 
     def executorConnected(self, executorId: str, link: Any) -> Any:
         """``link`` is now ``executorId``'s websocket; returns the link it replaces, if any.
@@ -187,6 +193,8 @@ class Router:
             self.onUnrouted(link, head.streamId, raw)
             return
         route.harness.sendFrame(raw)
+        if self.onRouted is not None:
+            self.onRouted("to_harness", len(raw))
         if head.kind == "reset":
             self._drop(key)
 
@@ -222,6 +230,8 @@ class Router:
             if harness in self._slow:
                 self._pause(link, harness)
         link.sendFrame(raw)
+        if self.onRouted is not None:
+            self.onRouted("to_executor", len(raw))
         if isReset and route is not None:
             self._drop(key)
 
@@ -236,6 +246,9 @@ class Router:
             record = self._executors.get(route.executorId)
             if record is not None and record.link is route.executor:
                 route.executor.sendFrame(encodeReset(route.streamId, HARNESS_DISCONNECTED))
+
+    def routeCount(self) -> int:
+        return len(self._routes)
 
     def streamCount(self, executorId: str) -> int:
         return sum(1 for key in self._routes if key[0] == executorId)

@@ -10,12 +10,26 @@ from urllib.parse import urlsplit
 
 from twisted.application.service import IService, Service
 from twisted.internet.defer import TimeoutError, ensureDeferred
+from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort
-from twisted.logger import Logger
+from twisted.logger import ILogObserver, Logger
 from twisted.python import usage
-from twisted.web.server import Site
 
-from twisted_exec.net.listen import ListenAddress, logToStderrUnder, parseListenUrl, printToStdout
+from twisted_exec.net.listen import (
+    ListenAddress,
+    cannotListen,
+    logToStderrUnder,
+    parseListenUrl,
+    printToStdout,
+)
+from twisted_exec.net.logs import (
+    LoggingMultiService,
+    QuietSite,
+    installObserver,
+    observerForTwistd,
+)
+from twisted_exec.net.metrics import MetricsService
+from twisted_exec.net.twistdopts import OperatorOptions, failStartup
 from twisted_exec.rendezvous.auth import (
     DEFAULT_SIGNATURE_TTL,
     TOKENS_ENV,
@@ -46,12 +60,16 @@ class RendezvousService(Service):
         *,
         announce: Callable[[str], None] | None = None,
         logToStderr: bool = False,
+        logObserver: ILogObserver | None = None,
     ) -> None:
         self.reactor = reactor
         self.server = server
         self.address = parseListen(listenUrl)
         self.announce = announce
         self.logToStderr = logToStderr
+        self.logObserver = logObserver
+        #: twistd sets this: a port in use ends the process with one ``Error:`` line, exit 2.
+        self.exitOnListenError = False
         self.port: IListeningPort | None = None
         self.url: str | None = None
         self.closeTimeout = 2.0
@@ -59,14 +77,20 @@ class RendezvousService(Service):
     def setServiceParent(self, parent: Any) -> None:
         """Under ``twistd -n`` without ``--logfile``, logs go to stderr: stdout is the URL."""
         super().setServiceParent(parent)
-        if self.logToStderr:
+        if self.logObserver is not None:
+            installObserver(parent, self.logObserver)
+        elif self.logToStderr:
             logToStderrUnder(parent)
 
     def privilegedStartService(self) -> None:
         # Synchronous, so a port in use fails twistd's start-up with a clear error.
-        site: Any = Site(self.server.resource())
-        site.noisy = False
-        self.port = self.reactor.listenTCP(self.address.port, site, interface=self.address.host)
+        site = QuietSite(self.server.resource())
+        try:
+            self.port = self.reactor.listenTCP(self.address.port, site, interface=self.address.host)
+        except CannotListenError as err:
+            if not self.exitOnListenError:
+                raise
+            failStartup(cannotListen(self.address.url, err))
         bound: Any = self.port.getHost()
         self.url = replace(self.address, port=bound.port).url
         log.info("codex rendezvous listening on {url}", url=self.url)
@@ -98,7 +122,8 @@ class RendezvousService(Service):
             self.reactor._exitSignal = None
 
 
-class RendezvousOptions(usage.Options):
+class RendezvousOptions(OperatorOptions):
+    programName = "twistd codex-rendezvous"
     synopsis = "[--listen http://IP:PORT] [--public-url URL] [--tokens-file FILE]"
     longdesc = (
         "Run an executor registry and relay rendezvous. Executors register with POST "
@@ -119,6 +144,13 @@ class RendezvousOptions(usage.Options):
         ],
         ["tokens-file", None, None, "File of accepted bearer tokens, one per line (# comments)."],
         [
+            "metrics-listen",
+            None,
+            None,
+            "Also serve /metrics (Prometheus text) on this http://IP:PORT; /metrics on --listen "
+            "is always there.",
+        ],
+        [
             "signature-ttl",
             None,
             DEFAULT_SIGNATURE_TTL,
@@ -137,6 +169,11 @@ class RendezvousOptions(usage.Options):
             raise usage.UsageError(f"--public-url expects http(s)://HOST[:PORT], got {public!r}")
         if self["signature-ttl"] <= 0:
             raise usage.UsageError("--signature-ttl must be positive")
+        if self["metrics-listen"] is not None:
+            try:
+                parseListenUrl(self["metrics-listen"], "http", "")
+            except ValueError as err:
+                raise usage.UsageError(str(err).replace("--listen", "--metrics-listen")) from None
 
 
 def makeService(options: RendezvousOptions, reactor: Any = None) -> IService:
@@ -147,7 +184,7 @@ def makeService(options: RendezvousOptions, reactor: Any = None) -> IService:
     try:
         tokens = TokenSet.load(options["tokens-file"])
     except TokenConfigError as err:
-        raise SystemExit(f"Error: {err}") from None
+        raise SystemExit(f"Error: {err}") from None  # a configuration error: exit 1
     server = RendezvousServer(
         reactor,
         tokens,
@@ -162,6 +199,17 @@ def makeService(options: RendezvousOptions, reactor: Any = None) -> IService:
         and not twistd.get("logfile")
         and not twistd.get("logger")
     )
-    return RendezvousService(
-        reactor, server, options["listen"], announce=printToStdout, logToStderr=logToStderr
+    observer = observerForTwistd(twistd, options["log-format"], options["log-level"])
+    service = RendezvousService(
+        reactor,
+        server,
+        options["listen"],
+        announce=printToStdout,
+        logToStderr=logToStderr and observer is None,
     )
+    service.exitOnListenError = True
+    top = LoggingMultiService(observer)
+    service.setServiceParent(top)
+    if options["metrics-listen"] is not None:
+        MetricsService(reactor, server.metrics, options["metrics-listen"]).setServiceParent(top)
+    return top

@@ -71,6 +71,9 @@ METHODS: dict[str, Method] = {
     "process/read": Method(params.ReadParams, "exec", _process("read")),
     "process/write": Method(params.WriteParams, "exec", _process("write")),
     "process/terminate": Method(params.TerminateParams, "exec", _process("terminate")),
+    # Extensions of ours (docs/decisions.md): an executor without them answers -32601.
+    "process/closeStdin": Method(params.CloseStdinParams, "exec", _process("closeStdin")),
+    "process/resize": Method(params.ResizeParams, "exec", _process("resize")),
     "fs/readFile": Method(params.FsReadFileParams, "filesystem", _fs("readFile")),
     "fs/writeFile": Method(params.FsWriteFileParams, "filesystem", _fs("writeFile")),
     "fs/createDirectory": Method(
@@ -111,6 +114,9 @@ class ExecProcessor:
         self._draining = False
         self._closed = False
         self._paused = False
+        #: ``onRequestDone(method, seconds)`` after each request's reply (metrics), with clock.
+        self.onRequestDone: Callable[[str, float], None] | None = None
+        self.clock: Any = None
 
     # -- IJsonRpcProcessor --------------------------------------------------------------------
 
@@ -256,6 +262,23 @@ class ExecProcessor:
         )
 
     def _handleRequest(self, request: jsonrpc.Request) -> Deferred[None] | None:
+        observe = self.onRequestDone
+        if observe is None or self.clock is None:
+            return self._dispatch(request)
+        started = self.clock.seconds()
+        clock = self.clock
+
+        def done(result: object) -> object:
+            observe(request.method, clock.seconds() - started)
+            return result
+
+        pending = self._dispatch(request)
+        if pending is None:
+            done(None)
+            return None
+        return pending.addBoth(done)
+
+    def _dispatch(self, request: jsonrpc.Request) -> Deferred[None] | None:
         method = METHODS.get(request.method)
         if method is None:
             self._replyError(
@@ -328,11 +351,22 @@ class ExecProcessorFactory:
     """Builds processors that share one session registry and one filesystem."""
 
     def __init__(
-        self, registry: SessionRegistry, filesystem: Any, maxQueued: int | None = MAX_QUEUED
+        self,
+        registry: SessionRegistry,
+        filesystem: Any,
+        maxQueued: int | None = MAX_QUEUED,
+        *,
+        clock: Any = None,
+        onRequestDone: Callable[[str, float], None] | None = None,
     ) -> None:
         self.registry = registry
         self.filesystem = filesystem
         self.maxQueued = maxQueued
+        self.clock = clock
+        self.onRequestDone = onRequestDone
 
     def buildProcessor(self, parseErrorContext: str | None) -> ExecProcessor:
-        return ExecProcessor(self.registry, self.filesystem, parseErrorContext, self.maxQueued)
+        processor = ExecProcessor(self.registry, self.filesystem, parseErrorContext, self.maxQueued)
+        processor.clock = self.clock
+        processor.onRequestDone = self.onRequestDone
+        return processor

@@ -74,6 +74,9 @@ class SessionRegistry:
     def __len__(self) -> int:
         return len(self._sessions)
 
+    def sessions(self) -> list[Session]:
+        return list(self._sessions.values())
+
     def get(self, sessionId: str) -> Session | None:
         return self._sessions.get(sessionId)
 

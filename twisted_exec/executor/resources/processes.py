@@ -30,7 +30,14 @@ from twisted.logger import Logger
 
 from twisted_exec.compat.envpolicy import childEnvironment
 from twisted_exec.compat.oserror import osErrorMessage
-from twisted_exec.compat.params import ExecParams, ReadParams, TerminateParams, WriteParams
+from twisted_exec.compat.params import (
+    CloseStdinParams,
+    ExecParams,
+    ReadParams,
+    ResizeParams,
+    TerminateParams,
+    WriteParams,
+)
 from twisted_exec.executor.core.output_buffer import OutputBuffer
 from twisted_exec.executor.resources.process_entry import (
     _Entry,
@@ -106,6 +113,8 @@ class ProcessTable:
         self._running = 0  # entries whose output is not closed yet
         self._closedOrder: deque[str] = deque()  # closed entries, oldest first
         self._tombstones: dict[str, _Tombstone] = {}  # insertion order: oldest first
+        #: Called after each successful spawn (metrics), when set.
+        self.onStarted: Callable[[], None] | None = None
 
     async def start(self, p: ExecParams) -> dict[str, Any]:
         if not p.argv:
@@ -149,6 +158,8 @@ class ProcessTable:
             raise
         if self.paused:
             entry.pause()
+        if self.onStarted is not None:
+            self.onStarted()
         return {"processId": p.processId}
 
     @property
@@ -266,7 +277,7 @@ class ProcessTable:
         # As the reference (probed): only a process killed by process/terminate refuses writes;
         # after a natural exit, or once the child closed its stdin, writes are still accepted
         # (and dropped), since the reference hands them to a writer task that ignores EPIPE.
-        if not entry.tty and not entry.pipeStdin:
+        if not entry.tty and (not entry.pipeStdin or getattr(entry, "stdinEnded", False)):
             return {"status": "stdinClosed"}
         if entry.terminated:
             raise internalError("failed to write to process stdin")
@@ -277,6 +288,38 @@ class ProcessTable:
             elif not entry.isReaped and 0 in entry.transport.pipes:
                 entry.transport.writeToChild(0, data)
         return {"status": "accepted"}
+
+    # -- extensions (an executor without them answers -32601; docs/decisions.md) --------------
+
+    def closeStdin(self, p: CloseStdinParams) -> dict[str, Any]:
+        """End a piped stdin, as a shell's ``<&-``: the child reads EOF once it drained it."""
+        if p.processId in self._tombstones:
+            return {}
+        entry = self._get(p.processId)
+        if entry.tty:
+            raise invalidRequest(
+                f"process {p.processId} runs on a pty: write its EOF character (Ctrl-D) instead"
+            )
+        entry.stdinEnded = True
+        if entry.pipeStdin and entry.transport is not None and not entry.isReaped:
+            entry.transport.closeStdin()  # after what was written: Twisted flushes first
+        return {}
+
+    def resize(self, p: ResizeParams) -> dict[str, Any]:
+        """Set a pty's size; the kernel signals SIGWINCH to its foreground process group."""
+        entry = self._get(p.processId)
+        if not entry.tty:
+            raise invalidRequest(f"process {p.processId} has no pty to resize")
+        if p.rows == 0 or p.cols == 0:
+            raise invalidParams("rows and cols must be more than 0")
+        fd = getattr(entry.transport, "fd", None)
+        if entry.isReaped or not isinstance(fd, int):
+            return {}
+        try:
+            fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", p.rows, p.cols, 0, 0))
+        except OSError as err:
+            raise internalError(osErrorMessage(err)) from None
+        return {}
 
     def terminate(self, p: TerminateParams) -> dict[str, Any]:
         entry = self._entries.get(p.processId)

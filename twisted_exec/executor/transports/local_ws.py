@@ -27,6 +27,7 @@ from zope.interface import implementer
 
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
 from twisted_exec.net.backpressure import TransportBackpressure
+from twisted_exec.net.logs import QuietSite
 from twisted_exec.net.wsfail import PromptFailMixin
 
 log = Logger()
@@ -188,8 +189,16 @@ class _Root(Resource):
         return self._websocket.render(request)
 
 
-def makeSite(factory: LocalExecFactory) -> Site:
-    site = Site(_Root(WebSocketResource(factory)))
-    site.noisy = False
+def makeSite(factory: LocalExecFactory, metrics: Any = None) -> Site:
+    """The listener's site; with ``metrics`` (an ``ExecutorMetrics``), ``/metrics`` too.
+
+    No access log lines (``/readyz`` probes and scrapes would flood the log).
+    """
+    root = _Root(WebSocketResource(factory))
+    if metrics is not None:
+        from twisted_exec.net.metrics import MetricsResource
+
+        root.putChild(b"metrics", MetricsResource(metrics))
+    site = QuietSite(root)
     site.displayTracebacks = False
     return site

@@ -69,6 +69,9 @@ class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ig
         self._deadlineCall: IDelayedCall | None = None
         self._abortCall: IDelayedCall | None = None
         self._ended = False
+        self._pingSentAt: float | None = None
+        #: How the websocket ended, for the reconnect log line ("code 1006", "code 1000: bye").
+        self.closeReason = "not closed"
 
     def onConnect(self, response: ConnectionResponse) -> None:
         return None
@@ -115,6 +118,9 @@ class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ig
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         self._pushDeadline()
+        metrics = self.factory.metrics
+        if metrics is not None:
+            metrics.received("relay", len(payload))
         if not isBinary:
             log.warn(
                 "text websocket message of {size} bytes dropped: relay frames are binary",
@@ -126,12 +132,17 @@ class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ig
 
     def onPong(self, payload: bytes) -> None:
         self._pushDeadline()
+        sentAt, self._pingSentAt = self._pingSentAt, None
+        metrics = self.factory.metrics
+        if metrics is not None and sentAt is not None:
+            metrics.pingAnswered(self.factory.clock.seconds() - sentAt)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         if self._ended:
             return
         self._ended = True
         self._cancelTimers()
+        self.closeReason = f"code {code}" + (f": {reason}" if reason else "")
         if not self.opened.called:
             self.opened.errback(
                 HandshakeFailedError(f"websocket closed before opening (code {code}): {reason}")
@@ -143,6 +154,9 @@ class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ig
     def _sendFrame(self, raw: bytes) -> None:
         if self.state != self.STATE_OPEN:
             return
+        metrics = self.factory.metrics
+        if metrics is not None:
+            metrics.sent("relay", len(raw))
         limit: int = getattr(self, "maxMessagePayloadSize", 0)
         transport: Any = self.transport
         fits = limit == 0 or len(raw) <= limit  # 0: no limit (autobahn's convention)
@@ -161,6 +175,7 @@ class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ig
         self._pingCall = None
         if self.state != self.STATE_OPEN:
             return
+        self._pingSentAt = self.factory.clock.seconds()
         self.sendPing()
         self._schedulePing()
 
@@ -214,6 +229,8 @@ class RelayClientFactory(WebSocketClientFactory):  # type: ignore[misc]
         self.pongTimeout = pongTimeout
         self.maxStreams = maxStreams
         self.closeTimeout = closeTimeout
+        #: An ``ExecutorMetrics`` (bytes in and out, ping round trips), when set.
+        self.metrics: Any = None
         self.setProtocolOptions(
             maxMessagePayloadSize=maxMessageBytes,
             maxFramePayloadSize=maxMessageBytes,
