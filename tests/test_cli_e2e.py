@@ -172,7 +172,7 @@ class ErrorTextTests(CliCase):
 
     async def test_tlsAgainstPlainHttpSaysSo(self) -> None:
         https = self.loop.url.replace("http://", "https://")
-        result = await self.cli("-r", https, "ls-executors")
+        result = await self.cli("-r", https, "--timeout", "2", "ls-executors")
         self.assertEqual(result.code, 125, result)
         self.assertIn("TLS", result.err)
         self.assertNotIn("reason: \n", result.err)
@@ -195,14 +195,20 @@ class ErrorTextTests(CliCase):
 
 class ListingTests(CliCase):
     async def test_lsExecutorsNameConnectionsAge(self) -> None:
-        await self.ready()
+        self.loop.startExecutor("box", name="My box")
+        await bounded(self.loop.server.router.waitForExecutor("box", 1))
         result = await self.cli("ls-executors")
         self.assertEqual(result.code, 0, result)
         header, row = result.out.decode().splitlines()[:2]
-        self.assertEqual(header.split(), ["EXECUTOR", "NAME", "STATE", "CONNECTIONS", "AGE"])
-        fields = row.split()
-        self.assertEqual(fields[0], "box")
-        self.assertIn("connected", fields)
+        self.assertEqual(
+            header.split(), ["EXECUTOR", "NAME", "STATE", "STREAMS", "CONNECTIONS", "AGE"]
+        )
+        self.assertRegex(row, r"^box\s+My box\s+connected\s+0\s+0\s+\d+s$")
+        # a harness connected now counts; the age is the connection's
+        connection = await self.loop.harness("box")
+        await bounded(connection.openSession())
+        again = await self.cli("ls-executors")
+        self.assertRegex(again.out.decode(), r"(?m)^box\s+My box\s+connected\s+1\s+1\s+\d+s$")
 
 
 class CopyTests(CliCase):

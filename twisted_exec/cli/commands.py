@@ -87,7 +87,7 @@ async def onlyExecutor(
     """The one connected executor, waiting up to the deadline for one to connect."""
     delay = POLL_FIRST
     while True:
-        executors = await listExecutors(reactor, args.rendezvous, token, timeout=deadline.left())
+        executors = await listExecutors(reactor, args.rendezvous, token, timeout=args.timeout)
         connected = [e["executor_id"] for e in executors if e.get("connected")]
         if len(connected) == 1:
             return str(connected[0])

@@ -38,7 +38,12 @@ def describeConnectError(error: BaseException, url: str) -> str:
 
     inner = _innermost(error)
     secure = url.lower().startswith(("https://", "wss://"))
-    if isinstance(inner, TimeoutError | CancelledError | neterror.TimeoutError):
+    if isinstance(
+        inner,
+        TimeoutError | CancelledError | neterror.TimeoutError | neterror.ConnectingCancelledError,
+    ):
+        if secure:
+            return "timed out; " + TLS_HINT.replace("the TLS handshake failed", "no TLS handshake")
         return "timed out"
     if isinstance(inner, neterror.ConnectionRefusedError):
         return "connection refused (is the rendezvous running, on this port?)"
