@@ -28,13 +28,6 @@ from twisted_exec.wire.errors import RpcError, invalidParams
 U64_MAX = 2**64 - 1
 
 
-class _Missing:
-    """Marker for a field absent from the input."""
-
-
-MISSING = _Missing()
-
-
 def describe(value: object) -> str:
     """serde's ``Unexpected`` rendering of a JSON value."""
     if value is None:
@@ -483,7 +476,6 @@ def parse(cls: type[P], raw: object) -> P:
 
 
 __all__ = [
-    "MISSING",
     "ExecEnvPolicy",
     "ExecParams",
     "FsCopyParams",

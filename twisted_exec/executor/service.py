@@ -13,13 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import replace
 from typing import Any
 
-from twisted.application.service import MultiService, Service
+from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList, TimeoutError
-from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 
 from twisted_exec.executor.core.interfaces import IProcessorFactory
@@ -30,15 +27,21 @@ from twisted_exec.executor.transports.local_ws import (
     LocalExecFactory,
     makeSite,
 )
-from twisted_exec.net.listen import cannotListen, logToStderrUnder, parseListenUrl
+from twisted_exec.net.listen import (
+    ListeningService,
+    exitCleanlyAfterSignal,
+    logToStderrUnder,
+    parseListenUrl,
+)
 from twisted_exec.net.logs import installObserver
-from twisted_exec.net.twistdopts import failStartup
 
 log = Logger()
 
 
-class LocalWebSocketService(Service):
+class LocalWebSocketService(ListeningService):
     """Listens on ``ws://IP:PORT`` and announces the bound URL (port 0 picks a free port)."""
+
+    listeningMessage = "codex exec-server listening on {url}"
 
     def __init__(
         self,
@@ -50,46 +53,15 @@ class LocalWebSocketService(Service):
         maxMessageBytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         metrics: Any = None,
     ) -> None:
-        self.reactor = reactor
+        super().__init__(reactor, parseListenUrl(listenUrl), announce)
         self.metrics = metrics
-        #: twistd sets this: a port in use ends the process with one ``Error:`` line, exit 2
-        #: (an embedding application gets the ``CannotListenError``).
-        self.exitOnListenError = False
-        self.address = parseListenUrl(listenUrl)
         self.factory = LocalExecFactory(processorFactory, reactor, maxMessageBytes)
-        self.announce = announce
-        self.port: IListeningPort | None = None
-        self.url: str | None = None
-        #: Seconds a stop waits for close frames to be written (a peer that does not read
-        #: never takes them) before the connections are aborted.
-        self.closeTimeout = 2.0
 
-    def privilegedStartService(self) -> None:
-        # Synchronous, so a port in use fails twistd's start-up with a clear error.
-        try:
-            self.port = self.reactor.listenTCP(
-                self.address.port, makeSite(self.factory, self.metrics), interface=self.address.host
-            )
-        except CannotListenError as err:
-            if not self.exitOnListenError:
-                raise
-            failStartup(cannotListen(self.address.url, err))
-        bound: Any = self.port.getHost()
-        self.url = replace(self.address, port=bound.port).url
-        log.info("codex exec-server listening on {url}", url=self.url)
-        if self.announce is not None:
-            self.announce(self.url)
-        super().privilegedStartService()
-
-    def startService(self) -> None:
-        if self.port is None:
-            self.privilegedStartService()
-        super().startService()
+    def makeFactory(self) -> Any:
+        return makeSite(self.factory, self.metrics)
 
     async def _stop(self) -> None:
-        port, self.port = self.port, None
-        if port is not None:
-            await port.stopListening()  # type: ignore[misc]
+        await self.stopListening()
         # Close frames only leave on a later reactor turn: wait for them (bounded), or
         # twistd's shutdown tears the sockets down first and clients see 1006, not 1000.
         protocols = list(self.factory.connections)
@@ -159,11 +131,7 @@ class ExecutorService(MultiService):
 
         def shutdown(result: object) -> object:
             self.executor.shutdown()
-            # twistd re-raises the signal that stopped the reactor, so SIGTERM would end the
-            # process "killed by SIGTERM". Our shutdown is complete and clean at this point:
-            # report it as exit code 0 (issue: "SIGTERM ... exits 0").
-            if getattr(self.executor.reactor, "_exitSignal", None) is not None:
-                self.executor.reactor._exitSignal = None
+            exitCleanlyAfterSignal(self.executor.reactor)  # SIGTERM ... exits 0
             return result
 
         return d.addBoth(shutdown)

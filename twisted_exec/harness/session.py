@@ -26,6 +26,8 @@ from twisted.python.failure import Failure
 
 from twisted_exec.harness.errors import CallError, StreamError
 from twisted_exec.wire.frames import SEQ_MODULUS, Data, Reset, encodeData, encodeReset, encodeResume
+from twisted_exec.wire.rpcclient import Notification as RpcNotification
+from twisted_exec.wire.rpcclient import Reply, RpcClientCore
 
 log = Logger()
 
@@ -94,8 +96,7 @@ class ExecSession:
         self._send = send
         self._onEnded = onEnded
         self._nextSeq = 0
-        self._nextId = 1
-        self._pending: dict[int, tuple[str, Deferred[Any]]] = {}
+        self._rpc: RpcClientCore[tuple[str, Deferred[Any]]] = RpcClientCore()
         self._callbacks: list[NotificationCallback] = []
         self._queues: set[_NotificationQueue] = set()
         self.error: StreamError | None = None
@@ -143,17 +144,17 @@ class ExecSession:
         if not isinstance(message, dict):
             log.warn("stream {streamId}: non-object JSON dropped", streamId=self.streamId)
             return
-        if "method" in message:
-            if "id" not in message:
-                self._notification(message)
-            return  # the executor sends no requests
-        pending = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
-        if pending is None:
-            log.warn("stream {streamId}: reply to no request dropped", streamId=self.streamId)
+        received = self._rpc.received(message)
+        if isinstance(received, RpcNotification):
+            self._notification(message)
             return
-        method, d = pending
-        error = message.get("error")
-        if isinstance(error, dict):
+        if not isinstance(received, Reply):
+            if "method" not in message:  # the executor sends no requests: those are ignored
+                log.warn("stream {streamId}: reply to no request dropped", streamId=self.streamId)
+            return
+        method, d = received.pending
+        error = received.error
+        if error is not None:
             d.errback(
                 CallError(
                     method,
@@ -173,8 +174,7 @@ class ExecSession:
         if self.error is not None:
             return
         self.error = error
-        pending, self._pending = self._pending, {}
-        for _, d in pending.values():
+        for _, d in self._rpc.takeAll():
             d.errback(error)
         for queue in list(self._queues):
             queue.close()
@@ -207,22 +207,13 @@ class ExecSession:
         if self.error is not None:
             d.errback(self.error)
             return d
-        ident = self._nextId
-        self._nextId += 1
-        self._pending[ident] = (method, d)
-        message: dict[str, Any] = {"id": ident, "method": method}
-        if params is not None:
-            message["params"] = params
-        self._sendMessage(message)
+        self._sendMessage(self._rpc.request(method, params, (method, d)))
         return d
 
     def notify(self, method: str, params: Any = None) -> None:
         if self.error is not None:
             raise self.error
-        message: dict[str, Any] = {"method": method}
-        if params is not None:
-            message["params"] = params
-        self._sendMessage(message)
+        self._sendMessage(self._rpc.notification(method, params))
 
     def _notification(self, message: Notification) -> None:
         for callback in list(self._callbacks):

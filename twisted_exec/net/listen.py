@@ -7,9 +7,16 @@ stderr under ``twistd -n`` without ``--logfile``.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
+
+from twisted.application.service import Service
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory
+from twisted.logger import Logger
+
+_log = Logger(namespace="twisted_exec.net.listen")
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,74 @@ def printToStdout(line: str) -> None:
     stream = sys.__stdout__ or sys.stdout
     stream.write(line + "\n")
     stream.flush()
+
+
+class ListeningService(Service):
+    """Listens on an address and announces the bound URL: the executor's local websocket and the
+    rendezvous share this start-up (port 0 picks a free port; a busy port fails ``twistd`` at
+    start, synchronously, with a clear error).
+
+    Subclasses provide :meth:`makeFactory` and ``listeningMessage``; they close their own
+    connections after :meth:`stopListening`.
+    """
+
+    listeningMessage = "listening on {url}"
+    closeTimeout = 2.0  #: seconds a stop waits for close handshakes before aborting
+    #: twistd sets this: a port in use ends the process with one ``Error:`` line and exit
+    #: code 2 instead of a traceback (an embedding application gets the CannotListenError).
+    exitOnListenError = False
+
+    def __init__(
+        self,
+        reactor: Any,
+        address: ListenAddress,
+        announce: Callable[[str], None] | None = None,
+    ) -> None:
+        self.reactor = reactor
+        self.address = address
+        self.announce = announce
+        self.port: IListeningPort | None = None
+        self.url: str | None = None
+
+    def makeFactory(self) -> IProtocolFactory:
+        raise NotImplementedError
+
+    def privilegedStartService(self) -> None:
+        from twisted.internet.error import CannotListenError
+
+        try:
+            self.port = self.reactor.listenTCP(
+                self.address.port, self.makeFactory(), interface=self.address.host
+            )
+        except CannotListenError as err:
+            if not self.exitOnListenError:
+                raise
+            from twisted_exec.net.twistdopts import failStartup
+
+            failStartup(cannotListen(self.address.url, err))
+        bound: Any = self.port.getHost()
+        self.url = replace(self.address, port=bound.port).url
+        _log.info(self.listeningMessage, url=self.url)
+        if self.announce is not None:
+            self.announce(self.url)
+        super().privilegedStartService()
+
+    def startService(self) -> None:
+        if self.port is None:
+            self.privilegedStartService()
+        super().startService()
+
+    async def stopListening(self) -> None:
+        port, self.port = self.port, None
+        if port is not None:
+            await port.stopListening()  # type: ignore[misc]
+
+
+def exitCleanlyAfterSignal(reactor: Any) -> None:
+    """twistd re-raises the signal that stopped the reactor, so SIGTERM would end the process
+    "killed by SIGTERM"; call this once a shutdown is complete and clean to exit 0 instead."""
+    if getattr(reactor, "_exitSignal", None) is not None:
+        reactor._exitSignal = None
 
 
 def cannotListen(url: str, error: BaseException) -> str:

@@ -19,6 +19,7 @@ from twisted.web.server import Request
 
 from twisted_exec.net.metrics import MetricsResource, RendezvousMetrics
 from twisted_exec.rendezvous.auth import TokenSet, UrlSigner
+from twisted_exec.rendezvous.environment_resource import CloudRoot, EnvironmentRendezvous
 from twisted_exec.rendezvous.registry import CloudResource
 from twisted_exec.rendezvous.router import Router
 from twisted_exec.rendezvous.websocket import (
@@ -102,6 +103,8 @@ class RendezvousServer:
         self.signer = signer if signer is not None else UrlSigner(clock)
         self.publicUrl = publicUrl
         self.router = Router(clock)
+        #: Codex 0.171's environment registry and Noise relay routes (their own router).
+        self.environments = EnvironmentRendezvous(clock, self.signer)
         self.answerPings = True
         #: Every websocket is pinged this often, and dropped when nothing (pong, ping, frame)
         #: came from it for ``idleTimeout`` seconds: a half-open harness would otherwise hold
@@ -130,9 +133,10 @@ class RendezvousServer:
     def resource(self) -> IResource:
         root = Resource()
         websocket = WebSocketResource(self.websocketFactory)
-        root.putChild(b"cloud", CloudResource(self))
+        root.putChild(b"cloud", CloudRoot(self, CloudResource(self)))
         root.putChild(b"executor", _AnyChild(websocket))
         root.putChild(b"harness", _AnyChild(websocket))
+        root.putChild(b"ws", _AnyChild(websocket))  # /ws/environment/{id}?role=...
         root.putChild(b"readyz", _Ready())
         root.putChild(b"metrics", MetricsResource(self.metrics))
         return root

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from twisted.application.service import IService, Service
+from twisted.application.service import IService
 from twisted.internet.defer import TimeoutError, ensureDeferred
-from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IListeningPort
 from twisted.logger import ILogObserver, Logger
 from twisted.python import usage
 
 from twisted_exec.net.listen import (
     ListenAddress,
-    cannotListen,
+    ListeningService,
+    exitCleanlyAfterSignal,
     logToStderrUnder,
     parseListenUrl,
     printToStdout,
@@ -29,7 +27,7 @@ from twisted_exec.net.logs import (
     observerForTwistd,
 )
 from twisted_exec.net.metrics import MetricsService
-from twisted_exec.net.twistdopts import OperatorOptions, failStartup
+from twisted_exec.net.twistdopts import OperatorOptions
 from twisted_exec.rendezvous.auth import (
     DEFAULT_SIGNATURE_TTL,
     TOKENS_ENV,
@@ -49,8 +47,10 @@ def parseListen(url: str) -> ListenAddress:
     return parseListenUrl(url, "http", "")
 
 
-class RendezvousService(Service):
+class RendezvousService(ListeningService):
     """Listens for the registry and both websocket routes; announces the bound base URL."""
+
+    listeningMessage = "codex rendezvous listening on {url}"
 
     def __init__(
         self,
@@ -62,17 +62,10 @@ class RendezvousService(Service):
         logToStderr: bool = False,
         logObserver: ILogObserver | None = None,
     ) -> None:
-        self.reactor = reactor
+        super().__init__(reactor, parseListen(listenUrl), announce)
         self.server = server
-        self.address = parseListen(listenUrl)
-        self.announce = announce
         self.logToStderr = logToStderr
         self.logObserver = logObserver
-        #: twistd sets this: a port in use ends the process with one ``Error:`` line, exit 2.
-        self.exitOnListenError = False
-        self.port: IListeningPort | None = None
-        self.url: str | None = None
-        self.closeTimeout = 2.0
 
     def setServiceParent(self, parent: Any) -> None:
         """Under ``twistd -n`` without ``--logfile``, logs go to stderr: stdout is the URL."""
@@ -82,44 +75,22 @@ class RendezvousService(Service):
         elif self.logToStderr:
             logToStderrUnder(parent)
 
-    def privilegedStartService(self) -> None:
-        # Synchronous, so a port in use fails twistd's start-up with a clear error.
-        site = QuietSite(self.server.resource())
-        try:
-            self.port = self.reactor.listenTCP(self.address.port, site, interface=self.address.host)
-        except CannotListenError as err:
-            if not self.exitOnListenError:
-                raise
-            failStartup(cannotListen(self.address.url, err))
-        bound: Any = self.port.getHost()
-        self.url = replace(self.address, port=bound.port).url
-        log.info("codex rendezvous listening on {url}", url=self.url)
-        if self.announce is not None:
-            self.announce(self.url)
-        super().privilegedStartService()
-
-    def startService(self) -> None:
-        if self.port is None:
-            self.privilegedStartService()
-        super().startService()
+    def makeFactory(self) -> Any:
+        return QuietSite(self.server.resource())
 
     def stopService(self) -> Any:
         super().stopService()
         return ensureDeferred(self._stop())
 
     async def _stop(self) -> None:
-        port, self.port = self.port, None
-        if port is not None:
-            await port.stopListening()  # type: ignore[misc]
+        await self.stopListening()
         self.server.closeAll()
         closing = self.server.whenAllClosed()
         closing.addTimeout(self.closeTimeout, self.reactor)
         with suppress(TimeoutError):
             await closing
         self.server.abortAll()
-        # twistd re-raises the signal that stopped it; the shutdown was clean: exit 0.
-        if getattr(self.reactor, "_exitSignal", None) is not None:
-            self.reactor._exitSignal = None
+        exitCleanlyAfterSignal(self.reactor)
 
 
 class RendezvousOptions(OperatorOptions):
@@ -129,7 +100,10 @@ class RendezvousOptions(OperatorOptions):
         "Run an executor registry and relay rendezvous. Executors register with POST "
         "{URL}/cloud/executor/{ID}/register and dial the signed one-time websocket URL they get "
         "back; harnesses connect to {URL}/harness/{ID} with a bearer token and exchange relay "
-        "frames with that executor. Accepted bearer tokens come from --tokens-file, else "
+        "frames with that executor. Codex 0.171 executors and harnesses use the environment "
+        "registry instead (POST {URL}/cloud/environment/{ID}/register, /connect, /validate) "
+        "and Noise-encrypted relays the rendezvous routes without decrypting. "
+        "Accepted bearer tokens come from --tokens-file, else "
         f"${TOKENS_ENV} (comma or space separated), else $CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN; "
         "never from the command line. The bound URL is printed on stdout (port 0 picks one)."
     )

@@ -24,11 +24,12 @@ from urllib.parse import unquote
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
-from twisted.internet.interfaces import IDelayedCall, IPushProducer
+from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from twisted_exec.rendezvous.router import IRelayPeer
+from twisted_exec.net.keepalive import Keepalive
+from twisted_exec.rendezvous.router import IRelayPeer, Router
 
 if TYPE_CHECKING:
     from twisted_exec.rendezvous.server import RendezvousServer
@@ -61,6 +62,11 @@ class _Link:
     @property
     def server(self) -> RendezvousServer:
         return self._protocol.factory.server
+
+    @property
+    def router(self) -> Router:
+        """The router this link's frames go through (environments have their own)."""
+        return self.server.router
 
     def sendFrame(self, raw: bytes) -> None:
         if self._protocol.state == WebSocketServerProtocol.STATE_OPEN:
@@ -119,10 +125,10 @@ class _Backpressure:
         self._link = link
 
     def pauseProducing(self) -> None:
-        self._link.server.router.peerPaused(self._link)
+        self._link.router.peerPaused(self._link)
 
     def resumeProducing(self) -> None:
-        self._link.server.router.peerResumed(self._link)
+        self._link.router.peerResumed(self._link)
 
     def stopProducing(self) -> None:
         pass
@@ -182,12 +188,15 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
         super().__init__()
         self.link: _Link | None = None
         self._opened = False
-        self._pingCall: IDelayedCall | None = None
-        self._idleCall: IDelayedCall | None = None
+        self._keepalive: Keepalive | None = None
 
     def onConnect(self, request: ConnectionRequest) -> None:
-        role, executorId = parseWebSocketPath(request.path)
         server = self.factory.server
+        if request.path.startswith("/ws/environment/"):
+            self.link = server.environments.admit(self, request)
+            server.protocols.add(self)  # closed and aborted with the others when stopping
+            return None
+        role, executorId = parseWebSocketPath(request.path)
         if role == "executor":
             self.link = server.admitExecutor(self, executorId, request)
         else:
@@ -199,8 +208,15 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
             self._opened = True
             self._registerBackpressure(self.link)
             self.link.opened()
-            self._schedulePing()
-            self._touch()
+            server = self.factory.server
+            self._keepalive = Keepalive(
+                server.clock,
+                interval=server.pingInterval,
+                timeout=server.idleTimeout,
+                sendPing=self._ping,
+                onSilent=self._idle,
+            )
+            self._keepalive.start()
 
     def _registerBackpressure(self, link: _Link) -> None:
         """Our producer on the TCP transport, in place of twisted.web's ``HTTPChannel`` (which
@@ -232,10 +248,8 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
             super().onPing(payload)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
-        for call in (self._pingCall, self._idleCall):
-            if call is not None and call.active():
-                call.cancel()
-        self._pingCall = self._idleCall = None
+        if self._keepalive is not None:
+            self._keepalive.stop()
         self.factory.server.forget(self)
         if self.link is not None and self._opened:
             self._opened = False
@@ -243,30 +257,17 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
 
     # -- keepalive: our timers on the server's clock (autobahn's run on txaio's loop) --------
 
-    def _schedulePing(self) -> None:
-        interval = self.factory.server.pingInterval
-        if interval is not None:
-            self._pingCall = self.factory.server.clock.callLater(interval, self._ping)
-
     def _ping(self) -> None:
-        self._pingCall = None
         if self.state == self.STATE_OPEN:
             self.sendPing()
-            self._schedulePing()
 
     def _touch(self) -> None:
         """Inbound traffic: the peer is alive; push the idle deadline back."""
-        timeout = self.factory.server.idleTimeout
-        if timeout is None or not self._opened:
-            return
-        if self._idleCall is not None and self._idleCall.active():
-            self._idleCall.reset(timeout)
-        else:
-            self._idleCall = self.factory.server.clock.callLater(timeout, self._idle)
+        if self._keepalive is not None:
+            self._keepalive.touch()
 
     def _idle(self) -> None:
-        self._idleCall = None
-        if self.link is not None and self.factory.server.router.isPaused(self.link):
+        if self.link is not None and self.link.router.isPaused(self.link):
             self._touch()  # we are the ones not reading it (flow control): not its silence
             return
         log.warn(

@@ -40,6 +40,7 @@ from twisted_exec.rendezvous.websocket import (
 )
 from twisted_exec.wire import relay_pb2
 from twisted_exec.wire.frames import encodeData, encodeReset, encodeResume
+from twisted_exec.wire.rpcclient import Notification, Reply, RpcClientCore
 
 log = Logger()
 
@@ -56,8 +57,7 @@ class HarnessStream:
         self.seqs: list[int] = []  # inbound data seqs, in order
         self.notifications: DeferredQueue[dict[str, Any]] = DeferredQueue()
         self._nextSeq = 0
-        self._nextId = 1
-        self._pending: dict[Any, Deferred[dict[str, Any]]] = {}
+        self._rpc: RpcClientCore[Deferred[dict[str, Any]]] = RpcClientCore()
         self._anyWaiters: list[Deferred[dict[str, Any]]] = []
 
     def send(self, message: dict[str, Any] | bytes, seq: int | None = None) -> None:
@@ -69,21 +69,12 @@ class HarnessStream:
 
     def request(self, method: str, params: Any = None) -> Deferred[dict[str, Any]]:
         """Send a request; fires with the whole response object (``result`` or ``error``)."""
-        ident = self._nextId
-        self._nextId += 1
         d: Deferred[dict[str, Any]] = Deferred()
-        self._pending[ident] = d
-        message: dict[str, Any] = {"id": ident, "method": method}
-        if params is not None:
-            message["params"] = params
-        self.send(message)
+        self.send(self._rpc.request(method, params, d))
         return d
 
     def notify(self, method: str, params: Any = None) -> None:
-        message: dict[str, Any] = {"method": method}
-        if params is not None:
-            message["params"] = params
-        self.send(message)
+        self.send(self._rpc.notification(method, params))
 
     def initialize(self, clientName: str = "twisted-exec-test", **extra: Any) -> Deferred[str]:
         """``initialize`` + ``initialized``; fires with the session id."""
@@ -116,9 +107,10 @@ class HarnessStream:
         waiters, self._anyWaiters = self._anyWaiters, []
         for w in waiters:
             w.callback(message)
-        if "method" not in message and message.get("id") in self._pending:
-            self._pending.pop(message["id"]).callback(message)
-        elif "method" in message and "id" not in message:
+        received = self._rpc.received(message)
+        if isinstance(received, Reply):
+            received.pending.callback(message)
+        elif isinstance(received, Notification):
             self.notifications.put(message)
 
 

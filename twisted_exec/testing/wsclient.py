@@ -19,6 +19,8 @@ from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientPr
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint
 
+from twisted_exec.wire.rpcclient import Reply, RpcClientCore
+
 
 class _Queue:
     """An unbounded queue whose ``get`` returns a Deferred (no reactor needed)."""
@@ -82,8 +84,7 @@ class JsonRpcClient:
 
     def __init__(self) -> None:
         self.protocol: Any = None
-        self._nextId = 1
-        self._pending: dict[Any, Deferred[Any]] = {}
+        self._rpc: RpcClientCore[Deferred[Any]] = RpcClientCore()
         self.notifications = _Queue()
         self.messages: list[Any] = []
         self.closed: Deferred[int | None] = Deferred()
@@ -91,21 +92,18 @@ class JsonRpcClient:
     def _received(self, payload: bytes) -> None:
         message = json.loads(payload)
         self.messages.append(message)
-        if isinstance(message, dict) and "method" in message and "id" not in message:
+        received = self._rpc.received(message)
+        if not isinstance(received, Reply):
             self.notifications.put(message)
-            return
-        waiter = self._pending.pop(message.get("id"), None)
-        if waiter is None:
-            self.notifications.put(message)
-        elif "error" in message:
-            waiter.errback(JsonRpcError(message["error"]["code"], message["error"]["message"]))
+        elif received.error is not None:
+            error = received.error
+            received.pending.errback(JsonRpcError(error["code"], error["message"]))
         else:
-            waiter.callback(message["result"])
+            received.pending.callback(message["result"])
 
     def _closed(self, code: int | None) -> None:
-        for waiter in self._pending.values():
+        for waiter in self._rpc.takeAll():
             waiter.errback(ConnectionError(f"websocket closed ({code})"))
-        self._pending.clear()
         if not self.closed.called:
             self.closed.callback(code)
 
@@ -117,15 +115,8 @@ class JsonRpcClient:
         self.sendRaw(json.dumps(message))
 
     def call(self, method: str, params: Any = None, *, id: Any = None) -> Deferred[Any]:
-        if id is None:
-            id = self._nextId
-            self._nextId += 1
-        message: dict[str, Any] = {"id": id, "method": method}
-        if params is not None:
-            message["params"] = params
         d: Deferred[Any] = Deferred()
-        self._pending[id] = d
-        self.send(message)
+        self.send(self._rpc.request(method, params, d, id=id))
         return d
 
     async def handshake(self, resumeSessionId: str | None = None) -> str:

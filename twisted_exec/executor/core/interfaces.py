@@ -6,7 +6,7 @@ stdio: it is handed an :class:`IMessageSink` and told when that sink goes away.
 
 from __future__ import annotations
 
-from zope.interface import Attribute, Interface
+from zope.interface import Interface
 
 
 class IMessageSink(Interface):
@@ -53,9 +53,3 @@ class IProcessorFactory(Interface):
         is not JSON (e.g. ``websocket JSON-RPC message from exec-server websocket 127.0.0.1:5``);
         ``None`` means such messages are dropped with a log line, as the relay does.
         """
-
-
-class IExecutorStatus(Interface):
-    """What a service reports about itself (for status lines and tests)."""
-
-    url = Attribute("The bound ws:// URL in local mode, or None.")

@@ -26,9 +26,9 @@ from twisted.web.server import Request, Site
 from zope.interface import implementer
 
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
+from twisted_exec.net.autobahn_compat import PromptFailMixin
 from twisted_exec.net.backpressure import TransportBackpressure
 from twisted_exec.net.logs import QuietSite
-from twisted_exec.net.wsfail import PromptFailMixin
 
 log = Logger()
 

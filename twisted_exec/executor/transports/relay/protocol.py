@@ -35,8 +35,9 @@ from twisted.logger import Logger
 
 from twisted_exec.executor.core.interfaces import IProcessorFactory
 from twisted_exec.executor.transports.relay.demux import MAX_STREAMS, RelayDemux
+from twisted_exec.net.autobahn_compat import PromptFailMixin, canWriteFrameDirectly
 from twisted_exec.net.backpressure import TransportBackpressure
-from twisted_exec.net.wsfail import PromptFailMixin
+from twisted_exec.net.keepalive import Keepalive
 from twisted_exec.wire.wsframe import binaryFrame, newMaskKey
 
 log = Logger()
@@ -65,8 +66,7 @@ class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ig
         self.closed: Deferred[None] = Deferred()
         self.demux: RelayDemux | None = None
         self.backpressure: TransportBackpressure | None = None
-        self._pingCall: IDelayedCall | None = None
-        self._deadlineCall: IDelayedCall | None = None
+        self._keepalive: Keepalive | None = None
         self._abortCall: IDelayedCall | None = None
         self._ended = False
         self._pingSentAt: float | None = None
@@ -81,9 +81,15 @@ class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ig
         self.demux = RelayDemux(
             factory.processorFactory, self._sendFrame, maxStreams=factory.maxStreams
         )
+        self._keepalive = Keepalive(
+            factory.clock,
+            interval=factory.pingInterval,
+            timeout=factory.pongTimeout,
+            sendPing=self._ping,
+            onSilent=self._deadlinePassed,
+        )
         self._registerBackpressure(self.demux)
-        self._schedulePing()
-        self._pushDeadline()
+        self._keepalive.start()
         self.opened.callback(self)
 
     def _registerBackpressure(self, demux: RelayDemux) -> None:
@@ -157,39 +163,25 @@ class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ig
         metrics = self.factory.metrics
         if metrics is not None:
             metrics.sent("relay", len(raw))
-        limit: int = getattr(self, "maxMessagePayloadSize", 0)
-        transport: Any = self.transport
-        fits = limit == 0 or len(raw) <= limit  # 0: no limit (autobahn's convention)
-        if self._perMessageCompress is None and not self.send_queue and fits:
+        if canWriteFrameDirectly(self, len(raw)):
             # The common case in one step (see wsframe.py); autobahn's general path otherwise.
+            transport: Any = self.transport
             transport.write(binaryFrame(raw, newMaskKey()))
         else:
             self.sendMessage(raw, isBinary=True)
 
-    # -- keepalive ---------------------------------------------------------------------------
-
-    def _schedulePing(self) -> None:
-        self._pingCall = self.factory.clock.callLater(self.factory.pingInterval, self._ping)
-
-    def _ping(self) -> None:
-        self._pingCall = None
-        if self.state != self.STATE_OPEN:
-            return
-        self._pingSentAt = self.factory.clock.seconds()
-        self.sendPing()
-        self._schedulePing()
+    # -- keepalive (net/keepalive.py) ----------------------------------------------------------
 
     def _pushDeadline(self) -> None:
-        if self._ended:
-            return
-        timeout = self.factory.pongTimeout
-        if self._deadlineCall is not None and self._deadlineCall.active():
-            self._deadlineCall.reset(timeout)
-        else:
-            self._deadlineCall = self.factory.clock.callLater(timeout, self._deadlinePassed)
+        if self._keepalive is not None:
+            self._keepalive.touch()
+
+    def _ping(self) -> None:
+        if self.state == self.STATE_OPEN:
+            self._pingSentAt = self.factory.clock.seconds()
+            self.sendPing()
 
     def _deadlinePassed(self) -> None:
-        self._deadlineCall = None
         log.warn(
             "no pong or message from the rendezvous for {timeout:g} s: dropping the websocket",
             timeout=self.factory.pongTimeout,
@@ -199,10 +191,11 @@ class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ig
             transport.abortConnection()
 
     def _cancelTimers(self) -> None:
-        for call in (self._pingCall, self._deadlineCall, self._abortCall):
-            if call is not None and call.active():
-                call.cancel()
-        self._pingCall = self._deadlineCall = self._abortCall = None
+        if self._keepalive is not None:
+            self._keepalive.stop()
+        if self._abortCall is not None and self._abortCall.active():
+            self._abortCall.cancel()
+        self._abortCall = None
 
 
 class RelayClientFactory(WebSocketClientFactory):  # type: ignore[misc]

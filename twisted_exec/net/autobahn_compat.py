@@ -1,7 +1,12 @@
-"""Failing a websocket with a reason the peer can read, without waiting on the peer.
+"""The one module that touches autobahn's internals (private attributes and methods).
 
-When a peer breaks the protocol (a message over ``--max-message-bytes``: 1009, invalid UTF-8
-in a text message: 1007, ...) autobahn either drops the TCP connection (``failByDrop``, its
+Everything here would break first on an autobahn upgrade, so it is in one place, with a test
+for each piece (tests/test_local_ws.py, tests/test_relay_wsframe.py); the pin in pyproject.toml
+guards the rest.
+
+Failing a websocket with a reason the peer can read, without waiting on the peer: when a peer
+breaks the protocol (a message over ``--max-message-bytes``: 1009, invalid UTF-8 in a text
+message: 1007, ...) autobahn either drops the TCP connection (``failByDrop``, its
 default: the peer only sees 1006 and never learns why) or starts a close handshake that only its
 own txaio timer would bound (we set ``closeHandshakeTimeout`` to 0, because those timers linger
 in the reactor). :class:`PromptFailMixin` does neither: it writes the close frame with its code
@@ -52,3 +57,18 @@ class PromptFailMixin:
             self._failAbortCall.cancel()
         self._failAbortCall = None
         super().connectionLost(reason)  # type: ignore[misc]
+
+
+def canWriteFrameDirectly(protocol: Any, size: int) -> bool:
+    """May ``protocol`` write a ``size``-byte binary message as one pre-built frame?
+
+    Only while no per-message compression was negotiated, autobahn has nothing queued (its
+    ``send_queue``) and the message is within ``maxMessagePayloadSize`` (0: no limit): then the
+    bytes on the wire are exactly what ``sendMessage`` would write (see ``wire/wsframe.py``).
+    """
+    limit: int = getattr(protocol, "maxMessagePayloadSize", 0)
+    return (
+        protocol._perMessageCompress is None
+        and not protocol.send_queue
+        and (limit == 0 or size <= limit)
+    )
