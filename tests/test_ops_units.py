@@ -56,6 +56,12 @@ class ObserverTests(TestCase):
         for message in ("(TCP Port 8765 Closed)", "Site starting on 8765"):
             event = {"message": (message,), "log_level": LogLevel.info, "isError": 0}
             self.assertTrue(logs.isTwistedNoise(event), message)
+            bridged = {
+                "log_text": message,
+                "log_format": "{log_text}",
+                "log_namespace": "log_legacy",
+            }
+            self.assertTrue(logs.isTwistedNoise(bridged), message)
         ours = {"log_format": "codex rendezvous starting on x", "log_namespace": "twisted_exec.a"}
         self.assertFalse(logs.isTwistedNoise(ours))
 

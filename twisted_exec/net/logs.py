@@ -54,12 +54,16 @@ _NOISE_PREFIXES = (
     "Stopping factory ",
     "Starting protocol ",
     "Stopping protocol ",
+    "Scheduling retry ",  # ClientService; our "reconnecting in N s: why" replaces it
 )
 _NOISE_SUFFIXES = (" Closed)",)  # "(TCP Port 8765 Closed)"
 _NOISE_CONTAINS = (" starting on ",)  # "Site starting on 8765", "WebSocketServerFactory ..."
 
 
 def _messageOf(event: LogEvent) -> str:
+    text = event.get("log_text")  # a legacy log.msg() line: log_format is "{log_text}"
+    if isinstance(text, str):
+        return text
     fmt = event.get("log_format")
     if isinstance(fmt, str):
         return fmt

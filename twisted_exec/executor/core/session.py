@@ -98,7 +98,7 @@ class SessionRegistry:
             session._expiry.cancel()
         session._expiry = None
         session._notify = notify
-        log.info("session {sessionId} resumed", sessionId=sessionId)
+        log.debug("session {sessionId} resumed", sessionId=sessionId)
         return session
 
     def detach(self, session: Session) -> None:
@@ -107,7 +107,7 @@ class SessionRegistry:
             return
         session._notify = None
         session._expiry = self._clock.callLater(self._ttl, self.close, session)
-        log.info(
+        log.debug(
             "session {sessionId} detached; expires in {ttl} s",
             sessionId=session.sessionId,
             ttl=self._ttl,
@@ -125,7 +125,7 @@ class SessionRegistry:
         self._sessions.pop(session.sessionId, None)
         if session.resources is not None:
             session.resources.close()
-        log.info("session {sessionId} closed", sessionId=session.sessionId)
+        log.debug("session {sessionId} closed", sessionId=session.sessionId)
 
     def closeAll(self) -> None:
         """Service shutdown: every session ends, attached or not."""

@@ -140,11 +140,11 @@ class RelayDemux:
         elif isinstance(event, Reset):
             stream = self._streams.get(event.streamId)
             if stream is None:
-                log.info(
+                log.debug(
                     "relay reset for unknown stream {streamId!r} dropped", streamId=event.streamId
                 )
                 return
-            log.info(
+            log.debug(
                 "relay stream {streamId!r} reset: {reason}",
                 streamId=event.streamId,
                 reason=event.reason,
@@ -158,7 +158,7 @@ class RelayDemux:
                     streamId=event.streamId,
                 )
             else:
-                log.info(
+                log.debug(
                     "relay {kind} frame for unknown stream {streamId!r} dropped",
                     kind=event.kind,
                     streamId=event.streamId,
@@ -184,7 +184,7 @@ class RelayDemux:
             stream = _Stream(event.streamId)
             self._streams[event.streamId] = stream
             self.codec.forget(event.streamId)
-            log.info("relay stream {streamId!r} opened", streamId=event.streamId)
+            log.debug("relay stream {streamId!r} opened", streamId=event.streamId)
             processor = self._factory.buildProcessor(None)
             stream.processor = processor
             self._call(stream, lambda: processor.makeConnection(_StreamSink(self, stream)))
