@@ -24,7 +24,6 @@ import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 from twisted_exec.cli.errors import FAILED, CliError
 
@@ -46,6 +45,8 @@ def tokenFromEnvironment(environ: dict[str, str] | os._Environ[str]) -> str | No
 
 def rendezvousUrlProblem(url: str) -> str | None:
     """Why ``url`` cannot be a rendezvous base URL (None when it can)."""
+    from urllib.parse import urlsplit
+
     try:
         parts = urlsplit(url.strip())
         parts.port  # noqa: B018 (raises ValueError for a bad port)
@@ -67,6 +68,14 @@ def version() -> str:
     return (
         f"codex-exec {packageVersion()} (twisted-exec harness; Codex exec-server 0.131/0.171 wire)"
     )
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, computed only when asked (importlib.metadata costs ~0.1 s of start-up)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        sys.stdout.write(version() + "\n")
+        parser.exit(0)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -119,7 +128,9 @@ def buildParser() -> argparse.ArgumentParser:
         description="Run commands and move files on a Codex exec-server executor through a "
         f"rendezvous. The bearer token is read from ${TOKEN_ENV} (or ${FALLBACK_TOKEN_ENV}).",
     )
-    parser.add_argument("--version", action="version", version=version())
+    parser.add_argument(
+        "--version", action=_VersionAction, nargs=0, help="print the version and exit"
+    )
     _commonOptions(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -14,7 +14,7 @@ from twisted_exec.executor.resources.processes import RETAIN_CLOSED
 from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
 from twisted_exec.executor.transports.local_ws import DEFAULT_MAX_MESSAGE_BYTES
 from twisted_exec.executor.transports.relay.demux import MAX_STREAMS
-from twisted_exec.net.listen import parseListenUrl, printToStdout
+from twisted_exec.net.listen import failIfBusy, parseListenUrl, printToStdout
 from twisted_exec.net.logs import observerForTwistd
 from twisted_exec.net.twistdopts import OperatorOptions
 
@@ -195,6 +195,8 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
 
         makeStdioService(reactor, factory, top, maxLineBytes=maxMessageBytes).setServiceParent(top)
     elif listen is not None:
+        if twistd is not None:
+            failIfBusy(parseListenUrl(listen))
         local = LocalWebSocketService(
             reactor,
             factory,

@@ -156,3 +156,31 @@ def cannotListen(url: str, error: BaseException) -> str:
     else:
         why = str(inner or error)
     return f"cannot listen on {url}: {why}"
+
+
+def failIfBusy(address: ListenAddress) -> None:
+    """Exit with one ``Error:`` line (code 2) now if ``address`` cannot be bound.
+
+    twistd binds in ``privilegedStartService``, after its logging has begun (two lines of its
+    own before our error); a plugin's ``makeService`` runs before that, so it checks here with a
+    throwaway socket. Port 0 always binds. The real bind still reports a race the same way.
+    """
+    import errno
+    import socket
+
+    if address.port == 0:
+        return
+    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Twisted's listenTCP
+        probe.bind((address.host, address.port))
+    except OSError as err:
+        from twisted.internet.error import CannotListenError
+
+        from twisted_exec.net.twistdopts import failStartup
+
+        if err.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            failStartup(cannotListen(address.url, CannotListenError(None, None, err)))
+    finally:
+        probe.close()

@@ -16,6 +16,7 @@ from twisted_exec.net.listen import (
     ListenAddress,
     ListeningService,
     exitCleanlyAfterSignal,
+    failIfBusy,
     logToStderrUnder,
     parseListenUrl,
     printToStdout,
@@ -182,6 +183,8 @@ def makeService(options: RendezvousOptions, reactor: Any = None) -> IService:
         logToStderr=logToStderr and observer is None,
     )
     service.exitOnListenError = True
+    if twistd is not None:
+        failIfBusy(service.address)
     top = LoggingMultiService(observer)
     service.setServiceParent(top)
     if options["metrics-listen"] is not None:
