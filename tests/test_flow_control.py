@@ -17,8 +17,10 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.task import Clock, LoopingCall
 from twisted.trial.unittest import TestCase
+from zope.interface import implementer
 
 from twisted_exec.compat.params import ExecParams
+from twisted_exec.executor.core.interfaces import ISessionResources
 from twisted_exec.executor.core.processor import ExecProcessor
 from twisted_exec.executor.core.session import SessionRegistry
 from twisted_exec.executor.resources.processes import ProcessTable
@@ -51,8 +53,11 @@ WRITER = (
 )
 
 
+@implementer(ISessionResources)
 class FakeResources:
     def __init__(self, session: Any) -> None:
+        self.processes = None
+        self.http = None
         self.calls: list[str] = []
         self.closed = False
 

@@ -16,9 +16,11 @@ from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 
 from tests.helpers import RecordingSink
 from twisted_exec.compat import params
+from twisted_exec.executor.core.interfaces import IHttpRequester, IProcessTable, ISessionResources
 from twisted_exec.executor.core.processor import METHODS, ExecProcessor
 from twisted_exec.executor.core.session import SessionRegistry
 from twisted_exec.wire import jsonrpc
@@ -49,6 +51,7 @@ def _dumps(value: object) -> bytes:
 methods = st.sampled_from([*METHODS, "initialized", "no/such", "", "process/Start"])
 
 
+@implementer(IProcessTable)
 class _FakeProcesses:
     def start(self, p: Any) -> dict[str, Any]:
         return {"processId": p.processId}
@@ -62,18 +65,50 @@ class _FakeProcesses:
     def terminate(self, p: Any) -> dict[str, Any]:
         return {"running": False}
 
+    def closeStdin(self, p: Any) -> dict[str, Any]:
+        return {}
 
+    def resize(self, p: Any) -> dict[str, Any]:
+        return {}
+
+    def pauseAll(self) -> None:
+        pass
+
+    def resumeAll(self) -> None:
+        pass
+
+    def killAll(self) -> None:
+        pass
+
+
+@implementer(IHttpRequester)
 class _FakeHttp:
     def request(self, p: Any) -> dict[str, Any]:
         return {"status": 200, "headers": [], "body": None}
 
+    def cancelAll(self) -> None:
+        pass
 
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
+
+
+@implementer(ISessionResources)
 class _FakeResources:
     def __init__(self, session: Any) -> None:
         self.processes = _FakeProcesses()
         self.http = _FakeHttp()
 
     def close(self) -> None:
+        pass
+
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
         pass
 
 

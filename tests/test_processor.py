@@ -8,15 +8,23 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
+from twisted_exec.executor.core.interfaces import (
+    IJsonRpcProcessor,
+    IMessageSink,
+    IProcessorFactory,
+    IProcessTable,
+    ISessionResources,
+)
 from twisted_exec.executor.core.processor import ExecProcessor, ExecProcessorFactory
 from twisted_exec.executor.core.session import Session, SessionRegistry
 
 from .helpers import RecordingSink
 
 
+@implementer(IProcessTable)
 class FakeProcesses:
     def __init__(self) -> None:
         self.killed = False
@@ -36,10 +44,23 @@ class FakeProcesses:
     def terminate(self, p: Any) -> dict[str, Any]:
         return {"running": False}
 
+    def closeStdin(self, p: Any) -> dict[str, Any]:
+        return {}
+
+    def resize(self, p: Any) -> dict[str, Any]:
+        return {}
+
     def killAll(self) -> None:
         self.killed = True
 
+    def pauseAll(self) -> None:
+        pass
 
+    def resumeAll(self) -> None:
+        pass
+
+
+@implementer(ISessionResources)
 class FakeResources:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -50,6 +71,12 @@ class FakeResources:
     def close(self) -> None:
         self.closed = True
         self.processes.killAll()
+
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
 
 
 class FakeFileSystem:

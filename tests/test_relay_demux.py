@@ -57,6 +57,9 @@ class EchoProcessor:
     def connectionLost(self) -> None:
         self.lost += 1
 
+    def closeSession(self) -> None:
+        self.connectionLost()
+
 
 @implementer(IProcessorFactory)
 class EchoFactory:

@@ -64,6 +64,9 @@ class FlowProcessor:
     def connectionLost(self) -> None:
         self.log.append(f"lost {self.name}")
 
+    def closeSession(self) -> None:
+        self.connectionLost()
+
     def pauseProducing(self) -> None:
         self.paused = True
         self.log.append(f"pause {self.name}")

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from twisted.logger import Logger
+from zope.interface import implementer
 
+from twisted_exec.executor.core.interfaces import IHttpRequester, IProcessTable, ISessionResources
 from twisted_exec.executor.core.processor import ExecProcessorFactory
 from twisted_exec.executor.core.session import DETACH_TTL, Session, SessionRegistry
 from twisted_exec.executor.resources.processes import RETAIN_CLOSED
@@ -44,10 +46,11 @@ class ExecutorLimits:
     retainClosed: int = RETAIN_CLOSED
 
 
+@implementer(ISessionResources)
 class SessionResources:
     """What one session owns: its processes and its HTTP requests."""
 
-    def __init__(self, processes: Any, http: Any) -> None:
+    def __init__(self, processes: IProcessTable, http: IHttpRequester) -> None:
         self.processes = processes
         self.http = http
 
@@ -58,15 +61,11 @@ class SessionResources:
     def pauseProducing(self) -> None:
         """The session's transport is full: stop reading process pipes and HTTP bodies."""
         self.processes.pauseAll()
-        pause = getattr(self.http, "pauseProducing", None)
-        if pause is not None:
-            pause()
+        self.http.pauseProducing()
 
     def resumeProducing(self) -> None:
         self.processes.resumeAll()
-        resume = getattr(self.http, "resumeProducing", None)
-        if resume is not None:
-            resume()
+        self.http.resumeProducing()
 
 
 def executorMetrics(registry: SessionRegistry) -> ExecutorMetrics:

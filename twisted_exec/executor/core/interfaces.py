@@ -6,7 +6,9 @@ stdio: it is handed an :class:`IMessageSink` and told when that sink goes away.
 
 from __future__ import annotations
 
-from zope.interface import Interface
+from typing import Any
+
+from zope.interface import Attribute, Interface
 
 
 class IMessageSink(Interface):
@@ -42,6 +44,9 @@ class IJsonRpcProcessor(Interface):
     def resumeProducing() -> None:
         """The transport drained its write buffer: undo :meth:`pauseProducing`. Idempotent."""
 
+    def closeSession() -> None:
+        """The transport ended for good (stdio's EOF): end the session now, not detach it."""
+
 
 class IProcessorFactory(Interface):
     """Builds one processor per connection or relay stream."""
@@ -53,3 +58,67 @@ class IProcessorFactory(Interface):
         is not JSON (e.g. ``websocket JSON-RPC message from exec-server websocket 127.0.0.1:5``);
         ``None`` means such messages are dropped with a log line, as the relay does.
         """
+
+
+class IProcessTable(Interface):
+    """A session's processes (``process/*``); see ``executor/resources/processes.py``."""
+
+    def start(p: Any) -> Any:
+        """``process/start``: a result dict, or a Deferred/coroutine of one."""
+
+    def read(p: Any) -> Any:
+        """``process/read`` (may long-poll with ``waitMs``)."""
+
+    def write(p: Any) -> Any:
+        """``process/write``."""
+
+    def terminate(p: Any) -> Any:
+        """``process/terminate``."""
+
+    def closeStdin(p: Any) -> Any:
+        """``process/closeStdin`` (our extension): end a piped stdin."""
+
+    def resize(p: Any) -> Any:
+        """``process/resize`` (our extension): set a pty's size."""
+
+    def pauseAll() -> None:
+        """Stop reading every process's output (the transport is full)."""
+
+    def resumeAll() -> None:
+        """Read again."""
+
+    def killAll() -> None:
+        """SIGKILL every process group of the session now (it ended)."""
+
+
+class IHttpRequester(Interface):
+    """A session's ``http/request`` exchanges; see ``executor/resources/http_request.py``."""
+
+    def request(p: Any) -> Any:
+        """``http/request``: a Deferred of the result."""
+
+    def cancelAll() -> None:
+        """Abort every exchange (the session ended)."""
+
+    def pauseProducing() -> None:
+        """Stop reading streamed response bodies (the transport is full)."""
+
+    def resumeProducing() -> None:
+        """Read again."""
+
+
+class ISessionResources(Interface):
+    """What one session owns; the processor pauses it with its transport and the session
+    registry closes it when the session ends."""
+
+    processes = Attribute("The session's IProcessTable.")
+    http = Attribute("The session's IHttpRequester.")
+
+    def close() -> None:
+        """The session ended: kill its processes, abort its requests."""
+
+    def pauseProducing() -> None:
+        """The session's transport is full: stop its producers at their source."""
+
+    def resumeProducing() -> None:
+        """The transport drained: undo :meth:`pauseProducing`."""

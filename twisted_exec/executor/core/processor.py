@@ -185,11 +185,14 @@ class ExecProcessor:
         return self._paused
 
     def _forwardPause(self, paused: bool) -> None:
-        """Pause or resume the session's producers, if it has any (fakes in tests may not)."""
+        """Pause or resume the session's producers (its ``ISessionResources``)."""
         resources = self.session.resources if self.session is not None else None
-        method = getattr(resources, "pauseProducing" if paused else "resumeProducing", None)
-        if method is not None:
-            method()
+        if resources is None:
+            return
+        if paused:
+            resources.pauseProducing()
+        else:
+            resources.resumeProducing()
 
     # -- outbound -----------------------------------------------------------------------------
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
+from twisted_exec.executor.core.interfaces import ISessionResources
 from twisted_exec.wire.errors import invalidRequest
 
 log = Logger()
@@ -27,17 +28,12 @@ DETACH_TTL = 10.0
 Notify = Callable[[str, dict[str, Any]], None]
 
 
-class SessionResources(Protocol):
-    """What a session owns and must shut down when it ends (processes, HTTP requests)."""
-
-    def close(self) -> None: ...
-
-
 class Session:
     """One harness session: its id, its resources, and the notification route of the moment."""
 
     def __init__(self, sessionId: str) -> None:
         self.sessionId = sessionId
+        # An ISessionResources once the session is created (Any: tests reach into their fakes)
         self.resources: Any = None
         self._notify: Notify | None = None
         self._expiry: IDelayedCall | None = None
@@ -57,7 +53,7 @@ class Session:
         return f"<Session {self.sessionId} {state}>"
 
 
-ResourceFactory = Callable[[Session], SessionResources]
+ResourceFactory = Callable[[Session], ISessionResources]
 
 
 class SessionRegistry:

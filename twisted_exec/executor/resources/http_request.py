@@ -45,6 +45,7 @@ from zope.interface import implementer
 
 from twisted_exec.compat.base64strict import encodeBase64
 from twisted_exec.compat.params import HttpRequestParams
+from twisted_exec.executor.core.interfaces import IHttpRequester
 from twisted_exec.executor.resources.http_agent import (
     BODY_ERROR,
     _BodyCollector,
@@ -292,7 +293,7 @@ class _Exchange:
             _producer(protocol).stopProducing()
 
 
-@implementer(IPushProducer)
+@implementer(IPushProducer, IHttpRequester)
 class HttpRequester:
     """The ``http/request`` handler of one session.
 

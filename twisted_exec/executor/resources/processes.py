@@ -27,6 +27,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from twisted_exec.compat.envpolicy import childEnvironment
 from twisted_exec.compat.oserror import osErrorMessage
@@ -38,6 +39,7 @@ from twisted_exec.compat.params import (
     TerminateParams,
     WriteParams,
 )
+from twisted_exec.executor.core.interfaces import IProcessTable
 from twisted_exec.executor.core.output_buffer import OutputBuffer
 from twisted_exec.executor.resources.process_entry import (
     _Entry,
@@ -83,6 +85,7 @@ MAX_TOMBSTONES = 16384
 # -- the table ---------------------------------------------------------------------------------
 
 
+@implementer(IProcessTable)
 class ProcessTable:
     """The processes of one JSON-RPC session."""
 

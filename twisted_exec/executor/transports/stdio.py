@@ -162,11 +162,7 @@ class StdioJsonRpcProtocol(Protocol):
             return
         self._ended = True
         self._buffer.clear()
-        closeSession = getattr(self.processor, "closeSession", None)
-        if closeSession is not None:
-            closeSession()
-        else:
-            self.processor.connectionLost()
+        self.processor.closeSession()
 
 
 class StdioService(Service):
