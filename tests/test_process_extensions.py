@@ -66,3 +66,26 @@ class ResizeTests(ProcessTestCase):
         await self.table.start(execParams("t", ["sleep", "30"], tty=True))
         with self.assertRaises(RpcError):
             self.table.resize(params.ResizeParams("t", 0, 10))
+
+
+class IgnoredSignalsTests(ProcessTestCase):
+    """An executor started with ``&`` from a script ignores SIGINT and SIGQUIT; its children
+    must not inherit that, or Ctrl-C on a remote pty (and ``kill -INT``) stops nothing."""
+
+    async def test_childrenGetDefaultDispositions(self) -> None:
+        import signal
+
+        for sig in (signal.SIGINT, signal.SIGQUIT):
+            previous = signal.signal(sig, signal.SIG_IGN)
+            self.addCleanup(signal.signal, sig, previous)
+        probe = ["sh", "-c", "grep SigIgn /proc/self/status"]
+        await self.table.start(execParams("pipe", probe))
+        await self.table.start(execParams("pty", probe, tty=True))
+        await self.notes.closed("pipe")
+        await self.notes.closed("pty")
+        for processId in ("pipe", "pty"):
+            line = self.notes.output(processId).decode()
+            mask = int(line.split(":")[1].strip(), 16)
+            self.assertEqual(
+                mask & ((1 << (signal.SIGINT - 1)) | (1 << (signal.SIGQUIT - 1))), 0, line
+            )
