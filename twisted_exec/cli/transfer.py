@@ -31,6 +31,7 @@ __all__ = ["BLOCK_BYTES", "IN_FLIGHT", "Progress", "download", "upload"]
 BLOCK_BYTES = 1 << 20  # the reference's largest block
 IN_FLIGHT = 4
 METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
 
 
 class Progress:
@@ -94,8 +95,18 @@ async def _open(session: Any, path: str, mode: str) -> str | None:
     except CallError as e:
         if e.code == METHOD_NOT_FOUND:
             return None
-        raise
+        if e.code != INVALID_PARAMS or path.startswith("file:") or "URI" not in e.message:
+            raise
+        # The block methods are 0.171's, which take file: URIs even where the rest of the
+        # session takes bare paths (an executor serving them beside the 0.131 methods).
+        await session.call("fs/open", {"path": fileUri(path), "handleId": handle, "mode": mode})
     return handle
+
+
+def fileUri(path: str) -> str:
+    from urllib.parse import quote
+
+    return "file://" + quote(path)
 
 
 def _consume(window: list[Deferred[Any]]) -> None:
