@@ -47,6 +47,11 @@ from twisted.python.failure import Failure
 
 REPO = Path(__file__).resolve().parent.parent
 SESSIONS_DIR = REPO / "conformance"
+REFERENCE_171_CANDIDATES = (
+    REPO / "vendor/codex-0.171.0/codex",
+    Path("/work/main/vendor/codex-0.171.0/codex"),
+)
+SESSIONS_171_DIR = SESSIONS_DIR / "v171"
 REFERENCE_CANDIDATES = (
     REPO / "vendor/codex-0.131.0/package/vendor/x86_64-unknown-linux-musl/codex/codex",
     Path("/work/ref/package/vendor/x86_64-unknown-linux-musl/codex/codex"),
@@ -111,6 +116,24 @@ KNOWN_DIFFERENCES: dict[str, str] = {
     ),
 }
 
+#: The 0.171 dialect's deliberate differences (``--v171``, sessions of ``conformance/v171/``).
+KNOWN_DIFFERENCES_171: dict[str, str] = {
+    "envelope": (
+        "the JSON-RPC envelope (broken JSON, odd ids, non-objects) is answered as 0.131 answers "
+        "it, in both dialects: a message that cannot be parsed names no path, so nothing tells "
+        "the generations apart; 0.171 words some parse errors differently (`expected a JSON-RPC "
+        "object`, `duplicate JSON object key`) and destroys the session on the same inputs as "
+        "0.131 (we answer with an error and carry on)"
+    ),
+    "process-read": KNOWN_DIFFERENCES["process-read"],
+    "terminate-group": KNOWN_DIFFERENCES["terminate-group"],
+    "capabilities": (
+        "capabilities/discoverV2 and capabilityRoots/discoverV1 are not implemented: we advertise "
+        "capabilityDiscoveryV2 false and answer them as 0.171 answers a method it does not have "
+        "(-32601 exec-server stub does not implement ...)"
+    ),
+}
+
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 PEER_RE = re.compile(r"127\.0\.0\.1:\d+")
 URL_LINE_RE = re.compile(r"^(ws://[^\s]+)\s*$")
@@ -118,7 +141,11 @@ LOGGED_URL_RE = re.compile(r"\[stdout#\w+\] (ws://[^\s]+)\s*$")
 #: The reference puts a private helper-binary directory in front of PATH of children that inherit
 #: its environment (for its own apply_patch helpers); we have no such helpers.  Stripped from
 #: process output before comparing (listed in the report as a known difference).
-ARG0_DIR_RE = re.compile(r"[^\s:=]*/tmp/arg0/codex-arg0[A-Za-z0-9]+:?")
+ARG0_DIR_RE = re.compile(
+    r"[^\s:=]*/tmp/arg0(?:-linux)?/codex-arg0[A-Za-z0-9]+:?"
+    # 0.171 also prepends the directory of its bundled helpers (environmentInfo.prependPathDirs)
+    r"|[^\s:=]*/vendor/x86_64-unknown-linux-musl/codex-path:?"
+)
 PROCESS_NOTIFICATIONS = frozenset({"process/output", "process/exited", "process/closed"})
 
 
@@ -669,7 +696,14 @@ class Normaliser:
 
     def value(self, v: Any, key: str = "") -> Any:
         if isinstance(v, dict):
-            return {k: self.value(x, k) for k, x in v.items()}
+            if "shell" in v and "capabilities" in v:
+                # 0.171's EnvironmentInfo describes the machine and build of each executor
+                # (cwd, providerId, helper dirs; capabilities true only for what ours implements):
+                # compared by tests/test_dialect_integration.py, not here
+                return "<environmentInfo>"
+            # 0.171's initialize also carries it; ours answers {sessionId} alone in both dialects
+            # (the first message cannot tell a 0.131 client from a 0.171 one; docs/decisions.md)
+            return {k: self.value(x, k) for k, x in v.items() if k != "environmentInfo"}
         if isinstance(v, list):
             return [self.value(x) for x in v]
         if isinstance(v, str):
@@ -1058,12 +1092,19 @@ class Outcome:
     orderProblems: list[str]
 
 
-def compare(name: str, ref: Transcript, ours: Transcript, refName: str, oursName: str) -> Outcome:
+def compare(
+    name: str,
+    ref: Transcript,
+    ours: Transcript,
+    refName: str,
+    oursName: str,
+    known: dict[str, str] | None = None,
+) -> Outcome:
     diff = list(difflib.unified_diff(ref.lines, ours.lines, refName, oursName, lineterm="", n=3))
     return Outcome(
         name=name,
         identical=not diff,
-        known=KNOWN_DIFFERENCES.get(name),
+        known=(KNOWN_DIFFERENCES if known is None else known).get(name),
         diff=diff,
         orderProblems=ours.orderProblems,
     )
@@ -1074,6 +1115,7 @@ def report(
     write: Callable[[str], None],
     verbose: bool,
     startupProblems: Sequence[str] = (),
+    known: dict[str, str] | None = None,
 ) -> int:
     """Print the per-session results and the summary; return the exit status."""
     unexpected = len(startupProblems)
@@ -1098,10 +1140,10 @@ def report(
             write(f"    out of seq order: {p}")
     same = sum(1 for o in outcomes if o.identical and not o.orderProblems)
     differ = len(outcomes) - same
-    known = sum(1 for o in outcomes if not o.identical and o.known)
+    knownCount = sum(1 for o in outcomes if not o.identical and o.known)
     write("")
     write("Known, deliberate differences (reported, not failing):")
-    for name, reason in sorted(KNOWN_DIFFERENCES.items()):
+    for name, reason in sorted((KNOWN_DIFFERENCES if known is None else known).items()):
         write(f"  - {name}: {reason}")
     write(
         "  - process notifications: compared per process (outputs in seq order, then exited and "
@@ -1116,7 +1158,7 @@ def report(
     write("")
     write(
         f"{len(outcomes)} sessions: {same} identical, {differ} differ "
-        f"({known} known/deliberate, {unexpected} unexpected"
+        f"({knownCount} known/deliberate, {unexpected} unexpected"
         + (f", {len(startupProblems)} startup problem(s)" if startupProblems else "")
         + ")"
     )
@@ -1138,13 +1180,14 @@ def readGolden(directory: Path, name: str) -> list[str]:
     return (directory / f"{name}.txt").read_text().splitlines()
 
 
-def findReference(explicit: str | None) -> Path | None:
+def findReference(explicit: str | None, v171: bool = False) -> Path | None:
     candidates: list[Path] = []
     if explicit:
         candidates.append(Path(explicit))
-    if os.environ.get("CODEX_BIN"):
-        candidates.append(Path(os.environ["CODEX_BIN"]))
-    candidates.extend(REFERENCE_CANDIDATES)
+    variable = "CODEX_171_BIN" if v171 else "CODEX_BIN"
+    if os.environ.get(variable):
+        candidates.append(Path(os.environ[variable]))
+    candidates.extend(REFERENCE_171_CANDIDATES if v171 else REFERENCE_CANDIDATES)
     for c in candidates:
         if c.is_file() and os.access(c, os.X_OK):
             return c
@@ -1232,7 +1275,13 @@ def parseArgs(argv: Sequence[str]) -> argparse.Namespace:
         "(conformance/golden/ holds them for tests/test_conformance_golden.py)",
     )
     p.add_argument("--only", nargs="*", default=[], help="session names to run")
-    p.add_argument("--sessions", default=str(SESSIONS_DIR), help="directory of session scripts")
+    p.add_argument(
+        "--v171",
+        action="store_true",
+        help="the 0.171 dialect: sessions of conformance/v171/ against Codex 0.171.0 "
+        "($CODEX_171_BIN, vendor/codex-0.171.0/codex)",
+    )
+    p.add_argument("--sessions", default=None, help="directory of session scripts")
     p.add_argument("--keep", action="store_true", help="keep the per-run directory")
     p.add_argument("--dump", action="store_true", help="print every transcript")
     p.add_argument("-v", "--verbose", action="store_true", help="show diffs of known differences")
@@ -1240,11 +1289,13 @@ def parseArgs(argv: Sequence[str]) -> argparse.Namespace:
 
 
 async def amain(reactor: Any, args: argparse.Namespace) -> int:
-    ref = findReference(args.codex_bin)
+    ref = findReference(args.codex_bin, args.v171)
     if ref is None:
         print("reference binary not found, skipping comparison")
         return 0
-    scripts = loadScripts(Path(args.sessions), args.only)
+    sessions = args.sessions or str(SESSIONS_171_DIR if args.v171 else SESSIONS_DIR)
+    scripts = loadScripts(Path(sessions), args.only)
+    known = KNOWN_DIFFERENCES_171 if args.v171 else KNOWN_DIFFERENCES
     if args.remote:
         for script in [s for s in scripts if s.name in LOCAL_ONLY]:
             print(f"{script.name}: skipped in remote mode ({LOCAL_ONLY[script.name]})")
@@ -1280,7 +1331,12 @@ async def amain(reactor: Any, args: argparse.Namespace) -> int:
             if args.record:
                 recordTranscript(Path(args.record), script.name, transcripts[0])
             outcome = compare(
-                script.name, transcripts[0], transcripts[1], *(t.name for t in targets)
+                script.name,
+                transcripts[0],
+                transcripts[1],
+                targets[0].name,
+                targets[1].name,
+                known,
             )
             timing = ", ".join(
                 f"{t.name} {tr.elapsed:.1f}s" for t, tr in zip(targets, transcripts, strict=True)
@@ -1305,7 +1361,7 @@ async def amain(reactor: Any, args: argparse.Namespace) -> int:
             f"{other.name} printed its URL only into its log on stderr, not on stdout "
             "(twistd redirects sys.stdout to the logger; write to sys.__stdout__)"
         )
-    return report(outcomes, print, args.verbose, startup)
+    return report(outcomes, print, args.verbose, startup, known)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -23,6 +23,7 @@ from twisted_exec.compat.params import ExecParams
 from twisted_exec.executor.core.interfaces import ISessionResources
 from twisted_exec.executor.core.processor import ExecProcessor
 from twisted_exec.executor.core.session import SessionRegistry
+from twisted_exec.executor.methods import buildRegistry
 from twisted_exec.executor.resources.processes import ProcessTable
 from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
 from twisted_exec.testing.wsclient import connectJsonRpc
@@ -78,7 +79,9 @@ class ProcessorFlowControlTests(TestCase):
         self.clock = Clock()
         self.registry = SessionRegistry(self.clock, FakeResources, ttl=10.0)
         self.filesystem = _FakeFilesystem()
-        self.processor = ExecProcessor(self.registry, self.filesystem, "ctx")
+        self.processor = ExecProcessor(
+            self.registry, self.filesystem, "ctx", methods=buildRegistry()
+        )
         self.sink = RecordingSink()
         self.processor.makeConnection(self.sink)
         self.processor.messageReceived(
@@ -110,7 +113,7 @@ class ProcessorFlowControlTests(TestCase):
         self.assertFalse(self.resources.closed)
 
     def test_sessionCreatedWhilePausedStartsPaused(self) -> None:
-        processor = ExecProcessor(self.registry, self.filesystem, "ctx")
+        processor = ExecProcessor(self.registry, self.filesystem, "ctx", methods=buildRegistry())
         processor.makeConnection(RecordingSink())
         processor.messageReceived(b'{"id":1,"method":"initialize","params":{"clientName":"t"}}')
         # initialize was handled; the transport pauses before the next request.
@@ -120,7 +123,7 @@ class ProcessorFlowControlTests(TestCase):
 
 
 class _FakeFilesystem:
-    def getMetadata(self, p: Any) -> dict[str, Any]:
+    def getMetadata(self, p: Any, withSize: bool = False) -> dict[str, Any]:
         return {"path": p.path}
 
 

@@ -19,10 +19,11 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from tests.helpers import RecordingSink
-from twisted_exec.compat import params
+from twisted_exec.executor.core.dialect import Dialect
 from twisted_exec.executor.core.interfaces import IHttpRequester, IProcessTable, ISessionResources
-from twisted_exec.executor.core.processor import METHODS, ExecProcessor
+from twisted_exec.executor.core.processor import ExecProcessor
 from twisted_exec.executor.core.session import SessionRegistry
+from twisted_exec.executor.methods import buildRegistry
 from twisted_exec.wire import jsonrpc
 from twisted_exec.wire.errors import RpcError
 
@@ -48,7 +49,15 @@ def _dumps(value: object) -> bytes:
     return json.dumps(value).encode()
 
 
-methods = st.sampled_from([*METHODS, "initialized", "no/such", "", "process/Start"])
+REGISTRY = buildRegistry()
+NAMES = sorted({*REGISTRY.names(Dialect.V131), *REGISTRY.names(Dialect.V171)})
+DECODERS = [
+    m.decode
+    for name in NAMES
+    for m in (REGISTRY.get(name, Dialect.V131), REGISTRY.get(name, Dialect.V171))
+    if m is not None
+]
+methods = st.sampled_from([*NAMES, "initialized", "no/such", "", "process/Start"])
 
 
 @implementer(IProcessTable)
@@ -114,12 +123,12 @@ class _FakeResources:
 
 class _FakeFilesystem:
     def __getattr__(self, name: str) -> Any:
-        return lambda p: {}
+        return lambda p, **options: {}
 
 
 def newProcessor(context: str | None = "ctx") -> tuple[ExecProcessor, RecordingSink]:
     registry = SessionRegistry(Clock(), _FakeResources, ttl=10.0)
-    processor = ExecProcessor(registry, _FakeFilesystem(), context)
+    processor = ExecProcessor(registry, _FakeFilesystem(), context, methods=REGISTRY)
     sink = RecordingSink()
     processor.makeConnection(sink)
     return processor, sink
@@ -156,10 +165,10 @@ class EnvelopeFuzzTests(SynchronousTestCase):
         )
 
     @FUZZ
-    @given(st.sampled_from(sorted({m.paramsType for m in METHODS.values()}, key=str)), json_values)
-    def test_paramsRaiseOnlyRpcErrors(self, paramsType: type[Any], value: object) -> None:
+    @given(st.sampled_from(DECODERS), json_values)
+    def test_paramsRaiseOnlyRpcErrors(self, decode: Any, value: object) -> None:
         try:
-            params.parse(paramsType, value)
+            decode(value)
         except RpcError as err:
             self.assertIsInstance(err.message, str)
 

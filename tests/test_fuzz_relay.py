@@ -23,6 +23,7 @@ from tests.test_relay_connector import TOKEN, _Endpoints, _TimedRegistry, stopOn
 from tests.test_relay_protocol import serverFrame
 from twisted_exec.executor.core.processor import ExecProcessorFactory
 from twisted_exec.executor.core.session import SessionRegistry
+from twisted_exec.executor.methods import buildRegistry
 from twisted_exec.executor.transports.relay.demux import RelayDemux
 from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
 from twisted_exec.executor.transports.relay.service import makeRemoteService
@@ -50,7 +51,9 @@ class _Harness:
         registry = SessionRegistry(Clock(), _FakeResources, ttl=10.0)
         self.sent: list[bytes] = []
         self.demux = RelayDemux(
-            ExecProcessorFactory(registry, _FakeFilesystem()), self.sent.append, maxStreams=8
+            ExecProcessorFactory(registry, _FakeFilesystem(), methods=buildRegistry()),
+            self.sent.append,
+            maxStreams=8,
         )
         self.validSeq = 0
 
@@ -118,7 +121,11 @@ class WebsocketFuzzTests(SynchronousTestCase):
         registry = _TimedRegistry(clock)
         service = makeRemoteService(
             clock,
-            ExecProcessorFactory(SessionRegistry(clock, _FakeResources, 10.0), _FakeFilesystem()),
+            ExecProcessorFactory(
+                SessionRegistry(clock, _FakeResources, 10.0),
+                _FakeFilesystem(),
+                methods=buildRegistry(),
+            ),
             config,
             http=StubTreq(registry.resource()),
             endpointFor=endpoints,

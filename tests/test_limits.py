@@ -17,6 +17,7 @@ from tests.test_processes import ProcessTestCase, execParams
 from tests.test_relay_demux import EchoFactory, captureLogs, request
 from twisted_exec.compat.params import ReadParams, TerminateParams, WriteParams
 from twisted_exec.executor.executor import MAX_PROCESSES, Executor, ExecutorLimits
+from twisted_exec.executor.methods import buildRegistry
 from twisted_exec.executor.options import ExecutorOptions, makeService
 from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
 from twisted_exec.executor.transports.local_ws import DEFAULT_MAX_MESSAGE_BYTES
@@ -313,14 +314,16 @@ class QueueLimitTests(TestCase):
         pending: list[Deferred[dict[str, Any]]] = []
 
         class SlowFilesystem:
-            def getMetadata(self, p: Any) -> Deferred[dict[str, Any]]:
+            def getMetadata(self, p: Any, withSize: bool = False) -> Deferred[dict[str, Any]]:
                 d: Deferred[dict[str, Any]] = Deferred()
                 pending.append(d)
                 return d
 
         logs = captureLogs(self)
         registry = SessionRegistry(Clock(), _FakeResources, ttl=10.0)
-        processor = ExecProcessor(registry, SlowFilesystem(), "ctx", maxQueued=3)
+        processor = ExecProcessor(
+            registry, SlowFilesystem(), "ctx", maxQueued=3, methods=buildRegistry()
+        )
         sink = RecordingSink()
         processor.makeConnection(sink)
         processor.messageReceived(b'{"id":0,"method":"initialize","params":{"clientName":"q"}}')

@@ -20,6 +20,7 @@ from twisted_exec.executor.core.interfaces import (
 )
 from twisted_exec.executor.core.processor import ExecProcessor, ExecProcessorFactory
 from twisted_exec.executor.core.session import Session, SessionRegistry
+from twisted_exec.executor.methods import buildRegistry
 
 from .helpers import RecordingSink
 
@@ -80,7 +81,7 @@ class FakeResources:
 
 
 class FakeFileSystem:
-    def getMetadata(self, p: Any) -> dict[str, Any]:
+    def getMetadata(self, p: Any, withSize: bool = False) -> dict[str, Any]:
         return {"path": p.path}
 
 
@@ -99,7 +100,9 @@ class ProcessorTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = Clock()
         self.registry = SessionRegistry(self.clock, FakeResources, ttl=10.0)
-        self.factory = ExecProcessorFactory(self.registry, FakeFileSystem())
+        self.factory = ExecProcessorFactory(
+            self.registry, FakeFileSystem(), methods=buildRegistry()
+        )
 
     def connect(self, context: str | None = "test message") -> tuple[ExecProcessor, RecordingSink]:
         processor = self.factory.buildProcessor(context)

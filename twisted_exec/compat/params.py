@@ -465,6 +465,8 @@ class HttpRequestParams:
     bodyBase64: str | None = None
     timeoutMs: int | None = None
     streamResponse: bool | None = None
+    #: Not a 0.131 field: 0.171's ``redirectPolicy: "stop"`` sets it False (methods/http.py).
+    followRedirects: bool = True
 
 
 P = TypeVar("P")

@@ -124,10 +124,18 @@ class Executor:
             threadpool=cast(ThreadPool, self.offload),
             maxReadBytes=self.limits.maxReadFileBytes,
         )
+        from twisted_exec.executor.methods import buildRegistry
+        from twisted_exec.executor.methods.environment import LocalEnvironment
+
+        #: Every method of both dialects (executor/methods); more can be added before serving.
+        self.methods = buildRegistry()
+        self.environment = LocalEnvironment(environ)
         self.metrics = executorMetrics(self.registry)
         self.processorFactory = ExecProcessorFactory(
             self.registry,
             self.filesystem,
+            methods=self.methods,
+            environment=self.environment,
             clock=reactor,
             onRequestDone=self.metrics.requestDone,
         )

@@ -11,7 +11,7 @@ Embedding in an existing Twisted application::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from typing import Any
 
@@ -105,9 +105,10 @@ class ExecutorService(MultiService):
         *,
         ttl: float = DETACH_TTL,
         limits: ExecutorLimits | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
-        self.executor = Executor(reactor, ttl=ttl, limits=limits)
+        self.executor = Executor(reactor, ttl=ttl, limits=limits, environ=environ)
 
     logToStderr = False
     #: The log observer twistd should use (``--log-format``/``--log-level``), if any.

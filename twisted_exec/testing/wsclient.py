@@ -107,6 +107,11 @@ class JsonRpcClient:
         if not self.closed.called:
             self.closed.callback(code)
 
+    @property
+    def nextId(self) -> int:
+        """The id the next :meth:`call` without an explicit id will use."""
+        return self._rpc.nextId
+
     def sendRaw(self, payload: bytes | str) -> None:
         data = payload.encode() if isinstance(payload, str) else payload
         self.protocol.sendMessage(data, isBinary=False)

@@ -16,10 +16,12 @@ NOT_FOUND = -32004
 class RpcError(Exception):
     """Raised by a method handler; the processor turns it into ``{"error": {code, message}}``."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, data: object = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        #: The error's ``data`` member (0.171 spawn failures carry ``{"kind": ...}``), or None.
+        self.data = data
 
     def __repr__(self) -> str:
         return f"RpcError({self.code}, {self.message!r})"

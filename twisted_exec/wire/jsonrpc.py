@@ -234,9 +234,12 @@ def encodeResult(requestId: RequestId, result: object) -> bytes:
     return _dumps({"id": requestId, "result": result})
 
 
-def encodeError(requestId: RequestId, code: int, message: str) -> bytes:
+def encodeError(requestId: RequestId, code: int, message: str, data: object = None) -> bytes:
     # The reference puts "error" before "id"; harmless to keep its order.
-    return _dumps({"error": {"code": code, "message": message}, "id": requestId})
+    error: dict[str, object] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return _dumps({"error": error, "id": requestId})
 
 
 class EncodedParams(dict[str, Any]):

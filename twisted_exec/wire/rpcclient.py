@@ -51,6 +51,11 @@ class RpcClientCore(Generic[P]):
     def __len__(self) -> int:
         return len(self._pending)
 
+    @property
+    def nextId(self) -> int:
+        """The id the next numbered request will get."""
+        return self._nextId
+
     def request(self, method: str, params: Any, pending: P, *, id: Any = None) -> dict[str, Any]:
         """The request message to send; ``pending`` comes back with its reply. ``id`` overrides
         the next number (tests send odd ids on purpose)."""

@@ -185,6 +185,11 @@ class OutputBuffer:
                 lo = mid + 1
         return lo
 
+    @property
+    def lastChunkSeq(self) -> int:
+        """The seq of the newest retained chunk (0 without any)."""
+        return self._chunks[-1].seq if self._chunks else 0
+
     def hasEventsAfter(self, afterSeq: int) -> bool:
         return self.lastSeq > afterSeq
 

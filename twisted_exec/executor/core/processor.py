@@ -21,9 +21,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
@@ -31,6 +30,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twisted_exec.compat import params
+from twisted_exec.executor.core.dialect import Dialect
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
 from twisted_exec.executor.core.session import Session, SessionRegistry
 from twisted_exec.wire import jsonrpc
@@ -40,6 +40,8 @@ log = Logger()
 
 #: Messages one session may have waiting behind the request in progress.
 MAX_QUEUED = 1024
+#: 0.171's code for ``session <id> is already attached to another connection`` (0.131: -32600).
+SESSION_ATTACHED_171 = -32010
 
 
 class _State(Enum):
@@ -48,47 +50,24 @@ class _State(Enum):
     READY = "ready"
 
 
-@dataclass(frozen=True)
-class Method:
-    """One row of the method table."""
+class MethodRow(Protocol):
+    """What the processor needs of a method table row (``executor/methods/registry.Method``)."""
 
-    paramsType: type[Any]
-    category: str | None  # "exec", "filesystem", "http": the word in the handshake errors
-    call: Callable[[ExecProcessor, Any], object]
+    @property
+    def dialect(self) -> Dialect: ...
 
+    @property
+    def category(self) -> str | None: ...
 
-def _process(name: str) -> Callable[[ExecProcessor, Any], object]:
-    return lambda proc, p: getattr(proc.session.resources.processes, name)(p)  # type: ignore[union-attr]
+    def decode(self, raw: object) -> Any: ...
 
-
-def _fs(name: str) -> Callable[[ExecProcessor, Any], object]:
-    return lambda proc, p: getattr(proc.filesystem, name)(p)
+    def call(self, context: Any, decoded: Any) -> object: ...
 
 
-METHODS: dict[str, Method] = {
-    "initialize": Method(params.InitializeParams, None, lambda proc, p: proc.initialize(p)),
-    "process/start": Method(params.ExecParams, "exec", _process("start")),
-    "process/read": Method(params.ReadParams, "exec", _process("read")),
-    "process/write": Method(params.WriteParams, "exec", _process("write")),
-    "process/terminate": Method(params.TerminateParams, "exec", _process("terminate")),
-    # Extensions of ours (docs/decisions.md): an executor without them answers -32601.
-    "process/closeStdin": Method(params.CloseStdinParams, "exec", _process("closeStdin")),
-    "process/resize": Method(params.ResizeParams, "exec", _process("resize")),
-    "fs/readFile": Method(params.FsReadFileParams, "filesystem", _fs("readFile")),
-    "fs/writeFile": Method(params.FsWriteFileParams, "filesystem", _fs("writeFile")),
-    "fs/createDirectory": Method(
-        params.FsCreateDirectoryParams, "filesystem", _fs("createDirectory")
-    ),
-    "fs/getMetadata": Method(params.FsGetMetadataParams, "filesystem", _fs("getMetadata")),
-    "fs/readDirectory": Method(params.FsReadDirectoryParams, "filesystem", _fs("readDirectory")),
-    "fs/remove": Method(params.FsRemoveParams, "filesystem", _fs("remove")),
-    "fs/copy": Method(params.FsCopyParams, "filesystem", _fs("copy")),
-    "http/request": Method(
-        params.HttpRequestParams,
-        "http",
-        lambda proc, p: proc.session.resources.http.request(p),  # type: ignore[union-attr]
-    ),
-}
+class MethodTable(Protocol):
+    """The method table the executor hands in (``executor/methods``): core only dispatches."""
+
+    def resolve(self, name: str, params: object, current: Dialect) -> MethodRow | None: ...
 
 
 @implementer(IJsonRpcProcessor)
@@ -101,11 +80,18 @@ class ExecProcessor:
         filesystem: Any,
         parseErrorContext: str | None,
         maxQueued: int | None = MAX_QUEUED,
+        *,
+        methods: MethodTable,
+        environment: Any = None,
     ) -> None:
         self.registry = registry
         self.maxQueued = maxQueued
         self.filesystem = filesystem
         self.parseErrorContext = parseErrorContext
+        self.methods = methods
+        self.environment = environment
+        #: The session's dialect: 0.131 until a 0.171-only request (sticky; see core/dialect.py).
+        self.dialect = Dialect.V131
         self.session: Session | None = None
         self._sink: IMessageSink | None = None
         self._state = _State.NEW
@@ -206,8 +192,10 @@ class ExecProcessor:
     def _reply(self, requestId: jsonrpc.RequestId, result: object) -> None:
         self._send(jsonrpc.encodeResult(requestId, result))
 
-    def _replyError(self, requestId: jsonrpc.RequestId, code: int, message: str) -> None:
-        self._send(jsonrpc.encodeError(requestId, code, message))
+    def _replyError(
+        self, requestId: jsonrpc.RequestId, code: int, message: str, data: object = None
+    ) -> None:
+        self._send(jsonrpc.encodeError(requestId, code, message, data))
 
     # -- the queue ----------------------------------------------------------------------------
 
@@ -282,7 +270,7 @@ class ExecProcessor:
         return pending.addBoth(done)
 
     def _dispatch(self, request: jsonrpc.Request) -> Deferred[None] | None:
-        method = METHODS.get(request.method)
+        method = self.methods.resolve(request.method, request.params, self.dialect)
         if method is None:
             self._replyError(
                 request.id,
@@ -290,13 +278,15 @@ class ExecProcessor:
                 f"exec-server stub does not implement `{request.method}` yet",
             )
             return None
+        if method.dialect > self.dialect:
+            self._useDialect(method.dialect)
         try:
-            decoded = params.parse(method.paramsType, request.params)
+            decoded = method.decode(request.params)
             if method.category is not None:
                 self._checkReady(method.category)
             outcome = method.call(self, decoded)
         except RpcError as err:
-            self._replyError(request.id, err.code, err.message)
+            self._replyError(request.id, err.code, err.message, err.data)
             return None
         except Exception as err:
             log.failure("{method} failed", method=request.method)
@@ -317,7 +307,7 @@ class ExecProcessor:
             if failure.check(RpcError):
                 err = failure.value
                 assert isinstance(err, RpcError)
-                self._replyError(requestId, err.code, err.message)
+                self._replyError(requestId, err.code, err.message, err.data)
             else:
                 log.failure("request {id} failed", failure, id=requestId)
                 self._replyError(requestId, INTERNAL_ERROR, str(failure.value))
@@ -334,19 +324,41 @@ class ExecProcessor:
                 INVALID_REQUEST, f"client must send initialized before using {category} methods"
             )
 
+    def _useDialect(self, dialect: Dialect) -> None:
+        """The session spoke a newer dialect: answer it in that one from now on."""
+        self.dialect = dialect
+        if self.session is not None:
+            self.session.dialect = dialect
+
     # -- initialize ---------------------------------------------------------------------------
 
     def initialize(self, p: params.InitializeParams) -> dict[str, Any]:
+        """``{sessionId}``, in both dialects: the first message cannot tell a 0.131 client from
+        a 0.171 one, and a 0.131 client must keep every byte; 0.171 clients then ask
+        ``environment/info`` (docs/decisions.md)."""
         if self._state is not _State.NEW:
             raise RpcError(INVALID_REQUEST, "initialize may only be sent once per connection")
         if p.resumeSessionId is not None:
-            self.session = self.registry.resume(p.resumeSessionId, self._notify)
+            self.session = self._resume(p.resumeSessionId)
+            self.dialect = max(self.dialect, self.session.dialect)
+            self.session.dialect = self.dialect
         else:
             self.session = self.registry.create(self._notify)
+            self.session.dialect = self.dialect
         if self._paused:
             self._forwardPause(True)
         self._state = _State.INITIALIZING
         return {"sessionId": self.session.sessionId}
+
+    def _resume(self, sessionId: str) -> Session:
+        try:
+            return self.registry.resume(sessionId, self._notify)
+        except RpcError as err:
+            # 0.171 answers a resume of an attached session with its own code (probed)
+            existing = self.registry.get(sessionId)
+            if existing is not None and existing.attached and existing.dialect >= Dialect.V171:
+                raise RpcError(SESSION_ATTACHED_171, err.message) from None
+            raise
 
 
 @implementer(IProcessorFactory)
@@ -361,15 +373,26 @@ class ExecProcessorFactory:
         *,
         clock: Any = None,
         onRequestDone: Callable[[str, float], None] | None = None,
+        methods: MethodTable,
+        environment: Any = None,
     ) -> None:
         self.registry = registry
         self.filesystem = filesystem
         self.maxQueued = maxQueued
         self.clock = clock
         self.onRequestDone = onRequestDone
+        self.methods = methods
+        self.environment = environment
 
     def buildProcessor(self, parseErrorContext: str | None) -> ExecProcessor:
-        processor = ExecProcessor(self.registry, self.filesystem, parseErrorContext, self.maxQueued)
+        processor = ExecProcessor(
+            self.registry,
+            self.filesystem,
+            parseErrorContext,
+            self.maxQueued,
+            methods=self.methods,
+            environment=self.environment,
+        )
         processor.clock = self.clock
         processor.onRequestDone = self.onRequestDone
         return processor

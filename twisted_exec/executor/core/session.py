@@ -18,6 +18,7 @@ from typing import Any
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
+from twisted_exec.executor.core.dialect import Dialect
 from twisted_exec.executor.core.interfaces import ISessionResources
 from twisted_exec.wire.errors import invalidRequest
 
@@ -38,6 +39,8 @@ class Session:
         self._notify: Notify | None = None
         self._expiry: IDelayedCall | None = None
         self.closed = False
+        #: The dialect it speaks (core/dialect.py); kept across a resume.
+        self.dialect = Dialect.V131
 
     @property
     def attached(self) -> bool:

@@ -103,17 +103,21 @@ def createDirectory(path: str, recursive: bool) -> dict[str, Any]:
     return {}
 
 
-def getMetadata(path: str) -> dict[str, Any]:
-    """``isDirectory``/``isFile``/``modifiedAtMs`` follow symlinks; ``isSymlink`` does not."""
+def getMetadata(path: str, withSize: bool = False) -> dict[str, Any]:
+    """``isDirectory``/``isFile``/``modifiedAtMs`` (and 0.171's ``size``) follow symlinks;
+    ``isSymlink`` does not."""
     st = os.stat(path)
     isSymlink = stat.S_ISLNK(os.lstat(path).st_mode)
-    return {
+    result: dict[str, Any] = {
         "isDirectory": stat.S_ISDIR(st.st_mode),
         "isFile": stat.S_ISREG(st.st_mode),
         "isSymlink": isSymlink,
-        "createdAtMs": 0,
-        "modifiedAtMs": _unixMillis(st.st_mtime_ns),
     }
+    if withSize:
+        result["size"] = st.st_size
+    result["createdAtMs"] = 0
+    result["modifiedAtMs"] = _unixMillis(st.st_mtime_ns)
+    return result
 
 
 def readDirectory(path: str) -> dict[str, Any]:
@@ -415,8 +419,10 @@ class FileSystem:
         recursive = True if p.recursive is None else p.recursive
         return self._run(createDirectory, normalizePath(p.path), recursive)
 
-    def getMetadata(self, p: FsGetMetadataParams) -> Deferred[dict[str, Any]]:
-        return self._run(getMetadata, normalizePath(p.path))
+    def getMetadata(
+        self, p: FsGetMetadataParams, withSize: bool = False
+    ) -> Deferred[dict[str, Any]]:
+        return self._run(getMetadata, normalizePath(p.path), withSize)
 
     def readDirectory(self, p: FsReadDirectoryParams) -> Deferred[dict[str, Any]]:
         return self._run(readDirectory, normalizePath(p.path))

@@ -46,6 +46,7 @@ class Prepared:
     requestId: str
     stream: bool
     timeoutMs: int | None
+    followRedirects: bool = True
 
     def headerValues(self, name: bytes) -> list[bytes]:
         return [v for n, v in self.headers if n == name]
@@ -96,7 +97,9 @@ def prepare(p: HttpRequestParams, activeStreams: Callable[[str], bool]) -> Prepa
     names = {name for name, _ in headers}
     if b"accept" not in names:
         headers.append((b"accept", b"*/*"))
-    return Prepared(p.method, url, tuple(headers), body, p.requestId, stream, p.timeoutMs)
+    return Prepared(
+        p.method, url, tuple(headers), body, p.requestId, stream, p.timeoutMs, p.followRedirects
+    )
 
 
 @dataclass(frozen=True)

@@ -213,6 +213,8 @@ class _Exchange:
                 ) from None
             locations = response.headers.getRawHeaders(b"location") or []
             location = locations[0].decode("utf-8", "replace") if locations else None
+            if not self.prepared.followRedirects:
+                return response  # 0.171 redirectPolicy "stop": the redirect is the answer
             following = nextHop(self.hop, response.code, location)
             if following is None:
                 return response

@@ -113,6 +113,10 @@ class _Entry:
         self.isReaped = False
         self.terminated = False
         self.exitCode = 0
+        #: Started by a 0.171 request: 128 + signal for a signal's death, ``sandboxDenied``.
+        self.v171 = False
+        #: writeIds already handled (0.171 de-duplicates a repeated one), newest last.
+        self.writeIds: dict[str, None] = {}
         self._openOutputs = {1, 2}
         self._grace: IDelayedCall | None = None
         self._graceDue = False  # the grace ran out while paused: drain once resumed
@@ -125,10 +129,14 @@ class _Entry:
         if isinstance(event, Chunk):
             notify("process/output", self._outputParams(event))
         elif isinstance(event, Exited):
-            notify(
-                "process/exited",
-                {"processId": self.processId, "seq": event.seq, "exitCode": event.exitCode},
-            )
+            exited: dict[str, Any] = {
+                "processId": self.processId,
+                "seq": event.seq,
+                "exitCode": event.exitCode,
+            }
+            if self.v171:
+                exited["sandboxDenied"] = False
+            notify("process/exited", exited)
         elif isinstance(event, Closed):
             notify("process/closed", {"processId": self.processId, "seq": event.seq})
 
@@ -173,7 +181,11 @@ class _Entry:
         self.isReaped = True
         value = reason.value
         code = getattr(value, "exitCode", None)
-        if code is None:
+        signum = getattr(value, "signal", None)
+        if code is None and self.v171 and signum:
+            # 0.171 reports a signal's death as a shell would: 128 + the signal (probed)
+            code = 128 + signum
+        elif code is None:
             # Killed by a signal: -1 for pipes; portable-pty reports 1 for a pty (probed).
             code = 1 if self.tty else -1
         self.exitCode = code
@@ -245,11 +257,11 @@ class _Entry:
         self.buffer.markFinished(self.exitCode)
         self.table._retire(self)
 
-    def killGroup(self) -> None:
+    def killGroup(self, signum: int = signal.SIGKILL) -> None:
         if self.pgid is None:
             return
         try:
-            os.killpg(self.pgid, signal.SIGKILL)
+            os.killpg(self.pgid, signum)
         except ProcessLookupError:
             pass
         except OSError as err:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import struct
 import subprocess
 import termios
@@ -39,6 +40,7 @@ from twisted_exec.compat.params import (
     TerminateParams,
     WriteParams,
 )
+from twisted_exec.executor.core.dialect import Dialect
 from twisted_exec.executor.core.interfaces import IProcessTable
 from twisted_exec.executor.core.output_buffer import OutputBuffer
 from twisted_exec.executor.resources.process_entry import (
@@ -66,6 +68,8 @@ PTY_COLS = 80
 RETAIN_CLOSED = 32
 #: Tombstones (ids of forgotten closed processes) per session before the oldest are dropped.
 MAX_TOMBSTONES = 16384
+#: writeIds remembered per process for 0.171's de-duplication (the oldest are forgotten).
+MAX_WRITE_IDS = 4096
 
 
 # -- program resolution ----------------------------------------------------------------------
@@ -119,7 +123,7 @@ class ProcessTable:
         #: Called after each successful spawn (metrics), when set.
         self.onStarted: Callable[[], None] | None = None
 
-    async def start(self, p: ExecParams) -> dict[str, Any]:
+    async def start(self, p: ExecParams, dialect: Dialect = Dialect.V131) -> dict[str, Any]:
         if not p.argv:
             raise invalidParams("argv must not be empty")
         if p.processId in self._entries or p.processId in self._tombstones:
@@ -140,6 +144,7 @@ class ProcessTable:
         ):
             raise internalError("nul byte found in provided data")
         entry = _Entry(self, p.processId, p.tty, bool(p.pipeStdin))
+        entry.v171 = dialect >= Dialect.V171
         self._entries[p.processId] = entry
         self._running += 1
         try:
@@ -249,11 +254,13 @@ class ProcessTable:
             raise invalidRequest(f"unknown process id {processId}")
         return entry
 
-    async def read(self, p: ReadParams) -> dict[str, Any]:
+    async def read(self, p: ReadParams, dialect: Dialect = Dialect.V131) -> dict[str, Any]:
+        """The retained output after ``afterSeq``; 0.171's answer adds ``sandboxDenied`` and
+        moves ``nextSeq`` past ``exited``/``closed`` when no chunk was left out (probed)."""
         tombstone = self._tombstones.get(p.processId)
         if tombstone is not None:
             # closed long ago: its output is gone, as if it had all been read
-            return {
+            gone: dict[str, Any] = {
                 "chunks": [],
                 "nextSeq": tombstone.nextSeq,
                 "exited": True,
@@ -261,6 +268,9 @@ class ProcessTable:
                 "closed": True,
                 "failure": None,
             }
+            if dialect >= Dialect.V171:
+                gone["sandboxDenied"] = False
+            return gone
         entry = self._get(p.processId)
         afterSeq = p.afterSeq or 0
         if p.waitMs:
@@ -268,9 +278,17 @@ class ProcessTable:
         maxBytes = p.maxBytes
         if self.maxReadBytes is not None and (maxBytes is None or maxBytes > self.maxReadBytes):
             maxBytes = self.maxReadBytes
-        return entry.buffer.read(afterSeq, maxBytes).toJson()
+        result = entry.buffer.read(afterSeq, maxBytes)
+        answer = result.toJson()
+        if dialect >= Dialect.V171:
+            if not result.chunks or result.chunks[-1].seq == entry.buffer.lastChunkSeq:
+                answer["nextSeq"] = entry.buffer.lastSeq + 1
+            answer["sandboxDenied"] = False
+        return answer
 
-    def write(self, p: WriteParams) -> dict[str, Any]:
+    def write(self, p: WriteParams, writeId: str | None = None) -> dict[str, Any]:
+        """``process/write``; with a ``writeId`` (0.171) a repeated id is ``accepted`` and
+        writes nothing, so a client may safely retry a write after a reconnect."""
         data = p.chunk
         entry: _Entry | _Tombstone | None = self._entries.get(p.processId)
         if entry is None:
@@ -282,6 +300,12 @@ class ProcessTable:
         # (and dropped), since the reference hands them to a writer task that ignores EPIPE.
         if not entry.tty and (not entry.pipeStdin or getattr(entry, "stdinEnded", False)):
             return {"status": "stdinClosed"}
+        if writeId is not None and isinstance(entry, _Entry):
+            if writeId in entry.writeIds:
+                return {"status": "accepted"}
+            entry.writeIds[writeId] = None
+            if len(entry.writeIds) > MAX_WRITE_IDS:
+                del entry.writeIds[next(iter(entry.writeIds))]
         if entry.terminated:
             raise internalError("failed to write to process stdin")
         if data and isinstance(entry, _Entry) and entry.transport is not None:
@@ -323,6 +347,12 @@ class ProcessTable:
         except OSError as err:
             raise internalError(osErrorMessage(err)) from None
         return {}
+
+    def interrupt(self, processId: str) -> None:
+        """``process/signal interrupt``: SIGINT to the process group; unknown ids are ignored."""
+        entry = self._entries.get(processId)
+        if entry is not None and not entry.isReaped:
+            entry.killGroup(signal.SIGINT)
 
     def terminate(self, p: TerminateParams) -> dict[str, Any]:
         entry = self._entries.get(p.processId)

@@ -1,0 +1,210 @@
+"""End to end: the real Codex CLI 0.171.0 sends its tool calls to an exec-server.
+
+The same scenario as ``test_codex_cli_e2e`` (the 0.131 CLI), with today's CLI: ``codex exec``
+against the fake Responses API (model ``gpt-5.5``, which offers ``exec_command``, ``write_stdin``
+and ``apply_patch``), ``CODEX_EXEC_SERVER_URL`` pointing at a recording websocket proxy in front
+of the exec-server under test: the 0.171 reference (``codex exec-server --listen``) or ours
+(``twistd -n codex-executor --listen``). This CLI speaks the 0.171 dialect: every path is a
+``file:`` URI, ``process/write`` carries a ``writeId``, and it asks ``environment/info``.
+
+Skipped when the 0.171 binary is absent (``scripts/fetch_codex.sh`` fetches both generations).
+Set ``CODEX_E2E_TRANSCRIPT_DIR`` to keep the normalised websocket transcripts of each run.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from twisted.internet import defer
+from twisted.internet.defer import Deferred
+from twisted.trial import unittest
+
+from tests.test_codex_cli_e2e import (
+    _PIDS_LINE,
+    AGENTS_TEXT,
+    EXEC_CMD,
+    FINAL_TEXT,
+    MARKER,
+    Scenario,
+    _keepTranscript,
+    childEnv,
+    freshBaseDir,
+    mainTurns,
+    prepareWorkdir,
+    runCodexExec,
+    startExecServer,
+)
+from twisted_exec.testing.fake_responses import API_KEY_ENV, FakeResponsesAPI, Turn, codexConfigToml
+from twisted_exec.testing.ws_recorder import CLIENT_TO_SERVER, WebSocketRecorder
+
+ROOT = Path(__file__).resolve().parent.parent
+CANDIDATE_BINARIES = (
+    ROOT / "vendor/codex-0.171.0/codex",
+    Path("/work/main/vendor/codex-0.171.0/codex"),
+)
+NOT_FOUND = "Codex CLI 0.171.0 not found; run scripts/fetch_codex.sh"
+MODEL = "gpt-5.5"  # offers exec_command, write_stdin and apply_patch in 0.171
+
+
+def findCodex171(environ: Mapping[str, str] = os.environ) -> Path | None:
+    """$CODEX_171_BIN, then ./vendor/codex-0.171.0/codex; None when absent."""
+    given = environ.get("CODEX_171_BIN")
+    candidates = [Path(given)] if given else list(CANDIDATE_BINARIES)
+    for path in candidates:
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def uriPath(uri: str) -> str:
+    """The host path of a ``file:`` URI as the CLI sends it (the test's own small decoder)."""
+    parts = urlsplit(uri)
+    assert parts.scheme == "file" and parts.netloc == "", uri
+    return unquote(parts.path)
+
+
+async def runScenario171(
+    case: unittest.TestCase,
+    reactor: Any,
+    codex: Path,
+    kind: str,
+    turns: Iterable[Turn],
+    *,
+    prepare: Callable[[Path], None] = lambda workdir: None,
+) -> Scenario:
+    """Start the exec-server (``kind``), the proxy and the fake API; run ``codex exec`` once."""
+    base = freshBaseDir(case)
+    workdir, cliHome = base / "work", base / "cli-home"
+    workdir.mkdir()
+    cliHome.mkdir()
+    prepare(workdir)
+    server = await startExecServer(reactor, kind, codex, base)
+    case.addCleanup(lambda: defer.ensureDeferred(server.stop(reactor)))
+    api = FakeResponsesAPI(turns)
+    api.listen(reactor)
+    case.addCleanup(api.stopListening)
+    recorder = WebSocketRecorder(reactor, server.url)
+    recorder.listen()
+    case.addCleanup(recorder.stop)
+    (cliHome / "config.toml").write_text(codexConfigToml(api.baseUrl, MODEL))
+    env = childEnv(cliHome, **{API_KEY_ENV: "sk-e2e-fake", "CODEX_EXEC_SERVER_URL": recorder.url})
+    cli = await runCodexExec(reactor, codex, env, workdir, "run the end-to-end script")
+    await recorder.stop()
+    await api.stopListening()
+    scenario = Scenario(base, workdir, server, cli, api, list(recorder.events))
+    _keepTranscript(scenario, f"{kind}-v171", case)
+    return scenario
+
+
+class _Codex171E2EMixin:
+    """The scenario, run against the exec-server named by ``kind``."""
+
+    kind: str
+
+    def setUp(self) -> None:
+        codex = findCodex171()
+        if codex is None:
+            raise unittest.SkipTest(NOT_FOUND)
+        self.codex = codex
+        from twisted.internet import reactor
+
+        self.reactor: Any = reactor
+
+    def test_execCommandWriteStdinApplyPatchAgents(self) -> Deferred[None]:
+        """exec_command runs in the exec-server (its parent PID is the server's); write_stdin
+        reaches a running command; apply_patch edits files through fs/*; AGENTS.md is read
+        through the exec-server."""
+        return defer.ensureDeferred(self._check())
+
+    async def _check(self) -> None:
+        case: unittest.TestCase = self  # type: ignore[assignment]
+        s = await runScenario171(
+            case, self.reactor, self.codex, self.kind, mainTurns(), prepare=prepareWorkdir
+        )
+        assert s.server is not None
+        case.assertEqual(s.cli.exitCode, 0, s.cli.stderr)
+        case.assertIn(FINAL_TEXT, s.cli.stdout)
+        case.assertEqual(s.api.unexpected, [])
+        case.assertEqual(len(s.api.requests), len(mainTurns()), s.cli.stderr)
+        requests = s.messages(CLIENT_TO_SERVER)
+
+        # (a) the command ran as a direct child of the exec-server, leading its own session.
+        case.assertEqual((s.workdir / MARKER).read_text().strip(), str(s.server.pid))
+        out = s.toolOutput("call_exec")
+        case.assertIn("Process exited with code 0", out)
+        match = _PIDS_LINE.search(out)
+        case.assertIsNotNone(match, out)
+        assert match is not None
+        pid, ppid, pgid, sid = (int(match.group(i)) for i in range(1, 5))
+        case.assertEqual((ppid, pgid, sid), (s.server.pid, pid, pid), out)
+        starts = [m for m in requests if m.get("method") == "process/start"]
+        case.assertEqual(len(starts), 2)
+        case.assertEqual(starts[0]["params"]["argv"][-1], EXEC_CMD)
+        case.assertEqual(uriPath(starts[0]["params"]["cwd"]), str(s.workdir))
+
+        # (b) apply_patch read and wrote the files through fs/* (paths as file: URIs).
+        case.assertIn("Success. Updated the following files:", s.toolOutput("call_patch"))
+        case.assertEqual((s.workdir / "e2e-added.txt").read_text(), "added by apply_patch\n")
+        case.assertEqual((s.workdir / "e2e-edit.txt").read_text(), "after\n")
+        writes = {
+            uriPath(m["params"]["path"]): base64.b64decode(m["params"]["dataBase64"]).decode()
+            for m in requests
+            if m.get("method") == "fs/writeFile"
+        }
+        case.assertEqual(
+            writes,
+            {
+                str(s.workdir / "e2e-added.txt"): "added by apply_patch\n",
+                str(s.workdir / "e2e-edit.txt"): "after\n",
+            },
+        )
+
+        # (c) write_stdin to the running tty command is process/write with a writeId.
+        case.assertIn("Process running with session ID", s.toolOutput("call_tty"))
+        written = s.toolOutput("call_write")
+        case.assertIn("Process exited with code 0", written)
+        case.assertIn("got:typed", written)
+        writes_ = [m["params"] for m in requests if m.get("method") == "process/write"]
+        case.assertTrue(writes_, requests)
+        case.assertEqual({w["chunk"] for w in writes_}, {"dHlwZWQK"})
+        case.assertTrue(all(isinstance(w["writeId"], str) for w in writes_), writes_)
+
+        # (d) project instructions came from the exec-server's filesystem.
+        readPaths = [
+            uriPath(m["params"]["path"])
+            for m in requests
+            if m.get("method") in ("fs/readFile", "fs/open")
+        ]
+        case.assertIn(str(s.workdir / "AGENTS.md"), readPaths)
+        case.assertIn(AGENTS_TEXT.strip(), json.dumps(s.api.responseBodies[0]["input"]))
+
+        # Every reply was a result or an error the CLI could live with: no -32601 for a method
+        # the CLI needed, no params errors.
+        replies = [m for m in s.messages() if "id" in m and "method" not in m]
+        bad = [m for m in replies if m.get("error", {}).get("code") in (-32601, -32602, -32603)]
+        case.assertEqual(bad, [], json.dumps(bad))
+        # Every path the CLI sent is a file: URI.
+        for m in requests:
+            for key in ("path", "cwd"):
+                value = (m.get("params") or {}).get(key)
+                if isinstance(value, str):
+                    case.assertTrue(re.match(r"^file:///", value), m)
+
+
+class Reference171ExecServerTests(_Codex171E2EMixin, unittest.TestCase):
+    """Against ``codex exec-server --listen`` 0.171.0 (shows the test itself works)."""
+
+    kind = "reference"
+
+
+class OurExecutor171Tests(_Codex171E2EMixin, unittest.TestCase):
+    """Against ``twistd -n codex-executor --listen``."""
+
+    kind = "ours"
