@@ -121,7 +121,7 @@ def _commonOptions(parser: argparse.ArgumentParser, suppress: bool) -> None:
 
 
 def buildParser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     _commonOptions(common, suppress=True)
     parser = _Parser(
         prog="codex-exec",
@@ -136,8 +136,7 @@ def buildParser() -> argparse.ArgumentParser:
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = sub.add_parser(name, parents=[common], help=help)
-        p.error = parser.error  # type: ignore[method-assign]
-        return p
+        return p  # a _Parser too (add_subparsers uses the parser's class)
 
     run = command("run", "run a command, streaming its output")
     run.add_argument("--tty", "-t", action="store_true", help="run it on a remote pty")
