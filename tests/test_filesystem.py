@@ -23,7 +23,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted_exec.compat import params
 from twisted_exec.compat.base64strict import encodeBase64
 from twisted_exec.compat.oserror import fromOSError, osErrorMessage
-from twisted_exec.executor.resources import filesystem
+from twisted_exec.executor.resources import fs_tree
 from twisted_exec.executor.resources.filesystem import (
     MAX_READ_FILE_BYTES,
     FileSystem,
@@ -734,7 +734,7 @@ class CopyTests(FsTestCase):
 
 def _removeIfPresent(path: str) -> None:
     if os.path.lexists(path):
-        filesystem._removeTree(path)
+        fs_tree._removeTree(path)
 
 
 class NotRootTests(FsTestCase):

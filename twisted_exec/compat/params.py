@@ -16,225 +16,38 @@ Each ``*Params`` class is a frozen dataclass; :func:`parse` builds one from raw 
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from twisted_exec.compat.base64strict import decodeBase64Strict
-from twisted_exec.wire.errors import RpcError, invalidParams
-
-U64_MAX = 2**64 - 1
-
-
-def describe(value: object) -> str:
-    """serde's ``Unexpected`` rendering of a JSON value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean `{'true' if value else 'false'}`"
-    if isinstance(value, int):
-        if -(2**63) <= value <= U64_MAX:
-            return f"integer `{value}`"
-        return f"floating point `{_rustFloat(float(value))}`"
-    if isinstance(value, float):
-        return f"floating point `{_rustFloat(value)}`"
-    if isinstance(value, str):
-        return f"string {json.dumps(value, ensure_ascii=False)}"
-    if isinstance(value, list):
-        return "sequence"
-    if isinstance(value, dict):
-        return "map"
-    return "unknown"
-
-
-def _rustFloat(value: float) -> str:
-    """Rust's ``Display`` for f64 as serde prints it (``1.5``, ``1.8446744073709552e+19``)."""
-    if math.isfinite(value) and value == int(value) and abs(value) < 1e16:
-        return f"{int(value)}"
-    text = repr(value)
-    if "e" in text:
-        mantissa, exp = text.split("e")
-        sign = "-" if exp.startswith("-") else "+"
-        return f"{mantissa}e{sign}{exp.lstrip('+-').lstrip('0') or '0'}"
-    return text
-
-
-def invalidType(value: object, expected: str) -> RpcError:
-    return invalidParams(f"invalid type: {describe(value)}, expected {expected}")
-
+from twisted_exec.compat.serde import (
+    U64_MAX,
+    Decoder,
+    Field,
+    absolutePath,
+    base64Bytes,
+    boolean,
+    decodeStruct,
+    describe,
+    enum,
+    invalidType,
+    mapOf,
+    optional,
+    pathString,
+    sequenceOf,
+    string,
+    struct,
+    u16,
+    u32,
+    u64,
+    usize,
+)
+from twisted_exec.wire.errors import invalidParams
 
 # -- field decoders: each takes the raw JSON value and returns the Python value or raises ----------
 
-Decoder = Callable[[object], Any]
-
-
-def string(value: object) -> str:
-    if not isinstance(value, str):
-        raise invalidType(value, "a string")
-    return value
-
-
-def base64Bytes(value: object) -> bytes:
-    """A base64 string decoded while the params are decoded, as the reference's serde
-    deserializer does: a bad chunk is -32602 even before ``initialize`` (probed)."""
-    text = string(value)
-    try:
-        return decodeBase64Strict(text)
-    except ValueError as err:
-        raise invalidParams(str(err)) from None
-
-
-def boolean(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise invalidType(value, "a boolean")
-    return value
-
-
-def _unsigned(name: str, maximum: int) -> Decoder:
-    def decode(value: object) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise invalidType(value, name)
-        if value < 0 or value > maximum:
-            if value > U64_MAX:
-                raise invalidType(value, name)
-            raise invalidParams(f"invalid value: integer `{value}`, expected {name}")
-        return value
-
-    return decode
-
-
-u64 = _unsigned("u64", U64_MAX)
-usize = _unsigned("usize", U64_MAX)
-u32 = _unsigned("u32", 2**32 - 1)
-u16 = _unsigned("u16", 2**16 - 1)
-
-
-def pathString(value: object) -> str:
-    """A ``PathBuf``: any string; relative paths are refused later, where the reference does."""
-    if not isinstance(value, str):
-        raise invalidType(value, "path string")
-    return value
-
-
-def absolutePath(value: object) -> str:
-    """An ``AbsolutePathBuf``: relative paths are a params error."""
-    path = pathString(value)
-    if not path.startswith("/"):
-        raise invalidParams("AbsolutePathBuf deserialized without a base path")
-    return path
-
-
-def optional(decoder: Decoder) -> Decoder:
-    """``Option<T>``: null is None."""
-
-    def decode(value: object) -> Any:
-        return None if value is None else decoder(value)
-
-    return decode
-
-
-def sequenceOf(decoder: Decoder) -> Decoder:
-    def decode(value: object) -> list[Any]:
-        if not isinstance(value, list):
-            raise invalidType(value, "a sequence")
-        return [decoder(item) for item in value]
-
-    return decode
-
-
-def mapOf(decoder: Decoder) -> Decoder:
-    def decode(value: object) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise invalidType(value, "a map")
-        return {key: decoder(item) for key, item in value.items()}
-
-    return decode
-
-
-def enum(*variants: str) -> Decoder:
-    expected = ", ".join(f"`{v}`" for v in variants)
-
-    def decode(value: object) -> str:
-        if not isinstance(value, str):
-            raise invalidType(value, "string or map")
-        if value not in variants:
-            raise invalidParams(f"unknown variant `{value}`, expected one of {expected}")
-        return value
-
-    return decode
-
 
 # -- struct machinery --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Field:
-    """One struct field: its wire name, decoder, and whether it may be absent.
-
-    ``seqDefault`` marks a field with ``#[serde(default)]``: in the sequence form it takes its
-    default when the array ends before it (an ``Option`` without that attribute does not).
-    """
-
-    wire: str
-    decoder: Decoder
-    required: bool = True
-    seqDefault: bool = False
-
-
-T = TypeVar("T")
-
-
-def decodeStruct(
-    value: object, name: str, fields: tuple[Field, ...], build: Callable[[dict[str, Any]], T]
-) -> T:
-    """serde's derived ``Deserialize`` for a struct, in map or sequence form."""
-    found: dict[str, Any] = {}
-    if isinstance(value, dict):
-        byWire = {f.wire: f for f in fields}
-        for key, raw in value.items():
-            spec = byWire.get(key)
-            if spec is not None:
-                found[key] = spec.decoder(raw)
-        for spec in fields:
-            if spec.wire not in found:
-                if spec.required:
-                    raise invalidParams(f"missing field `{spec.wire}`")
-                found[spec.wire] = None
-        return build(found)
-    if isinstance(value, list):
-        count = len(fields)
-        noun = "element" if count == 1 else "elements"
-        for index, spec in enumerate(fields):
-            if index < len(value):
-                found[spec.wire] = spec.decoder(value[index])
-            elif spec.seqDefault:
-                found[spec.wire] = None
-            else:
-                # serde names the index of the first field it could not fill
-                raise invalidParams(
-                    f"invalid length {index}, expected struct {name} with {count} {noun}"
-                )
-        if len(value) > count:
-            # serde_json's Value deserializer, once the struct is complete (probed)
-            raise invalidParams(f"invalid length {len(value)}, expected fewer elements in array")
-        return build(found)
-    raise invalidType(value, f"struct {name}")
-
-
-def struct(name: str, *fields: Field) -> Callable[[type[T]], type[T]]:
-    """Attach a ``fromJson`` classmethod decoding ``name`` with ``fields`` onto a dataclass."""
-
-    def attach(cls: type[T]) -> type[T]:
-        def fromJson(klass: type[T], value: object) -> T:
-            return decodeStruct(value, name, fields, lambda found: klass(**found))
-
-        cls.fromJson = classmethod(fromJson)  # type: ignore[attr-defined]
-        cls.structName = name  # type: ignore[attr-defined]
-        return cls
-
-    return attach
 
 
 def _sandbox(value: object) -> Mapping[str, Any]:
@@ -478,8 +291,12 @@ def parse(cls: type[P], raw: object) -> P:
 
 
 __all__ = [
+    # serde's decoders, re-exported for the modules that build structs from them
+    "U64_MAX",
+    "Decoder",
     "ExecEnvPolicy",
     "ExecParams",
+    "Field",
     "FsCopyParams",
     "FsCreateDirectoryParams",
     "FsGetMetadataParams",
@@ -493,7 +310,23 @@ __all__ = [
     "ReadParams",
     "TerminateParams",
     "WriteParams",
+    "absolutePath",
+    "base64Bytes",
+    "boolean",
+    "decodeStruct",
     "describe",
+    "enum",
     "field",
+    "invalidType",
+    "mapOf",
+    "optional",
     "parse",
+    "pathString",
+    "sequenceOf",
+    "string",
+    "struct",
+    "u16",
+    "u32",
+    "u64",
+    "usize",
 ]
