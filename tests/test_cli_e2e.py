@@ -176,6 +176,9 @@ class ErrorTextTests(CliCase):
         self.assertEqual(result.code, 125, result)
         self.assertIn("TLS", result.err)
         self.assertNotIn("reason: \n", result.err)
+        named = await self.cli("-r", https, "--timeout", "2", "run", "-e", "box", "--", "true")
+        self.assertEqual(named.code, 125, named)
+        self.assertIn("plain http", named.err)
 
     async def test_unreachableNamesTheUrl(self) -> None:
         url = await closedPortUrl()

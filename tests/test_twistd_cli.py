@@ -155,5 +155,8 @@ class TwistdCommandLineTests(TestCase):
                 proto.stderr,
             )
             self.assertNotIn(token.encode(), proto.stderr + proto.stdout)
+            # a fatal exit announces no retry, and Twisted's factory lines are gone
+            for noise in (b"Scheduling retry", b"reconnecting in", b"Starting factory", b"0x"):
+                self.assertNotIn(noise, proto.stderr)
 
         return ensureDeferred(go())

@@ -27,7 +27,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
-from twisted_exec.harness.describe import describeConnectError
+from twisted_exec.harness.describe import TLS_HINT, describeConnectError
 from twisted_exec.harness.errors import (
     AuthenticationError,
     ExecutorNotConnectedError,
@@ -281,7 +281,10 @@ async def _connectHarness(
             timeout, reactor, onTimeoutCancel=abortHalfOpen
         )
     except TimeoutError:
+        hint = ""
+        if connection.rendezvousUrl.lower().startswith(("https://", "wss://")):
+            hint = f"; {TLS_HINT.replace('the TLS handshake failed', 'no TLS handshake?')}"
         raise RendezvousUnreachableError(
             f"the rendezvous at {connection.rendezvousUrl} did not complete the websocket "
-            f"handshake within {timeout:g} s"
+            f"handshake within {timeout:g} s{hint}"
         ) from None
