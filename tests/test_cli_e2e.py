@@ -284,3 +284,32 @@ class BigCopyTests(CliCase):
         self.assertFalse(ticker.done)
         self.assertGreater(len(ticks) - before, 10)
         await bounded(ticker.terminate())
+
+
+class TerminalTests(CliCase):
+    async def test_ttyStartsAtTheLocalSize(self) -> None:
+        import fcntl
+        import struct
+        import termios
+
+        await self.ready()
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 41, 97, 0, 0))
+        proto = _Cli(None)
+        process = reactor.spawnProcess(
+            proto,
+            CLI[0],
+            [*CLI, "run", "--tty", "--", "sh", "-c", "stty size; exit 4"],
+            env=self.env(),
+            path=self.tmp,
+            usePTY=(master, slave, os.ttyname(slave)),
+        )
+
+        def kill() -> None:
+            if not proto.ended.called:
+                process.signalProcess("KILL")
+
+        self.addCleanup(kill)
+        code = await bounded(proto.ended, 30)
+        self.assertEqual(code, 4, proto.out)
+        self.assertIn(b"41 97", proto.out)
