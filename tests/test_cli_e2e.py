@@ -313,3 +313,39 @@ class TerminalTests(CliCase):
         code = await bounded(proto.ended, 30)
         self.assertEqual(code, 4, proto.out)
         self.assertIn(b"41 97", proto.out)
+
+    async def test_resizeFollowsTheLocalTerminal(self) -> None:
+        import fcntl
+        import struct
+        import termios
+
+        await self.ready()
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 90, 0, 0))
+        proto = _Cli(None)
+        script = "trap 'stty size; exit 5' WINCH; echo ready; while :; do sleep 0.05; done"
+        process = reactor.spawnProcess(
+            proto,
+            CLI[0],
+            [*CLI, "run", "--tty", "--", "sh", "-c", script],
+            env=self.env(),
+            path=self.tmp,
+            usePTY=(master, slave, os.ttyname(slave)),
+        )
+
+        def kill() -> None:
+            if not proto.ended.called:
+                process.signalProcess("KILL")
+
+        self.addCleanup(kill)
+        for _ in range(300):
+            if b"ready" in proto.out:
+                break
+            await deferLater(reactor, 0.05, lambda: None)
+        self.assertIn(b"ready", proto.out)
+        # the local terminal changes size: the kernel signals SIGWINCH to codex-exec, which
+        # sends process/resize; the remote pty's kernel signals the remote shell in turn
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 132, 0, 0))
+        code = await bounded(proto.ended, 30)
+        self.assertEqual(code, 5, proto.out)
+        self.assertIn(b"50 132", proto.out)

@@ -103,6 +103,32 @@ class TwistdEntryPointTests(TestCase):
                 lines,
             )
 
+    async def test_localModeLogsNoProbesOrScrapes(self) -> None:
+        """``/readyz`` probes and ``/metrics`` scrapes leave no access lines; SIGTERM exits 0."""
+        import signal
+
+        proto = _Collect()
+        env = {"PATH": os.environ["PATH"], "PYTHONPATH": SOURCE_ROOT}
+        cwd = os.path.abspath(self.mktemp())
+        os.makedirs(cwd)
+        argv = [sys.executable, "-c", TWISTD, "-n", "--pidfile=", "codex-executor"]
+        transport = reactor.spawnProcess(
+            proto, sys.executable, [*argv, "--listen", "ws://127.0.0.1:0"], env=env, path=cwd
+        )
+        self.addCleanup(lambda: proto.ended if proto.ended.called else transport.signalProcess(9))
+        url = (await bounded(proto.firstLine)).replace("ws://", "http://")
+        http = HTTPClient(Agent(reactor, pool=QuietConnectionPool(reactor, persistent=False)))
+        for path in ("/readyz", "/metrics", "/readyz"):
+            response = await bounded(http.get(url + path))
+            self.assertEqual(response.code, 200)
+            await bounded(response.content())
+        transport.signalProcess(signal.SIGTERM)
+        self.assertEqual(await bounded(proto.ended), 0)
+        text = proto.stderr.decode()
+        for noise in ("readyz", "metrics", "GET", "Starting factory", "starting on", "Closed)"):
+            self.assertNotIn(noise, text)
+        self.assertIn("listening on ws://127.0.0.1:", text)
+
     async def test_usageErrorOfTheRendezvous(self) -> None:
         proto = self.spawn("codex-rendezvous", "--listen", "ws://x:1")
         self.assertEqual(await bounded(proto.ended), 2)
