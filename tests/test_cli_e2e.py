@@ -302,7 +302,7 @@ class TerminalTests(CliCase):
             [*CLI, "run", "--tty", "--", "sh", "-c", "stty size; exit 4"],
             env=self.env(),
             path=self.tmp,
-            usePTY=(master, slave, os.ttyname(slave)),
+            usePTY=(master, slave, os.ttyname(slave)),  # type: ignore[arg-type]
         )
 
         def kill() -> None:
@@ -330,7 +330,7 @@ class TerminalTests(CliCase):
             [*CLI, "run", "--tty", "--", "sh", "-c", script],
             env=self.env(),
             path=self.tmp,
-            usePTY=(master, slave, os.ttyname(slave)),
+            usePTY=(master, slave, os.ttyname(slave)),  # type: ignore[arg-type]
         )
 
         def kill() -> None:
