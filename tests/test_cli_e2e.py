@@ -21,6 +21,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, TestCase
 
 from tests.test_full_loop import TOKEN, FullLoop, bounded, closedPortUrl
+from tests.test_twistd_cli import SOURCE_ROOT
 
 CLI = [sys.executable, "-m", "twisted_exec.cli"]
 
@@ -72,7 +73,7 @@ class CliCase(TestCase):
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", "/"),
-            "PYTHONPATH": os.getcwd(),
+            "PYTHONPATH": SOURCE_ROOT,  # this tree, also under trial (whose cwd is _trial_temp)
             "CODEX_RENDEZVOUS_URL": self.loop.url,
             "CODEX_RENDEZVOUS_TOKEN": TOKEN,
         }
