@@ -14,9 +14,14 @@ from __future__ import annotations
 import re
 from typing import Any, cast
 
-from twisted.logger import ILogObserver, LogEvent, eventAsText, globalLogPublisher
+from twisted.logger import ILogObserver, LogEvent, Logger, eventAsText, globalLogPublisher
+from twisted.python.failure import Failure
+
+_report = Logger(namespace="tests.logguard")
 
 _SIG = re.compile(r"[?&]sig=(?!<redacted>)")
+#: A compact JWS (``header.claims.signature``, base64url JSON objects): whoever minted it.
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,}")
 #: Secrets shorter than this would match innocent text (they are never real tokens).
 _MIN_SECRET = 6
 
@@ -28,6 +33,7 @@ class LogGuard:
         self.lines = 0
         self.relayLines = 0
         self.installed = False
+        self._reporting = False
 
     def learn(self, secret: str | None) -> None:
         if secret and len(secret) >= _MIN_SECRET:
@@ -44,8 +50,27 @@ class LogGuard:
         self.lines += 1
         if str(event.get("log_namespace", "")).startswith("twisted_exec.executor.transports.relay"):
             self.relayLines += 1
-        if _SIG.search(text) or any(secret in text for secret in self.secrets):
+        if _SIG.search(text) or _JWT.search(text) or any(secret in text for secret in self.secrets):
             self.violations.append(text[:500])
+            self._failTheRunningTest(event)
+
+    def _failTheRunningTest(self, event: LogEvent) -> None:
+        """Fail the test that logged it, whatever the order tests run in: trial (and pytest
+        running trial TestCases) turn a logged failure during a test into that test's error.
+        The failure names where the line came from, never the line itself (it holds the
+        secret). ``test_zz_log_secrets`` stays as a backstop for lines logged between tests."""
+        if self._reporting:
+            return
+        self._reporting = True
+        try:
+            where = str(event.get("log_namespace", "?"))
+            _report.failure(
+                "a log line contains a secret ({where})",
+                Failure(AssertionError(f"secret in a log line from {where}")),
+                where=where,
+            )
+        finally:
+            self._reporting = False
 
     def install(self) -> None:
         if self.installed:
@@ -82,7 +107,58 @@ class LogGuard:
 
             cls.executorUrl = executorUrl  # type: ignore[method-assign]
 
+        self._learnSecurity()
         globalLogPublisher.addObserver(cast(ILogObserver, self.observe))
+
+    def _learnSecurity(self) -> None:
+        """Tokens of the rendezvous, websocket tokens and JWT secrets, minted JWTs and their
+        signatures, executor URL signatures, and every value a SecretScrubber learns."""
+        from twisted_exec.net import secretenv, wsauth
+        from twisted_exec.rendezvous import auth
+
+        guard = self
+        originalMint = wsauth.mintSignedBearer
+
+        def mintSignedBearer(secret: bytes, claims: Any) -> str:
+            guard.learn(secret.decode("utf-8", "replace"))
+            token = originalMint(secret, claims)
+            guard.learn(token)
+            guard.learn(token.rpartition(".")[2])
+            return token
+
+        wsauth.mintSignedBearer = mintSignedBearer  # type: ignore[assignment]
+        originalRead = wsauth.readTrimmedSecret
+
+        def readTrimmedSecret(path: str) -> str:
+            secret = originalRead(path)
+            guard.learn(secret)
+            return secret
+
+        wsauth.readTrimmedSecret = readTrimmedSecret  # type: ignore[assignment]
+        originalLearn = secretenv.SecretScrubber.learn
+
+        def learn(self: Any, secret: str | bytes | None) -> None:
+            guard.learn(secret.decode("utf-8", "replace") if isinstance(secret, bytes) else secret)
+            originalLearn(self, secret)
+
+        secretenv.SecretScrubber.learn = learn  # type: ignore[method-assign]
+        originalTokens = auth.TokenSet.__init__
+
+        def tokenSetInit(self: Any, tokens: Any) -> None:
+            tokens = list(tokens)
+            for entry in tokens:
+                guard.learn(entry[0] if isinstance(entry, tuple) else str(entry).strip())
+            originalTokens(self, tokens)
+
+        auth.TokenSet.__init__ = tokenSetInit  # type: ignore[method-assign]
+        originalSign = auth.UrlSigner.sign
+
+        def sign(self: Any, executorId: str) -> str:
+            sig = originalSign(self, executorId)
+            guard.learn(sig)
+            return sig
+
+        auth.UrlSigner.sign = sign  # type: ignore[method-assign]
 
 
 GUARD = LogGuard()

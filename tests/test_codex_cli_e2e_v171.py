@@ -190,6 +190,12 @@ class _Codex171E2EMixin:
         replies = [m for m in s.messages() if "id" in m and "method" not in m]
         bad = [m for m in replies if m.get("error", {}).get("code") in (-32601, -32602, -32603)]
         case.assertEqual(bad, [], json.dumps(bad))
+        # (e) fsWatchMissing, which we advertise, is used: the CLI's watch of the missing
+        # project files is accepted (the CLI reads AGENTS.md with fs/readFile, not fs/open).
+        called = {m["id"]: m["method"] for m in requests if "id" in m and "method" in m}
+        watches = [m for m in replies if called.get(m["id"]) == "fs/watchMissing"]
+        case.assertTrue(watches, sorted(set(called.values())))
+        case.assertEqual([m.get("result") for m in watches][:1], [{"watching": True}])
         # Every path the CLI sent is a file: URI.
         for m in requests:
             for key in ("path", "cwd"):

@@ -149,7 +149,13 @@ class DialectIntegrationTests(TestCase):
                 "temporaryDirectories": [],
                 "tempDir": "file:///tmp",
                 "capabilities": {
-                    name: name in ("environmentConfigRead", "httpHeaderEnvVars")
+                    name: name
+                    in (
+                        "environmentConfigRead",
+                        "httpHeaderEnvVars",
+                        "fsWatchMissing",  # methods/fs171
+                        "fileWriteStreaming",
+                    )
                     for name in CAPABILITY_NAMES
                 },
             }

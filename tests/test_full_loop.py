@@ -306,6 +306,9 @@ class FullLoopTests(TestCase):
             await Deferred.fromCoroutine(listExecutors(reactor, self.loop.url, "wrong"))
         # known but not connected
         self.loop.server.router.registered("later")
+        tokens = self.loop.server.tokens
+        assert tokens is not None  # "later" is this token's own id, registered earlier
+        self.loop.server.tenancy.claim(tokens.principal(TOKEN), "executor", "later")
         with self.assertRaises(ExecutorNotConnectedError):
             await self.loop.harness("later")
         # nothing listening

@@ -255,6 +255,7 @@ class RegistryResourceTests(TestCase):
 
     def test_listing(self) -> None:
         self.call("POST", "/cloud/executor/b/register")
+        self.call("POST", "/cloud/executor/a/register")  # the listing shows the token's own ids
         self.server.router.executorConnected("a", Peer("a"))
         code, body = self.call("GET", "/cloud/executors")
         self.assertEqual(code, 200)

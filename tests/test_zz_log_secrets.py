@@ -1,7 +1,8 @@
 """No log line of the whole test run contains a bearer token or a registration URL's query.
 
-This module sorts last, so under ``pytest tests`` and ``trial tests`` it checks every line
-logged before it (``tests/logguard.py`` watches from the first import of ``tests``). It also
+The guard already fails any test that logs a secret, whatever the order tests run in
+(``tests/test_logguard.py``); this module is the backstop for lines logged between tests: when
+it runs last (its name sorts last) it checks every line logged before it. It also
 runs a small relay life of its own (a registration, a refused upgrade, a connection, a 401) so
 that it checks real executor log lines even when run alone.
 """
@@ -67,4 +68,41 @@ class LogSecretsTests(TestCase):
         self.assertIn("tok-ZZ-wrong-s3cret", GUARD.secrets)
         self.assertTrue(any(s.startswith("sig=") for s in GUARD.secrets))
         self.assertGreater(GUARD.relayLines, before + 3)
+        self.assertEqual(GUARD.violations, [], f"of {GUARD.lines} log lines")
+
+
+class WebSocketAuthLogTests(TestCase):
+    """The local websocket's refusals are logged (rate-limited) without the bearer or the JWT."""
+
+    timeout = 60
+
+    async def test_noBearerOrJwtInAnyLogLine(self) -> None:
+        import time
+
+        from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
+        from twisted_exec.net.wsauth import SignedBearerToken, mintSignedBearer
+        from twisted_exec.testing.rawhttp import rawExchange, upgradeRequest
+
+        secret = b"zz-logguard-jwt-secret-0123456789abcdef"
+        top = ExecutorService(reactor)
+        local = LocalWebSocketService(
+            reactor,
+            top.executor.processorFactory,
+            "ws://127.0.0.1:0",
+            auth=SignedBearerToken(secret, issuer="zz"),
+        )
+        local.setServiceParent(top)
+        top.startService()
+        self.addCleanup(top.stopService)
+        assert local.url is not None
+        host, port = local.url[len("ws://") :].rsplit(":", 1)
+        before = GUARD.lines
+        expired = mintSignedBearer(secret, {"exp": int(time.time()) - 600, "iss": "zz"})
+        good = mintSignedBearer(secret, {"exp": int(time.time()) + 600, "iss": "zz"})
+        for token, status in ((expired, 401), (good + "x", 401), (good, 101)):
+            request = upgradeRequest(host, int(port), [("Authorization", f"Bearer {token}")])
+            response = await rawExchange(reactor, host, int(port), request)
+            self.assertEqual(response.status, status)
+        self.assertIn(good, GUARD.secrets)
+        self.assertGreater(GUARD.lines, before)
         self.assertEqual(GUARD.violations, [], f"of {GUARD.lines} log lines")

@@ -23,6 +23,7 @@ from twisted.internet.threads import deferToThreadPool
 
 from twisted_exec.cli import outcome, terminal, transfer
 from twisted_exec.cli.errors import CliError, note
+from twisted_exec.cli.safetext import escapeControl
 from twisted_exec.cli.stdin import forwardStdin
 from twisted_exec.harness.connection import HarnessConnection, connectHarness
 from twisted_exec.harness.errors import CallError, ExecutorNotConnectedError, StreamError
@@ -141,8 +142,8 @@ async def lsExecutors(reactor: Any, args: argparse.Namespace, token: str | None)
         age = e.get("connected_seconds") if connected else e.get("disconnected_seconds")
         rows.append(
             (
-                str(e.get("executor_id", "?")),
-                str(e.get("name") or "-"),
+                escapeControl(str(e.get("executor_id", "?"))),  # remote text
+                escapeControl(str(e.get("name") or "-")),
                 "connected" if connected else "disconnected",
                 str(e.get("streams", 0)),
                 str(e.get("harnesses", 0)),
@@ -451,6 +452,8 @@ class LocalSource:
 async def ls(reactor: Any, session: ExecSession, args: argparse.Namespace) -> int:
     path = absolute(args.path)
     entries = await pathCall(path, session.readDirectory(path))
-    names = sorted(e["fileName"] + ("/" if e.get("isDirectory") else "") for e in entries)
+    names = sorted(
+        escapeControl(str(e["fileName"])) + ("/" if e.get("isDirectory") else "") for e in entries
+    )
     writeOutput("stdout", "".join(f"{name}\n" for name in names).encode())
     return 0

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from twisted_exec.cli.errors import FAILED, CliError
+from twisted_exec.cli.safetext import safe
 
 USAGE = 2
 DEFAULT_RENDEZVOUS = "http://127.0.0.1:8765"
@@ -84,7 +85,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(
             USAGE,
-            f"codex-exec: error: {message}\n(see {self.prog} --help)\n",
+            f"codex-exec: error: {safe(message)}\n(see {self.prog} --help)\n",
         )
 
 
@@ -226,5 +227,7 @@ def _react(reactor: Any, args: argparse.Namespace, token: str) -> Any:
 
 
 def fail(message: str) -> None:
-    sys.stderr.write(f"codex-exec: error: {message}\n")
+    # Messages carry remote text (an executor's error, a file name) and the URLs the user
+    # gave: escaped, and redacted (cli/safetext.py).
+    sys.stderr.write(f"codex-exec: error: {safe(message)}\n")
     sys.stderr.flush()

@@ -17,6 +17,7 @@ from twisted_exec.executor.core.interfaces import IHttpRequester, IProcessTable,
 from twisted_exec.executor.core.processor import ExecProcessorFactory
 from twisted_exec.executor.core.session import DETACH_TTL, Session, SessionRegistry
 from twisted_exec.executor.resources.processes import RETAIN_CLOSED
+from twisted_exec.net.secretenv import SecretScrubber
 
 if TYPE_CHECKING:
     from twisted_exec.net.metrics import ExecutorMetrics
@@ -106,6 +107,7 @@ class Executor:
         ttl: float = DETACH_TTL,
         limits: ExecutorLimits | None = None,
         environ: Mapping[str, str] | None = None,
+        scrubber: SecretScrubber | None = None,
     ) -> None:
         from twisted.python.threadpool import ThreadPool
 
@@ -115,6 +117,8 @@ class Executor:
         self.reactor = reactor
         self.limits = limits or ExecutorLimits()
         self.environ = environ
+        #: Shared by every session's ProcessTable: credentials never reach a child.
+        self.scrubber = scrubber if scrubber is not None else SecretScrubber()
         self.registry = SessionRegistry(reactor, self._makeResources, ttl)
         # fs/* system calls run on our lean pool (same contract as Twisted's ThreadPool; see
         # offload.py for why), stopped in shutdown().
@@ -129,6 +133,11 @@ class Executor:
 
         #: Every method of both dialects (executor/methods); more can be added before serving.
         self.methods = buildRegistry()
+        # the new 0.171 fs methods: per-connection handles and watch, one inotify hub
+        from twisted_exec.executor.methods import fs171
+
+        self.fsStreams = fs171.FsStreams(reactor, self.offload)
+        fs171.register(self.methods, self.fsStreams)
         self.environment = LocalEnvironment(environ)
         self.metrics = executorMetrics(self.registry)
         self.processorFactory = ExecProcessorFactory(
@@ -149,6 +158,7 @@ class Executor:
             session.notify,
             retainBytes=self.limits.retainBytes,
             environ=self.environ,
+            scrubber=self.scrubber,
             maxProcesses=self.limits.maxProcesses,
             maxReadBytes=self.limits.maxReadBytes,
             retainClosed=self.limits.retainClosed,
@@ -160,6 +170,7 @@ class Executor:
         """End every session and kill every process (service stop)."""
         count = len(self.registry)
         self.registry.closeAll()
+        self.fsStreams.close()
         self.offload.stop()
         if count:
             log.info("closed {count} session(s) on shutdown", count=count)

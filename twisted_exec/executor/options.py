@@ -9,6 +9,7 @@ from typing import Any
 from twisted.application.service import IService
 from twisted.python import usage
 
+from twisted_exec.executor import secrets
 from twisted_exec.executor.executor import MAX_PROCESSES, ExecutorLimits
 from twisted_exec.executor.resources.processes import RETAIN_CLOSED
 from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
@@ -16,6 +17,7 @@ from twisted_exec.executor.transports.local_ws import DEFAULT_MAX_MESSAGE_BYTES
 from twisted_exec.executor.transports.relay.demux import MAX_STREAMS
 from twisted_exec.net.listen import failIfBusy, parseListenUrl, printToStdout
 from twisted_exec.net.logs import observerForTwistd
+from twisted_exec.net.secretenv import SecretScrubber
 from twisted_exec.net.twistdopts import OperatorOptions
 
 TOKEN_VARIABLE = "CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN"
@@ -121,7 +123,9 @@ class ExecutorOptions(OperatorOptions):
             "their id and exit code (the reference keeps them all until the session ends).",
             int,
         ],
+        *secrets.WS_AUTH_PARAMETERS,
     ]
+    optFlags: list[list[Any]] = [*secrets.SECURITY_FLAGS]
 
     _LIMITS = (
         "retain-closed-processes",
@@ -161,6 +165,7 @@ class ExecutorOptions(OperatorOptions):
                 parseListenUrl(listen)
             except ValueError as err:
                 raise usage.UsageError(str(err)) from None
+        secrets.checkOptions(self)
 
 
 def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
@@ -176,7 +181,18 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
         retainClosed=options["retain-closed-processes"],
     )
     maxMessageBytes: int = options["max-message-bytes"]
-    top = ExecutorService(reactor, ttl=options["session-ttl"], limits=limits)
+    # Credentials first: read them, then blank them from our environment block, and let no
+    # child see them whatever its envPolicy (executor/secrets.py).
+    scrubber = SecretScrubber()
+    wsAuth = secrets.wsAuth(options, scrubber)
+    registrationEnv = (
+        secrets.registrationEnviron(options) if options["remote"] is not None else None
+    )
+    secrets.secureEnvironment(
+        scrubber,
+        registrationEnv.get(secrets.REGISTRATION_TOKEN_ENV) if registrationEnv else None,
+    )
+    top = ExecutorService(reactor, ttl=options["session-ttl"], limits=limits, scrubber=scrubber)
     twistd = getattr(options, "parent", None)
     if twistd is not None and hasattr(twistd, "get"):
         top.logToStderr = bool(
@@ -197,14 +213,19 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
     elif listen is not None:
         if twistd is not None:
             failIfBusy(parseListenUrl(listen))
-        local = LocalWebSocketService(
-            reactor,
-            factory,
-            listen,
-            announce=printToStdout,
-            maxMessageBytes=maxMessageBytes,
-            metrics=metrics,
-        )
+        try:
+            local = LocalWebSocketService(
+                reactor,
+                factory,
+                listen,
+                announce=printToStdout,
+                maxMessageBytes=maxMessageBytes,
+                auth=wsAuth,
+                insecureNoAuth=bool(options["insecure-no-auth"]),
+                metrics=metrics,
+            )
+        except ValueError as err:  # a bind beyond loopback without --ws-auth
+            raise SystemExit(f"Error: {err}") from None
         local.exitOnListenError = twistd is not None
         local.setServiceParent(top)
     if options["remote"] is not None:
@@ -216,7 +237,10 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
 
         try:
             config = RemoteConfig.fromInputs(
-                options["remote"], options["executor-id"] or "", options["name"]
+                options["remote"],
+                options["executor-id"] or "",
+                options["name"],
+                environ=registrationEnv,
             )
         except RegistryError as err:
             # Like the reference: one "Error: ..." line on stderr, exit code 1.

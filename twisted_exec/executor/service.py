@@ -34,6 +34,8 @@ from twisted_exec.net.listen import (
     parseListenUrl,
 )
 from twisted_exec.net.logs import installObserver
+from twisted_exec.net.secretenv import SecretScrubber
+from twisted_exec.net.wsauth import WsAuthMode, listenerProblem
 
 log = Logger()
 
@@ -51,14 +53,22 @@ class LocalWebSocketService(ListeningService):
         *,
         announce: Callable[[str], None] | None = None,
         maxMessageBytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        auth: WsAuthMode | None = None,
+        insecureNoAuth: bool = False,
         metrics: Any = None,
     ) -> None:
         super().__init__(reactor, parseListenUrl(listenUrl), announce)
+        #: ``--ws-auth``: who may open the websocket (``None``: anyone who reaches the port,
+        #: which is why a bind beyond loopback needs ``insecureNoAuth`` then).
+        self.auth = auth
+        problem = listenerProblem(self.address.host, auth, insecureNoAuth)
+        if problem is not None:
+            raise ValueError(problem)
         self.metrics = metrics
         self.factory = LocalExecFactory(processorFactory, reactor, maxMessageBytes)
 
     def makeFactory(self) -> Any:
-        return makeSite(self.factory, self.metrics)
+        return makeSite(self.factory, self.address.host, self.auth, metrics=self.metrics)
 
     async def _stop(self) -> None:
         await self.stopListening()
@@ -106,9 +116,12 @@ class ExecutorService(MultiService):
         ttl: float = DETACH_TTL,
         limits: ExecutorLimits | None = None,
         environ: Mapping[str, str] | None = None,
+        scrubber: SecretScrubber | None = None,
     ) -> None:
         super().__init__()
-        self.executor = Executor(reactor, ttl=ttl, limits=limits, environ=environ)
+        self.executor = Executor(
+            reactor, ttl=ttl, limits=limits, environ=environ, scrubber=scrubber
+        )
 
     logToStderr = False
     #: The log observer twistd should use (``--log-format``/``--log-level``), if any.

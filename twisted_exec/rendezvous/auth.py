@@ -18,8 +18,17 @@ import os
 import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
+
+from twisted_exec.rendezvous.tenancy import (
+    Principal,
+    TokensFileError,
+    authenticate,
+    parsePrincipal,
+    parseTokensFile,
+)
 
 TOKENS_ENV = "CODEX_RENDEZVOUS_TOKENS"
 FALLBACK_TOKEN_ENV = "CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN"
@@ -35,33 +44,51 @@ def _split(text: str) -> list[str]:
 
 
 class TokenSet:
-    """The bearer tokens the service accepts (for executors, harnesses and listings alike)."""
+    """The bearer tokens the service accepts, each a tenant (``tenancy.Principal``).
 
-    def __init__(self, tokens: Iterable[str]) -> None:
-        self._tokens = tuple(dict.fromkeys(t.strip() for t in tokens if t.strip()))
+    Only the tokens' SHA-256 digests are kept; a token's fields (``name=``, ``register=``,
+    ``reach=``, ``max-executors=``) come from its line in the tokens file.
+    """
+
+    def __init__(self, tokens: Iterable[str | tuple[str, Principal]]) -> None:
+        principals: dict[bytes, Principal] = {}
+        for entry in tokens:
+            if isinstance(entry, tuple):
+                principal = entry[1]
+            else:
+                token = entry.strip()
+                if not token:
+                    continue
+                principal = parsePrincipal(token, len(principals) + 1)[1]
+            principals.setdefault(principal.digest, principal)
+        self.principals: tuple[Principal, ...] = tuple(principals.values())
 
     def __repr__(self) -> str:
-        return f"<TokenSet of {len(self._tokens)} token(s)>"
+        return f"<TokenSet of {len(self.principals)} token(s)>"
 
     def __len__(self) -> int:
-        return len(self._tokens)
+        return len(self.principals)
+
+    def principal(self, token: str | None) -> Principal | None:
+        """The tenant ``token`` authenticates; constant time in the token's content."""
+        return authenticate(self.principals, token)
+
+    def principalFor(self, header: str | bytes | None) -> Principal | None:
+        """The tenant of an ``Authorization: Bearer <token>`` header (scheme case-insensitive)."""
+        if header is None:
+            return None
+        if isinstance(header, bytes):
+            header = header.decode("latin-1")
+        scheme, _, token = header.strip().partition(" ")
+        return self.principal(token.strip()) if scheme.lower() == "bearer" else None
 
     def check(self, token: str | None) -> bool:
         """Whether ``token`` is one of ours; constant time in the token's content."""
-        if not token:
-            return False
-        given = token.encode()
-        found = False
-        for accepted in self._tokens:
-            found |= hmac.compare_digest(given, accepted.encode())
-        return found
+        return self.principal(token) is not None
 
     def checkAuthorization(self, header: str | None) -> bool:
         """``Authorization: Bearer <token>`` (scheme case-insensitive)."""
-        if header is None:
-            return False
-        scheme, _, token = header.strip().partition(" ")
-        return scheme.lower() == "bearer" and self.check(token.strip())
+        return self.principalFor(header) is not None
 
     @classmethod
     def load(
@@ -78,17 +105,17 @@ class TokenSet:
                 raise TokenConfigError(
                     f"cannot read the tokens file {tokensFile}: {e.strerror}"
                 ) from None
-            tokens = [
-                line.strip()
-                for line in text.splitlines()
-                if line.strip() and not line.strip().startswith("#")
-            ]
+            try:
+                entries: list[Any] = list(parseTokensFile(text))
+            except TokensFileError as e:
+                raise TokenConfigError(f"the tokens file {tokensFile}: {e}") from None
+            tokens = entries
             where = f"the tokens file {tokensFile}"
         elif env.get(TOKENS_ENV, "").strip():
-            tokens = _split(env[TOKENS_ENV])
+            tokens = list(_split(env[TOKENS_ENV]))
             where = f"${TOKENS_ENV}"
         else:
-            tokens = _split(env.get(FALLBACK_TOKEN_ENV, ""))
+            tokens = list(_split(env.get(FALLBACK_TOKEN_ENV, "")))
             where = f"${FALLBACK_TOKEN_ENV}"
         if not tokens:
             raise TokenConfigError(

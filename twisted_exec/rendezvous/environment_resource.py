@@ -35,6 +35,7 @@ from twisted_exec.rendezvous.auth import TokenSet, UrlSigner
 from twisted_exec.rendezvous.environments import EnvironmentRegistry, environmentIdProblem
 from twisted_exec.rendezvous.registry import errorBody, websocketBase
 from twisted_exec.rendezvous.router import Router
+from twisted_exec.rendezvous.tenancy import Denial, matches
 from twisted_exec.rendezvous.websocket import REPLACED_CODE, CloseInfo, _Link
 
 if TYPE_CHECKING:
@@ -226,6 +227,8 @@ class EnvironmentCloudResource(Resource):
                 body,
                 lambda ident, reg: environments.url(base, ROLE_EXECUTOR, ident, reg),
             )
+        elif op == "connect" and (denial := self._reachDenial(header, credential, environmentId)):
+            status, reply = denial.status, errorBody(denial.code, denial.message)
         elif op == "connect":
             status, reply = registry.connect(
                 credential,
@@ -243,6 +246,20 @@ class EnvironmentCloudResource(Resource):
             code="" if status == 200 else f" {reply['error']['code']}",
         )
         return _reply(request, status, reply)
+
+    def _reachDenial(
+        self, header: bytes | None, credential: str, environmentId: str
+    ) -> Denial | None:
+        """The tenancy rule of ``tenancy.py`` for environments: a harness token connects to the
+        environments its own token registered, or those its ``reach=`` scope names."""
+        tokens = self._server.tokens
+        env = self._server.environments.registry.environment(environmentId)
+        if tokens is None or env is None or env.owner == credential:
+            return None
+        principal = tokens.principalFor(header)
+        if principal is not None and matches(principal.reach, environmentId):
+            return None
+        return Denial(403, "forbidden", f"this token may not reach environment {environmentId!r}")
 
 
 class CloudRoot(Resource):

@@ -25,6 +25,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request
 
 from twisted_exec.rendezvous.auth import TokenSet
+from twisted_exec.rendezvous.tenancy import EXECUTOR, Tenancy
 from twisted_exec.wire.frames import streamIdProblem
 
 if TYPE_CHECKING:
@@ -54,17 +55,25 @@ def registrationReply(
     authorization: str | None,
     executorId: str,
     mintUrl: Callable[[str], str],
+    tenancy: Tenancy | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """The registry's answer to ``POST /cloud/executor/{executorId}/register``: status, body.
 
     One implementation for the service and the test registry
     (:class:`~twisted_exec.testing.registry.FakeRegistry`, which adds scripted failures).
+    With ``tenancy``, the id is claimed for the token's principal: another principal's id is
+    ``409`` (the holder is not displaced), a ``register=`` scope ``403``, the cap ``429``.
     """
-    if tokens is not None and not tokens.checkAuthorization(authorization):
+    principal = tokens.principalFor(authorization) if tokens is not None else None
+    if tokens is not None and principal is None:
         return 401, errorBody("unauthorized", "invalid bearer token")
     problem = executorIdProblem(executorId)
     if problem is not None:
         return 400, errorBody("invalid_executor_id", problem)
+    if tenancy is not None:
+        denial = tenancy.claim(principal, EXECUTOR, executorId)
+        if denial is not None:
+            return denial.status, errorBody(denial.code, denial.message)
     return 200, {"executor_id": executorId, "url": mintUrl(executorId)}
 
 
@@ -137,6 +146,7 @@ class CloudResource(Resource):
             header.decode("latin-1") if header is not None else None,
             executorId,
             lambda ident: self._server.executorUrl(ident, base),
+            self._server.tenancy,
         )
         metrics = self._server.metrics
         if status == 200:
@@ -161,6 +171,9 @@ class CloudResource(Resource):
         def since(at: float | None) -> float | None:
             return None if at is None else round(max(0.0, now - at), 3)
 
+        tokens, tenancy = self._server.tokens, self._server.tenancy
+        header = request.getHeader(b"authorization")
+        principal = tokens.principalFor(header) if tokens is not None else None
         executors = [
             {
                 "executor_id": r.executorId,
@@ -176,6 +189,7 @@ class CloudResource(Resource):
                 "streams": router.streamCount(r.executorId),
             }
             for r in router.records()
+            if tenancy.mayReach(principal, EXECUTOR, r.executorId)
         ]
         return self._reply(request, 200, {"executors": executors})
 

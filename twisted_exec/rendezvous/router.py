@@ -39,8 +39,9 @@ from typing import Any
 from google.protobuf.message import DecodeError
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 
+from twisted_exec.net.ratelimit import RateLimitedLog
 from twisted_exec.rendezvous.interfaces import IRelayPeer
 from twisted_exec.wire import relay_pb2
 from twisted_exec.wire.frames import encodeReset, streamIdProblem
@@ -52,6 +53,9 @@ from twisted_exec.wire.reasons import (
 )
 
 log = Logger()
+
+#: Routes one harness websocket may hold (the executor's own --max-streams default is the same).
+MAX_STREAMS_PER_HARNESS = 4096
 
 __all__ = ["IRelayPeer", "Router"]
 
@@ -107,15 +111,31 @@ class ExecutorRecord:
 
 
 class Router:
-    """The route table and the rules above; the clock only timestamps listings."""
+    """The route table and the rules above; the clock timestamps listings and paces log lines.
 
-    def __init__(self, clock: IReactorTime) -> None:
+    Every operation a peer can trigger per frame or per write is O(1) in the number of routes
+    (a harness may hold thousands of streams): flow control keeps, per peer, a count of routes
+    to each counterpart, so a pause visits the distinct counterparts only, and a repeated pause
+    (Twisted calls ``pauseProducing`` on every write while the buffer stays full) is a no-op.
+    ``maxStreamsPerHarness`` caps the routes one harness websocket may hold; a frame opening
+    one more is answered with a reset naming the limit.
+    """
+
+    def __init__(
+        self, clock: IReactorTime, maxStreamsPerHarness: int | None = MAX_STREAMS_PER_HARNESS
+    ) -> None:
         self._clock = clock
+        self.maxStreamsPerHarness = maxStreamsPerHarness
         self._executors: dict[str, ExecutorRecord] = {}
         self._routes: dict[tuple[str, str], _Route] = {}
         self._byPeer: dict[Any, set[tuple[str, str]]] = {}  # peer -> its route keys
+        self._links: dict[Any, dict[Any, int]] = {}  # peer -> counterpart -> routes between
+        self._streams: dict[str, int] = {}  # executor id -> routes
         self._slow: set[Any] = set()  # peers whose outbound buffer is full
         self._pausedBy: dict[Any, set[Any]] = {}  # peer not being read -> the slow peers why
+        self._holding: dict[Any, set[Any]] = {}  # slow peer -> the peers it keeps paused
+        self._refusedOpens: dict[Any, int] = {}  # harness -> streams refused in a row
+        self.log = RateLimitedLog(clock, log)
         self.onUnrouted: Callable[[Any, str, bytes], None] = self._logUnrouted
         #: ``onRouted(direction, size)`` after each forwarded frame (metrics), when set.
         self.onRouted: Callable[[str, int], None] | None = None
@@ -166,12 +186,13 @@ class Router:
             record.link = None
             record.disconnectedAt = self._clock.seconds()
         self._forgetFlow(link)
-        for key in sorted(self._byPeer.pop(link, set())):
-            route = self._routes.pop(key, None)
+        for key in sorted(self._byPeer.get(link, set())):
+            route = self._routes.get(key)
             if route is None:
                 continue
-            self._unindex(route.harness, key)
+            self._drop(key)
             route.harness.sendFrame(encodeReset(route.streamId, EXECUTOR_DISCONNECTED))
+        self._byPeer.pop(link, None)
 
     def waitForExecutor(self, executorId: str, connections: int = 1) -> Deferred[None]:
         """Fires once ``executorId`` has had ``connections`` websockets accepted in total."""
@@ -185,7 +206,9 @@ class Router:
     def fromExecutor(self, executorId: str, link: Any, raw: bytes) -> None:
         head = readHead(raw)
         if isinstance(head, str):
-            log.warn("frame from executor {ident!r} dropped: {why}", ident=executorId, why=head)
+            self.log.warn(
+                "frame from executor {ident!r} dropped: {why}", ident=executorId, why=head
+            )
             return
         key = (executorId, head.streamId)
         route = self._routes.get(key)
@@ -203,7 +226,9 @@ class Router:
     def fromHarness(self, harness: Any, executorId: str, raw: bytes) -> None:
         head = readHead(raw)
         if isinstance(head, str):
-            log.warn("frame from a harness of {ident!r} dropped: {why}", ident=executorId, why=head)
+            self.log.warn(
+                "frame from a harness of {ident!r} dropped: {why}", ident=executorId, why=head
+            )
             return
         key = (executorId, head.streamId)
         isReset = head.kind == "reset"
@@ -222,9 +247,13 @@ class Router:
                 harness.sendFrame(encodeReset(head.streamId, EXECUTOR_NOT_CONNECTED))
             return
         if route is None and not isReset:
+            cap = self.maxStreamsPerHarness
+            if cap is not None and len(self._byPeer.get(harness, ())) >= cap:
+                self._refuseStream(harness, executorId, head.streamId, cap)
+                return
+            self._refusedOpens.pop(harness, None)
             route = self._routes[key] = _Route(executorId, head.streamId, harness, link)
-            self._byPeer.setdefault(harness, set()).add(key)
-            self._byPeer.setdefault(link, set()).add(key)
+            self._index(route)
             if link in self._slow:
                 self._pause(harness, link)
             if harness in self._slow:
@@ -235,14 +264,38 @@ class Router:
         if isReset and route is not None:
             self._drop(key)
 
+    def _refuseStream(self, harness: Any, executorId: str, streamId: str, cap: int) -> None:
+        """A stream over the cap gets a reset; a harness that goes on opening streams (more than
+        ``cap`` refusals in a row) is a flood, and its websocket is closed (1008)."""
+        reason = f"too many streams on this harness connection (limit {cap})"
+        harness.sendFrame(encodeReset(streamId, reason))
+        refused = self._refusedOpens[harness] = self._refusedOpens.get(harness, 0) + 1
+        self.log.info(
+            "a harness of {ident!r} is over its stream limit ({cap})", ident=executorId, cap=cap
+        )
+        if refused > cap:
+            self._refusedOpens.pop(harness, None)
+            self.log.warn(
+                "a harness of {ident!r} opened {refused} streams over its limit: closing it",
+                ident=executorId,
+                refused=refused,
+            )
+            # A close frame for a peer that reads, then the TCP connection: what it sent
+            # beyond this point is not even parsed.
+            for name, args in (("close", (1008, reason)), ("abort", ())):
+                method = getattr(harness, name, None)
+                if method is not None:
+                    method(*args)
+
     def harnessLost(self, harness: Any) -> None:
         """``harness`` ended: reset each of its streams towards the executor it was opened on."""
         self._forgetFlow(harness)
-        for key in sorted(self._byPeer.pop(harness, set())):
-            route = self._routes.pop(key, None)
+        self._refusedOpens.pop(harness, None)
+        for key in sorted(self._byPeer.get(harness, set())):
+            route = self._routes.get(key)
             if route is None:
                 continue
-            self._unindex(route.executor, key)
+            self._drop(key)
             record = self._executors.get(route.executorId)
             if record is not None and record.link is route.executor:
                 route.executor.sendFrame(encodeReset(route.streamId, HARNESS_DISCONNECTED))
@@ -251,12 +304,20 @@ class Router:
         return len(self._routes)
 
     def streamCount(self, executorId: str) -> int:
-        return sum(1 for key in self._routes if key[0] == executorId)
+        return self._streams.get(executorId, 0)
+
+    def harnessStreams(self, harness: Any) -> int:
+        return len(self._byPeer.get(harness, ()))
 
     # -- flow control ----------------------------------------------------------------------
 
     def peerPaused(self, slow: Any) -> None:
-        """``slow``'s outbound buffer is full: stop reading the peers that feed it."""
+        """``slow``'s outbound buffer is full: stop reading the peers that feed it.
+
+        Idempotent: Twisted calls this on every write while the buffer stays full.
+        """
+        if slow in self._slow:
+            return
         self._slow.add(slow)
         for other in self._counterparts(slow):
             self._pause(other, slow)
@@ -264,42 +325,69 @@ class Router:
     def peerResumed(self, slow: Any) -> None:
         """``slow`` has drained its buffer: read the peers it held back again."""
         self._slow.discard(slow)
-        for other, causes in list(self._pausedBy.items()):
-            if slow in causes:
-                causes.discard(slow)
-                if not causes:
-                    del self._pausedBy[other]
-                    other.resumeReading()
+        for other in self._holding.pop(slow, ()):
+            causes = self._pausedBy.get(other)
+            if causes is None:
+                continue
+            causes.discard(slow)
+            if not causes:
+                del self._pausedBy[other]
+                other.resumeReading()
 
     def isPaused(self, peer: Any) -> bool:
         """Whether the router stopped reading ``peer``."""
         return peer in self._pausedBy
 
-    def _counterparts(self, peer: Any) -> set[Any]:
-        others = set()
-        for key in self._byPeer.get(peer, ()):
-            route = self._routes[key]
-            others.add(route.executor if route.harness is peer else route.harness)
-        return others
+    def _counterparts(self, peer: Any) -> list[Any]:
+        return list(self._links.get(peer, ()))
 
     def _pause(self, other: Any, slow: Any) -> None:
         causes = self._pausedBy.setdefault(other, set())
         if not causes:
             other.pauseReading()
         causes.add(slow)
+        self._holding.setdefault(slow, set()).add(other)
 
     def _forgetFlow(self, peer: Any) -> None:
         """A peer that went away holds nobody back, and is paused by nobody."""
         self.peerResumed(peer)
-        self._pausedBy.pop(peer, None)
+        for slow in self._pausedBy.pop(peer, ()):
+            held = self._holding.get(slow)
+            if held is not None:
+                held.discard(peer)
 
     # -- internals -------------------------------------------------------------------------
 
+    def _index(self, route: _Route) -> None:
+        key = (route.executorId, route.streamId)
+        self._byPeer.setdefault(route.harness, set()).add(key)
+        self._byPeer.setdefault(route.executor, set()).add(key)
+        for peer, other in ((route.harness, route.executor), (route.executor, route.harness)):
+            counts = self._links.setdefault(peer, {})
+            counts[other] = counts.get(other, 0) + 1
+        self._streams[route.executorId] = self._streams.get(route.executorId, 0) + 1
+
     def _drop(self, key: tuple[str, str]) -> None:
         route = self._routes.pop(key, None)
-        if route is not None:
-            self._unindex(route.harness, key)
-            self._unindex(route.executor, key)
+        if route is None:
+            return
+        self._unindex(route.harness, key)
+        self._unindex(route.executor, key)
+        for peer, other in ((route.harness, route.executor), (route.executor, route.harness)):
+            counts = self._links.get(peer)
+            if counts is not None:
+                left = counts.get(other, 0) - 1
+                if left > 0:
+                    counts[other] = left
+                else:
+                    counts.pop(other, None)
+                    if not counts:
+                        del self._links[peer]
+        left = self._streams.get(route.executorId, 0) - 1
+        if left > 0:
+            self._streams[route.executorId] = left
+        else:
+            self._streams.pop(route.executorId, None)
 
     def _unindex(self, peer: Any, key: tuple[str, str]) -> None:
         keys = self._byPeer.get(peer)
@@ -309,4 +397,8 @@ class Router:
                 del self._byPeer[peer]
 
     def _logUnrouted(self, link: Any, streamId: str, raw: bytes) -> None:
-        log.debug("frame on unrouted stream {streamId!r} dropped", streamId=streamId)
+        # A stream's late frames after its reset or its harness's departure: expected, and
+        # a peer can send any number of them, so rate-limited.
+        self.log.emit(
+            LogLevel.debug, "frame on unrouted stream {streamId!r} dropped", streamId=streamId
+        )

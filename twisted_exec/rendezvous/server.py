@@ -6,22 +6,32 @@ One port serves everything (``/cloud/...``, ``/executor/{id}``, ``/harness/{id}`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.web.http_headers import Headers
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request
 
+from twisted_exec.net.httpguard import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_REQUEST_TIMEOUT,
+    ConnectionLimiter,
+    GuardedSite,
+    Verdict,
+)
 from twisted_exec.net.metrics import MetricsResource, RendezvousMetrics
 from twisted_exec.rendezvous.auth import TokenSet, UrlSigner
 from twisted_exec.rendezvous.environment_resource import CloudRoot, EnvironmentRendezvous
-from twisted_exec.rendezvous.registry import CloudResource
-from twisted_exec.rendezvous.router import Router
+from twisted_exec.rendezvous.registry import CloudResource, errorBody
+from twisted_exec.rendezvous.router import MAX_STREAMS_PER_HARNESS, Router
+from twisted_exec.rendezvous.tenancy import DEFAULT_MAX_EXECUTORS, EXECUTOR, Tenancy
 from twisted_exec.rendezvous.websocket import (
     ExecutorLink,
     HarnessLink,
@@ -36,6 +46,18 @@ log = Logger()
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 PING_INTERVAL = 30.0
 IDLE_TIMEOUT = 90.0
+
+
+@dataclass(frozen=True)
+class RendezvousLimits:
+    """What one peer may take of the rendezvous (``twistd codex-rendezvous`` options)."""
+
+    maxStreamsPerHarness: int | None = MAX_STREAMS_PER_HARNESS
+    maxExecutorsPerToken: int | None = DEFAULT_MAX_EXECUTORS
+    maxConnectionsPerIp: int | None = 256
+    maxConnections: int | None = 4096
+    maxBodyBytes: int | None = DEFAULT_MAX_BODY_BYTES
+    requestTimeout: float | None = DEFAULT_REQUEST_TIMEOUT
 
 
 class _AnyChild(Resource):
@@ -97,12 +119,20 @@ class RendezvousServer:
         maxMessageBytes: int = MAX_MESSAGE_BYTES,
         pingInterval: float | None = PING_INTERVAL,
         idleTimeout: float | None = IDLE_TIMEOUT,
+        limits: RendezvousLimits | None = None,
     ) -> None:
         self.clock = clock
         self.tokens = tokens
         self.signer = signer if signer is not None else UrlSigner(clock)
         self.publicUrl = publicUrl
-        self.router = Router(clock)
+        self.limits = limits if limits is not None else RendezvousLimits()
+        #: Who owns which id and may reach what (``tenancy``); with ``tokens=None`` (an open
+        #: test rendezvous) every rule admits everyone.
+        self.tenancy = Tenancy(self.limits.maxExecutorsPerToken)
+        self.router = Router(clock, self.limits.maxStreamsPerHarness)
+        self.connections = ConnectionLimiter(
+            self.limits.maxConnectionsPerIp, self.limits.maxConnections
+        )
         #: Codex 0.171's environment registry and Noise relay routes (their own router).
         self.environments = EnvironmentRendezvous(clock, self.signer)
         self.answerPings = True
@@ -141,6 +171,41 @@ class RendezvousServer:
         root.putChild(b"metrics", MetricsResource(self.metrics))
         return root
 
+    def site(self) -> GuardedSite:
+        """The HTTP side: deadlines, the token (and the id's owner) checked before any body is
+        read, a body cap, connection caps (``net/httpguard``)."""
+        return GuardedSite(
+            self.resource(),
+            self.clock,
+            requestTimeout=self.limits.requestTimeout,
+            maxBodyBytes=self.limits.maxBodyBytes,
+            earlyVerdict=self.earlyVerdict,
+            limiter=self.connections,
+        )
+
+    def earlyVerdict(
+        self, method: bytes, path: bytes, headers: Headers, length: int | None
+    ) -> Verdict | None:
+        """A ``/cloud/...`` request's answer from its headers alone, when they settle it."""
+        if self.tokens is None or not path.startswith(b"/cloud/"):
+            return None
+        values = headers.getRawHeaders(b"authorization")
+        header = values[0] if values else None
+        principal = self.tokens.principalFor(header)
+        if principal is None:
+            return Verdict(
+                401,
+                errorBody("unauthorized", "invalid bearer token"),
+                (("www-authenticate", 'Bearer realm="codex-rendezvous"'),),
+            )
+        parts = [unquote(p.decode("latin-1")) for p in path.split(b"?")[0].split(b"/")[2:]]
+        isRegistration = len(parts) == 3 and parts[0] == "executor" and parts[2] == "register"
+        if method == b"POST" and isRegistration:
+            denial = self.tenancy.registrationDenial(principal, EXECUTOR, parts[1])
+            if denial is not None:
+                return Verdict(denial.status, errorBody(denial.code, denial.message))
+        return None
+
     def executorUrl(self, executorId: str, wsBase: str) -> str:
         """A fresh signed one-time URL for ``executorId`` under ``wsBase`` (``ws://host:port``)."""
         sig = self.signer.sign(executorId)
@@ -174,13 +239,24 @@ class RendezvousServer:
     def _admitHarness(
         self, protocol: RendezvousWebSocket, executorId: str, request: ConnectionRequest
     ) -> HarnessLink:
-        if self.tokens is not None and not self.tokens.checkAuthorization(
-            request.headers.get("authorization")
-        ):
-            raise ConnectionDeny(401, "invalid bearer token")
+        principal = None
+        if self.tokens is not None:
+            principal = self.tokens.principalFor(request.headers.get("authorization"))
+            if principal is None:
+                raise ConnectionDeny(401, "invalid bearer token")
         record = self.router.record(executorId)
         if record is None:
             raise ConnectionDeny(404, f"unknown executor {executorId!r}")
+        # Registration already tells whether an id is free (200) or held (409); what a token
+        # must not do is reach another tenant's executor.
+        denial = self.tenancy.reachDenial(principal, EXECUTOR, executorId)
+        if denial is not None:
+            log.info(
+                "harness of {who} refused for executor {ident!r}: not its tenant",
+                who=principal.name if principal is not None else "?",
+                ident=executorId,
+            )
+            raise ConnectionDeny(403, denial.message)
         if not record.connected:
             raise ConnectionDeny(503, f"executor {executorId!r} is not connected")
         self.protocols.add(protocol)

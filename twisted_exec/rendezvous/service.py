@@ -12,6 +12,7 @@ from twisted.internet.defer import TimeoutError, ensureDeferred
 from twisted.logger import ILogObserver, Logger
 from twisted.python import usage
 
+from twisted_exec.net.httpguard import DEFAULT_REQUEST_TIMEOUT
 from twisted_exec.net.listen import (
     ListenAddress,
     ListeningService,
@@ -23,11 +24,12 @@ from twisted_exec.net.listen import (
 )
 from twisted_exec.net.logs import (
     LoggingMultiService,
-    QuietSite,
     installObserver,
     observerForTwistd,
+    silenceAccessLog,
 )
 from twisted_exec.net.metrics import MetricsService
+from twisted_exec.net.secretenv import SECRET_VARIABLES, scrubOwnEnvironment
 from twisted_exec.net.twistdopts import OperatorOptions
 from twisted_exec.rendezvous.auth import (
     DEFAULT_SIGNATURE_TTL,
@@ -36,7 +38,9 @@ from twisted_exec.rendezvous.auth import (
     TokenSet,
     UrlSigner,
 )
-from twisted_exec.rendezvous.server import RendezvousServer
+from twisted_exec.rendezvous.router import MAX_STREAMS_PER_HARNESS
+from twisted_exec.rendezvous.server import RendezvousLimits, RendezvousServer
+from twisted_exec.rendezvous.tenancy import DEFAULT_MAX_EXECUTORS
 
 log = Logger()
 
@@ -77,7 +81,7 @@ class RendezvousService(ListeningService):
             logToStderrUnder(parent)
 
     def makeFactory(self) -> Any:
-        return QuietSite(self.server.resource())
+        return silenceAccessLog(self.server.site())
 
     def stopService(self) -> Any:
         super().stopService()
@@ -132,7 +136,52 @@ class RendezvousOptions(OperatorOptions):
             "Seconds a registered executor URL stays valid (it is also single-use).",
             float,
         ],
+        [
+            "max-streams-per-harness",
+            None,
+            MAX_STREAMS_PER_HARNESS,
+            "Streams one harness websocket may hold; a frame opening one more gets a reset "
+            "(0: no limit).",
+            int,
+        ],
+        [
+            "max-executors-per-token",
+            None,
+            DEFAULT_MAX_EXECUTORS,
+            "Executor ids one token may register (a tokens-file line may say otherwise with "
+            "max-executors=N; 0: no limit).",
+            int,
+        ],
+        [
+            "max-connections-per-ip",
+            None,
+            RendezvousLimits.maxConnectionsPerIp,
+            "Open TCP connections from one peer address (0: no limit).",
+            int,
+        ],
+        [
+            "max-connections",
+            None,
+            RendezvousLimits.maxConnections,
+            "Open TCP connections in total (0: no limit).",
+            int,
+        ],
+        [
+            "request-timeout",
+            None,
+            DEFAULT_REQUEST_TIMEOUT,
+            "Seconds an HTTP request (headers and body) may take to arrive; a trickle of bytes "
+            "does not extend it.",
+            float,
+        ],
     ]
+
+    _LIMITS = (
+        "max-streams-per-harness",
+        "max-executors-per-token",
+        "max-connections-per-ip",
+        "max-connections",
+    )
 
     def postOptions(self) -> None:
         try:
@@ -144,6 +193,11 @@ class RendezvousOptions(OperatorOptions):
             raise usage.UsageError(f"--public-url expects http(s)://HOST[:PORT], got {public!r}")
         if self["signature-ttl"] <= 0:
             raise usage.UsageError("--signature-ttl must be positive")
+        for name in self._LIMITS:
+            if self[name] < 0:
+                raise usage.UsageError(f"--{name} must be 0 or more, got {self[name]}")
+        if self["request-timeout"] <= 0:
+            raise usage.UsageError("--request-timeout must be positive")
         if self["metrics-listen"] is not None:
             try:
                 parseListenUrl(self["metrics-listen"], "http", "")
@@ -159,12 +213,22 @@ def makeService(options: RendezvousOptions, reactor: Any = None) -> IService:
     try:
         tokens = TokenSet.load(options["tokens-file"])
     except TokenConfigError as err:
-        raise SystemExit(f"Error: {err}") from None  # a configuration error: exit 1
+        raise SystemExit(f"Error: {err}") from None
+    # Read once; gone from /proc/<pid>/environ from now on (net/secretenv).
+    scrubOwnEnvironment(SECRET_VARIABLES)
+    limits = RendezvousLimits(
+        maxStreamsPerHarness=options["max-streams-per-harness"] or None,
+        maxExecutorsPerToken=options["max-executors-per-token"] or None,
+        maxConnectionsPerIp=options["max-connections-per-ip"] or None,
+        maxConnections=options["max-connections"] or None,
+        requestTimeout=options["request-timeout"],
+    )
     server = RendezvousServer(
         reactor,
         tokens,
         signer=UrlSigner(reactor, ttl=options["signature-ttl"]),
         publicUrl=options["public-url"],
+        limits=limits,
     )
     twistd = getattr(options, "parent", None)
     logToStderr = bool(

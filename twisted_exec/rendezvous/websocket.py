@@ -28,8 +28,11 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from twisted_exec.net.autobahn_compat import canWriteFrameDirectly
 from twisted_exec.net.keepalive import Keepalive
+from twisted_exec.net.pacedreader import PacedReader
 from twisted_exec.rendezvous.router import IRelayPeer, Router
+from twisted_exec.wire.wsframe import serverBinaryFrame
 
 if TYPE_CHECKING:
     from twisted_exec.rendezvous.server import RendezvousServer
@@ -69,8 +72,14 @@ class _Link:
         return self.server.router
 
     def sendFrame(self, raw: bytes) -> None:
-        if self._protocol.state == WebSocketServerProtocol.STATE_OPEN:
-            self._protocol.sendMessage(raw, isBinary=True)
+        protocol = self._protocol
+        if protocol.state != WebSocketServerProtocol.STATE_OPEN:
+            return
+        transport: Any = protocol.transport
+        if transport is not None and canWriteFrameDirectly(protocol, len(raw)):
+            transport.write(serverBinaryFrame(raw))  # the bytes sendMessage would write
+        else:
+            protocol.sendMessage(raw, isBinary=True)
 
     def sendText(self, text: str) -> None:
         self._protocol.sendMessage(text.encode(), isBinary=False)
@@ -79,20 +88,17 @@ class _Link:
         self._protocol.sendClose(code, reason)
 
     def abort(self) -> None:
-        """Drop the TCP connection without a close handshake."""
+        """Drop the TCP connection without a close handshake (and what it still had to read)."""
+        self._protocol.reader.stop()
         transport: Any = self._protocol.transport
         if transport is not None:
             transport.abortConnection()
 
     def pauseReading(self) -> None:
-        transport: Any = self._protocol.transport
-        if transport is not None:
-            transport.pauseProducing()
+        self._protocol.reader.pause("flow")
 
     def resumeReading(self) -> None:
-        transport: Any = self._protocol.transport
-        if transport is not None:
-            transport.resumeProducing()
+        self._protocol.reader.resume("flow")
 
     # Callbacks from the protocol (override to observe; call up to keep routing).
     def opened(self) -> None:
@@ -102,7 +108,7 @@ class _Link:
         raise NotImplementedError
 
     def textReceived(self, text: str) -> None:
-        log.warn(
+        self.server.router.log.warn(
             "text websocket message of {size} bytes from {role} {ident!r} dropped: "
             "relay frames are binary",
             size=len(text),
@@ -123,11 +129,19 @@ class _Backpressure:
 
     def __init__(self, link: _Link) -> None:
         self._link = link
+        self.paused = False
 
     def pauseProducing(self) -> None:
+        # Twisted calls this on every write while the buffer stays full: once is enough.
+        if self.paused:
+            return
+        self.paused = True
         self._link.router.peerPaused(self._link)
 
     def resumeProducing(self) -> None:
+        if not self.paused:
+            return
+        self.paused = False
         self._link.router.peerResumed(self._link)
 
     def stopProducing(self) -> None:
@@ -203,6 +217,28 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
             self.link = server.admitHarness(self, executorId, request)
         return None
 
+    def dataReceived(self, data: bytes) -> None:
+        # Once open, frames reach autobahn a slice per reactor turn (net/pacedreader): a flood
+        # of tiny frames in one 64 KiB read would otherwise hold the loop for a fraction of a
+        # second. The upgrade request itself goes straight through.
+        if self.state == self.STATE_OPEN:
+            self.reader.dataReceived(data)
+        else:
+            super().dataReceived(data)
+
+    def _deliver(self, data: bytes) -> None:
+        if self.transport is not None:
+            super().dataReceived(data)
+
+    @property
+    def reader(self) -> PacedReader:
+        reader: PacedReader | None = self.__dict__.get("_reader")
+        if reader is None:
+            reader = self._reader = PacedReader(
+                self.factory.server.clock, lambda: self.transport, self._deliver
+            )
+        return reader
+
     def onOpen(self) -> None:
         if self.link is not None:
             self._opened = True
@@ -246,6 +282,15 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
             self.link.pinged()
         if self.factory.server.answerPings:
             super().onPing(payload)
+
+    def connectionLost(self, reason: Any = None) -> None:
+        # The HTTP channel handed the TCP connection over at the upgrade and never learns that
+        # it ended: its slot under the connection caps is released here.
+        transport = self.transport
+        self.reader.stop()
+        super().connectionLost(reason)
+        if transport is not None:
+            self.factory.server.connections.release(transport)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         if self._keepalive is not None:

@@ -87,12 +87,14 @@ class ExecutorProcess:
         *,
         extraArgs: Iterable[str] = (),
         secrets: Iterable[str] = (),
+        extraEnv: dict[str, str] | None = None,
     ) -> None:
         self.scan = LogScan(secrets=(token, *secrets))
         self._protocol = _ExecutorProtocol(self.scan)
         env = dict(os.environ)
         env["CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN"] = token
         env["PYTHONPATH"] = str(SOURCE_ROOT)
+        env.update(extraEnv or {})
         argv = [
             str(TWISTD),
             "-n",

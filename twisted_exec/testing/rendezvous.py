@@ -27,7 +27,6 @@ from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.defer import Deferred, DeferredQueue, succeed
 from twisted.internet.interfaces import IListeningPort, IReactorTCP
 from twisted.logger import Logger
-from twisted.web.server import Site
 
 from twisted_exec.rendezvous.auth import TokenSet
 from twisted_exec.rendezvous.router import readHead
@@ -286,8 +285,7 @@ class Rendezvous:
 
     def listen(self, interface: str = "127.0.0.1") -> str:
         """Listen on a free loopback port; returns the base ``ws://`` URL."""
-        site: Any = Site(self.server.resource())
-        site.noisy = False
+        site: Any = self.server.site()  # the real guards: deadlines, caps, early 401s
         self._port = self._reactor.listenTCP(0, site, interface=interface)
         return self.baseUrl
 

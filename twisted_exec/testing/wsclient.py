@@ -19,6 +19,7 @@ from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientPr
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint
 
+from twisted_exec.net.wsauth import authorizationHeader
 from twisted_exec.wire.rpcclient import Reply, RpcClientCore
 
 
@@ -66,8 +67,10 @@ class JsonRpcClientProtocol(WebSocketClientProtocol):  # type: ignore[misc]
 class _ClientFactory(WebSocketClientFactory):  # type: ignore[misc]
     protocol = JsonRpcClientProtocol
 
-    def __init__(self, url: str, reactor: Any, client: JsonRpcClient) -> None:
-        super().__init__(url, reactor=reactor)
+    def __init__(
+        self, url: str, reactor: Any, client: JsonRpcClient, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(url, reactor=reactor, headers=headers)
         self.client = client
         self.opened: Deferred[Any] = Deferred()
 
@@ -143,11 +146,20 @@ class JsonRpcClient:
         self.protocol.dropConnection(abort=True)
 
 
-async def connectJsonRpc(reactor: Any, url: str) -> JsonRpcClient:
-    """Open a websocket to ``url`` and return a connected :class:`JsonRpcClient`."""
+async def connectJsonRpc(
+    reactor: Any, url: str, *, token: str | None = None, origin: str | None = None
+) -> JsonRpcClient:
+    """Open a websocket to ``url`` and return a connected :class:`JsonRpcClient`.
+
+    ``token`` is sent as ``Authorization: Bearer`` (an executor started with ``--ws-auth``;
+    :func:`twisted_exec.net.wsauth.clientBearer` finds one in a file or the environment).
+    """
     parts = urlsplit(url)
     client = JsonRpcClient()
-    factory = _ClientFactory(url, reactor, client)
+    headers = authorizationHeader(token)
+    if origin is not None:
+        headers["Origin"] = origin
+    factory = _ClientFactory(url, reactor, client, headers)
     # No autobahn open-handshake timer: txaio's batched timers linger in the reactor (trial
     # would call it dirty); the endpoint's timeout bounds the connect instead.
     factory.setProtocolOptions(

@@ -231,6 +231,8 @@ def _dumps(message: object) -> bytes:
 
 
 def encodeResult(requestId: RequestId, result: object) -> bytes:
+    if isinstance(result, EncodedParams):  # a result that carries its own encoding (fs/readBlock)
+        return b"".join((b'{"id":', _dumps(requestId), b',"result":', result.raw, b"}"))
     return _dumps({"id": requestId, "result": result})
 
 
@@ -243,7 +245,7 @@ def encodeError(requestId: RequestId, code: int, message: str, data: object = No
 
 
 class EncodedParams(dict[str, Any]):
-    """Notification params that carry their own JSON encoding, ``raw``.
+    """Notification params (or a result) that carry their own JSON encoding, ``raw``.
 
     Process output is the one hot notification: JSON-encoding a dict whose ``chunk`` is 11 KB of
     base64 costs three times the base64 itself (the encoder scans every character for escapes,

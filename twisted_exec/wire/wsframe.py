@@ -49,3 +49,16 @@ def binaryFrame(payload: bytes, key: bytes) -> bytes:
     else:
         header = struct.pack("!BBQ", 0x82, 0x80 | 127, size)
     return b"".join((header, key, maskPayload(payload, key)))
+
+
+def serverBinaryFrame(payload: bytes) -> bytes:
+    """FIN + opcode 2 (binary), unmasked (server to client): the rendezvous's hot path, where
+    autobahn's ``sendMessage`` costs several times the routing itself per small frame."""
+    size = len(payload)
+    if size <= 125:
+        header = bytes((0x82, size))
+    elif size <= 0xFFFF:
+        header = struct.pack("!BBH", 0x82, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x82, 127, size)
+    return header + payload

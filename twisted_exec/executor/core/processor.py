@@ -103,6 +103,7 @@ class ExecProcessor:
         #: ``onRequestDone(method, seconds)`` after each request's reply (metrics), with clock.
         self.onRequestDone: Callable[[str, float], None] | None = None
         self.clock: Any = None
+        self._perConnection: dict[str, Any] = {}
 
     # -- IJsonRpcProcessor --------------------------------------------------------------------
 
@@ -143,8 +144,29 @@ class ExecProcessor:
         if self.session is not None:
             self.registry.close(self.session)
 
+    def connectionResource(self, key: str, factory: Callable[[], Any]) -> Any:
+        """This connection's ``key`` object (made by ``factory`` on first use), not the
+        session's: the reference ties fs handles and the missing-path watch to the connection.
+        Each is ``close()``d when the connection ends."""
+        resource = self._perConnection.get(key)
+        if resource is None:
+            if self._closed:
+                raise RpcError(INVALID_REQUEST, "the connection is closed")
+            resource = self._perConnection[key] = factory()
+        return resource
+
+    def notify(self, method: str, notificationParams: dict[str, Any]) -> None:
+        """A notification to this connection (dropped once it is gone)."""
+        self._notify(method, notificationParams)
+
     def _shutdown(self) -> None:
         self._closed = True
+        resources, self._perConnection = self._perConnection, {}
+        for resource in resources.values():
+            try:
+                resource.close()
+            except Exception:
+                log.failure("closing a per-connection resource failed")
         self._queue.clear()
         self._sink = None
         if self._paused:

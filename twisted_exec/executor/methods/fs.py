@@ -44,7 +44,8 @@ def _sandbox171(value: object) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise invalidParams(
             numberMessage(
-                f"invalid type: {params.describe(value)}, expected struct FileSystemSandboxContext"
+                f"invalid type: {params.describe(value)}, "
+                "expected struct WireFileSystemSandboxContext"
             )
         )
     if "permissions" not in value:

@@ -131,6 +131,13 @@ class MethodRegistry:
         byDialect[method.dialect] = method
         self._provided.update(method.provides)
 
+    def replace(self, method: Method) -> None:
+        """Put ``method`` in place of its name and dialect's entry (a later registrar refines a
+        method another module registered: ``fs171`` gives 0.171 ``fs/getMetadata`` its
+        ``followSymlinks``)."""
+        self._methods.setdefault(method.name, {})[method.dialect] = method
+        self._provided.update(method.provides)
+
     def provide(self, *capabilities: str) -> None:
         """Declare capabilities that come with a method's params rather than a method."""
         unknown = set(capabilities) - set(CAPABILITY_NAMES)

@@ -57,6 +57,7 @@ from twisted_exec.executor.resources.process_spawn import (
     _PipeProcess,
     _PtyProcess,
 )
+from twisted_exec.net.secretenv import SecretScrubber
 from twisted_exec.wire.errors import internalError, invalidParams, invalidRequest
 
 log = Logger()
@@ -105,8 +106,11 @@ class ProcessTable:
         maxReadBytes: int | None = None,
         retainClosed: int = RETAIN_CLOSED,
         maxTombstones: int = MAX_TOMBSTONES,
+        scrubber: SecretScrubber | None = None,
     ) -> None:
         self.reactor = reactor
+        #: Credentials no child may see, whatever its envPolicy (``net/secretenv``).
+        self.scrubber = scrubber if scrubber is not None else SecretScrubber()
         self.notify = notify
         self.retainBytes = retainBytes
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
@@ -133,7 +137,8 @@ class ProcessTable:
                 f"too many processes: this session already runs {self.runningCount} "
                 f"(limit {self.maxProcesses}; see --max-processes)"
             )
-        env = childEnvironment(p.env, p.envPolicy, self.environ)
+        inherited = self.scrubber.scrub(self.environ)
+        env = self.scrubber.scrubValues(childEnvironment(p.env, p.envPolicy, inherited))
         args = list(p.argv)
         if p.arg0 is not None:
             args[0] = p.arg0

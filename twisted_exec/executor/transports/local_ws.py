@@ -18,6 +18,7 @@ from typing import Any
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -29,6 +30,8 @@ from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSin
 from twisted_exec.net.autobahn_compat import PromptFailMixin
 from twisted_exec.net.backpressure import TransportBackpressure
 from twisted_exec.net.logs import QuietSite
+from twisted_exec.net.upgradeguard import AuthorizedWebSocket, Refusals, UpgradeGuard
+from twisted_exec.net.wsauth import WsAuthMode
 
 log = Logger()
 
@@ -175,7 +178,7 @@ class _NotFound(Resource):
 class _Root(Resource):
     """``/`` is the websocket, ``/readyz`` a health check, anything else a 404."""
 
-    def __init__(self, websocket: WebSocketResource) -> None:
+    def __init__(self, websocket: Any) -> None:
         super().__init__()
         self._websocket = websocket
         self.putChild(b"readyz", _Ready())
@@ -189,16 +192,25 @@ class _Root(Resource):
         return self._websocket.render(request)
 
 
-def makeSite(factory: LocalExecFactory, metrics: Any = None) -> Site:
-    """The listener's site; with ``metrics`` (an ``ExecutorMetrics``), ``/metrics`` too.
-
-    No access log lines (``/readyz`` probes and scrapes would flood the log).
-    """
-    root = _Root(WebSocketResource(factory))
+def makeSite(
+    factory: LocalExecFactory,
+    bindHost: str = "127.0.0.1",
+    auth: WsAuthMode | None = None,
+    clock: IReactorTime | None = None,
+    metrics: Any = None,
+) -> Site:
+    """The listener's site: Origin/Host refused first (any path), then routing, then the
+    bearer check of the upgrade (``net/wsauth``: the 0.171 answers). With ``metrics`` (an
+    ``ExecutorMetrics``), ``/metrics`` too, unauthenticated like ``/readyz`` (counts only). No
+    access log lines (``/readyz`` probes and scrapes would flood the log)."""
+    clock = clock if clock is not None else factory.reactor
+    refusals = Refusals(clock)
+    websocket = AuthorizedWebSocket(WebSocketResource(factory), auth, clock, refusals)
+    root = _Root(websocket)
     if metrics is not None:
         from twisted_exec.net.metrics import MetricsResource
 
         root.putChild(b"metrics", MetricsResource(metrics))
-    site = QuietSite(root)
+    site = QuietSite(UpgradeGuard(root, bindHost, clock, refusals))
     site.displayTracebacks = False
     return site

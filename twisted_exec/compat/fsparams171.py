@@ -1,0 +1,341 @@
+"""Params of the fs methods new in Codex 0.171, decoded as the 0.171 binary decodes them.
+
+0.171 reads params with serde_json's ``arbitrary_precision`` rules, so a number reads differently
+from 0.131 (docs/reference-0.171-fs.md): a number where a string is expected is ``invalid type:
+number, expected a string`` (0.131: ``integer `5```), and a negative, fractional or too large
+number where a ``u64`` is expected is ``invalid number``. Everything else is serde's derive as in
+:mod:`twisted_exec.compat.params`: fields in arrival order, then missing required fields in
+declaration order, the array ("sequence") form with its own defaults.
+
+Paths are ``file:`` URIs, parsed with the dialect's codec (``compat/fileuri``) into ``FileUri``;
+the handlers (``executor/methods/fs171``) turn them into host paths.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from twisted_exec.compat.base64strict import decodeBase64Strict
+from twisted_exec.compat.fileuri import FileUri
+from twisted_exec.compat.params171 import pathUri
+from twisted_exec.wire.errors import RpcError, invalidParams
+
+U64_MAX = 2**64 - 1
+
+Decoder = Callable[[object], Any]
+
+
+def describe171(value: object) -> str:
+    """serde's ``Unexpected`` under ``arbitrary_precision``: every number is "number"."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean `{'true' if value else 'false'}`"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return f"string {json.dumps(value, ensure_ascii=False)}"
+    if isinstance(value, list):
+        return "sequence"
+    if isinstance(value, dict):
+        return "map"
+    return "unknown"
+
+
+def invalidType171(value: object, expected: str) -> RpcError:
+    return invalidParams(f"invalid type: {describe171(value)}, expected {expected}")
+
+
+def string(value: object) -> str:
+    if not isinstance(value, str):
+        raise invalidType171(value, "a string")
+    return value
+
+
+def boolean(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise invalidType171(value, "a boolean")
+    return value
+
+
+def _unsigned(name: str) -> Decoder:
+    def decode(value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise invalidType171(value, name)
+        if isinstance(value, float) or value < 0 or value > U64_MAX:
+            raise invalidParams("invalid number")
+        return value
+
+    return decode
+
+
+u64 = _unsigned("u64")
+usize = _unsigned("usize")
+
+
+def base64Chunk(value: object) -> bytes:
+    """A ``ByteChunk``: base64 decoded while params are decoded (a bad one is -32602)."""
+    text = string(value)
+    try:
+        return decodeBase64Strict(text)
+    except ValueError as err:
+        raise invalidParams(str(err)) from None
+
+
+def sequenceOf(decoder: Decoder) -> Decoder:
+    def decode(value: object) -> list[Any]:
+        if not isinstance(value, list):
+            raise invalidType171(value, "a sequence")
+        return [decoder(item) for item in value]
+
+    return decode
+
+
+def optional(decoder: Decoder) -> Decoder:
+    def decode(value: object) -> Any:
+        return None if value is None else decoder(value)
+
+    return decode
+
+
+# -- paths -------------------------------------------------------------------------------------
+
+
+def uriPath(value: object) -> FileUri:
+    """A ``PathUri``: parsed here (a bad URI is -32602); the handler turns it into a host path
+    (a foreign one is -32600 there, after the checks the reference makes first)."""
+    if not isinstance(value, str):
+        raise invalidType171(value, "a string")
+    return pathUri(value)
+
+
+def _sandbox(value: object) -> Mapping[str, Any]:
+    """``WireFileSystemSandboxContext``: accepted and ignored (no sandbox here, decisions.md)."""
+    if isinstance(value, list):
+        if len(value) < 10:
+            raise invalidParams(
+                f"invalid length {len(value)}, expected struct WireFileSystemSandboxContext "
+                "with 10 elements"
+            )
+        return {"sequence": value}
+    if not isinstance(value, dict):
+        raise invalidType171(value, "struct WireFileSystemSandboxContext")
+    if "permissions" not in value:
+        raise invalidParams("missing field `permissions`")
+    return value
+
+
+# -- structs -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Field:
+    """``required``: absent from a map is an error; ``seqDefault``: absent from an array is not."""
+
+    wire: str
+    decoder: Decoder
+    required: bool = True
+    seqDefault: bool = False
+    default: Any = None
+
+
+T = TypeVar("T")
+
+
+def decodeStruct171(value: object, name: str, fields: tuple[Field, ...]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    if isinstance(value, dict):
+        byWire = {f.wire: f for f in fields}
+        for key, raw in value.items():
+            spec = byWire.get(key)
+            if spec is not None:
+                found[key] = spec.decoder(raw)
+        for spec in fields:
+            if spec.wire not in found:
+                if spec.required:
+                    raise invalidParams(f"missing field `{spec.wire}`")
+                found[spec.wire] = spec.default
+        return found
+    if isinstance(value, list):
+        count = len(fields)
+        noun = "element" if count == 1 else "elements"
+        for index, spec in enumerate(fields):
+            if index < len(value):
+                found[spec.wire] = spec.decoder(value[index])
+            elif spec.seqDefault:
+                found[spec.wire] = spec.default
+            else:
+                raise invalidParams(
+                    f"invalid length {index}, expected struct {name} with {count} {noun}"
+                )
+        if len(value) > count:
+            raise invalidParams(f"invalid length {len(value)}, expected fewer elements in array")
+        return found
+    raise invalidType171(value, f"struct {name}")
+
+
+def struct171(name: str, *fields: Field) -> Callable[[type[T]], type[T]]:
+    def attach(cls: type[T]) -> type[T]:
+        def fromJson(klass: type[T], value: object) -> T:
+            return klass(**decodeStruct171(value, name, fields))
+
+        cls.fromJson = classmethod(fromJson)  # type: ignore[attr-defined]
+        cls.structName = name  # type: ignore[attr-defined]
+        return cls
+
+    return attach
+
+
+_SANDBOX = Field("sandbox", optional(_sandbox), required=False)
+
+
+def _openMode(value: object) -> str:
+    """``FsOpenMode``, a unit-variant enum: ``"read"``, ``"replace"`` or ``{"read": null}``."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, inner),) = value.items()
+        if inner is not None:
+            raise invalidType171(inner, "unit variant")
+        value = key
+    if not isinstance(value, str):
+        raise invalidType171(value, "string or map")
+    if value not in ("read", "replace"):
+        raise invalidParams(f"unknown variant `{value}`, expected `read` or `replace`")
+    return value
+
+
+@struct171("WireFsCanonicalizeParams", Field("path", uriPath), _SANDBOX)
+@dataclass(frozen=True)
+class FsCanonicalizeParams:
+    path: FileUri
+    sandbox: Mapping[str, Any] | None = None
+
+
+@struct171(
+    "WireFsOpenParams",
+    Field("handleId", string),
+    Field("path", uriPath),
+    Field("mode", _openMode, required=False, seqDefault=True, default="read"),
+    _SANDBOX,
+)
+@dataclass(frozen=True)
+class FsOpenParams:
+    handleId: str
+    path: FileUri | str  # a host path once the handler has checked it
+    mode: str = "read"
+    sandbox: Mapping[str, Any] | None = None
+
+
+@struct171(
+    "FsReadBlockParams", Field("handleId", string), Field("offset", u64), Field("len", usize)
+)
+@dataclass(frozen=True)
+class FsReadBlockParams:
+    handleId: str
+    offset: int
+    len: int
+
+
+_WRITE_BLOCK_EAGER = (Field("handleId", string), Field("offset", u64), Field("chunk", base64Chunk))
+_WRITE_BLOCK_LAZY = (Field("handleId", string), Field("offset", u64), Field("chunk", string))
+
+
+@dataclass(frozen=True)
+class FsWriteBlockParams:
+    """``chunk`` is still base64 here: 1 MiB of it takes milliseconds to decode, so the handler
+    decodes it on the offload pool (``decodeChunk``), not on the reactor thread.
+
+    When the struct itself is bad, it is decoded again with the chunk decoded in place, so the
+    first error is exactly the reference's (an invalid chunk ahead of a bad ``offset`` wins).
+    """
+
+    handleId: str
+    offset: int
+    chunk: str
+
+    @classmethod
+    def fromJson(cls, value: object) -> FsWriteBlockParams:
+        try:
+            found = decodeStruct171(value, "FsWriteBlockParams", _WRITE_BLOCK_LAZY)
+        except RpcError:
+            decodeStruct171(value, "FsWriteBlockParams", _WRITE_BLOCK_EAGER)
+            raise
+        return cls(**found)
+
+
+def decodeChunk(chunk: str) -> bytes:
+    """The base64 of ``fs/writeBlock`` (blocking: call it off the reactor thread)."""
+    return base64Chunk(chunk)
+
+
+@struct171("FsCloseParams", Field("handleId", string))
+@dataclass(frozen=True)
+class FsCloseParams:
+    handleId: str
+
+
+@struct171(
+    "WalkOptions",
+    Field("maxDepth", usize),
+    Field("maxDirectories", usize),
+    Field("maxEntries", usize),
+    Field("followDirectorySymlinks", boolean),
+    Field("pruneHiddenDirectories", boolean, required=False, seqDefault=True, default=False),
+)
+@dataclass(frozen=True)
+class WalkOptions:
+    maxDepth: int
+    maxDirectories: int
+    maxEntries: int
+    followDirectorySymlinks: bool
+    pruneHiddenDirectories: bool = False
+
+
+def _walkOptions(value: object) -> WalkOptions:
+    return WalkOptions.fromJson(value)  # type: ignore[attr-defined,no-any-return]
+
+
+@struct171("WireFsWalkParams", Field("path", uriPath), Field("options", _walkOptions), _SANDBOX)
+@dataclass(frozen=True)
+class FsWalkParams:
+    path: FileUri
+    options: WalkOptions
+    sandbox: Mapping[str, Any] | None = None
+
+
+@struct171(
+    "FsWatchMissingParams",
+    Field("watchId", u64),
+    Field("missing", sequenceOf(uriPath)),
+    Field("present", optional(uriPath), required=False),
+)
+@dataclass(frozen=True)
+class FsWatchMissingParams:
+    watchId: int
+    missing: list[FileUri]
+    present: FileUri | None = None
+
+
+P = TypeVar("P")
+
+
+def parse171(cls: type[P], raw: object) -> P:
+    """Decode ``raw`` (the request's ``params``) into ``cls`` or raise -32602."""
+    return cls.fromJson(raw)  # type: ignore[attr-defined,no-any-return]
+
+
+__all__ = [
+    "FsCanonicalizeParams",
+    "FsCloseParams",
+    "FsOpenParams",
+    "FsReadBlockParams",
+    "FsWalkParams",
+    "FsWatchMissingParams",
+    "FsWriteBlockParams",
+    "WalkOptions",
+    "decodeChunk",
+    "describe171",
+    "parse171",
+]
