@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 import time
 from typing import Any
@@ -232,9 +233,9 @@ class CopyTests(CliCase):
             self.assertEqual(hashlib.sha256(f.read()).digest(), hashlib.sha256(payload).digest())
 
 
-#: ``cp`` size: past the relay's 64 MiB message limit (one message could never carry it).
-#: ``TWISTED_EXEC_CP_MB=200`` runs the issue's full 200 MB.
-BIG_MB = int(os.environ.get("TWISTED_EXEC_CP_MB", "80"))
+#: ``cp`` size; the executor's metrics show it went in 1 MiB blocks. ``TWISTED_EXEC_CP_MB=200``
+#: runs the issue's full 200 MB (past the relay's 64 MiB message limit; ~3 minutes here).
+BIG_MB = int(os.environ.get("TWISTED_EXEC_CP_MB", "24"))
 
 
 class BigCopyTests(CliCase):
@@ -243,7 +244,8 @@ class BigCopyTests(CliCase):
     async def test_bigCopyBothWaysWhileAnotherStreamRuns(self) -> None:
         from twisted_exec.harness.errors import CallError
 
-        await self.ready()
+        _, executor = self.loop.startExecutor("box")
+        await bounded(self.loop.server.router.waitForExecutor("box", 1))
         connection = await self.loop.harness("box")
         probe = await bounded(connection.openSession())
         try:
@@ -281,6 +283,15 @@ class BigCopyTests(CliCase):
                 while chunk := f.read(1 << 20):
                     check.update(chunk)
             self.assertEqual(check.hexdigest(), digest.hexdigest(), path)
+        # in blocks of 1 MiB both ways (the executor counted them)
+        text = executor.metrics.render().decode()
+        for method in ("fs/writeBlock", "fs/readBlock"):
+            match = re.search(
+                rf'codex_exec_request_duration_seconds_count{{method="{method}"}} (\S+)', text
+            )
+            self.assertIsNotNone(match, method)
+            assert match is not None
+            self.assertGreaterEqual(float(match.group(1)), BIG_MB, method)
         # the other stream's command kept running and streaming all along
         self.assertFalse(ticker.done)
         self.assertGreater(len(ticks) - before, 10)
