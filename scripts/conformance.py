@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import difflib
 import hashlib
 import json
@@ -119,14 +120,22 @@ KNOWN_DIFFERENCES: dict[str, str] = {
 #: The 0.171 dialect's deliberate differences (``--v171``, sessions of ``conformance/v171/``).
 KNOWN_DIFFERENCES_171: dict[str, str] = {
     "envelope": (
-        "the JSON-RPC envelope (broken JSON, odd ids, non-objects) is answered as 0.131 answers "
-        "it, in both dialects: a message that cannot be parsed names no path, so nothing tells "
-        "the generations apart; 0.171 words some parse errors differently (`expected a JSON-RPC "
-        "object`, `duplicate JSON object key`) and destroys the session on the same inputs as "
-        "0.131 (we answer with an error and carry on)"
+        "three explained kinds: (1) the JSON-RPC envelope (broken JSON, odd ids, non-objects, "
+        "duplicate keys) is answered as 0.131 answers it in both dialects, since a message that "
+        "cannot be parsed names no path (0.171 words some parse errors differently: `expected "
+        "a JSON-RPC object`, `missing field `error``, `duplicate JSON object key`); (2) requests "
+        "before the session's first path are answered in 0.131's words (the session's dialect "
+        "is not known yet: `AbsolutePathBuf ...`, `struct FsGetMetadataParams`); (3) a bare "
+        "absolute path is the 0.131 form and gets 0.131's answer even in a 0.171 session"
     ),
     "process-read": KNOWN_DIFFERENCES["process-read"],
     "terminate-group": KNOWN_DIFFERENCES["terminate-group"],
+    "detach-ttl": (
+        "0.171 kept a detached session resumable for at least 65 s in our probes (its source "
+        "sets 10 s, configurable in $CODEX_HOME/exec-server.toml); we keep the 10 s of 0.131 "
+        "and of --session-ttl for both dialects: a session's dialect is not known when its "
+        "connection drops"
+    ),
     "capabilities": (
         "capabilities/discoverV2 and capabilityRoots/discoverV1 are not implemented: we advertise "
         "capabilityDiscoveryV2 false and answer them as 0.171 answers a method it does not have "
@@ -528,6 +537,95 @@ class RelayConnection:
 
 
 # --------------------------------------------------------------------------------------------
+# Stdio transport (--stdio): each connection is one executor child speaking on stdin/stdout
+# --------------------------------------------------------------------------------------------
+
+
+class StdioTarget:
+    """A server in ``--listen stdio`` mode: every :meth:`connect` spawns a fresh child (a stdio
+    executor serves exactly one session, and stdin EOF ends it), so only sessions with a single
+    connection can run here."""
+
+    def __init__(self, reactor: Any, name: str, argv: Sequence[str], env: dict[str, str], cwd: str):
+        self.reactor = reactor
+        self.name = name
+        self.argv = list(argv)
+        self.env = env
+        self.cwd = cwd
+        self.url = "stdio"
+        self._children: list[StdioConnection] = []
+
+    def start(self) -> Deferred[None]:
+        return defer.succeed(None)
+
+    def connect(self) -> Deferred[Connection]:
+        conn = StdioConnection(self.reactor)
+        self.reactor.spawnProcess(conn, self.argv[0], self.argv, env=self.env, path=self.cwd)
+        self._children.append(conn)
+        return defer.succeed(conn)
+
+    async def _stop(self) -> None:
+        for conn in self._children:
+            await conn.close()
+
+    def stop(self) -> Deferred[None]:
+        return defer.ensureDeferred(self._stop())
+
+
+class StdioConnection(protocol.ProcessProtocol):
+    """A :class:`Connection` over a child's stdin and stdout: one JSON message per line."""
+
+    def __init__(self, reactor: Any) -> None:
+        self.reactor = reactor
+        self.queue: DeferredQueue[Event] = DeferredQueue()
+        self.ended: Deferred[None] = Deferred()
+        self._buf = b""
+
+    def outReceived(self, data: bytes) -> None:
+        self._buf += data
+        while b"\n" in self._buf:
+            line, self._buf = self._buf.split(b"\n", 1)
+            text = line.decode("utf-8", "replace")
+            self.queue.put(Event("text", text, self.reactor.seconds()))
+
+    def processEnded(self, reason: Failure) -> None:
+        self.queue.put(Event("closed", "stdout closed", self.reactor.seconds()))
+        if not self.ended.called:
+            self.ended.callback(None)
+
+    def send(self, text: str) -> None:
+        if self.transport is not None and not self.ended.called:
+            self.transport.write(text.encode("utf-8", "surrogateescape") + b"\n")
+
+    def receive(self) -> Deferred[Event]:
+        return self.queue.get()
+
+    async def _close(self) -> None:
+        if self.ended.called or self.transport is None:
+            return
+        self.transport.closeStdin()
+        for sig in ("TERM", "KILL"):
+            waiter: Deferred[None] = Deferred()
+            _fireWhenDone(self.ended, waiter)
+            waiter.addTimeout(3.0, self.reactor)
+            try:
+                await waiter
+                return
+            except defer.TimeoutError:
+                with contextlib.suppress(error.ProcessExitedAlready):
+                    self.transport.signalProcess(sig)
+
+    def close(self) -> Deferred[None]:
+        return defer.ensureDeferred(self._close())
+
+
+def connectionCount(script: Any) -> int:
+    """How many connections a session opens (the first one implicitly)."""
+    named = {step["open"] for step in script.steps if "open" in step}
+    return max(1, len(named | {"a"}) if not named else len(named))
+
+
+# --------------------------------------------------------------------------------------------
 # Session scripts: loading and substitution (no IO beyond reading the files)
 # --------------------------------------------------------------------------------------------
 
@@ -665,6 +763,7 @@ class Normaliser:
     """
 
     B64_KEYS = frozenset({"chunk", "dataBase64"})
+    MACHINE_KEYS = frozenset({"hostname", "userHomeDir", "codexHomeDir", "baseDir"})
 
     def __init__(self, runDir: str = "") -> None:
         self.runDir = runDir
@@ -709,6 +808,10 @@ class Normaliser:
         if isinstance(v, str):
             if key in self.B64_KEYS:
                 return self.decodeB64(v)
+            if key in self.MACHINE_KEYS:
+                # environmentConfig/read names the machine, the user's home and CODEX_HOME of
+                # each executor's environment (exact values: tests/test_dialect_integration.py)
+                return f"<{key}>"
             return self._text(v)
         if key == "modifiedAtMs" and isinstance(v, int) and v > 0:
             return "<ms>"
@@ -1247,6 +1350,14 @@ def referenceArgv(binary: Path, remote: bool = False) -> list[str]:
     return [str(binary), "exec-server", "--listen", "ws://127.0.0.1:0"]
 
 
+def stdioArgv(argv: list[str]) -> list[str]:
+    """The same server in ``--listen stdio`` mode."""
+    if "--listen" in argv:
+        index = argv.index("--listen")
+        return [*argv[:index], "--listen", "stdio", *argv[index + 2 :]]
+    return [*argv, "--listen", "stdio"]
+
+
 def parseArgs(argv: Sequence[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--codex-bin", help="the reference codex binary (default: $CODEX_BIN, vendor/)")
@@ -1276,6 +1387,12 @@ def parseArgs(argv: Sequence[str]) -> argparse.Namespace:
     )
     p.add_argument("--only", nargs="*", default=[], help="session names to run")
     p.add_argument(
+        "--stdio",
+        action="store_true",
+        help="run the single-connection sessions over stdio instead (--listen stdio; each "
+        "connection is a fresh executor child)",
+    )
+    p.add_argument(
         "--v171",
         action="store_true",
         help="the 0.171 dialect: sessions of conformance/v171/ against Codex 0.171.0 "
@@ -1300,11 +1417,17 @@ async def amain(reactor: Any, args: argparse.Namespace) -> int:
         for script in [s for s in scripts if s.name in LOCAL_ONLY]:
             print(f"{script.name}: skipped in remote mode ({LOCAL_ONLY[script.name]})")
             scripts.remove(script)
+    if args.stdio:
+        for script in [s for s in scripts if connectionCount(s) > 1 or s.name in LOCAL_ONLY]:
+            print(f"{script.name}: skipped over stdio (one stdio executor serves one connection)")
+            scripts.remove(script)
     runRoot = Path(tempfile.mkdtemp(prefix="conformance-"))
     env = serverEnv(str(pluginShim(runRoot)))
     cloud = RelayCloud(reactor) if args.remote else None
 
-    def target(name: str, argv: list[str]) -> LocalWsTarget:
+    def target(name: str, argv: list[str]) -> Any:
+        if args.stdio:
+            return StdioTarget(reactor, name, stdioArgv(argv), env, str(runRoot))
         if cloud is None:
             return LocalWsTarget(reactor, name, argv, env, str(runRoot))
         executorId = f"conformance-{name.replace('#', '-')}"
@@ -1356,7 +1479,7 @@ async def amain(reactor: Any, args: argparse.Namespace) -> int:
             shutil.rmtree(runRoot, ignore_errors=True)
     print()
     startup = []
-    if other._proto.urlOnStderr:
+    if getattr(getattr(other, "_proto", None), "urlOnStderr", False):
         startup.append(
             f"{other.name} printed its URL only into its log on stderr, not on stdout "
             "(twistd redirects sys.stdout to the logger; write to sys.__stdout__)"

@@ -451,11 +451,18 @@ class TwistdRendezvousTests(unittest.TestCase):
         from tests.test_rendezvous_twistd import _Spawner
 
         async def run() -> None:
+            # The harness's token reaches the executor token's environment by its scope
+            # (a tokens-file line, docs/security.md); the executor's owns what it registers.
+            tokensFile = self.base / "tokens"
+            tokensFile.write_text(f"{EXECUTOR_TOKEN} name=box\n{HARNESS_TOKEN} name=cli reach=*\n")
+            tokensFile.chmod(0o600)
             rendezvous = _Spawner(self).twistd(
                 "codex-rendezvous",
                 "--listen",
                 "http://127.0.0.1:0",
-                env={"CODEX_RENDEZVOUS_TOKENS": f"{EXECUTOR_TOKEN},{HARNESS_TOKEN}"},
+                "--tokens-file",
+                str(tokensFile),
+                env={},
             )
             url = await rendezvous.firstLine.addTimeout(START_TIMEOUT, self.reactor)
             self.assertRegex(url, r"^http://127\.0\.0\.1:\d+$")

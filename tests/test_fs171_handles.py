@@ -12,6 +12,7 @@ from typing import Any
 
 from twisted.internet import reactor, task
 from twisted.trial.unittest import TestCase
+from zope.interface.verify import verifyObject
 
 from twisted_exec.compat.fsparams171 import (
     FsCloseParams,
@@ -19,6 +20,7 @@ from twisted_exec.compat.fsparams171 import (
     FsReadBlockParams,
     FsWriteBlockParams,
 )
+from twisted_exec.executor.core.interfaces import IConnectionResource
 from twisted_exec.executor.resources.fs_handles import FileHandleTable
 from twisted_exec.executor.resources.offload import OffloadPool
 from twisted_exec.wire.errors import RpcError
@@ -343,6 +345,9 @@ class HandleTests(TestCase):
                 break
             await task.deferLater(reactor, 0.01, lambda: None)
         self.assertEqual(self.descriptorsOf(self.small), set())
+
+    def test_providesIConnectionResource(self) -> None:
+        verifyObject(IConnectionResource, self.table)
 
     async def test_closeAllEndsEveryHandle(self) -> None:
         for i in range(5):

@@ -21,23 +21,18 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, TestCase
 
+from tests.test_codex_cli_e2e_v171 import NOT_FOUND, findCodex171
 from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
 from twisted_exec.testing.wsclient import JsonRpcClient, connectJsonRpc
 
-ROOT = Path(__file__).resolve().parent.parent
-CANDIDATES = (
-    ROOT / "vendor/codex-0.171.0/codex",
-    Path("/work/main/vendor/codex-0.171.0/codex"),  # worktrees of this machine share main's
-)
 WAIT = 20.0
 
 
 def reference171() -> str:
-    given = os.environ.get("CODEX171_BIN")
-    for path in [Path(given)] if given else CANDIDATES:
-        if path.is_file() and os.access(path, os.X_OK):
-            return str(path)
-    raise SkipTest("Codex 0.171.0 not found; run scripts/fetch_codex.sh")
+    found = findCodex171()
+    if found is None:
+        raise SkipTest(NOT_FOUND)
+    return str(found)
 
 
 class _Announced(ProcessProtocol):

@@ -15,7 +15,9 @@ from typing import Any
 from twisted.internet import reactor, task
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase, TestCase
+from zope.interface.verify import verifyObject
 
+from twisted_exec.executor.core.interfaces import IConnectionResource
 from twisted_exec.executor.resources.fs_inotify import (
     IN_CREATE,
     IN_IGNORED,
@@ -55,13 +57,20 @@ class PlanTests(SynchronousTestCase):
         self.assertIsNone(planWatch([f"/m/d{i}/x" for i in range(63)], None))
         self.assertIsNotNone(planWatch([f"/n{i}/x" for i in range(63)], None))
         self.assertIsNone(planWatch([f"/n{i}/x" for i in range(64)], None))
+        # present's ancestors count too, present itself not (58 + 6 + 2 is too many, 55 fits)
+        base = "/work/scratch/fs171/m"
+        many = [f"{base}/many/d{i}/x" for i in range(58)]
+        self.assertIsNotNone(planWatch(many, f"{base}/pp"))
+        self.assertIsNone(planWatch(many, f"{base}/pp/qq/rr"))
+        self.assertIsNone(planWatch(many[:57], f"{base}/pp/qq/rr"))
+        self.assertIsNotNone(planWatch(many[:55], f"{base}/pp/qq/rr"))
 
     def test_relevantAndWatchedPaths(self) -> None:
         plan = planWatch(["/a/b/../c/x", "/a/c/y"], "/p/q/")
         assert plan is not None
         self.assertEqual(plan.missing, ("/a/c/x", "/a/c/y"))
-        self.assertEqual(plan.watchPaths, ["/", "/a", "/a/c", "/p/q"])
-        self.assertEqual(plan.relevant, {"/", "/a", "/a/c", "/a/c/x", "/a/c/y", "/p/q"})
+        self.assertEqual(plan.watchPaths, ["/", "/a", "/a/c", "/p", "/p/q"])
+        self.assertEqual(plan.relevant, {"/", "/a", "/a/c", "/a/c/x", "/a/c/y", "/p", "/p/q"})
 
     def test_parseEvents(self) -> None:
         import struct
@@ -120,7 +129,7 @@ class WatcherTests(TestCase):
         self.waiting: Deferred[None] | None = None
         self.watcher = self.newWatcher(self.notes)
         self.d = os.path.abspath(self.mktemp())
-        for sub in ("present", "other"):
+        for sub in ("present/sub", "other"):
             os.makedirs(os.path.join(self.d, sub))
         open(os.path.join(self.d, "present/exist"), "w").close()
 
@@ -182,6 +191,7 @@ class WatcherTests(TestCase):
         fires: list[tuple[list[str], str | None, Callable[[], object]]] = [
             (["present/deep/er/f5"], "present", lambda: os.mkdir(self.p("present/deep"))),
             (["other/a"], "present", lambda: os.chmod(self.p("present"), 0o755)),
+            (["other/a"], "present/sub", lambda: os.chmod(self.p("present"), 0o700)),
             (["other/a"], "present/exist", lambda: appendTo(self.p("present/exist"))),
             (["other/deep/a"], None, lambda: os.chmod(self.d, 0o755)),
             (["other/b"], None, lambda: os.rename(self.p("other"), self.p("other2"))),
@@ -217,6 +227,9 @@ class WatcherTests(TestCase):
         await self.changeAndWait(lambda: os.mkdir(self.p("present/a")))
         self.assertEqual(otherNotes, [])
         self.assertEqual(self.notes, [("fs/missingChanged", {"watchId": 1})])
+
+    def test_providesIConnectionResource(self) -> None:
+        verifyObject(IConnectionResource, self.watcher)
 
     async def test_closeReleasesTheKernelWatches(self) -> None:
         self.assertTrue(await self.watch(1, ["present/a"], "present"))

@@ -62,13 +62,16 @@ methods = st.sampled_from([*NAMES, "initialized", "no/such", "", "process/Start"
 
 @implementer(IProcessTable)
 class _FakeProcesses:
-    def start(self, p: Any) -> dict[str, Any]:
+    def start(self, p: Any, dialect: Any = None) -> dict[str, Any]:
         return {"processId": p.processId}
 
-    def read(self, p: Any) -> dict[str, Any]:
+    def interrupt(self, processId: str) -> None:
+        pass
+
+    def read(self, p: Any, dialect: Any = None) -> dict[str, Any]:
         return {"chunks": [], "nextSeq": 1, "exited": False, "exitCode": None, "closed": False}
 
-    def write(self, p: Any) -> dict[str, Any]:
+    def write(self, p: Any, writeId: Any = None) -> dict[str, Any]:
         return {"status": "accepted"}
 
     def terminate(self, p: Any) -> dict[str, Any]:

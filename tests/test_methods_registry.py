@@ -139,8 +139,8 @@ class RegistryTests(SynchronousTestCase):
 @implementer(ISessionResources)
 class _Resources:
     def __init__(self, session: Any) -> None:
-        self.processes = None
-        self.http = None
+        self.processes: Any = None
+        self.http: Any = None
 
     def close(self) -> None:
         pass

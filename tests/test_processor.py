@@ -31,15 +31,18 @@ class FakeProcesses:
         self.killed = False
         self.pendingReads: list[Deferred[dict[str, Any]]] = []
 
-    def start(self, p: Any) -> dict[str, Any]:
+    def start(self, p: Any, dialect: Any = None) -> dict[str, Any]:
         return {"processId": p.processId}
 
-    def read(self, p: Any) -> Deferred[dict[str, Any]]:
+    def interrupt(self, processId: str) -> None:
+        pass
+
+    def read(self, p: Any, dialect: Any = None) -> Deferred[dict[str, Any]]:
         d: Deferred[dict[str, Any]] = Deferred()
         self.pendingReads.append(d)
         return d
 
-    def write(self, p: Any) -> dict[str, Any]:
+    def write(self, p: Any, writeId: Any = None) -> dict[str, Any]:
         raise RuntimeError("boom")
 
     def terminate(self, p: Any) -> dict[str, Any]:

@@ -321,8 +321,9 @@ class EnvironmentRoutesTests(TestCase):
         links = {type(p.link).__name__: p.link for p in server.protocols}
         slow, fed = links["EnvironmentHarnessLink"], links["EnvironmentExecutorLink"]
         assert slow is not None and fed is not None
-        _Backpressure(slow).pauseProducing()
+        backpressure = _Backpressure(slow)  # one producer: its pause is idempotent, per producer
+        backpressure.pauseProducing()
         self.assertTrue(server.environments.router.isPaused(fed))
         self.assertFalse(server.router.isPaused(fed))
-        _Backpressure(slow).resumeProducing()
+        backpressure.resumeProducing()
         self.assertFalse(server.environments.router.isPaused(fed))

@@ -13,6 +13,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
 from twisted_exec.net.secretenv import SECRET_VARIABLES, SecretScrubber, scrubOwnEnvironment
+from twisted_exec.testing.executorproc import SOURCE_ROOT
 
 TOKEN = "tok-SECRETENV-0123456789"
 
@@ -79,9 +80,14 @@ class ProcEnvironTests(TestCase):
             "CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN": TOKEN,
             "UNRELATED_COPY": TOKEN,
             "KEEP_ME": "visible",
+            "PYTHONPATH": str(SOURCE_ROOT),  # trial runs from _trial_temp
         }
         transport: Any = reactor.spawnProcess(
-            child, sys.executable, [sys.executable, "-c", CHILD, "tok-SECRETENV"], env=env
+            child,
+            sys.executable,
+            [sys.executable, "-c", CHILD, "tok-SECRETENV"],
+            env=env,
+            path=str(SOURCE_ROOT),
         )
         # argv[1] is a prefix only: the value scrub matches substrings.
         self.addCleanup(lambda: child.ended)

@@ -30,7 +30,7 @@ from zope.interface import implementer
 
 from twisted_exec.net.autobahn_compat import canWriteFrameDirectly
 from twisted_exec.net.keepalive import Keepalive
-from twisted_exec.net.pacedreader import PacedReader
+from twisted_exec.net.pacedreader import PacedReader, websocketCut
 from twisted_exec.rendezvous.router import IRelayPeer, Router
 from twisted_exec.wire.wsframe import serverBinaryFrame
 
@@ -129,19 +129,13 @@ class _Backpressure:
 
     def __init__(self, link: _Link) -> None:
         self._link = link
-        self.paused = False
 
     def pauseProducing(self) -> None:
-        # Twisted calls this on every write while the buffer stays full: once is enough.
-        if self.paused:
-            return
-        self.paused = True
+        # Twisted calls this on every write while the buffer stays full; the router's
+        # peerPaused returns at once when the link is already paused (O(1)).
         self._link.router.peerPaused(self._link)
 
     def resumeProducing(self) -> None:
-        if not self.paused:
-            return
-        self.paused = False
         self._link.router.peerResumed(self._link)
 
     def stopProducing(self) -> None:
@@ -235,7 +229,7 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
         reader: PacedReader | None = self.__dict__.get("_reader")
         if reader is None:
             reader = self._reader = PacedReader(
-                self.factory.server.clock, lambda: self.transport, self._deliver
+                self.factory.server.clock, lambda: self.transport, self._deliver, cut=websocketCut
             )
         return reader
 

@@ -117,10 +117,14 @@ class RelayCapture:
 class EnvironmentRendezvous:
     """The real rendezvous on a free loopback port, capturing its environment relay."""
 
-    def __init__(self, reactor: Any, tokens: Iterable[str]) -> None:
+    def __init__(self, reactor: Any, tokens: Iterable[str], *, reach: str = "*") -> None:
         self.reactor = reactor
         self.tokens = tuple(tokens)
-        self.server = RendezvousServer(reactor, TokenSet(self.tokens))
+        # Every token's harnesses may reach every id (``reach=``, docs/security.md): the tests
+        # of this double are about the 0.171 loop; tenancy has tests of its own.
+        self.server = RendezvousServer(
+            reactor, TokenSet(f"{token} reach={reach}" for token in self.tokens)
+        )
         self.capture = RelayCapture()
         self.server.environments.onFrame = self.capture
         self._port: IListeningPort | None = None

@@ -191,8 +191,15 @@ def decode(payload: bytes | str) -> Message:
     """
     try:
         text = payload.decode("utf-8") if isinstance(payload, bytes) else payload
-    except UnicodeDecodeError as err:
-        return Unparseable(f"invalid unicode code point at byte {err.start}")
+    except UnicodeDecodeError:
+        assert isinstance(payload, bytes)
+        try:
+            serde_json_errors.parseBytes(payload)
+        except serde_json_errors.SerdeJsonError as err:
+            return Unparseable(str(err))
+        except Exception as err:  # a bug in the parser must not take the session down
+            return Unparseable(f"failed to parse JSON: {err!r}")
+        return Unparseable("invalid unicode code point")  # not reached: such bytes never parse
     try:
         parsed = serde_json_errors.parse(text)
     except serde_json_errors.SerdeJsonError as err:

@@ -63,14 +63,19 @@ class IProcessorFactory(Interface):
 class IProcessTable(Interface):
     """A session's processes (``process/*``); see ``executor/resources/processes.py``."""
 
-    def start(p: Any) -> Any:
-        """``process/start``: a result dict, or a Deferred/coroutine of one."""
+    def start(p: Any, dialect: Any = None) -> Any:
+        """``process/start``: a result dict, or a Deferred/coroutine of one. A process started
+        in the 0.171 ``dialect`` reports a signal's death as 128 + signal and ``exited`` with
+        ``sandboxDenied``."""
 
-    def read(p: Any) -> Any:
-        """``process/read`` (may long-poll with ``waitMs``)."""
+    def read(p: Any, dialect: Any = None) -> Any:
+        """``process/read`` (may long-poll with ``waitMs``), in the dialect's shape."""
 
-    def write(p: Any) -> Any:
-        """``process/write``."""
+    def write(p: Any, writeId: Any = None) -> Any:
+        """``process/write``; a repeated ``writeId`` (0.171) is accepted and not written."""
+
+    def interrupt(processId: str) -> None:
+        """0.171's ``process/signal interrupt``: SIGINT to the process group."""
 
     def terminate(p: Any) -> Any:
         """``process/terminate``."""
@@ -122,3 +127,12 @@ class ISessionResources(Interface):
 
     def resumeProducing() -> None:
         """The transport drained: undo :meth:`pauseProducing`."""
+
+
+class IConnectionResource(Interface):
+    """Something one connection owns, not its session (0.171's fs handles and missing-path
+    watch: the reference forgets them when the connection goes, even on a resume); made by
+    ``ExecProcessor.connectionResource`` on first use."""
+
+    def close() -> None:
+        """The connection ended: release everything (descriptors, kernel watches)."""

@@ -31,7 +31,12 @@ from zope.interface import implementer
 
 from twisted_exec.compat import params
 from twisted_exec.executor.core.dialect import Dialect
-from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
+from twisted_exec.executor.core.interfaces import (
+    IConnectionResource,
+    IJsonRpcProcessor,
+    IMessageSink,
+    IProcessorFactory,
+)
 from twisted_exec.executor.core.session import Session, SessionRegistry
 from twisted_exec.wire import jsonrpc
 from twisted_exec.wire.errors import INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, RpcError
@@ -144,7 +149,7 @@ class ExecProcessor:
         if self.session is not None:
             self.registry.close(self.session)
 
-    def connectionResource(self, key: str, factory: Callable[[], Any]) -> Any:
+    def connectionResource(self, key: str, factory: Callable[[], IConnectionResource]) -> Any:
         """This connection's ``key`` object (made by ``factory`` on first use), not the
         session's: the reference ties fs handles and the missing-path watch to the connection.
         Each is ``close()``d when the connection ends."""

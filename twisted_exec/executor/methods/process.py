@@ -11,8 +11,9 @@
   spawn failures carry ``data: {kind: spawnNotFound | spawnPermissionDenied | spawnFailed}``.
 - ``process/read`` adds ``sandboxDenied: false``, and ``nextSeq`` runs past ``exited`` and
   ``closed`` once every chunk has been returned; ``process/exited`` adds ``sandboxDenied``.
-- a process killed by a signal exits with 128 + the signal (130 after ``process/signal``
-  ``interrupt``, 137 after ``process/terminate``); 0.131 reports -1.
+- a piped process killed by a signal exits with 128 + the signal (130 after ``process/signal``
+  ``interrupt``, 137 after ``process/terminate``; 0.131 reports -1); a pty process reports 1
+  in both dialects.
 - ``process/write`` requires ``writeId``; a repeated id answers ``accepted`` and writes nothing.
 - ``process/signal {processId, signal: "interrupt"}`` → ``{}``, also for an unknown process.
 """
@@ -73,24 +74,24 @@ def _networkProxy(value: object) -> dict[str, Any]:
     return launch
 
 
+# Which fields an array may leave off (serde's sequence form) was probed: only pipeStdin and
+# enforceManagedNetwork, the non-Option ones with defaults.
 @struct(
     "WireExecParams",
     Field("processId", string),
-    Field("metadata", optional(_metadata), False, seqDefault=True),
+    Field("metadata", optional(_metadata), False),
     Field("argv", sequenceOf(string)),
     Field("cwd", pathUri),
-    Field("envPolicy", optional(params._envPolicy), False, seqDefault=True),
-    Field("shellSnapshot", optional(_shellSnapshot), False, seqDefault=True),
+    Field("envPolicy", optional(params._envPolicy), False),
+    Field("shellSnapshot", optional(_shellSnapshot), False),
     Field("env", mapOf(string)),
     Field("tty", boolean),
     Field("pipeStdin", boolean, False, seqDefault=True),
     Field("arg0", optional(string), False),
     SANDBOX_171,
     Field("enforceManagedNetwork", boolean, False, seqDefault=True),
-    Field(
-        "managedNetwork", optional(anyMap("ManagedNetworkSandboxContext")), False, seqDefault=True
-    ),
-    Field("networkProxy", optional(_networkProxy), False, seqDefault=True),
+    Field("managedNetwork", optional(anyMap("ManagedNetworkSandboxContext")), False),
+    Field("networkProxy", optional(_networkProxy), False),
 )
 @dataclass(frozen=True)
 class Exec171:

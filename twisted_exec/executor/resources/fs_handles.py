@@ -22,6 +22,7 @@ import stat
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
+from zope.interface import implementer
 
 from twisted_exec.compat.base64strict import encodeBase64
 from twisted_exec.compat.fsparams171 import (
@@ -31,6 +32,7 @@ from twisted_exec.compat.fsparams171 import (
     FsWriteBlockParams,
     decodeChunk,
 )
+from twisted_exec.executor.core.interfaces import IConnectionResource
 from twisted_exec.executor.resources.fs_blocking import BlockingRunner, CallInThread
 from twisted_exec.wire.errors import INVALID_REQUEST, NOT_FOUND, RpcError
 from twisted_exec.wire.jsonrpc import EncodedParams
@@ -150,8 +152,9 @@ def checkHandleId(handleId: str) -> None:
         )
 
 
+@implementer(IConnectionResource)
 class FileHandleTable:
-    """The handles of one connection; ``closeAll`` when the connection ends."""
+    """The handles of one connection; ``close`` when the connection ends."""
 
     def __init__(self, reactor: Any, pool: CallInThread, *, maxHandles: int = MAX_HANDLES) -> None:
         self._blocking = BlockingRunner(reactor, pool)

@@ -3,10 +3,11 @@
 The 0.171 binary's rules (docs/reference-0.171-fs.md, "fs/watchMissing"): one watch per
 connection, replaced by any request with a greater ``watchId`` (a smaller or equal one is
 "not watching" and changes nothing); "not watching" too when ``missing`` is empty or has more
-than 64 paths, when their ancestors number more than 64, when a missing path exists or cannot be
-looked up without following a symlink, or when ``present`` is missing or has a symlink in it.
+than 64 paths, when their ancestors (with ``present``'s) number more than 64, when a missing
+path exists or cannot be looked up without following a symlink, or when ``present`` is missing
+or has a symlink in it.
 Detection is inotify (no polling); the notification goes once, on the first change of a missing
-path, of one of its ancestors, or of ``present`` itself.
+path, of ``present``, or of an ancestor of either.
 
 :func:`planWatch` and :class:`_Active` are plain logic; the checks run on the offload pool; the
 kernel watches come from the executor's shared :class:`InotifyHub`. To miss nothing between the
@@ -24,7 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
+from zope.interface import implementer
 
+from twisted_exec.executor.core.interfaces import IConnectionResource
 from twisted_exec.executor.resources.fs_blocking import BlockingRunner, CallInThread
 from twisted_exec.executor.resources.fs_inotify import (
     IN_Q_OVERFLOW,
@@ -87,12 +90,14 @@ def planWatch(missing: list[str], present: str | None) -> WatchPlan | None:
     if not missing or len(missing) > MAX_MISSING_PATHS:
         return None
     normal = tuple(normalizePath(path) for path in missing)
+    presentPath = None if present is None else normalizePath(present)
     seen: set[str] = set()
-    for path in normal:
+    # ``present``'s ancestors count and fire too (probed: chmod of its parent notifies)
+    for path in (*normal, *(() if presentPath is None else (presentPath,))):
         seen.update(ancestors(path))
         if len(seen) > MAX_ANCESTORS:
             return None
-    return WatchPlan(normal, None if present is None else normalizePath(present), frozenset(seen))
+    return WatchPlan(normal, presentPath, frozenset(seen))
 
 
 def checkState(missing: tuple[str, ...], present: str | None) -> bool:
@@ -131,6 +136,7 @@ class _Active:
         self.spent = False
 
 
+@implementer(IConnectionResource)
 class MissingWatcher:
     """The ``fs/watchMissing`` state of one connection; ``close`` when it ends."""
 

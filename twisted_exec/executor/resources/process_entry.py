@@ -182,8 +182,9 @@ class _Entry:
         value = reason.value
         code = getattr(value, "exitCode", None)
         signum = getattr(value, "signal", None)
-        if code is None and self.v171 and signum:
-            # 0.171 reports a signal's death as a shell would: 128 + the signal (probed)
+        if code is None and self.v171 and signum and not self.tty:
+            # 0.171 reports a piped child's signal death as a shell would: 128 + the signal
+            # (probed); a pty child still reports portable-pty's 1, as in 0.131
             code = 128 + signum
         elif code is None:
             # Killed by a signal: -1 for pipes; portable-pty reports 1 for a pty (probed).
