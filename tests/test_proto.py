@@ -59,8 +59,12 @@ class WireLayoutTests(TestCase):
                 "reset": 8,
                 "heartbeat": 9,
                 "handshake": 10,
+                "traceparent": 11,
+                "tracestate": 12,
             },
         )
+        hs = {f.name: f.number for f in relay_pb2.RelayHandshake.DESCRIPTOR.fields}
+        self.assertEqual(hs, {"payload": 1})
         data = {f.name: f.number for f in relay_pb2.RelayData.DESCRIPTOR.fields}
         self.assertEqual(data, {"seq": 1, "segment_index": 2, "segment_count": 3, "payload": 4})
         self.assertEqual(relay_pb2.DESCRIPTOR.package, "codex.exec_server.relay.v1")

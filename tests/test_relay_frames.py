@@ -219,3 +219,26 @@ class EncodeTests(TestCase):
             assert isinstance(event, Data)
             seqs.append(event.seq)
         self.assertEqual(seqs, [2**32 - 1, 0])
+
+
+class NoiseFrameTests(TestCase):
+    """``handshake`` frames (0.171's Noise relay) and the trace context fields."""
+
+    def test_handshakeOnlyInNoiseMode(self) -> None:
+        from twisted_exec.wire.frames import Handshake, encodeHandshake
+
+        raw = encodeHandshake("s-1", b"\x01\x02")
+        self.assertEqual(decodeFrame(raw, noise=True), Handshake("s-1", b"\x01\x02"))
+        self.assertIsInstance(decodeFrame(raw), Invalid)
+        self.assertEqual(raw, bytes.fromhex("0801 1203 732d31 5204 0a02 0102"))
+
+    def test_emptyHandshakeIsInvalid(self) -> None:
+        raw = frame(handshake=relay_pb2.RelayHandshake(payload=b""))
+        self.assertIsInstance(decodeFrame(raw, noise=True), Invalid)
+
+    def test_traceContextIgnored(self) -> None:
+        raw = frame(
+            data=data(), traceparent="00-" + "a" * 32 + "-" + "b" * 16 + "-01", tracestate="x=1"
+        )
+        self.assertEqual(decodeFrame(raw, noise=True), Data("s-1", 0, b'{"id":1}'))
+        self.assertEqual(decodeFrame(raw), Data("s-1", 0, b'{"id":1}'))

@@ -26,6 +26,7 @@ from twisted_exec.cli.errors import CliError, note
 from twisted_exec.cli.safetext import escapeControl
 from twisted_exec.cli.stdin import forwardStdin
 from twisted_exec.harness.connection import HarnessConnection, connectHarness
+from twisted_exec.harness.environment import connectEnvironment
 from twisted_exec.harness.errors import CallError, ExecutorNotConnectedError, StreamError
 from twisted_exec.harness.listing import listExecutors
 from twisted_exec.harness.session import ExecSession, RemoteProcess
@@ -59,8 +60,16 @@ async def runCommand(reactor: Any, args: argparse.Namespace, token: str | None) 
     deadline = Deadline(reactor, args.timeout)
     if args.command == "ls-executors":
         return await lsExecutors(reactor, args, token)
-    executorId = args.executor_id or await onlyExecutor(reactor, args, token, deadline)
-    connection = await connectWaiting(reactor, args, executorId, token, deadline)
+    connection: HarnessConnection
+    if getattr(args, "noise", False):
+        if not args.executor_id:
+            raise CliError("--noise needs the environment id: codex-exec --noise -e ID ...")
+        connection = await connectEnvironment(
+            reactor, args.rendezvous, args.executor_id, token, timeout=args.timeout
+        )
+    else:
+        executorId = args.executor_id or await onlyExecutor(reactor, args, token, deadline)
+        connection = await connectWaiting(reactor, args, executorId, token, deadline)
     try:
         session = await connection.openSession(
             clientName="codex-exec", waitForExecutor=deadline.left()

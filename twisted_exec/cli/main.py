@@ -34,6 +34,7 @@ URL_ENV = "CODEX_RENDEZVOUS_URL"
 EXECUTOR_ENV = "CODEX_EXECUTOR_ID"
 TOKEN_ENV = "CODEX_RENDEZVOUS_TOKEN"
 FALLBACK_TOKEN_ENV = "CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN"
+NOISE_ENV = "CODEX_EXEC_NOISE"
 
 
 def tokenFromEnvironment(environ: dict[str, str] | os._Environ[str]) -> str | None:
@@ -111,6 +112,13 @@ def _commonOptions(parser: argparse.ArgumentParser, suppress: bool) -> None:
         metavar="ID",
         default=default(os.environ.get(EXECUTOR_ENV)),
         help=f"executor to use (default ${EXECUTOR_ENV}, or the only connected one)",
+    )
+    parser.add_argument(
+        "--noise",
+        action="store_true",
+        default=default(os.environ.get(NOISE_ENV, "") not in ("", "0")),
+        help=f"-e names an environment (Codex 0.171): connect through its registry and speak "
+        f"Noise end to end (default ${NOISE_ENV}=1)",
     )
     parser.add_argument(
         "--timeout",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from twisted.application.service import IService
 from twisted.python import usage
 
-from twisted_exec.executor import secrets
+from twisted_exec.executor import secrets, stdin_watch
 from twisted_exec.executor.executor import MAX_PROCESSES, ExecutorLimits
 from twisted_exec.executor.resources.processes import RETAIN_CLOSED
 from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
@@ -28,6 +29,7 @@ class ExecutorOptions(OperatorOptions):
     programName = "twistd codex-executor"
     synopsis = (
         "[--listen ws://IP:PORT | --listen stdio] | [--remote URL --executor-id ID [--name NAME]]"
+        " | [--remote URL --environment-id ID [--registration-bearer-stdin]]"
     )
     longdesc = (
         "Run a Codex exec-server executor. Local mode (the default) serves JSON-RPC over a "
@@ -35,7 +37,9 @@ class ExecutorOptions(OperatorOptions):
         "port), or over stdin/stdout with --listen stdio. Remote mode registers with the "
         "executor registry at --remote (bearer token from the environment variable "
         f"{TOKEN_VARIABLE}) and serves harnesses through the rendezvous websocket it returns, "
-        "reconnecting with exponential backoff (1 s doubling to 30 s)."
+        "reconnecting with exponential backoff (1 s doubling to 30 s). With --environment-id "
+        "instead of --executor-id it registers an environment as Codex 0.171 does and every "
+        "relay stream is end-to-end encrypted (Noise_hybridIK_25519+MLKEM768_AESGCM_SHA256)."
     )
     optParameters: list[list[Any]] = [
         [
@@ -53,7 +57,20 @@ class ExecutorOptions(OperatorOptions):
             "{URL}/cloud/executor/{ID}/register). The bearer token is read from "
             f"${TOKEN_VARIABLE}, never from the command line.",
         ],
-        ["executor-id", None, None, "Remote mode: this executor's id in the registry (required)."],
+        [
+            "executor-id",
+            None,
+            None,
+            "Remote mode: this executor's id in the registry (0.131 clear relay).",
+        ],
+        [
+            "environment-id",
+            None,
+            None,
+            "Remote mode: register this environment (POST {URL}/cloud/environment/{ID}/register, "
+            "bearer from --registration-bearer-stdin, else $CODEX_API_KEY, else "
+            f"${TOKEN_VARIABLE}) and serve Noise-encrypted relay streams, as Codex 0.171.",
+        ],
         [
             "name",
             None,
@@ -125,7 +142,16 @@ class ExecutorOptions(OperatorOptions):
         ],
         *secrets.WS_AUTH_PARAMETERS,
     ]
-    optFlags: list[list[Any]] = [*secrets.SECURITY_FLAGS]
+    optFlags: list[list[Any]] = [
+        *secrets.SECURITY_FLAGS,
+        [
+            "exit-on-stdin-close",
+            None,
+            "Exit when the parent-owned stdin pipe closes (as Codex 0.171; also "
+            "$CODEX_EXEC_SERVER_EXIT_ON_STDIN_CLOSE). Not with --listen stdio, whose stdin is "
+            "the protocol.",
+        ],
+    ]
 
     _LIMITS = (
         "retain-closed-processes",
@@ -141,12 +167,26 @@ class ExecutorOptions(OperatorOptions):
         if remote is not None:
             if not remote.strip():
                 raise usage.UsageError("--remote needs the registry's base URL")
-            if not (self["executor-id"] or "").strip():
+            if self["executor-id"] is not None and self["environment-id"] is not None:
+                raise usage.UsageError("give either --executor-id or --environment-id, not both")
+            if self["environment-id"] is not None:
+                if not self["environment-id"].strip():
+                    raise usage.UsageError(
+                        "environment id is required for remote exec-server registration "
+                        "(--environment-id ID)"
+                    )
+            elif not (self["executor-id"] or "").strip():
                 raise usage.UsageError(
                     "executor id is required for remote exec-server registration (--executor-id ID)"
                 )
-        elif self["executor-id"] is not None or self["name"] is not None:
-            raise usage.UsageError("--executor-id and --name are for remote mode (--remote URL)")
+        elif (
+            self["executor-id"] is not None
+            or self["environment-id"] is not None
+            or self["name"] is not None
+        ):
+            raise usage.UsageError(
+                "--executor-id, --environment-id and --name are for remote mode (--remote URL)"
+            )
         for name in self._LIMITS:
             if self[name] < 0:
                 raise usage.UsageError(f"--{name} must be 0 or more, got {self[name]}")
@@ -188,9 +228,15 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
     registrationEnv = (
         secrets.registrationEnviron(options) if options["remote"] is not None else None
     )
+    environmentToken = (
+        _environmentToken(options, registrationEnv or {})
+        if options["remote"] is not None and options["environment-id"] is not None
+        else None
+    )
     secrets.secureEnvironment(
         scrubber,
         registrationEnv.get(secrets.REGISTRATION_TOKEN_ENV) if registrationEnv else None,
+        environmentToken,
     )
     top = ExecutorService(reactor, ttl=options["session-ttl"], limits=limits, scrubber=scrubber)
     twistd = getattr(options, "parent", None)
@@ -228,7 +274,9 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
             raise SystemExit(f"Error: {err}") from None
         local.exitOnListenError = twistd is not None
         local.setServiceParent(top)
-    if options["remote"] is not None:
+    if options["remote"] is not None and options["environment-id"] is not None:
+        _addEnvironmentService(options, reactor, factory, top, twistd, environmentToken)
+    elif options["remote"] is not None:
         from twisted_exec.executor.transports.relay import (
             RegistryError,
             RemoteConfig,
@@ -256,7 +304,56 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
         remote.setServiceParent(top)
         if twistd is not None and hasattr(twistd, "get"):
             remote.whenFatal().addCallback(_exitOnFatal, reactor)
+    if listen not in ("stdio", "stdio://") and (
+        options["exit-on-stdin-close"] or stdin_watch.wantedByEnvironment()
+    ):
+        stdin_watch.StdinWatch(reactor).setServiceParent(top)
     return top
+
+
+def _environmentToken(options: ExecutorOptions, registrationEnv: Mapping[str, str]) -> str | None:
+    """The ``--environment-id`` bearer: ``--registration-bearer-stdin``/``-file`` (one line, as
+    0.171), else ``$CODEX_API_KEY`` (what 0.171 reads), else our ``--executor-id`` variable.
+    Read before :func:`secrets.secureEnvironment` blanks them from our environment."""
+    if options["registration-bearer-stdin"] or options.get("registration-bearer-file"):
+        return registrationEnv.get(secrets.REGISTRATION_TOKEN_ENV)
+    for value in (
+        os.environ.get("CODEX_API_KEY"),
+        registrationEnv.get(secrets.REGISTRATION_TOKEN_ENV),
+    ):
+        if value and value.strip():
+            return value
+    return None
+
+
+def _addEnvironmentService(
+    options: ExecutorOptions,
+    reactor: Any,
+    factory: Any,
+    top: Any,
+    twistd: Any,
+    token: str | None,
+) -> None:
+    from twisted_exec.executor.transports.relay.environment_registry import EnvironmentConfig
+    from twisted_exec.executor.transports.relay.environment_service import (
+        EnvironmentExecutorService,
+    )
+    from twisted_exec.executor.transports.relay.registry import RegistryError
+
+    try:
+        config = EnvironmentConfig.fromInputs(
+            options["remote"],
+            options["environment-id"] or "",
+            options["name"],
+            token=token if token is not None else "",
+            environ={},
+        )
+    except RegistryError as err:
+        raise SystemExit(f"Error: {err}") from None
+    service = EnvironmentExecutorService(reactor, factory, config)
+    service.setServiceParent(top)
+    if twistd is not None and hasattr(twistd, "get"):
+        service.whenFatal().addCallback(_exitOnFatal, reactor)
 
 
 def _exitOnFatal(error: BaseException, reactor: Any) -> None:

@@ -5,6 +5,7 @@ each), call the executor's methods as Deferreds, follow processes with :class:`R
 """
 
 from twisted_exec.harness.connection import HarnessConnection, connectHarness, harnessUrl
+from twisted_exec.harness.environment import EnvironmentConnection, connectEnvironment
 from twisted_exec.harness.errors import (
     AuthenticationError,
     CallError,
@@ -21,6 +22,7 @@ __all__ = [
     "INHERIT_ALL",
     "AuthenticationError",
     "CallError",
+    "EnvironmentConnection",
     "ExecSession",
     "ExecutorNotConnectedError",
     "HarnessConnection",
@@ -29,6 +31,7 @@ __all__ = [
     "RendezvousUnreachableError",
     "StreamError",
     "UnknownExecutorError",
+    "connectEnvironment",
     "connectHarness",
     "harnessUrl",
     "listExecutors",

@@ -18,6 +18,7 @@ import json
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
@@ -102,6 +103,8 @@ class ExecSession:
         self.error: StreamError | None = None
         self.initializeResult: Any = None
         self.lastInboundSeq: int | None = None
+        #: Send paths as ``file:`` URIs, as Codex 0.171 does (environment sessions).
+        self.fileUris = False
         self._endWaiters: list[Deferred[StreamError]] = []
 
     def __repr__(self) -> str:
@@ -268,12 +271,9 @@ class ExecSession:
         )
 
     def wirePath(self, path: str) -> str:
-        """``path`` as this executor's dialect takes it (a bare path, or a ``file:`` URI)."""
-        if not self.usesFileUris or path.startswith("file:"):
-            return path
-        from urllib.parse import quote
-
-        return "file://" + quote(path)
+        """``path`` as this executor's dialect takes it (a bare path, or a ``file:`` URI):
+        URIs for an environment (Noise) session or an executor whose initialize says 0.171."""
+        return self._path(path)
 
     # -- processes -------------------------------------------------------------------------
 
@@ -293,15 +293,18 @@ class ExecSession:
         params: dict[str, Any] = {
             "processId": processId if processId is not None else str(uuid.uuid4()),
             "argv": list(argv),
-            "cwd": self.wirePath(cwd),
+            # 0.171 (environment sessions) names directories by file: URI.
+            "cwd": self._path(cwd),
             "env": dict(env or {}),
             "tty": tty,
             "pipeStdin": pipeStdin,
         }
         if envPolicy is not None:
             params["envPolicy"] = dict(envPolicy)
-        if arg0 is not None:
+        if arg0 is not None or self.fileUris:
             params["arg0"] = arg0
+        if self.fileUris:
+            params["sandbox"] = None
         return self.call("process/start", params).addCallback(lambda r: str(r["processId"]))
 
     def spawn(
@@ -364,39 +367,44 @@ class ExecSession:
             lambda r: bool(r["running"])
         )
 
+    def _path(self, path: str) -> str:
+        """``path`` as this session's executor names paths: a ``file:`` URI for 0.171."""
+        uris = self.fileUris or self.usesFileUris
+        return Path(path).as_uri() if uris and path.startswith("/") else path
+
     # -- files -----------------------------------------------------------------------------
 
     def readFile(self, path: str) -> Deferred[bytes]:
-        return self.call("fs/readFile", {"path": self.wirePath(path)}).addCallback(
+        return self.call("fs/readFile", {"path": self._path(path)}).addCallback(
             lambda r: base64.b64decode(r["dataBase64"])
         )
 
     def writeFile(self, path: str, data: bytes) -> Deferred[None]:
-        params = {"path": self.wirePath(path), "dataBase64": base64.b64encode(data).decode()}
+        params = {"path": self._path(path), "dataBase64": base64.b64encode(data).decode()}
         return self.call("fs/writeFile", params).addCallback(lambda _: None)
 
     def getMetadata(self, path: str) -> Deferred[dict[str, Any]]:
-        return self.call("fs/getMetadata", {"path": self.wirePath(path)})
+        return self.call("fs/getMetadata", {"path": self._path(path)})
 
     def readDirectory(self, path: str) -> Deferred[list[dict[str, Any]]]:
-        return self.call("fs/readDirectory", {"path": self.wirePath(path)}).addCallback(
+        return self.call("fs/readDirectory", {"path": self._path(path)}).addCallback(
             lambda r: list(r["entries"])
         )
 
     def createDirectory(self, path: str, recursive: bool = True) -> Deferred[None]:
-        params = {"path": self.wirePath(path), "recursive": recursive}
+        params = {"path": self._path(path), "recursive": recursive}
         return self.call("fs/createDirectory", params).addCallback(lambda _: None)
 
     def remove(self, path: str, recursive: bool = True, force: bool = True) -> Deferred[None]:
-        params = {"path": self.wirePath(path), "recursive": recursive, "force": force}
+        params = {"path": self._path(path), "recursive": recursive, "force": force}
         return self.call("fs/remove", params).addCallback(lambda _: None)
 
     def copy(
         self, sourcePath: str, destinationPath: str, recursive: bool = False
     ) -> Deferred[None]:
         params = {
-            "sourcePath": self.wirePath(sourcePath),
-            "destinationPath": self.wirePath(destinationPath),
+            "sourcePath": self._path(sourcePath),
+            "destinationPath": self._path(destinationPath),
             "recursive": recursive,
         }
         return self.call("fs/copy", params).addCallback(lambda _: None)

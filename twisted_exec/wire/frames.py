@@ -59,13 +59,21 @@ class Ignored:
 
 
 @dataclass(frozen=True)
+class Handshake:
+    """A Noise handshake message for ``streamId`` (decoded only with ``noise=True``)."""
+
+    streamId: str
+    payload: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Invalid:
     """A frame we drop; ``reason`` is safe to log."""
 
     reason: str
 
 
-FrameEvent = Data | Reset | Ignored | Invalid
+FrameEvent = Data | Reset | Ignored | Handshake | Invalid
 
 
 def streamIdProblem(streamId: str) -> str | None:
@@ -80,8 +88,13 @@ def streamIdProblem(streamId: str) -> str | None:
     return None
 
 
-def decodeFrame(raw: bytes) -> FrameEvent:
-    """Decode and validate one binary websocket message."""
+def decodeFrame(raw: bytes, *, noise: bool = False) -> FrameEvent:
+    """Decode and validate one binary websocket message.
+
+    ``noise`` is the encrypted relay of 0.171 (``--environment-id``): a ``handshake`` frame is
+    then a :class:`Handshake` (its payload must be non-empty, as 0.171's ``validate`` wants);
+    in clear mode it stays :class:`Invalid`. ``traceparent``/``tracestate`` are ignored.
+    """
     frame = relay_pb2.RelayMessageFrame()
     try:
         frame.ParseFromString(raw)
@@ -113,7 +126,11 @@ def decodeFrame(raw: bytes) -> FrameEvent:
     if kind in ("ack_frame", "resume", "heartbeat"):
         return Ignored(streamId, kind)
     if kind == "handshake":
-        return Invalid(f"relay handshake on stream {streamId!r}: encryption is not supported")
+        if not noise:
+            return Invalid(f"relay handshake on stream {streamId!r}: encryption is not supported")
+        if not frame.handshake.payload:
+            return Invalid(f"relay handshake without payload on stream {streamId!r}")
+        return Handshake(streamId, frame.handshake.payload)
     return Invalid(f"relay frame without body on stream {streamId!r}")
 
 
@@ -123,6 +140,17 @@ def encodeData(streamId: str, seq: int, payload: bytes) -> bytes:
         version=FRAME_VERSION,
         stream_id=streamId,
         data=relay_pb2.RelayData(seq=seq, segment_index=0, segment_count=1, payload=payload),
+    )
+    out: bytes = frame.SerializeToString()
+    return out
+
+
+def encodeHandshake(streamId: str, payload: bytes) -> bytes:
+    """A Noise handshake frame (message 1 from a harness, message 2 from an executor)."""
+    frame = relay_pb2.RelayMessageFrame(
+        version=FRAME_VERSION,
+        stream_id=streamId,
+        handshake=relay_pb2.RelayHandshake(payload=payload),
     )
     out: bytes = frame.SerializeToString()
     return out

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n codex.exec_server.relay.v1.proto\x12\x1a\x63odex.exec_server.relay.v1\"\xc6\x03\n\x11RelayMessageFrame\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12\x0b\n\x03\x61\x63k\x18\x03 \x01(\r\x12\x10\n\x08\x61\x63k_bits\x18\x04 \x01(\r\x12\x35\n\x04\x64\x61ta\x18\x05 \x01(\x0b\x32%.codex.exec_server.relay.v1.RelayDataH\x00\x12\x39\n\tack_frame\x18\x06 \x01(\x0b\x32$.codex.exec_server.relay.v1.RelayAckH\x00\x12\x39\n\x06resume\x18\x07 \x01(\x0b\x32\'.codex.exec_server.relay.v1.RelayResumeH\x00\x12\x37\n\x05reset\x18\x08 \x01(\x0b\x32&.codex.exec_server.relay.v1.RelayResetH\x00\x12?\n\theartbeat\x18\t \x01(\x0b\x32*.codex.exec_server.relay.v1.RelayHeartbeatH\x00\x12?\n\thandshake\x18\n \x01(\x0b\x32*.codex.exec_server.relay.v1.RelayHandshakeH\x00\x42\x06\n\x04\x62ody\"W\n\tRelayData\x12\x0b\n\x03seq\x18\x01 \x01(\r\x12\x15\n\rsegment_index\x18\x02 \x01(\r\x12\x15\n\rsegment_count\x18\x03 \x01(\r\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\"\n\n\x08RelayAck\"\x1f\n\x0bRelayResume\x12\x10\n\x08next_seq\x18\x01 \x01(\r\"\x1c\n\nRelayReset\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x10\n\x0eRelayHeartbeat\"!\n\x0eRelayHandshake\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n codex.exec_server.relay.v1.proto\x12\x1a\x63odex.exec_server.relay.v1\"\x98\x04\n\x11RelayMessageFrame\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12\x0b\n\x03\x61\x63k\x18\x03 \x01(\r\x12\x10\n\x08\x61\x63k_bits\x18\x04 \x01(\r\x12\x35\n\x04\x64\x61ta\x18\x05 \x01(\x0b\x32%.codex.exec_server.relay.v1.RelayDataH\x00\x12\x39\n\tack_frame\x18\x06 \x01(\x0b\x32$.codex.exec_server.relay.v1.RelayAckH\x00\x12\x39\n\x06resume\x18\x07 \x01(\x0b\x32\'.codex.exec_server.relay.v1.RelayResumeH\x00\x12\x37\n\x05reset\x18\x08 \x01(\x0b\x32&.codex.exec_server.relay.v1.RelayResetH\x00\x12?\n\theartbeat\x18\t \x01(\x0b\x32*.codex.exec_server.relay.v1.RelayHeartbeatH\x00\x12?\n\thandshake\x18\n \x01(\x0b\x32*.codex.exec_server.relay.v1.RelayHandshakeH\x00\x12\x18\n\x0btraceparent\x18\x0b \x01(\tH\x01\x88\x01\x01\x12\x17\n\ntracestate\x18\x0c \x01(\tH\x02\x88\x01\x01\x42\x06\n\x04\x62odyB\x0e\n\x0c_traceparentB\r\n\x0b_tracestate\"W\n\tRelayData\x12\x0b\n\x03seq\x18\x01 \x01(\r\x12\x15\n\rsegment_index\x18\x02 \x01(\r\x12\x15\n\rsegment_count\x18\x03 \x01(\r\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\"\n\n\x08RelayAck\"\x1f\n\x0bRelayResume\x12\x10\n\x08next_seq\x18\x01 \x01(\r\"\x1c\n\nRelayReset\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x10\n\x0eRelayHeartbeat\"!\n\x0eRelayHandshake\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,17 +32,17 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'codex.exec_server.relay.v1_
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RELAYMESSAGEFRAME']._serialized_start=65
-  _globals['_RELAYMESSAGEFRAME']._serialized_end=519
-  _globals['_RELAYDATA']._serialized_start=521
-  _globals['_RELAYDATA']._serialized_end=608
-  _globals['_RELAYACK']._serialized_start=610
-  _globals['_RELAYACK']._serialized_end=620
-  _globals['_RELAYRESUME']._serialized_start=622
-  _globals['_RELAYRESUME']._serialized_end=653
-  _globals['_RELAYRESET']._serialized_start=655
-  _globals['_RELAYRESET']._serialized_end=683
-  _globals['_RELAYHEARTBEAT']._serialized_start=685
-  _globals['_RELAYHEARTBEAT']._serialized_end=701
-  _globals['_RELAYHANDSHAKE']._serialized_start=703
-  _globals['_RELAYHANDSHAKE']._serialized_end=736
+  _globals['_RELAYMESSAGEFRAME']._serialized_end=601
+  _globals['_RELAYDATA']._serialized_start=603
+  _globals['_RELAYDATA']._serialized_end=690
+  _globals['_RELAYACK']._serialized_start=692
+  _globals['_RELAYACK']._serialized_end=702
+  _globals['_RELAYRESUME']._serialized_start=704
+  _globals['_RELAYRESUME']._serialized_end=735
+  _globals['_RELAYRESET']._serialized_start=737
+  _globals['_RELAYRESET']._serialized_end=765
+  _globals['_RELAYHEARTBEAT']._serialized_start=767
+  _globals['_RELAYHEARTBEAT']._serialized_end=783
+  _globals['_RELAYHANDSHAKE']._serialized_start=785
+  _globals['_RELAYHANDSHAKE']._serialized_end=818
 # @@protoc_insertion_point(module_scope)

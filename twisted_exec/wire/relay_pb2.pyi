@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RelayMessageFrame(_message.Message):
-    __slots__ = ("version", "stream_id", "ack", "ack_bits", "data", "ack_frame", "resume", "reset", "heartbeat", "handshake")
+    __slots__ = ("version", "stream_id", "ack", "ack_bits", "data", "ack_frame", "resume", "reset", "heartbeat", "handshake", "traceparent", "tracestate")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
@@ -18,6 +18,8 @@ class RelayMessageFrame(_message.Message):
     RESET_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     HANDSHAKE_FIELD_NUMBER: _ClassVar[int]
+    TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
+    TRACESTATE_FIELD_NUMBER: _ClassVar[int]
     version: int
     stream_id: str
     ack: int
@@ -28,7 +30,9 @@ class RelayMessageFrame(_message.Message):
     reset: RelayReset
     heartbeat: RelayHeartbeat
     handshake: RelayHandshake
-    def __init__(self, version: _Optional[int] = ..., stream_id: _Optional[str] = ..., ack: _Optional[int] = ..., ack_bits: _Optional[int] = ..., data: _Optional[_Union[RelayData, _Mapping]] = ..., ack_frame: _Optional[_Union[RelayAck, _Mapping]] = ..., resume: _Optional[_Union[RelayResume, _Mapping]] = ..., reset: _Optional[_Union[RelayReset, _Mapping]] = ..., heartbeat: _Optional[_Union[RelayHeartbeat, _Mapping]] = ..., handshake: _Optional[_Union[RelayHandshake, _Mapping]] = ...) -> None: ...
+    traceparent: str
+    tracestate: str
+    def __init__(self, version: _Optional[int] = ..., stream_id: _Optional[str] = ..., ack: _Optional[int] = ..., ack_bits: _Optional[int] = ..., data: _Optional[_Union[RelayData, _Mapping]] = ..., ack_frame: _Optional[_Union[RelayAck, _Mapping]] = ..., resume: _Optional[_Union[RelayResume, _Mapping]] = ..., reset: _Optional[_Union[RelayReset, _Mapping]] = ..., heartbeat: _Optional[_Union[RelayHeartbeat, _Mapping]] = ..., handshake: _Optional[_Union[RelayHandshake, _Mapping]] = ..., traceparent: _Optional[str] = ..., tracestate: _Optional[str] = ...) -> None: ...
 
 class RelayData(_message.Message):
     __slots__ = ("seq", "segment_index", "segment_count", "payload")

@@ -138,13 +138,19 @@ class RegisteringEndpoint:
         except Exception as e:
             self._failedConnection(f"relay websocket connection to {url} failed: {describe(e)}")
             raise
+        return await self._attach(relay, protocolFactory, url)
+
+    async def _attach(
+        self, relay: RelayClientProtocol, protocolFactory: IProtocolFactory, url: str
+    ) -> IProtocol:
+        """Wait for the websocket to open, then show ClientService a handle for it."""
         try:
             await _whenOpen(relay)
         except Exception as e:
             self._failedConnection(f"relay websocket handshake with {url} failed: {describe(e)}")
             raise
-        if metrics is not None:
-            metrics.connection("open")
+        if self.metrics is not None:
+            self.metrics.connection("open")
         self.lastProblem = None
         log.info("connected to the rendezvous at {url}", url=url)
         transport = relay.transport

@@ -25,7 +25,8 @@ TCP connection if the close handshake has not ended it within ``closeTimeout`` s
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from autobahn.websocket.types import ConnectionResponse
@@ -41,6 +42,20 @@ from twisted_exec.net.keepalive import Keepalive
 from twisted_exec.wire.wsframe import binaryFrame, newMaskKey
 
 log = Logger()
+
+
+class Demux(Protocol):
+    """What the websocket drives: the clear :class:`RelayDemux` or the Noise one."""
+
+    @property
+    def streamIds(self) -> frozenset[str]: ...
+    @property
+    def paused(self) -> bool: ...
+    def frameReceived(self, raw: bytes) -> None: ...
+    def connectionLost(self) -> None: ...
+    def pauseProducing(self) -> None: ...
+    def resumeProducing(self) -> None: ...
+
 
 PING_INTERVAL = 30.0
 PONG_TIMEOUT = 60.0
@@ -64,7 +79,7 @@ class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ig
         super().__init__()
         self.opened: Deferred[RelayClientProtocol] = Deferred()
         self.closed: Deferred[None] = Deferred()
-        self.demux: RelayDemux | None = None
+        self.demux: Demux | None = None
         self.backpressure: TransportBackpressure | None = None
         self._keepalive: Keepalive | None = None
         self._abortCall: IDelayedCall | None = None
@@ -78,9 +93,7 @@ class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ig
 
     def onOpen(self) -> None:
         factory = self.factory
-        self.demux = RelayDemux(
-            factory.processorFactory, self._sendFrame, maxStreams=factory.maxStreams
-        )
+        self.demux = factory.buildDemux(self._sendFrame, self._closeAfterAbuse)
         self._keepalive = Keepalive(
             factory.clock,
             interval=factory.pingInterval,
@@ -92,7 +105,13 @@ class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ig
         self._keepalive.start()
         self.opened.callback(self)
 
-    def _registerBackpressure(self, demux: RelayDemux) -> None:
+    def _closeAfterAbuse(self) -> None:
+        """The demux gave up on this websocket (Noise: 8 failed handshakes): drop it now."""
+        transport: Any = self.transport
+        if transport is not None and not self._ended:
+            transport.abortConnection()
+
+    def _registerBackpressure(self, demux: Demux) -> None:
         transport: Any = self.transport
         if transport is None or getattr(transport, "disconnected", False):
             return
@@ -151,7 +170,10 @@ class RelayClientProtocol(PromptFailMixin, WebSocketClientProtocol):  # type: ig
         self.closeReason = f"code {code}" + (f": {reason}" if reason else "")
         if not self.opened.called:
             self.opened.errback(
-                HandshakeFailedError(f"websocket closed before opening (code {code}): {reason}")
+                HandshakeFailedError(
+                    f"websocket closed before opening (code {code}): "
+                    f"{getattr(self, 'wasNotCleanReason', None) or reason}"
+                )
             )
         if self.demux is not None:
             self.demux.connectionLost()
@@ -233,6 +255,10 @@ class RelayClientFactory(WebSocketClientFactory):  # type: ignore[misc]
             openHandshakeTimeout=30,
             failByDrop=False,  # PromptFailMixin: a close frame with the reason, then the FIN
         )
+
+    def buildDemux(self, send: Callable[[bytes], None], abandon: Callable[[], None]) -> Demux:
+        """The frame router of one new websocket (clear 0.131 relay; Noise overrides this)."""
+        return RelayDemux(self.processorFactory, send, maxStreams=self.maxStreams)
 
     def pointAt(self, url: str) -> None:
         """Use ``url`` (a registered ``ws://``/``wss://`` URL) for the next connection."""

@@ -74,12 +74,9 @@ class RemoteExecutorService(MultiService):
         closeTimeout: float = CLOSE_TIMEOUT,
         metrics: Any = None,
     ) -> None:
-        super().__init__()
+        self._initBase(reactor)
         clock: IReactorTime = reactor
-        self._clock = clock
         self.config = config
-        self.fatalError: Failure | None = None
-        self._fatalWaiters: list[Deferred[BaseException]] = []
         self.registry = RegistryClient(
             http if http is not None else defaultHttpClient(reactor),
             clock,
@@ -128,6 +125,12 @@ class RemoteExecutorService(MultiService):
         if self.fatalError is None:
             log.info("remote executor stopped: shutting down")
         return super().stopService()
+
+    def _initBase(self, reactor: Any) -> None:
+        MultiService.__init__(self)
+        self._clock: IReactorTime = reactor
+        self.fatalError: Failure | None = None
+        self._fatalWaiters: list[Deferred[BaseException]] = []
 
     def whenFatal(self) -> Deferred[BaseException]:
         """Fires (after the service stopped) with the permanent error that stopped it.

@@ -1,0 +1,88 @@
+"""One executor-side Noise relay stream's book-keeping, and the demux's small helpers.
+
+Split from :mod:`noise_demux` (which routes frames and enforces the limits) so each stays
+short: a :class:`NoiseStream` is an authenticated stream (its record layer and processor), a
+:class:`PendingHandshake` one whose harness key the registry is still validating.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink
+from twisted_exec.wire import noise
+
+if TYPE_CHECKING:
+    from twisted_exec.executor.transports.relay.noise_demux import NoiseRelayDemux
+
+log = Logger()
+
+
+class PendingHandshake:
+    """Message 1 read; ``validationId`` tells a stale registry answer from the current one."""
+
+    __slots__ = ("handshake", "validationId")
+
+    def __init__(self, validationId: int, handshake: noise.PendingResponderHandshake) -> None:
+        self.validationId = validationId
+        self.handshake = handshake
+
+
+class NoiseStream:
+    """One authenticated stream: its Noise record layer and its processor."""
+
+    __slots__ = ("channel", "closed", "delivering", "lostPending", "processor", "streamId")
+
+    def __init__(self, streamId: str, channel: noise.NoiseChannel) -> None:
+        self.streamId = streamId
+        self.channel = channel
+        self.processor: IJsonRpcProcessor | None = None
+        self.closed = False
+        self.delivering = 0
+        self.lostPending = False
+
+
+@implementer(IMessageSink)
+class NoiseSink:
+    """What a stream's processor writes to: encrypted onto the websocket by the demux."""
+
+    def __init__(self, demux: NoiseRelayDemux, stream: NoiseStream) -> None:
+        self._demux = demux
+        self._stream = stream
+
+    def sendMessage(self, payload: bytes) -> None:
+        self._demux._sendMessage(self._stream, payload)
+
+    def loseConnection(self) -> None:
+        self._demux._endStream(self._stream, "closed by its session", reset=True)
+
+
+def failedValidation(failure: Failure) -> Deferred[bool]:
+    d: Deferred[bool] = Deferred()
+    d.errback(failure)
+    return d
+
+
+def authorizationOf(payload: bytes) -> str | None:
+    """Message 1's payload as the authorization string, if UTF-8 and within 4096 bytes."""
+    if len(payload) > noise.MAX_AUTHORIZATION_BYTES:
+        log.warn("Noise relay handshake authorization is too long")
+        return None
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        log.warn("Noise relay handshake authorization is not UTF-8")
+        return None
+
+
+def isJsonObject(message: bytes) -> bool:
+    try:
+        return isinstance(json.loads(message), dict)
+    except (ValueError, RecursionError):
+        return False
