@@ -142,7 +142,21 @@ class RunTests(CliCase):
             self.assertEqual(killed.code, 143, killed)
 
     async def test_waitsForTheExecutor(self) -> None:
-        self.loop.server.router.registered("box")  # known, but not connected yet
+        # known (registered with our token, which then owns the id), but not connected yet
+        from treq.client import HTTPClient
+        from twisted.web.client import Agent
+
+        from twisted_exec.net.logs import QuietConnectionPool
+
+        http = HTTPClient(Agent(reactor, pool=QuietConnectionPool(reactor, persistent=False)))
+        registered = await bounded(
+            http.post(
+                f"{self.loop.url}/cloud/executor/box/register",
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            )
+        )
+        self.assertEqual(registered.code, 200)
+        await bounded(registered.content())
         started = time.monotonic()
         running = Deferred.fromCoroutine(self.cli("run", "-e", "box", "--", "echo", "late"))
         await deferLater(reactor, 1.0, lambda: None)
