@@ -149,11 +149,9 @@ class RunTests(CliCase):
         from twisted_exec.net.logs import QuietConnectionPool
 
         http = HTTPClient(Agent(reactor, pool=QuietConnectionPool(reactor, persistent=False)))
+        auth: dict[bytes | str, bytes | str] = {"Authorization": f"Bearer {TOKEN}"}
         registered = await bounded(
-            http.post(
-                f"{self.loop.url}/cloud/executor/box/register",
-                headers={"Authorization": f"Bearer {TOKEN}"},
-            )
+            http.post(f"{self.loop.url}/cloud/executor/box/register", headers=auth)
         )
         self.assertEqual(registered.code, 200)
         await bounded(registered.content())
