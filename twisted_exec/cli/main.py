@@ -59,8 +59,6 @@ def rendezvousUrlProblem(url: str) -> str | None:
             f"--rendezvous expects http(s)://HOST[:PORT] (or ws(s)://), got {url!r}"
             f" (set it with -r URL or ${URL_ENV})"
         )
-    if parts.query or parts.fragment:
-        return f"--rendezvous takes no query or fragment, got {url!r}"
     return None
 
 
