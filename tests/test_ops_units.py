@@ -157,6 +157,7 @@ class MetricsTests(TestCase):
 class _Opts(twistdopts.OperatorOptions):
     programName = "twistd codex-test"
     optParameters = [["listen", None, "x", "where"]]
+    parent = object()  # as under twistd, which sets the plugin options' parent
 
     def postOptions(self) -> None:
         if self["listen"] == "bad":

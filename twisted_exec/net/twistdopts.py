@@ -92,4 +92,6 @@ class OperatorOptions(usage.Options):
                     f"--log-level expects one of {', '.join(LOG_LEVELS)}, got {self['log-level']!r}"
                 )
         except usage.UsageError as err:
+            if getattr(self, "parent", None) is None:
+                raise  # parsed by a program of its own (a test, an embedder): its error
             failStartup(f"{err} (see {self.programName} --help)")
