@@ -57,9 +57,11 @@ class FullLoop:
         assert self.service.url is not None
         self.url: str = self.service.url
 
-    def startExecutor(self, executorId: str = "box") -> tuple[RemoteExecutorService, Executor]:
+    def startExecutor(
+        self, executorId: str = "box", name: str | None = None
+    ) -> tuple[RemoteExecutorService, Executor]:
         executor = Executor(reactor)
-        config = RemoteConfig.fromInputs(self.url, executorId, environ={TOKEN_ENV: TOKEN})
+        config = RemoteConfig.fromInputs(self.url, executorId, name, environ={TOKEN_ENV: TOKEN})
         service = makeRemoteService(
             reactor, executor.processorFactory, config, retryPolicy=lambda attempt: 0.05
         )

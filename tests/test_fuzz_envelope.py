@@ -77,6 +77,12 @@ class _FakeProcesses:
     def terminate(self, p: Any) -> dict[str, Any]:
         return {"running": False}
 
+    def closeStdin(self, p: Any) -> dict[str, Any]:
+        return {}
+
+    def resize(self, p: Any) -> dict[str, Any]:
+        return {}
+
     def pauseAll(self) -> None:
         pass
 

@@ -103,7 +103,9 @@ class RegistryTests(SynchronousTestCase):
                 "fs/writeFile",
                 "http/request",
                 "initialize",
+                "process/closeStdin",  # our extensions (docs/decisions.md)
                 "process/read",
+                "process/resize",
                 "process/start",
                 "process/terminate",
                 "process/write",

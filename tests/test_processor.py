@@ -48,6 +48,12 @@ class FakeProcesses:
     def terminate(self, p: Any) -> dict[str, Any]:
         return {"running": False}
 
+    def closeStdin(self, p: Any) -> dict[str, Any]:
+        return {}
+
+    def resize(self, p: Any) -> dict[str, Any]:
+        return {}
+
     def killAll(self) -> None:
         self.killed = True
 

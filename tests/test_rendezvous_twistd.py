@@ -149,7 +149,8 @@ class TwistdFullLoopTests(TestCase):
         self.assertEqual(out.split(), ["back.bin", "local.txt", "remote.bin"], err)
         code, out, err = await self.ran(self.cli(url, "ls-executors"))
         self.assertEqual(code, 0, err)
-        self.assertRegex(out, r"(?m)^box\s+connected\s+\d+\s+1$")
+        # EXECUTOR NAME STATE STREAMS CONNECTIONS (harness websockets now) AGE
+        self.assertRegex(out, r"(?m)^box\s+-\s+connected\s+\d+\s+0\s+\d+[smhd]$")
 
         # error messages
         code, out, err = await self.ran(self.cli(url, "cat", f"{tmp}/missing"))
@@ -182,12 +183,16 @@ class TwistdFullLoopTests(TestCase):
         )
         self.assertEqual(registered.code, 200)
         await registered.content()
-        code, _, err = await self.ran(self.cli(url, "run", "-e", "later", "--", "true"))
+        # (waited for up to --timeout, as it may be restarting)
+        code, _, err = await self.ran(
+            self.cli(url, "--timeout", "1", "run", "-e", "later", "--", "true")
+        )
         self.assertEqual(
             (code, err),
             (
                 125,
-                f"codex-exec: error: executor 'later' is not connected to the rendezvous {url}\n",
+                f"codex-exec: error: executor 'later' did not connect to the rendezvous at {url} "
+                "within 1 s\n",
             ),
         )
         # Ctrl-C: the remote command is terminated, and we exit 130

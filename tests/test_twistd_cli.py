@@ -99,9 +99,14 @@ class TwistdCommandLineTests(TestCase):
         async def go() -> None:
             proto = self.spawn("codex-executor", "--listen", "http://x:1")
             code = await proto.ended.addTimeout(20, reactor)
-            self.assertEqual(code, 1)
-            # twistd prints usage errors on stdout.
-            self.assertIn(b"--listen expects ws://IP:PORT or stdio", proto.stdout)
+            self.assertEqual(code, 2)
+            # One line, message first, on stderr (not twistd's 40 lines of options on stdout).
+            self.assertEqual(
+                proto.stderr.decode().strip(),
+                "Error: --listen expects ws://IP:PORT or stdio, got 'http://x:1' "
+                "(see twistd codex-executor --help)",
+            )
+            self.assertEqual(proto.stdout, b"")
 
         return ensureDeferred(go())
 
@@ -150,5 +155,8 @@ class TwistdCommandLineTests(TestCase):
                 proto.stderr,
             )
             self.assertNotIn(token.encode(), proto.stderr + proto.stdout)
+            # a fatal exit announces no retry, and Twisted's factory lines are gone
+            for noise in (b"Scheduling retry", b"reconnecting in", b"Starting factory", b"0x"):
+                self.assertNotIn(noise, proto.stderr)
 
         return ensureDeferred(go())

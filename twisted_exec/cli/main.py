@@ -7,10 +7,14 @@
     codex-exec ls /tmp                         # a remote directory
     codex-exec ls-executors                    # what the rendezvous knows
 
-Exit status: ``run`` exits with the command's status (255 when it was killed by a signal);
-file commands exit 1 when the executor reports an error; 125 means codex-exec itself could not do
-the job (rendezvous unreachable, token refused, unknown or disconnected executor, stream lost);
-2 is a usage error.
+Exit status, as a shell's: ``run`` exits with the command's status, 127 when the command is not
+found on the executor, 126 when it cannot be executed, 128+N when signal N killed it (255 when
+the executor does not say which), 130 after Ctrl-C; file commands exit 1 when the executor
+reports an error; 125 means codex-exec itself could not do the job (rendezvous unreachable,
+token refused, unknown or disconnected executor, stream lost); 2 is a usage error.
+
+This module imports only the standard library until a command runs: ``--help`` and
+``--version`` must answer fast (Twisted and autobahn take ~0.3 s to import).
 """
 
 from __future__ import annotations
@@ -19,12 +23,12 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from twisted_exec.cli.errors import FAILED, CliError
 from twisted_exec.cli.safetext import safe
-from twisted_exec.harness.errors import CallError, HarnessError
 
+USAGE = 2
 DEFAULT_RENDEZVOUS = "http://127.0.0.1:8765"
 URL_ENV = "CODEX_RENDEZVOUS_URL"
 EXECUTOR_ENV = "CODEX_EXECUTOR_ID"
@@ -39,6 +43,49 @@ def tokenFromEnvironment(environ: dict[str, str] | os._Environ[str]) -> str | No
         if value:
             return value
     return None
+
+
+def rendezvousUrlProblem(url: str) -> str | None:
+    """Why ``url`` cannot be a rendezvous base URL (None when it can)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError as e:
+        return f"--rendezvous: {e} in {url!r}"
+    if parts.scheme.lower() not in ("http", "https", "ws", "wss") or not parts.hostname:
+        return (
+            f"--rendezvous expects http(s)://HOST[:PORT] (or ws(s)://), got {url!r}"
+            f" (set it with -r URL or ${URL_ENV})"
+        )
+    return None
+
+
+def version() -> str:
+    from twisted_exec.cli.errors import packageVersion
+
+    return (
+        f"codex-exec {packageVersion()} (twisted-exec harness; Codex exec-server 0.131/0.171 wire)"
+    )
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, computed only when asked (importlib.metadata costs ~0.1 s of start-up)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        sys.stdout.write(version() + "\n")
+        parser.exit(0)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors: the message first, on one line, then where the options are."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(
+            USAGE,
+            f"codex-exec: error: {safe(message)}\n(see {self.prog} --help)\n",
+        )
 
 
 def _commonOptions(parser: argparse.ArgumentParser, suppress: bool) -> None:
@@ -76,28 +123,36 @@ def _commonOptions(parser: argparse.ArgumentParser, suppress: bool) -> None:
         type=float,
         default=default(10.0),
         metavar="SECONDS",
-        help="connect timeout (default 10)",
+        help="how long to wait for the rendezvous and for the executor to connect (default 10)",
     )
 
 
 def buildParser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     _commonOptions(common, suppress=True)
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="codex-exec",
         description="Run commands and move files on a Codex exec-server executor through a "
         f"rendezvous. The bearer token is read from ${TOKEN_ENV} (or ${FALLBACK_TOKEN_ENV}).",
     )
+    parser.add_argument(
+        "--version", action=_VersionAction, nargs=0, help="print the version and exit"
+    )
     _commonOptions(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", parents=[common], help="run a command, streaming its output")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = sub.add_parser(name, parents=[common], help=help)
+        return p  # a _Parser too (add_subparsers uses the parser's class)
+
+    run = command("run", "run a command, streaming its output")
     run.add_argument("--tty", "-t", action="store_true", help="run it on a remote pty")
     run.add_argument(
         "--interactive",
         "-i",
         action="store_true",
-        help="forward stdin (implied by --tty when stdin is a terminal)",
+        help="forward stdin, and end the command's stdin at its end where the executor can "
+        "(implied by --tty when stdin is a terminal)",
     )
     run.add_argument("--cwd", "-C", metavar="DIR", help="working directory on the executor")
     run.add_argument(
@@ -109,19 +164,17 @@ def buildParser() -> argparse.ArgumentParser:
     )
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG ...]")
 
-    cat = sub.add_parser("cat", parents=[common], help="print remote files")
+    cat = command("cat", "print remote files")
     cat.add_argument("paths", nargs="+", metavar="PATH")
 
-    cp = sub.add_parser(
-        "cp", parents=[common], help="copy a file to or from the executor (':PATH' is remote)"
-    )
+    cp = command("cp", "copy a file to or from the executor (':PATH' is remote)")
     cp.add_argument("source", metavar="SRC")
     cp.add_argument("destination", metavar="DST")
 
-    ls = sub.add_parser("ls", parents=[common], help="list a remote directory")
+    ls = command("ls", "list a remote directory")
     ls.add_argument("path", nargs="?", default="/", metavar="PATH")
 
-    sub.add_parser("ls-executors", parents=[common], help="list the rendezvous's executors")
+    command("ls-executors", "list the rendezvous's executors")
     return parser
 
 
@@ -129,6 +182,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Console script entry point (``codex-exec``)."""
     parser = buildParser()
     args = parser.parse_args(argv)
+    problem = rendezvousUrlProblem(args.rendezvous)
+    if problem is not None:
+        parser.error(problem)
+    if args.timeout <= 0:
+        parser.error(f"--timeout must be more than 0, got {args.timeout:g}")
     if args.command == "run":
         command = list(args.argv)
         if command and command[0] == "--":
@@ -139,19 +197,27 @@ def main(argv: Sequence[str] | None = None) -> None:
         for item in args.env:
             if "=" not in item or item.startswith("="):
                 parser.error(f"--env expects NAME=VALUE, got {item!r}")
+    token = tokenFromEnvironment(os.environ)
+    if token is None:
+        parser.exit(
+            USAGE,
+            f"codex-exec: error: no bearer token: set ${TOKEN_ENV} (or "
+            f"${FALLBACK_TOKEN_ENV}) to a token the rendezvous at {args.rendezvous} accepts\n",
+        )
     from twisted.internet import task
 
-    task.react(_react, (args,))
+    task.react(_react, (args, token))
 
 
-def _react(reactor: Any, args: argparse.Namespace) -> Any:
+def _react(reactor: Any, args: argparse.Namespace, token: str) -> Any:
     from twisted.internet.defer import Deferred
 
     from twisted_exec.cli.commands import runCommand
+    from twisted_exec.harness.errors import CallError, HarnessError
 
     async def go() -> None:
         try:
-            code = await runCommand(reactor, args, tokenFromEnvironment(os.environ))
+            code = await runCommand(reactor, args, token)
         except CliError as e:
             fail(str(e))
             raise SystemExit(e.exitCode) from None

@@ -147,6 +147,24 @@ class WriteParams:
     chunk: bytes
 
 
+@struct("CloseStdinParams", Field("processId", string))
+@dataclass(frozen=True)
+class CloseStdinParams:
+    """``process/closeStdin``: our extension (neither Codex dialect can end a stdin)."""
+
+    processId: str
+
+
+@struct("ResizeParams", Field("processId", string), Field("rows", u16), Field("cols", u16))
+@dataclass(frozen=True)
+class ResizeParams:
+    """``process/resize``: our extension (the reference's pty is always 24x80)."""
+
+    processId: str
+    rows: int
+    cols: int
+
+
 @struct("TerminateParams", Field("processId", string))
 @dataclass(frozen=True)
 class TerminateParams:

@@ -7,7 +7,7 @@ Local websocket, stdio and relay transports all build their processors from one
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.internet.defer import DeferredSemaphore
 from twisted.logger import Logger
@@ -19,6 +19,9 @@ from twisted_exec.executor.core.processor import ExecProcessorFactory
 from twisted_exec.executor.core.session import DETACH_TTL, Session, SessionRegistry
 from twisted_exec.executor.resources.containment import Containment
 from twisted_exec.net.secretenv import SecretScrubber
+
+if TYPE_CHECKING:
+    from twisted_exec.net.metrics import ExecutorMetrics
 
 log = Logger()
 
@@ -58,6 +61,34 @@ class SessionResources:
     def resumeProducing(self) -> None:
         self.processes.resumeAll()
         self.http.resumeProducing()
+
+
+def executorMetrics(registry: SessionRegistry) -> ExecutorMetrics:
+    """The executor's metrics, with the gauges read from the session registry at scrape time.
+
+    (prometheus_client is imported here, not at module import: ~0.1 s of start-up.)
+    """
+    from twisted_exec.net.metrics import ExecutorMetrics
+
+    metrics = ExecutorMetrics()
+
+    def running() -> int:
+        total = 0
+        for session in registry.sessions():
+            resources: Any = session.resources
+            total += getattr(getattr(resources, "processes", None), "runningCount", 0)
+        return total
+
+    metrics.gaugeFrom(
+        "codex_exec_sessions", "Sessions open (attached or detached)", registry.__len__
+    )
+    metrics.gaugeFrom(
+        "codex_exec_sessions_detached",
+        "Sessions whose transport went away, waiting to be resumed",
+        lambda: sum(1 for session in registry.sessions() if not session.attached),
+    )
+    metrics.gaugeFrom("codex_exec_processes_running", "Processes whose output is open", running)
+    return metrics
 
 
 class Executor:
@@ -108,6 +139,7 @@ class Executor:
         self.fsStreams = fs171.FsStreams(reactor, self.offload)
         fs171.register(self.methods, self.fsStreams)
         self.environment = LocalEnvironment(environ)
+        self.metrics = executorMetrics(self.registry)
         self.processorFactory = ExecProcessorFactory(
             self.registry,
             self.filesystem,
@@ -115,6 +147,8 @@ class Executor:
             environment=self.environment,
             concurrentRequests=self.limits.concurrentRequests,
             limits=self.limits,
+            clock=reactor,
+            onRequestDone=self.metrics.requestDone,
         )
 
     def _makeResources(self, session: Session) -> SessionResources:
@@ -137,6 +171,7 @@ class Executor:
         http = HttpRequester(
             self.reactor, session.notify, maxBufferedBody=self.limits.httpBodyLimit()
         )
+        processes.onStarted = self.metrics.processStarted
         return SessionResources(processes, http, self.limits.maxFsInFlight)
 
     def shutdown(self) -> None:

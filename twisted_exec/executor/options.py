@@ -15,14 +15,17 @@ from twisted_exec.executor.executor import MAX_PROCESSES, ExecutorLimits
 from twisted_exec.executor.resources.processes import RETAIN_CLOSED
 from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
 from twisted_exec.executor.transports.defaults import DEFAULT_MAX_MESSAGE_BYTES, MAX_STREAMS
-from twisted_exec.net.listen import parseListenUrl, printToStdout
+from twisted_exec.net.listen import failIfBusy, parseListenUrl, printToStdout
+from twisted_exec.net.logs import observerForTwistd
 from twisted_exec.net.secretenv import SecretScrubber
+from twisted_exec.net.twistdopts import OperatorOptions
 
 TOKEN_VARIABLE = "CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN"
 DEFAULT_LISTEN = "ws://127.0.0.1:0"
 
 
-class ExecutorOptions(usage.Options):
+class ExecutorOptions(OperatorOptions):
+    programName = "twistd codex-executor"
     synopsis = (
         "[--listen ws://IP:PORT | --listen stdio] | [--remote URL --executor-id ID [--name NAME]]"
         " | [--remote URL --environment-id ID [--registration-bearer-stdin]]"
@@ -67,7 +70,19 @@ class ExecutorOptions(usage.Options):
             "bearer from --registration-bearer-stdin, else $CODEX_API_KEY, else "
             f"${TOKEN_VARIABLE}) and serve Noise-encrypted relay streams, as Codex 0.171.",
         ],
-        ["name", None, None, "Remote mode: a human-readable executor name (for logs)."],
+        [
+            "name",
+            None,
+            None,
+            "Remote mode: a human-readable executor name (logs; our rendezvous lists it).",
+        ],
+        [
+            "metrics-listen",
+            None,
+            None,
+            "Serve /metrics (Prometheus text) on this http://IP:PORT (remote mode has no "
+            "listener of its own; in local mode /metrics is also on --listen).",
+        ],
         [
             "session-ttl",
             None,
@@ -190,6 +205,11 @@ class ExecutorOptions(usage.Options):
             )
         if self["max-message-bytes"] == 0:
             raise usage.UsageError("--max-message-bytes must be more than 0")
+        if self["metrics-listen"] is not None:
+            try:
+                parseListenUrl(self["metrics-listen"], "http", "")
+            except ValueError as err:
+                raise usage.UsageError(str(err).replace("--listen", "--metrics-listen")) from None
         listen = self["listen"]
         if listen is None and remote is None:
             self["listen"] = listen = DEFAULT_LISTEN
@@ -239,6 +259,12 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
         top.logToStderr = bool(
             twistd.get("nodaemon") and not twistd.get("logfile") and not twistd.get("logger")
         )
+        top.logObserver = observerForTwistd(twistd, options["log-format"], options["log-level"])
+    metrics = top.executor.metrics
+    if options["metrics-listen"] is not None:
+        from twisted_exec.net.metrics import MetricsService
+
+        MetricsService(reactor, metrics, options["metrics-listen"]).setServiceParent(top)
     factory = top.executor.processorFactory
     listen = options["listen"]
     if listen in ("stdio", "stdio://"):
@@ -246,6 +272,8 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
 
         makeStdioService(reactor, factory, top, maxLineBytes=maxMessageBytes).setServiceParent(top)
     elif listen is not None:
+        if twistd is not None:
+            failIfBusy(parseListenUrl(listen))
         try:
             local = LocalWebSocketService(
                 reactor,
@@ -255,9 +283,11 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
                 maxMessageBytes=maxMessageBytes,
                 auth=wsAuth,
                 insecureNoAuth=bool(options["insecure-no-auth"]),
+                metrics=metrics,
             )
         except ValueError as err:  # a bind beyond loopback without --ws-auth
             raise SystemExit(f"Error: {err}") from None
+        local.exitOnListenError = twistd is not None
         local.setServiceParent(top)
     if options["remote"] is not None and options["environment-id"] is not None:
         _addEnvironmentService(options, reactor, factory, top, twistd, environmentToken)
@@ -284,6 +314,7 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
             config,
             maxMessageBytes=maxMessageBytes,
             maxStreams=options["max-streams"] or None,
+            metrics=metrics,
         )
         remote.setServiceParent(top)
         if twistd is not None and hasattr(twistd, "get"):

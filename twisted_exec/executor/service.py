@@ -33,6 +33,7 @@ from twisted_exec.net.listen import (
     logToStderrUnder,
     parseListenUrl,
 )
+from twisted_exec.net.logs import installObserver
 from twisted_exec.net.secretenv import SecretScrubber
 from twisted_exec.net.wsauth import WsAuthMode, listenerProblem
 
@@ -90,6 +91,7 @@ class LocalWebSocketService(ListeningService):
         maxMessageBytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         auth: WsAuthMode | None = None,
         insecureNoAuth: bool = False,
+        metrics: Any = None,
     ) -> None:
         super().__init__(reactor, parseListenUrl(listenUrl), announce)
         #: ``--ws-auth``: who may open the websocket (``None``: anyone who reaches the port,
@@ -98,6 +100,7 @@ class LocalWebSocketService(ListeningService):
         problem = listenerProblem(self.address.host, auth, insecureNoAuth)
         if problem is not None:
             raise ValueError(problem)
+        self.metrics = metrics
         self.processorFactory = processorFactory
         self.maxMessageBytes = maxMessageBytes
         self._factory: LocalExecFactory | None = None
@@ -117,7 +120,7 @@ class LocalWebSocketService(ListeningService):
     def _makeSite(self) -> Any:
         from twisted_exec.executor.transports.local_ws import makeSite
 
-        return makeSite(self.factory, self.address.host, self.auth)
+        return makeSite(self.factory, self.address.host, self.auth, metrics=self.metrics)
 
     def makeFactory(self) -> Any:
         return self._listening
@@ -195,6 +198,8 @@ class ExecutorService(MultiService):
         super().startService()
 
     logToStderr = False
+    #: The log observer twistd should use (``--log-format``/``--log-level``), if any.
+    logObserver: Any = None
 
     def setServiceParent(self, parent: Any) -> None:
         """Under ``twistd -n`` without ``--logfile``, send logs to stderr, not stdout.
@@ -204,7 +209,9 @@ class ExecutorService(MultiService):
         is one, before it falls back to stdout.
         """
         super().setServiceParent(parent)
-        if self.logToStderr:
+        if self.logObserver is not None:
+            installObserver(parent, self.logObserver)
+        elif self.logToStderr:
             logToStderrUnder(parent)
 
     def stopService(self) -> Any:

@@ -27,6 +27,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
+from twisted_exec.harness.describe import TLS_HINT, describeConnectError
 from twisted_exec.harness.errors import (
     AuthenticationError,
     ExecutorNotConnectedError,
@@ -268,7 +269,8 @@ async def _connectHarness(
         protocol: Any = await connecting
     except Exception as e:
         raise RendezvousUnreachableError(
-            f"cannot reach the rendezvous at {connection.rendezvousUrl}: {_describe(e)}"
+            f"cannot reach the rendezvous at {connection.rendezvousUrl}: "
+            f"{describeConnectError(e, connection.rendezvousUrl)}"
         ) from None
 
     def abortHalfOpen(result: object, timeout: float) -> HarnessConnection:
@@ -280,15 +282,10 @@ async def _connectHarness(
             timeout, reactor, onTimeoutCancel=abortHalfOpen
         )
     except TimeoutError:
+        hint = ""
+        if connection.rendezvousUrl.lower().startswith(("https://", "wss://")):
+            hint = f"; {TLS_HINT.replace('the TLS handshake failed', 'no TLS handshake?')}"
         raise RendezvousUnreachableError(
             f"the rendezvous at {connection.rendezvousUrl} did not complete the websocket "
-            f"handshake within {timeout:g} s"
+            f"handshake within {timeout:g} s{hint}"
         ) from None
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, TimeoutError):
-        return "timed out"
-    text = str(error).strip()
-    # Twisted's ConnectError texts read "Connection was refused by other side: 111: ..."
-    return text or type(error).__name__

@@ -6,14 +6,16 @@ import json
 from typing import Any
 
 from treq.client import HTTPClient
-from twisted.web.client import Agent, HTTPConnectionPool
+from twisted.web.client import Agent
 
+from twisted_exec.harness.describe import describeConnectError
 from twisted_exec.harness.errors import (
     AuthenticationError,
     HarnessError,
     RendezvousUnreachableError,
 )
 from twisted_exec.net.httpbody import parseErrorBody, readCapped
+from twisted_exec.net.logs import QuietConnectionPool
 
 MAX_LISTING_BYTES = 4 * 1024 * 1024
 
@@ -32,7 +34,7 @@ async def listExecutors(
 ) -> list[dict[str, Any]]:
     """The ``executors`` array of the listing; typed errors as :func:`connectHarness`'s."""
     base = httpBase(rendezvousUrl)
-    http = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
+    http = HTTPClient(Agent(reactor, pool=QuietConnectionPool(reactor, persistent=False)))
     headers: dict[bytes | str, bytes | str] = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         response: Any = await http.get(f"{base}/cloud/executors", headers=headers).addTimeout(
@@ -40,10 +42,8 @@ async def listExecutors(
         )
         body, _ = await readCapped(response, MAX_LISTING_BYTES).addTimeout(timeout, reactor)
     except Exception as e:
-        inner = getattr(e, "reasons", None)
-        detail = str(inner[0].value) if inner else (str(e) or type(e).__name__)
         raise RendezvousUnreachableError(
-            f"cannot reach the rendezvous at {base}: {detail}"
+            f"cannot reach the rendezvous at {base}: {describeConnectError(e, base)}"
         ) from None
     if response.code in (401, 403):
         _, message = parseErrorBody(body)

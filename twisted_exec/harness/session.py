@@ -101,6 +101,7 @@ class ExecSession:
         self._callbacks: list[NotificationCallback] = []
         self._queues: set[_NotificationQueue] = set()
         self.error: StreamError | None = None
+        self.initializeResult: Any = None
         self.lastInboundSeq: int | None = None
         #: Send paths as ``file:`` URIs, as Codex 0.171 does (environment sessions).
         self.fileUris = False
@@ -258,7 +259,21 @@ class ExecSession:
         result = await self.call("initialize", params)
         self.notify("initialized")
         self.sessionId = str(result["sessionId"])
+        self.initializeResult = result
         return self.sessionId
+
+    @property
+    def usesFileUris(self) -> bool:
+        """The executor speaks the 0.171 dialect (its initialize result has
+        ``environmentInfo``): paths travel as ``file:`` URIs."""
+        return (
+            isinstance(self.initializeResult, dict) and "environmentInfo" in self.initializeResult
+        )
+
+    def wirePath(self, path: str) -> str:
+        """``path`` as this executor's dialect takes it (a bare path, or a ``file:`` URI):
+        URIs for an environment (Noise) session or an executor whose initialize says 0.171."""
+        return self._path(path)
 
     # -- processes -------------------------------------------------------------------------
 
@@ -338,10 +353,13 @@ class ExecSession:
 
     def write(self, processId: str, data: bytes) -> Deferred[str]:
         """``process/write``; fires with the status (``accepted``, ``stdinClosed``, ...)."""
-        chunk = base64.b64encode(data).decode()
-        return self.call("process/write", {"processId": processId, "chunk": chunk}).addCallback(
-            lambda r: str(r["status"])
-        )
+        # writeId: 0.171 requires it (and drops a repeated one); 0.131 ignores extra fields.
+        params = {
+            "processId": processId,
+            "chunk": base64.b64encode(data).decode(),
+            "writeId": str(uuid.uuid4()),
+        }
+        return self.call("process/write", params).addCallback(lambda r: str(r["status"]))
 
     def terminate(self, processId: str) -> Deferred[bool]:
         """``process/terminate``; fires with whether the process was still running."""
@@ -351,7 +369,8 @@ class ExecSession:
 
     def _path(self, path: str) -> str:
         """``path`` as this session's executor names paths: a ``file:`` URI for 0.171."""
-        return Path(path).as_uri() if self.fileUris and path.startswith("/") else path
+        uris = self.fileUris or self.usesFileUris
+        return Path(path).as_uri() if uris and path.startswith("/") else path
 
     # -- files -----------------------------------------------------------------------------
 

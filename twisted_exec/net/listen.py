@@ -84,6 +84,9 @@ class ListeningService(Service):
 
     listeningMessage = "listening on {url}"
     closeTimeout = 2.0  #: seconds a stop waits for close handshakes before aborting
+    #: twistd sets this: a port in use ends the process with one ``Error:`` line and exit
+    #: code 2 instead of a traceback (an embedding application gets the CannotListenError).
+    exitOnListenError = False
 
     def __init__(
         self,
@@ -101,9 +104,18 @@ class ListeningService(Service):
         raise NotImplementedError
 
     def privilegedStartService(self) -> None:
-        self.port = self.reactor.listenTCP(
-            self.address.port, self.makeFactory(), interface=self.address.host
-        )
+        from twisted.internet.error import CannotListenError
+
+        try:
+            self.port = self.reactor.listenTCP(
+                self.address.port, self.makeFactory(), interface=self.address.host
+            )
+        except CannotListenError as err:
+            if not self.exitOnListenError:
+                raise
+            from twisted_exec.net.twistdopts import failStartup
+
+            failStartup(cannotListen(self.address.url, err))
         bound: Any = self.port.getHost()
         self.url = replace(self.address, port=bound.port).url
         _log.info(self.listeningMessage, url=self.url)
@@ -127,3 +139,48 @@ def exitCleanlyAfterSignal(reactor: Any) -> None:
     "killed by SIGTERM"; call this once a shutdown is complete and clean to exit 0 instead."""
     if getattr(reactor, "_exitSignal", None) is not None:
         reactor._exitSignal = None
+
+
+def cannotListen(url: str, error: BaseException) -> str:
+    """``cannot listen on ws://127.0.0.1:8765: address already in use`` (no traceback)."""
+    import errno
+
+    inner: Any = getattr(error, "socketError", None)
+    code = getattr(inner, "errno", None)
+    if code == errno.EADDRINUSE:
+        why = "address already in use (another server on that port? pick another with --listen)"
+    elif code == errno.EADDRNOTAVAIL:
+        why = "no such address on this machine"
+    elif code == errno.EACCES:
+        why = "permission denied (ports below 1024 need privileges)"
+    else:
+        why = str(inner or error)
+    return f"cannot listen on {url}: {why}"
+
+
+def failIfBusy(address: ListenAddress) -> None:
+    """Exit with one ``Error:`` line (code 2) now if ``address`` cannot be bound.
+
+    twistd binds in ``privilegedStartService``, after its logging has begun (two lines of its
+    own before our error); a plugin's ``makeService`` runs before that, so it checks here with a
+    throwaway socket. Port 0 always binds. The real bind still reports a race the same way.
+    """
+    import errno
+    import socket
+
+    if address.port == 0:
+        return
+    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Twisted's listenTCP
+        probe.bind((address.host, address.port))
+    except OSError as err:
+        from twisted.internet.error import CannotListenError
+
+        from twisted_exec.net.twistdopts import failStartup
+
+        if err.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            failStartup(cannotListen(address.url, CannotListenError(None, None, err)))
+    finally:
+        probe.close()

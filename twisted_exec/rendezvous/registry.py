@@ -94,6 +94,22 @@ def websocketBase(request: Request, publicUrl: str | None) -> str:
     return f"{scheme}://{host}"
 
 
+#: Our executors send their ``--name`` in this header (percent-encoded UTF-8); the reference
+#: sends none, and a registry that does not know it ignores it.
+NAME_HEADER = b"x-codex-executor-name"
+MAX_NAME_CHARS = 128
+
+
+def executorName(request: Request) -> str | None:
+    """The executor's display name from its registration, printable and bounded (or None)."""
+    raw = request.getHeader(NAME_HEADER)
+    if raw is None:
+        return None
+    name = unquote(raw.decode("latin-1"))
+    name = "".join(c for c in name if c.isprintable()).strip()[:MAX_NAME_CHARS]
+    return name or None
+
+
 class CloudResource(Resource):
     """``/cloud/...``; every path is decided in :meth:`render`."""
 
@@ -132,10 +148,14 @@ class CloudResource(Resource):
             lambda ident: self._server.executorUrl(ident, base),
             self._server.tenancy,
         )
+        metrics = self._server.metrics
         if status == 200:
-            self._server.router.registered(executorId)
+            name = executorName(request)
+            self._server.router.registered(executorId, name)
+            metrics.registration("ok")
             log.info("executor {ident!r} registered", ident=executorId)
         else:
+            metrics.registration("refused")
             log.info(
                 "registration of {ident!r} refused ({status})", ident=executorId, status=status
             )
@@ -145,13 +165,23 @@ class CloudResource(Resource):
         if not self._authorized(request):
             return self._reply(request, 401, errorBody("unauthorized", "invalid bearer token"))
         router = self._server.router
+        now = self._server.clock.seconds()
+        harnesses = self._server.harnessCounts()
+
+        def since(at: float | None) -> float | None:
+            return None if at is None else round(max(0.0, now - at), 3)
+
         tokens, tenancy = self._server.tokens, self._server.tenancy
         header = request.getHeader(b"authorization")
         principal = tokens.principalFor(header) if tokens is not None else None
         executors = [
             {
                 "executor_id": r.executorId,
+                "name": r.name,
                 "connected": r.connected,
+                "connected_seconds": since(r.connectedAt) if r.connected else None,
+                "disconnected_seconds": None if r.connected else since(r.disconnectedAt),
+                "harnesses": harnesses.get(r.executorId, 0),
                 "registered_at": r.registeredAt,
                 "connected_at": r.connectedAt,
                 "disconnected_at": r.disconnectedAt,

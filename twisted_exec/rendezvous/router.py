@@ -106,6 +106,7 @@ class ExecutorRecord:
     connectedAt: float | None = None
     disconnectedAt: float | None = None
     connections: int = 0  # websockets accepted so far
+    name: str | None = None  # the executor's --name, from its registration (ours send it)
     link: Any = None  # the current IRelayPeer, or None while disconnected
     waiters: list[tuple[int, Deferred[None]]] = field(default_factory=list)
 
@@ -149,6 +150,8 @@ class Router:
         self.acks = DeliveryAcks(clock, enabled=deliveryAcks)
         self.log = RateLimitedLog(clock, log)
         self.onUnrouted: Callable[[Any, str, bytes], None] = self._logUnrouted
+        #: ``onRouted(direction, size)`` after each forwarded frame (metrics), when set.
+        self.onRouted: Callable[[str, int], None] | None = None
 
     # -- executors -------------------------------------------------------------------------
 
@@ -164,9 +167,12 @@ class Router:
             record = self._executors[executorId] = ExecutorRecord(executorId)
         return record
 
-    def registered(self, executorId: str) -> None:
+    def registered(self, executorId: str, name: str | None = None) -> None:
         """The registry handed ``executorId`` a URL (it is *known* from now on)."""
-        self._recordFor(executorId).registeredAt = self._clock.seconds()
+        record = self._recordFor(executorId)
+        record.registeredAt = self._clock.seconds()
+        if name is not None:
+            record.name = name
 
     def executorConnected(self, executorId: str, link: Any) -> Any:
         """``link`` is now ``executorId``'s websocket; returns the link it replaces, if any.
@@ -223,6 +229,8 @@ class Router:
             self.onUnrouted(link, head.streamId, raw)
             return
         route.harness.sendFrame(raw)
+        if self.onRouted is not None:
+            self.onRouted("to_harness", len(raw))
         if head.kind == "reset":
             self._drop(key)
         elif head.kind == "data":
@@ -272,6 +280,8 @@ class Router:
         if head.kind == "ack_frame":
             return  # acks towards an executor are the router's (credits.py)
         link.sendFrame(raw)
+        if self.onRouted is not None:
+            self.onRouted("to_executor", len(raw))
         if isReset and route is not None:
             self._drop(key)
 
@@ -311,6 +321,9 @@ class Router:
             record = self._executors.get(route.executorId)
             if record is not None and record.link is route.executor:
                 route.executor.sendFrame(encodeReset(route.streamId, HARNESS_DISCONNECTED))
+
+    def routeCount(self) -> int:
+        return len(self._routes)
 
     def streamCount(self, executorId: str) -> int:
         return self._streams.get(executorId, 0)

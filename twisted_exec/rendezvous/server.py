@@ -26,6 +26,7 @@ from twisted_exec.net.httpguard import (
     GuardedSite,
     Verdict,
 )
+from twisted_exec.net.metrics import MetricsResource, RendezvousMetrics
 from twisted_exec.rendezvous.auth import TokenSet, UrlSigner
 from twisted_exec.rendezvous.environment_resource import CloudRoot, EnvironmentRendezvous
 from twisted_exec.rendezvous.registry import CloudResource, errorBody
@@ -78,6 +79,26 @@ class _Ready(Resource):
         return b"ok\n"
 
 
+def rendezvousMetrics(server: RendezvousServer) -> RendezvousMetrics:
+    """The server's metrics, with the gauges read from its state at scrape time."""
+    metrics = RendezvousMetrics()
+    router = server.router
+    metrics.gaugeFrom(
+        "codex_rendezvous_executors_connected",
+        "Executors with a websocket to the rendezvous now",
+        lambda: sum(1 for r in router.records() if r.connected),
+    )
+    metrics.gaugeFrom(
+        "codex_rendezvous_harnesses_connected",
+        "Harness websockets open now",
+        lambda: sum(server.harnessCounts().values()),
+    )
+    metrics.gaugeFrom(
+        "codex_rendezvous_streams", "Relay streams routed now", lambda: router.routeCount()
+    )
+    return metrics
+
+
 class RendezvousServer:
     """The registry + rendezvous.
 
@@ -124,6 +145,17 @@ class RendezvousServer:
         self.websocketFactory = RendezvousWebSocketFactory(self, maxMessageBytes)
         self.protocols: set[RendezvousWebSocket] = set()
         self._emptyWaiters: list[Deferred[None]] = []
+        self.metrics = rendezvousMetrics(self)
+        self.router.onRouted = self.metrics.routed
+
+    def harnessCounts(self) -> dict[str, int]:
+        """Harness websockets open now, by executor id."""
+        counts: dict[str, int] = {}
+        for protocol in self.protocols:
+            link = protocol.link
+            if isinstance(link, HarnessLink):
+                counts[link.executorId] = counts.get(link.executorId, 0) + 1
+        return counts
 
     def __repr__(self) -> str:
         return f"<RendezvousServer tokens={self.tokens!r} signer={self.signer!r}>"
@@ -136,6 +168,7 @@ class RendezvousServer:
         root.putChild(b"harness", _AnyChild(websocket))
         root.putChild(b"ws", _AnyChild(websocket))  # /ws/environment/{id}?role=...
         root.putChild(b"readyz", _Ready())
+        root.putChild(b"metrics", MetricsResource(self.metrics))
         return root
 
     def site(self) -> GuardedSite:
@@ -186,11 +219,24 @@ class RendezvousServer:
         sig = request.params.get("sig", [None])[0]
         if self.checkSignature and not self.signer.verify(executorId, sig):
             log.info("executor {ident!r} refused: bad or spent signature", ident=executorId)
+            self.metrics.websocket("executor", "refused")
             raise ConnectionDeny(403, "invalid, expired or spent executor signature")
         self.protocols.add(protocol)
+        self.metrics.websocket("executor", "admitted")
         return self.linkForExecutor(protocol, executorId, request)
 
     def admitHarness(
+        self, protocol: RendezvousWebSocket, executorId: str, request: ConnectionRequest
+    ) -> HarnessLink:
+        try:
+            link = self._admitHarness(protocol, executorId, request)
+        except ConnectionDeny:
+            self.metrics.websocket("harness", "refused")
+            raise
+        self.metrics.websocket("harness", "admitted")
+        return link
+
+    def _admitHarness(
         self, protocol: RendezvousWebSocket, executorId: str, request: ConnectionRequest
     ) -> HarnessLink:
         principal = None

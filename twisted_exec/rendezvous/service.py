@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from twisted.application.service import IService
 from twisted.internet.defer import TimeoutError, ensureDeferred
-from twisted.logger import Logger
+from twisted.logger import ILogObserver, Logger
 from twisted.python import usage
 
 from twisted_exec.net.httpguard import DEFAULT_REQUEST_TIMEOUT
@@ -17,11 +17,20 @@ from twisted_exec.net.listen import (
     ListenAddress,
     ListeningService,
     exitCleanlyAfterSignal,
+    failIfBusy,
     logToStderrUnder,
     parseListenUrl,
     printToStdout,
 )
+from twisted_exec.net.logs import (
+    LoggingMultiService,
+    installObserver,
+    observerForTwistd,
+    silenceAccessLog,
+)
+from twisted_exec.net.metrics import MetricsService
 from twisted_exec.net.secretenv import SECRET_VARIABLES, scrubOwnEnvironment
+from twisted_exec.net.twistdopts import OperatorOptions
 from twisted_exec.rendezvous.auth import (
     DEFAULT_SIGNATURE_TTL,
     TOKENS_ENV,
@@ -56,19 +65,23 @@ class RendezvousService(ListeningService):
         *,
         announce: Callable[[str], None] | None = None,
         logToStderr: bool = False,
+        logObserver: ILogObserver | None = None,
     ) -> None:
         super().__init__(reactor, parseListen(listenUrl), announce)
         self.server = server
         self.logToStderr = logToStderr
+        self.logObserver = logObserver
 
     def setServiceParent(self, parent: Any) -> None:
         """Under ``twistd -n`` without ``--logfile``, logs go to stderr: stdout is the URL."""
         super().setServiceParent(parent)
-        if self.logToStderr:
+        if self.logObserver is not None:
+            installObserver(parent, self.logObserver)
+        elif self.logToStderr:
             logToStderrUnder(parent)
 
     def makeFactory(self) -> Any:
-        return self.server.site()
+        return silenceAccessLog(self.server.site())
 
     def stopService(self) -> Any:
         super().stopService()
@@ -85,7 +98,8 @@ class RendezvousService(ListeningService):
         exitCleanlyAfterSignal(self.reactor)
 
 
-class RendezvousOptions(usage.Options):
+class RendezvousOptions(OperatorOptions):
+    programName = "twistd codex-rendezvous"
     synopsis = "[--listen http://IP:PORT] [--public-url URL] [--tokens-file FILE]"
     longdesc = (
         "Run an executor registry and relay rendezvous. Executors register with POST "
@@ -108,6 +122,13 @@ class RendezvousOptions(usage.Options):
             "behind a TLS proxy); default: the Host header of each registration.",
         ],
         ["tokens-file", None, None, "File of accepted bearer tokens, one per line (# comments)."],
+        [
+            "metrics-listen",
+            None,
+            None,
+            "Also serve /metrics (Prometheus text) on this http://IP:PORT; /metrics on --listen "
+            "is always there.",
+        ],
         [
             "signature-ttl",
             None,
@@ -177,6 +198,11 @@ class RendezvousOptions(usage.Options):
                 raise usage.UsageError(f"--{name} must be 0 or more, got {self[name]}")
         if self["request-timeout"] <= 0:
             raise usage.UsageError("--request-timeout must be positive")
+        if self["metrics-listen"] is not None:
+            try:
+                parseListenUrl(self["metrics-listen"], "http", "")
+            except ValueError as err:
+                raise usage.UsageError(str(err).replace("--listen", "--metrics-listen")) from None
 
 
 def makeService(options: RendezvousOptions, reactor: Any = None) -> IService:
@@ -212,6 +238,19 @@ def makeService(options: RendezvousOptions, reactor: Any = None) -> IService:
         and not twistd.get("logfile")
         and not twistd.get("logger")
     )
-    return RendezvousService(
-        reactor, server, options["listen"], announce=printToStdout, logToStderr=logToStderr
+    observer = observerForTwistd(twistd, options["log-format"], options["log-level"])
+    service = RendezvousService(
+        reactor,
+        server,
+        options["listen"],
+        announce=printToStdout,
+        logToStderr=logToStderr and observer is None,
     )
+    service.exitOnListenError = True
+    if twistd is not None:
+        failIfBusy(service.address)
+    top = LoggingMultiService(observer)
+    service.setServiceParent(top)
+    if options["metrics-listen"] is not None:
+        MetricsService(reactor, server.metrics, options["metrics-listen"]).setServiceParent(top)
+    return top

@@ -80,6 +80,12 @@ class IProcessTable(Interface):
     def terminate(p: Any) -> Any:
         """``process/terminate``."""
 
+    def closeStdin(p: Any) -> Any:
+        """``process/closeStdin`` (our extension): end a piped stdin."""
+
+    def resize(p: Any) -> Any:
+        """``process/resize`` (our extension): set a pty's size."""
+
     def pauseAll() -> None:
         """Stop reading every process's output (the transport is full)."""
 

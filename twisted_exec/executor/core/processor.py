@@ -120,6 +120,9 @@ class ExecProcessor:
         self._draining = False
         self._closed = False
         self._paused = False
+        #: ``onRequestDone(method, seconds)`` after each request's reply (metrics), with clock.
+        self.onRequestDone: Callable[[str, float], None] | None = None
+        self.clock: Any = None
         self._perConnection: dict[str, Any] = {}
 
     # -- IJsonRpcProcessor --------------------------------------------------------------------
@@ -311,6 +314,23 @@ class ExecProcessor:
         )
 
     def _handleRequest(self, request: jsonrpc.Request) -> Deferred[None] | None:
+        observe = self.onRequestDone
+        if observe is None or self.clock is None:
+            return self._dispatch(request)
+        started = self.clock.seconds()
+        clock = self.clock
+
+        def done(result: object) -> object:
+            observe(request.method, clock.seconds() - started)
+            return result
+
+        pending = self._dispatch(request)
+        if pending is None:
+            done(None)
+            return None
+        return pending.addBoth(done)
+
+    def _dispatch(self, request: jsonrpc.Request) -> Deferred[None] | None:
         method = self.methods.resolve(request.method, request.params, self.dialect)
         if method is None:
             self._replyError(
@@ -426,6 +446,8 @@ class ExecProcessorFactory:
         filesystem: Any,
         maxQueued: int | None = MAX_QUEUED,
         *,
+        clock: Any = None,
+        onRequestDone: Callable[[str, float], None] | None = None,
         methods: MethodTable,
         environment: Any = None,
         concurrentRequests: int = 1,
@@ -434,13 +456,15 @@ class ExecProcessorFactory:
         self.registry = registry
         self.filesystem = filesystem
         self.maxQueued = maxQueued
+        self.clock = clock
+        self.onRequestDone = onRequestDone
         self.methods = methods
         self.environment = environment
         self.concurrentRequests = concurrentRequests
         self.limits = limits if limits is not None else Limits()
 
     def buildProcessor(self, parseErrorContext: str | None) -> ExecProcessor:
-        return ExecProcessor(
+        processor = ExecProcessor(
             self.registry,
             self.filesystem,
             parseErrorContext,
@@ -450,3 +474,6 @@ class ExecProcessorFactory:
             concurrentRequests=self.concurrentRequests,
             limits=self.limits,
         )
+        processor.clock = self.clock
+        processor.onRequestDone = self.onRequestDone
+        return processor

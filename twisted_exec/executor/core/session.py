@@ -73,6 +73,9 @@ class SessionRegistry:
     def __len__(self) -> int:
         return len(self._sessions)
 
+    def sessions(self) -> list[Session]:
+        return list(self._sessions.values())
+
     def get(self, sessionId: str) -> Session | None:
         return self._sessions.get(sessionId)
 
@@ -94,7 +97,7 @@ class SessionRegistry:
             session._expiry.cancel()
         session._expiry = None
         session._notify = notify
-        log.info("session {sessionId} resumed", sessionId=sessionId)
+        log.debug("session {sessionId} resumed", sessionId=sessionId)
         return session
 
     def detach(self, session: Session) -> None:
@@ -103,7 +106,7 @@ class SessionRegistry:
             return
         session._notify = None
         session._expiry = self._clock.callLater(self._ttl, self.close, session)
-        log.info(
+        log.debug(
             "session {sessionId} detached; expires in {ttl} s",
             sessionId=session.sessionId,
             ttl=self._ttl,
@@ -121,7 +124,7 @@ class SessionRegistry:
         self._sessions.pop(session.sessionId, None)
         if session.resources is not None:
             session.resources.close()
-        log.info("session {sessionId} closed", sessionId=session.sessionId)
+        log.debug("session {sessionId} closed", sessionId=session.sessionId)
 
     def closeAll(self) -> None:
         """Service shutdown: every session ends, attached or not."""

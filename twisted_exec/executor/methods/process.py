@@ -213,5 +213,12 @@ def register(registry: MethodRegistry) -> None:
         lambda ctx, p: _processes(ctx).terminate(p),
     )
 
+    # Our extensions, in both dialects (the references answer -32601; docs/decisions.md):
+    # ``codex-exec run -i`` ends a piped stdin, ``run --tty`` follows the terminal's size.
+    add131("process/closeStdin", params.CloseStdinParams, "closeStdin")
+    add131("process/resize", params.ResizeParams, "resize")
+    add171("process/closeStdin", params.CloseStdinParams, lambda c, p: _processes(c).closeStdin(p))
+    add171("process/resize", params.ResizeParams, lambda c, p: _processes(c).resize(p))
+
 
 __all__ = ["Exec171", "ExecMetadata", "Signal171", "Write171", "register"]

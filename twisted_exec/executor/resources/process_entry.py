@@ -109,6 +109,8 @@ class _Entry:
         self.pipeStdin = pipeStdin
         self.buffer = OutputBuffer(table.retainBytes, self._emit)
         self.transport: Any = None
+        #: process/closeStdin ended the stdin (later writes answer stdinClosed).
+        self.stdinEnded = False
         self.pgid: int | None = None
         self.isReaped = False
         self.terminated = False

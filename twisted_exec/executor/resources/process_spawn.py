@@ -27,6 +27,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import signal
 import subprocess
 import sys
 import termios
@@ -51,6 +52,35 @@ def _acquireControllingTerminal() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
+def _ignoredSignals() -> list[int]:
+    """Signals the executor ignores (all but SIGPIPE/SIGXFSZ, which Popen restores itself).
+
+    An executor started with ``&`` from a script ignores SIGINT and SIGQUIT, and exec keeps an
+    ignored disposition: without a reset, Ctrl-C on a remote pty would stop nothing.
+    """
+    keep = {signal.SIGPIPE, signal.SIGXFSZ}
+    return [
+        n for n in range(1, signal.NSIG) if n not in keep and signal.getsignal(n) == signal.SIG_IGN
+    ]
+
+
+def _defaultSignals(ignored: list[int]) -> Callable[[], None]:
+    def reset() -> None:
+        for n in ignored:
+            signal.signal(n, signal.SIG_DFL)
+
+    return reset
+
+
+def _ptyChild(ignored: list[int]) -> Callable[[], None]:
+    def child() -> None:
+        for n in ignored:
+            signal.signal(n, signal.SIG_DFL)
+        _acquireControllingTerminal()
+
+    return child
+
+
 def _popenSpawn(
     path: str | None,
     executable: str,
@@ -59,14 +89,15 @@ def _popenSpawn(
     kwargs: dict[str, Any],
 ) -> subprocess.Popen[bytes]:
     """The spawn step shared by both transports (see module docstring)."""
+    ignored = _ignoredSignals()
     if "fdmap" in kwargs:
         fdmap = kwargs["fdmap"]
         stdio = (fdmap[0], fdmap[1], fdmap[2])
-        preexec = None
+        preexec = _defaultSignals(ignored) if ignored else None
     else:
         slave = kwargs["slavefd"]
         stdio = (slave, slave, slave)
-        preexec = _acquireControllingTerminal
+        preexec = _ptyChild(ignored)
     return subprocess.Popen(
         args,
         executable=executable,

@@ -34,7 +34,14 @@ from zope.interface import implementer
 
 from twisted_exec.compat.envpolicy import childEnvironment
 from twisted_exec.compat.oserror import osErrorMessage
-from twisted_exec.compat.params import ExecParams, ReadParams, TerminateParams, WriteParams
+from twisted_exec.compat.params import (
+    CloseStdinParams,
+    ExecParams,
+    ReadParams,
+    ResizeParams,
+    TerminateParams,
+    WriteParams,
+)
 from twisted_exec.executor.core.dialect import Dialect
 from twisted_exec.executor.core.interfaces import IProcessTable
 from twisted_exec.executor.core.limits import Limits
@@ -136,6 +143,8 @@ class ProcessTable:
         self._running = 0  # entries whose output is not closed yet
         self._closedOrder: deque[str] = deque()  # closed entries, oldest first
         self._tombstones: dict[str, _Tombstone] = {}  # insertion order: oldest first
+        #: Called after each successful spawn (metrics), when set.
+        self.onStarted: Callable[[], None] | None = None
 
     async def start(self, p: ExecParams, dialect: Dialect = Dialect.V131) -> dict[str, Any]:
         if not p.argv:
@@ -187,6 +196,8 @@ class ProcessTable:
             self.containment.spawned(self, entry.pgid)
         if self.paused:
             entry.pause()
+        if self.onStarted is not None:
+            self.onStarted()
         return {"processId": p.processId}
 
     @property
@@ -363,7 +374,7 @@ class ProcessTable:
         # As the reference (probed): only a process killed by process/terminate refuses writes;
         # after a natural exit, or once the child closed its stdin, writes are still accepted
         # (and dropped), since the reference hands them to a writer task that ignores EPIPE.
-        if not entry.tty and not entry.pipeStdin:
+        if not entry.tty and (not entry.pipeStdin or getattr(entry, "stdinEnded", False)):
             return {"status": "stdinClosed"}
         if writeId is not None and isinstance(entry, _Entry):
             if writeId in entry.writeIds:
@@ -388,6 +399,38 @@ class ProcessTable:
         problem = self.limits.stdinProblem(writeBacklog(writer), incoming)
         if problem is not None:
             raise invalidRequest(problem)
+
+    # -- extensions (an executor without them answers -32601; docs/decisions.md) --------------
+
+    def closeStdin(self, p: CloseStdinParams) -> dict[str, Any]:
+        """End a piped stdin, as a shell's ``<&-``: the child reads EOF once it drained it."""
+        if p.processId in self._tombstones:
+            return {}
+        entry = self._get(p.processId)
+        if entry.tty:
+            raise invalidRequest(
+                f"process {p.processId} runs on a pty: write its EOF character (Ctrl-D) instead"
+            )
+        entry.stdinEnded = True
+        if entry.pipeStdin and entry.transport is not None and not entry.isReaped:
+            entry.transport.closeStdin()  # after what was written: Twisted flushes first
+        return {}
+
+    def resize(self, p: ResizeParams) -> dict[str, Any]:
+        """Set a pty's size; the kernel signals SIGWINCH to its foreground process group."""
+        entry = self._get(p.processId)
+        if not entry.tty:
+            raise invalidRequest(f"process {p.processId} has no pty to resize")
+        if p.rows == 0 or p.cols == 0:
+            raise invalidParams("rows and cols must be more than 0")
+        fd = getattr(entry.transport, "fd", None)
+        if entry.isReaped or not isinstance(fd, int):
+            return {}
+        try:
+            fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", p.rows, p.cols, 0, 0))
+        except OSError as err:
+            raise internalError(osErrorMessage(err)) from None
+        return {}
 
     def interrupt(self, processId: str) -> None:
         """``process/signal interrupt``: SIGINT to the process group; unknown ids are ignored."""

@@ -32,6 +32,7 @@ from twisted_exec.executor.transports.defaults import (
 )
 from twisted_exec.net.autobahn_compat import PromptFailMixin
 from twisted_exec.net.backpressure import TransportBackpressure
+from twisted_exec.net.logs import QuietSite
 from twisted_exec.net.upgradeguard import AuthorizedWebSocket, Refusals, UpgradeGuard
 from twisted_exec.net.wsauth import WsAuthMode
 
@@ -197,14 +198,20 @@ def makeSite(
     bindHost: str = "127.0.0.1",
     auth: WsAuthMode | None = None,
     clock: IReactorTime | None = None,
+    metrics: Any = None,
 ) -> Site:
     """The listener's site: Origin/Host refused first (any path), then routing, then the
-    bearer check of the upgrade (``net/wsauth``: the 0.171 answers)."""
+    bearer check of the upgrade (``net/wsauth``: the 0.171 answers). With ``metrics`` (an
+    ``ExecutorMetrics``), ``/metrics`` too, unauthenticated like ``/readyz`` (counts only). No
+    access log lines (``/readyz`` probes and scrapes would flood the log)."""
     clock = clock if clock is not None else factory.reactor
     refusals = Refusals(clock)
     websocket = AuthorizedWebSocket(WebSocketResource(factory), auth, clock, refusals)
     root = _Root(websocket)
-    site = Site(UpgradeGuard(root, bindHost, clock, refusals))
-    site.noisy = False
+    if metrics is not None:
+        from twisted_exec.net.metrics import MetricsResource
+
+        root.putChild(b"metrics", MetricsResource(metrics))
+    site = QuietSite(UpgradeGuard(root, bindHost, clock, refusals))
     site.displayTracebacks = False
     return site

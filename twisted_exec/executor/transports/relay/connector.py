@@ -94,6 +94,12 @@ class RegisteringEndpoint:
         self._onFatal = onFatal
         self.registrations = 0
         self.current: RelayClientProtocol | None = None
+        #: What ended the last attempt or connection (for the retry log line), if anything.
+        self.lastProblem: str | None = None
+        #: Whether that was an open connection dropping (info) rather than a failure (warn).
+        self.lastWasDrop = False
+        #: An ``ExecutorMetrics`` (registrations and connections by outcome), when set.
+        self.metrics: Any = None
 
     def __repr__(self) -> str:
         # ClientService logs its endpoint: name the registry, never the token.
@@ -103,15 +109,24 @@ class RegisteringEndpoint:
         return Deferred.fromCoroutine(self._connect(protocolFactory))
 
     async def _connect(self, protocolFactory: IProtocolFactory) -> IProtocol:
+        # Failures are not logged here: the service's retry line says what failed and when
+        # the next attempt is ("reconnecting in 2 s: ..."), one line per attempt.
+        metrics = self.metrics
         try:
             registration: Registration = await self._registry.register()
         except RegistryPermanentError:
+            if metrics is not None:
+                metrics.registration("refused")
             failure = Failure()
             self._onFatal(failure)
             raise
         except Exception as e:
-            log.warn("executor registration failed (will retry): {error}", error=str(e))
+            if metrics is not None:
+                metrics.registration("failed")
+            self.lastProblem = str(e)
             raise
+        if metrics is not None:
+            metrics.registration("ok")
         self.registrations += 1
         log.info(REGISTERED_MESSAGE, executorId=registration.executorId)
         self._relayFactory.pointAt(registration.url)
@@ -121,11 +136,7 @@ class RegisteringEndpoint:
             connected = await endpoint.connect(self._relayFactory)
             relay = cast(RelayClientProtocol, connected)
         except Exception as e:
-            log.warn(
-                "relay websocket connection to {url} failed (will retry): {error}",
-                url=url,
-                error=str(e) or type(e).__name__,
-            )
+            self._failedConnection(f"relay websocket connection to {url} failed: {describe(e)}")
             raise
         return await self._attach(relay, protocolFactory, url)
 
@@ -136,13 +147,12 @@ class RegisteringEndpoint:
         try:
             await _whenOpen(relay)
         except Exception as e:
-            log.warn(
-                "relay websocket handshake with {url} failed (will retry): {error}",
-                url=url,
-                error=str(e) or type(e).__name__,
-            )
+            self._failedConnection(f"relay websocket handshake with {url} failed: {describe(e)}")
             raise
-        log.info("relay websocket to {url} open", url=url)
+        if self.metrics is not None:
+            self.metrics.connection("open")
+        self.lastProblem = None
+        log.info("connected to the rendezvous at {url}", url=url)
         transport = relay.transport
         assert transport is not None
         handle = protocolFactory.buildProtocol(transport.getPeer())
@@ -153,10 +163,22 @@ class RegisteringEndpoint:
         def closed(_: object) -> None:
             if self.current is relay:
                 self.current = None
+            self.lastProblem = f"lost the relay websocket to {url} ({relay.closeReason})"
+            self.lastWasDrop = True
             handle.connectionLost(Failure(ConnectionDone("relay websocket closed")))
 
         relay.closed.addCallback(closed)
         return handle
+
+    def _failedConnection(self, problem: str) -> None:
+        if self.metrics is not None:
+            self.metrics.connection("failed")
+        self.lastProblem = problem
+        self.lastWasDrop = False
+
+
+def describe(error: BaseException) -> str:
+    return str(error) or type(error).__name__
 
 
 class _ClosingTransport:

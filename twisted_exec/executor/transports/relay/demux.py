@@ -163,11 +163,11 @@ class RelayDemux:
         elif isinstance(event, Reset):
             stream = self._streams.get(event.streamId)
             if stream is None:
-                log.info(
+                log.debug(
                     "relay reset for unknown stream {streamId!r} dropped", streamId=event.streamId
                 )
                 return
-            log.info(
+            log.debug(
                 "relay stream {streamId!r} reset: {reason}",
                 streamId=event.streamId,
                 reason=event.reason,
@@ -187,7 +187,7 @@ class RelayDemux:
                     streamId=event.streamId,
                 )
             else:
-                log.info(
+                log.debug(
                     "relay {kind} frame for unknown stream {streamId!r} dropped",
                     kind=event.kind,
                     streamId=event.streamId,
@@ -264,7 +264,7 @@ class RelayDemux:
             self._streams[event.streamId] = stream
             self._newWindow(stream)
             self.codec.forget(event.streamId)
-            log.info("relay stream {streamId!r} opened", streamId=event.streamId)
+            log.debug("relay stream {streamId!r} opened", streamId=event.streamId)
             processor = self._factory.buildProcessor(None)
             stream.processor = processor
             self._call(stream, lambda: processor.makeConnection(_StreamSink(self, stream)))

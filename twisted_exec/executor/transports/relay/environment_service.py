@@ -129,6 +129,10 @@ class EnvironmentEndpoint(RegisteringEndpoint):
         self._relayFactory = relayFactory
         self.registrations = 0
         self.current: RelayClientProtocol | None = None
+        # What RegisteringEndpoint's own __init__ sets and _attach uses (retry line, metrics).
+        self.lastProblem: str | None = None
+        self.lastWasDrop = False
+        self.metrics: Any = None
 
     def __repr__(self) -> str:
         return f"<EnvironmentEndpoint {self._envRegistry.config.url('register')}>"
@@ -215,7 +219,9 @@ class EnvironmentExecutorService(RemoteExecutorService):
             endpointFor if endpointFor is not None else WebsocketEndpoints(reactor),
             self._fatal,
         )
+        self.relayFactory.metrics = None
+        self._retryPolicy = retryPolicy
         self.clientService = ClientService(
-            self.endpoint, RelayHandleFactory(), retryPolicy=retryPolicy, clock=clock
+            self.endpoint, RelayHandleFactory(), retryPolicy=self._nextDelay, clock=clock
         )
         self.clientService.setServiceParent(self)

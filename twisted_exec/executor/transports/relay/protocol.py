@@ -86,6 +86,9 @@ class RelayClientProtocol(NoDelayMixin, PromptFailMixin, WebSocketClientProtocol
         self._keepalive: Keepalive | None = None
         self._abortCall: IDelayedCall | None = None
         self._ended = False
+        self._pingSentAt: float | None = None
+        #: How the websocket ended, for the reconnect log line ("code 1006", "code 1000: bye").
+        self.closeReason = "not closed"
 
     def onConnect(self, response: ConnectionResponse) -> None:
         return None
@@ -142,6 +145,9 @@ class RelayClientProtocol(NoDelayMixin, PromptFailMixin, WebSocketClientProtocol
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         self._pushDeadline()
+        metrics = self.factory.metrics
+        if metrics is not None:
+            metrics.received("relay", len(payload))
         if not isBinary:
             log.warn(
                 "text websocket message of {size} bytes dropped: relay frames are binary",
@@ -153,12 +159,17 @@ class RelayClientProtocol(NoDelayMixin, PromptFailMixin, WebSocketClientProtocol
 
     def onPong(self, payload: bytes) -> None:
         self._pushDeadline()
+        sentAt, self._pingSentAt = self._pingSentAt, None
+        metrics = self.factory.metrics
+        if metrics is not None and sentAt is not None:
+            metrics.pingAnswered(self.factory.clock.seconds() - sentAt)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         if self._ended:
             return
         self._ended = True
         self._cancelTimers()
+        self.closeReason = f"code {code}" + (f": {reason}" if reason else "")
         if not self.opened.called:
             self.opened.errback(
                 HandshakeFailedError(
@@ -173,6 +184,9 @@ class RelayClientProtocol(NoDelayMixin, PromptFailMixin, WebSocketClientProtocol
     def _sendFrame(self, raw: bytes) -> None:
         if self.state != self.STATE_OPEN:
             return
+        metrics = self.factory.metrics
+        if metrics is not None:
+            metrics.sent("relay", len(raw))
         if canWriteFrameDirectly(self, len(raw)):
             # The common case in one step (see wsframe.py); autobahn's general path otherwise.
             transport: Any = self.transport
@@ -188,6 +202,7 @@ class RelayClientProtocol(NoDelayMixin, PromptFailMixin, WebSocketClientProtocol
 
     def _ping(self) -> None:
         if self.state == self.STATE_OPEN:
+            self._pingSentAt = self.factory.clock.seconds()
             self.sendPing()
 
     def _deadlinePassed(self) -> None:
@@ -243,6 +258,8 @@ class RelayClientFactory(WebSocketClientFactory):  # type: ignore[misc]
         self.pongTimeout = pongTimeout
         self.maxStreams = maxStreams
         self.closeTimeout = closeTimeout
+        #: An ``ExecutorMetrics`` (bytes in and out, ping round trips), when set.
+        self.metrics: Any = None
         self.setProtocolOptions(
             maxMessagePayloadSize=maxMessageBytes,
             maxFramePayloadSize=maxMessageBytes,

@@ -155,6 +155,18 @@ class HTTPPoster(Protocol):
     def post(self, url: str, *args: Any, **kwargs: Any) -> Deferred[Any]: ...
 
 
+#: Our executors send ``--name`` in this header (percent-encoded UTF-8) so that a rendezvous
+#: can list it; the reference sends no name, and a registry that does not know it ignores it.
+NAME_HEADER = "X-Codex-Executor-Name"
+
+
+def registrationHeaders(config: RemoteConfig) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {config.token}", "Accept": "*/*"}
+    if config.name:
+        headers[NAME_HEADER] = quote(config.name, safe=" ")
+    return headers
+
+
 class RegistryClient:
     """Registers one executor; each :meth:`register` call is one attempt (no retries here)."""
 
@@ -209,7 +221,7 @@ class RegistryClient:
         config = self.config
         response: IResponse = await self._http.post(
             config.registrationUrl,
-            headers={"Authorization": f"Bearer {config.token}", "Accept": "*/*"},
+            headers=registrationHeaders(config),
         )
         body, truncated = await readCapped(response, self._maxResponseBytes)
         status = response.code

@@ -17,7 +17,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.client import Agent, HTTPConnectionPool
+from twisted.web.client import Agent
 
 from twisted_exec.executor.core.interfaces import IProcessorFactory
 from twisted_exec.executor.transports.relay.connector import (
@@ -39,14 +39,18 @@ from twisted_exec.executor.transports.relay.registry import (
     RegistryClient,
     RemoteConfig,
 )
+from twisted_exec.net.logs import QuietConnectionPool
 from twisted_exec.net.wsendpoints import WebsocketEndpoints
 
 log = Logger()
 
 
 def defaultHttpClient(reactor: Any) -> HTTPClient:
-    """treq over an ``Agent`` that verifies TLS (the default policy) and keeps no idle sockets."""
-    pool = HTTPConnectionPool(reactor, persistent=False)
+    """treq over an ``Agent`` that verifies TLS (the default policy) and keeps no idle sockets.
+
+    The pool's connection factories are quiet: no "Starting factory" line per registration.
+    """
+    pool = QuietConnectionPool(reactor, persistent=False)
     return HTTPClient(Agent(reactor, pool=pool))
 
 
@@ -68,6 +72,7 @@ class RemoteExecutorService(MultiService):
         maxMessageBytes: int = MAX_MESSAGE_BYTES,
         maxStreams: int | None = MAX_STREAMS,
         closeTimeout: float = CLOSE_TIMEOUT,
+        metrics: Any = None,
     ) -> None:
         self._initBase(reactor)
         clock: IReactorTime = reactor
@@ -93,10 +98,33 @@ class RemoteExecutorService(MultiService):
             endpointFor if endpointFor is not None else WebsocketEndpoints(reactor),
             self._fatal,
         )
+        self.relayFactory.metrics = metrics
+        self.endpoint.metrics = metrics
+        self._retryPolicy = retryPolicy
         self.clientService = ClientService(
-            self.endpoint, RelayHandleFactory(), retryPolicy=retryPolicy, clock=clock
+            self.endpoint, RelayHandleFactory(), retryPolicy=self._nextDelay, clock=clock
         )
         self.clientService.setServiceParent(self)
+
+    def _nextDelay(self, failedAttempts: int) -> float:
+        """``retryPolicy``, plus the one log line of a reconnect: what happened, and when next.
+
+        Nothing is said once a permanent error stopped us (ClientService still asks for a
+        delay while the failed attempt unwinds).
+        """
+        delay = self._retryPolicy(failedAttempts)
+        if self.fatalError is None and self.running:
+            endpoint = self.endpoint
+            problem = endpoint.lastProblem or "connection to the rendezvous ended"
+            emit = log.info if endpoint.lastWasDrop else log.warn
+            emit("reconnecting in {delay:g} s: {problem}", delay=delay, problem=problem)
+            endpoint.lastWasDrop = False
+        return delay
+
+    def stopService(self) -> Any:
+        if self.fatalError is None:
+            log.info("remote executor stopped: shutting down")
+        return super().stopService()
 
     def _initBase(self, reactor: Any) -> None:
         MultiService.__init__(self)
