@@ -146,7 +146,7 @@ class RunTests(CliCase):
         from treq.client import HTTPClient
         from twisted.web.client import Agent
 
-        from twisted_exec.net.logs import QuietConnectionPool
+        from twisted_exec.net.quietweb import QuietConnectionPool
 
         http = HTTPClient(Agent(reactor, pool=QuietConnectionPool(reactor, persistent=False)))
         auth: dict[bytes | str, bytes | str] = {"Authorization": f"Bearer {TOKEN}"}

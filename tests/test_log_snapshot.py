@@ -28,7 +28,7 @@ from twisted.web.client import Agent
 
 from tests.test_full_loop import TOKEN, FullLoop, bounded
 from tests.test_twistd_cli import SOURCE_ROOT, TWISTD, pluginInstalled
-from twisted_exec.net.logs import QuietConnectionPool
+from twisted_exec.net.quietweb import QuietConnectionPool
 from twisted_exec.rendezvous.websocket import ExecutorLink
 
 #: twistd's own start (2: "twistd ... starting up", "reactor class") and stop (3: "Received

@@ -22,7 +22,7 @@ from tests.test_full_loop import TOKEN, FullLoop, bounded
 from tests.test_twistd_cli import SOURCE_ROOT, TWISTD, _Collect, pluginInstalled
 from twisted_exec.executor.executor import Executor
 from twisted_exec.executor.service import LocalWebSocketService
-from twisted_exec.net.logs import QuietConnectionPool
+from twisted_exec.net.quietweb import QuietConnectionPool
 from twisted_exec.testing.wsclient import connectJsonRpc
 
 #: The issue's budget for ``codex-exec --help``; the interpreter alone takes ~20 ms of it.

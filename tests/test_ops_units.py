@@ -13,7 +13,7 @@ from twisted.trial.unittest import TestCase
 from twisted.web.test.requesthelper import DummyRequest
 
 from twisted_exec.cli import outcome, terminal
-from twisted_exec.net import logs, metrics, twistdopts
+from twisted_exec.net import logs, metrics, metrics_web, quietweb, twistdopts
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -85,11 +85,11 @@ class ObserverTests(TestCase):
     def test_quietPoolAndSite(self) -> None:
         from twisted.internet.task import Clock
 
-        pool = logs.QuietConnectionPool(Clock(), persistent=False)
+        pool = quietweb.QuietConnectionPool(Clock(), persistent=False)
         self.assertFalse(pool._factory.noisy)
         from twisted.web.resource import Resource
 
-        site = logs.QuietSite(Resource())
+        site = quietweb.QuietSite(Resource())
         site.log(DummyRequest([b"readyz"]))  # type: ignore[arg-type]
         self.assertFalse(site.noisy)
 
@@ -148,7 +148,7 @@ class MetricsTests(TestCase):
         m = metrics.ExecutorMetrics()
         m.processStarted()
         request = DummyRequest([b""])
-        body = metrics.MetricsResource(m).render_GET(request)  # type: ignore[arg-type]
+        body = metrics_web.MetricsResource(m).render_GET(request)  # type: ignore[arg-type]
         contentType = request.responseHeaders.getRawHeaders(b"content-type") or [b""]
         self.assertIn(b"text/plain", contentType[0])
         self.assertEqual(samples(body.decode())[("codex_exec_processes_started_total", ())], 1)

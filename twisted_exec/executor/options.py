@@ -262,7 +262,7 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
         top.logObserver = observerForTwistd(twistd, options["log-format"], options["log-level"])
     metrics = top.executor.metrics
     if options["metrics-listen"] is not None:
-        from twisted_exec.net.metrics import MetricsService
+        from twisted_exec.net.metrics_web import MetricsService
 
         MetricsService(reactor, metrics, options["metrics-listen"]).setServiceParent(top)
     factory = top.executor.processorFactory

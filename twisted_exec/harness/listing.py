@@ -15,7 +15,7 @@ from twisted_exec.harness.errors import (
     RendezvousUnreachableError,
 )
 from twisted_exec.net.httpbody import parseErrorBody, readCapped
-from twisted_exec.net.logs import QuietConnectionPool
+from twisted_exec.net.quietweb import QuietConnectionPool
 
 MAX_LISTING_BYTES = 4 * 1024 * 1024
 

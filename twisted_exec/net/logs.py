@@ -31,15 +31,11 @@ from twisted.logger import (
     formatEvent,
     textFileLogObserver,
 )
-from twisted.web.client import HTTPConnectionPool, _HTTP11ClientFactory
-from twisted.web.server import Site
 from zope.interface import implementer
 
 __all__ = [
     "LOG_FORMATS",
     "LOG_LEVELS",
-    "QuietConnectionPool",
-    "QuietSite",
     "isTwistedNoise",
     "makeObserver",
 ]
@@ -126,25 +122,6 @@ def makeObserver(
     return FilteringLogObserver(inner, predicates)
 
 
-class _QuietClientFactory(_HTTP11ClientFactory):
-    noisy = False
-
-
-class QuietConnectionPool(HTTPConnectionPool):
-    """An ``HTTPConnectionPool`` whose per-connection factories log no start/stop lines."""
-
-    _factory = _QuietClientFactory
-
-
-class QuietSite(Site):
-    """A ``Site`` without access lines (``/readyz`` probes and scrapes would flood the log)."""
-
-    noisy = False
-
-    def log(self, request: Any) -> None:
-        return None
-
-
 def observerForTwistd(twistd: Any, logFormat: str, level: str) -> ILogObserver | None:
     """The observer a twistd plugin installs, or None to leave twistd's own (``--logger``).
 
@@ -192,14 +169,3 @@ class LoggingMultiService(MultiService):
     def setServiceParent(self, parent: Any) -> None:
         super().setServiceParent(parent)
         installObserver(parent, self.observer)
-
-
-def silenceAccessLog(site: Site) -> Site:
-    """``site`` (built elsewhere) without access lines or factory start/stop lines."""
-    site.noisy = False
-    site.log = _noAccessLine  # type: ignore[method-assign]
-    return site
-
-
-def _noAccessLine(request: Any) -> None:
-    return None

@@ -26,7 +26,8 @@ from twisted_exec.net.httpguard import (
     GuardedSite,
     Verdict,
 )
-from twisted_exec.net.metrics import MetricsResource, RendezvousMetrics
+from twisted_exec.net.metrics import RendezvousMetrics
+from twisted_exec.net.metrics_web import MetricsResource
 from twisted_exec.rendezvous.auth import TokenSet, UrlSigner
 from twisted_exec.rendezvous.environment_resource import CloudRoot, EnvironmentRendezvous
 from twisted_exec.rendezvous.registry import CloudResource, errorBody

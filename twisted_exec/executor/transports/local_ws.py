@@ -32,7 +32,7 @@ from twisted_exec.executor.transports.defaults import (
 )
 from twisted_exec.net.autobahn_compat import PromptFailMixin
 from twisted_exec.net.backpressure import TransportBackpressure
-from twisted_exec.net.logs import QuietSite
+from twisted_exec.net.quietweb import QuietSite
 from twisted_exec.net.upgradeguard import AuthorizedWebSocket, Refusals, UpgradeGuard
 from twisted_exec.net.wsauth import WsAuthMode
 
@@ -209,7 +209,7 @@ def makeSite(
     websocket = AuthorizedWebSocket(WebSocketResource(factory), auth, clock, refusals)
     root = _Root(websocket)
     if metrics is not None:
-        from twisted_exec.net.metrics import MetricsResource
+        from twisted_exec.net.metrics_web import MetricsResource
 
         root.putChild(b"metrics", MetricsResource(metrics))
     site = QuietSite(UpgradeGuard(root, bindHost, clock, refusals))

@@ -39,7 +39,7 @@ from twisted_exec.executor.transports.relay.registry import (
     RegistryClient,
     RemoteConfig,
 )
-from twisted_exec.net.logs import QuietConnectionPool
+from twisted_exec.net.quietweb import QuietConnectionPool
 from twisted_exec.net.wsendpoints import WebsocketEndpoints
 
 log = Logger()
