@@ -122,17 +122,11 @@ class EnvironmentEndpoint(RegisteringEndpoint):
         endpointFor: Callable[[str], IStreamClientEndpoint],
         onFatal: Callable[[Failure], None],
     ) -> None:
+        # The base keeps the state _attach and the retry line use (current, lastProblem,
+        # metrics...); its own register() is never called here (see _connectEnvironment).
+        super().__init__(cast(Any, registry), relayFactory, endpointFor, onFatal)
         self._envRegistry = registry
         self._noiseFactory = relayFactory
-        self._endpointFor = endpointFor
-        self._onFatal = onFatal
-        self._relayFactory = relayFactory
-        self.registrations = 0
-        self.current: RelayClientProtocol | None = None
-        # What RegisteringEndpoint's own __init__ sets and _attach uses (retry line, metrics).
-        self.lastProblem: str | None = None
-        self.lastWasDrop = False
-        self.metrics: Any = None
 
     def __repr__(self) -> str:
         return f"<EnvironmentEndpoint {self._envRegistry.config.url('register')}>"
