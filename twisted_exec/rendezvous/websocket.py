@@ -30,7 +30,7 @@ from zope.interface import implementer
 
 from twisted_exec.net.autobahn_compat import canWriteFrameDirectly
 from twisted_exec.net.keepalive import Keepalive
-from twisted_exec.net.pacedreader import PacedReader, websocketCut
+from twisted_exec.net.pacedreader import PacedReader, WebsocketCutter
 from twisted_exec.rendezvous.router import IRelayPeer, Router
 from twisted_exec.wire.wsframe import serverBinaryFrame
 
@@ -229,7 +229,10 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
         reader: PacedReader | None = self.__dict__.get("_reader")
         if reader is None:
             reader = self._reader = PacedReader(
-                self.factory.server.clock, lambda: self.transport, self._deliver, cut=websocketCut
+                self.factory.server.clock,
+                lambda: self.transport,
+                self._deliver,
+                cut=WebsocketCutter().cut,
             )
         return reader
 
