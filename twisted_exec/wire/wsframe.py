@@ -62,3 +62,39 @@ def serverBinaryFrame(payload: bytes) -> bytes:
     else:
         header = struct.pack("!BBQ", 0x82, 127, size)
     return header + payload
+
+
+def nextServerMessage(data: bytes, offset: int, limit: int = 0) -> tuple[bytes, int] | None:
+    """The payload of the binary message that is one whole frame at ``data[offset:]``, and
+    the offset after it; ``None`` when what starts there is anything else.
+
+    The relay's inbound hot path (server to client): an unmasked frame with FIN, opcode 2, no
+    RSV bit, its length in the shortest encoding and at most ``limit`` bytes (0: no limit).
+    Everything else (control frames, fragments, text, a frame not whole yet, anything a
+    websocket library must refuse) is ``None``, for the general parser to handle.
+    """
+    size = len(data)
+    if size - offset < 2 or data[offset] != 0x82:
+        return None
+    length = data[offset + 1]  # the mask bit set: not ours to handle
+    start = offset + 2
+    if length == 126:
+        start = offset + 4
+        if size < start:
+            return None
+        length = int.from_bytes(data[offset + 2 : start], "big")
+        if length < 126:
+            return None
+    elif length == 127:
+        start = offset + 10
+        if size < start:
+            return None
+        length = int.from_bytes(data[offset + 2 : start], "big")
+        if length <= 0xFFFF or length >> 63:
+            return None
+    elif length > 127:
+        return None
+    end = start + length
+    if end > size or (limit and length > limit):
+        return None
+    return data[start:end], end
