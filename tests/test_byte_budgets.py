@@ -263,7 +263,7 @@ class QueueBytesTests(SynchronousTestCase):
         from twisted.internet.task import Clock
 
         from tests.test_processor import INIT, INITIALIZED, FakeFileSystem, FakeResources
-        from twisted_exec.executor.core.processor import ExecProcessorFactory
+        from twisted_exec.executor.core.processor_factory import ExecProcessorFactory
         from twisted_exec.executor.core.session import SessionRegistry
 
         registry = SessionRegistry(Clock(), FakeResources, ttl=10.0)

@@ -23,7 +23,8 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 from tests.test_processor import INIT, INITIALIZED, FakeFileSystem, FakeResources, req
-from twisted_exec.executor.core.processor import ExecProcessor, ExecProcessorFactory
+from twisted_exec.executor.core.processor import ExecProcessor
+from twisted_exec.executor.core.processor_factory import ExecProcessorFactory
 from twisted_exec.executor.core.session import SessionRegistry
 from twisted_exec.executor.executor import Executor, ExecutorLimits
 from twisted_exec.executor.methods import buildRegistry

@@ -15,7 +15,7 @@ from zope.interface import implementer
 
 from twisted_exec.executor.core.interfaces import IHttpRequester, IProcessTable, ISessionResources
 from twisted_exec.executor.core.limits import MAX_PROCESSES, Limits
-from twisted_exec.executor.core.processor import ExecProcessorFactory
+from twisted_exec.executor.core.processor_factory import ExecProcessorFactory
 from twisted_exec.executor.core.session import DETACH_TTL, Session, SessionRegistry
 from twisted_exec.executor.resources.containment import Containment
 from twisted_exec.net.secretenv import SecretScrubber
