@@ -31,6 +31,7 @@ from tests.test_relay_protocol import serverFrame
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
 from twisted_exec.executor.executor import Executor
 from twisted_exec.executor.transports.relay.demux import RelayDemux
+from twisted_exec.executor.transports.relay.protocol import WRITE_BUFFER_BYTES
 from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
 from twisted_exec.executor.transports.relay.service import makeRemoteService
 from twisted_exec.net.backpressure import TransportBackpressure
@@ -241,6 +242,8 @@ class SlowRendezvousTests(TestCase):
             relay = self.service.endpoint.current
             assert relay is not None and relay.backpressure is not None
             transport: Any = relay.transport
+            # above one turn of process output, so output does not pause every stream each turn
+            self.assertEqual(transport.bufferSize, WRITE_BUFFER_BYTES)
             peak = meterWriteBuffer(self, transport)
 
             checker = PatternChecker()
@@ -305,7 +308,8 @@ class SlowRendezvousTests(TestCase):
             self.assertEqual(checker.firstBad, None)
             self.assertEqual(checker.offset, total)
             self.assertGreaterEqual(relay.backpressure.pauses, 1)
-            # 64 KiB high-water mark + the writes of the turn that crossed it
+            # the relay high-water mark (256 KiB, WRITE_BUFFER_BYTES) + the writes of the turn
+            # that crossed it
             self.assertLess(peak[0], 512 * 1024)
 
         return ensureDeferred(go())

@@ -66,6 +66,8 @@ PONG_TIMEOUT = 60.0
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 #: Seconds a shutdown waits for the close handshake before aborting the connection.
 CLOSE_TIMEOUT = 2.0
+#: The relay socket's write buffer before it pauses the streams (``TransportBackpressure``).
+WRITE_BUFFER_BYTES = 256 * 1024
 
 
 class HandshakeFailedError(Exception):
@@ -124,6 +126,11 @@ class RelayClientProtocol(NoDelayMixin, PromptFailMixin, WebSocketClientProtocol
             demux,
             onResume=self._pushDeadline,  # it read our buffer out: it is alive
         )
+        if hasattr(transport, "bufferSize"):
+            # Twisted's 64 KiB high-water mark is less than one turn of process output (8
+            # reads of 8 KiB, ~90 KB of frames): every turn paused and resumed every stream's
+            # pipes and the socket's reading, 4 epoll_ctl calls a turn on the output path.
+            transport.bufferSize = WRITE_BUFFER_BYTES
         transport.registerProducer(self.backpressure, True)
 
     def closeForShutdown(self, code: int = 1000, reason: str = "executor shutting down") -> None:
