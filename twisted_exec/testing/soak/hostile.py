@@ -28,6 +28,7 @@ from typing import Any
 from twisted.internet.task import deferLater
 
 from twisted_exec.harness.connection import connectHarness
+from twisted_exec.testing.executorproc import processGone
 from twisted_exec.testing.rendezvous import HarnessStream, Rendezvous
 from twisted_exec.testing.soak.common import (
     EXECUTOR_ID,
@@ -81,15 +82,6 @@ def _percentileMs(values: list[float], fraction: float) -> float:
         return 0.0
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] * 1000, 2)
-
-
-def _gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return True
-    return state in ("Z", "X")
 
 
 async def _pause(reactor: Any, seconds: float) -> None:
@@ -258,15 +250,15 @@ async def hostile(reactor: Any, seconds: float = 5.0) -> HostileSoakResult:
         result.websocketDrops = len(cloud.rendezvous.connections) - 1 + (conn.closeInfo is not None)
         # Sessions end --session-ttl (1 s) after their reset: their grandchildren with them.
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and not all(_gone(p) for p in grandchildren):
+        while time.monotonic() < deadline and not all(processGone(p) for p in grandchildren):
             await _pause(reactor, 0.1)
         result.grandchildren = len(grandchildren)
-        result.grandchildrenLeft = sum(not _gone(p) for p in grandchildren)
+        result.grandchildrenLeft = sum(not processGone(p) for p in grandchildren)
         stalled.abort()
         await run.finish()
         result.rssGrowth = result.rssPeak - result.rssStart
         for pid in grandchildren:  # never leave one behind, whatever the verdict
-            if not _gone(pid):
+            if not processGone(pid):
                 os.kill(pid, 9)
         return result
 
