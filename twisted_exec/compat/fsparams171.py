@@ -103,12 +103,8 @@ def _sandbox(value: object) -> Mapping[str, Any]:
 T = TypeVar("T")
 
 
-def decodeStruct171(value: object, name: str, fields: tuple[Field, ...]) -> dict[str, Any]:
-    """serde's struct rules (``compat/serde``), with this dialect's type errors."""
-    return decodeStruct(value, name, fields, invalidType171)
-
-
 def struct171(name: str, *fields: Field) -> Callable[[type[T]], type[T]]:
+    """serde's struct rules (``compat/serde.struct``), with this dialect's type errors."""
     return _struct(name, *fields, invalid=invalidType171)
 
 
@@ -181,9 +177,9 @@ class FsWriteBlockParams:
     @classmethod
     def fromJson(cls, value: object) -> FsWriteBlockParams:
         try:
-            found = decodeStruct171(value, "FsWriteBlockParams", _WRITE_BLOCK_LAZY)
+            found = decodeStruct(value, "FsWriteBlockParams", _WRITE_BLOCK_LAZY, invalidType171)
         except RpcError:
-            decodeStruct171(value, "FsWriteBlockParams", _WRITE_BLOCK_EAGER)
+            decodeStruct(value, "FsWriteBlockParams", _WRITE_BLOCK_EAGER, invalidType171)
             raise
         return cls(**found)
 
