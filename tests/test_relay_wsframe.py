@@ -100,3 +100,15 @@ class NextServerMessageTests(SynchronousTestCase):
         for frame in refused:
             self.assertIsNone(nextServerMessage(frame, 0), frame[:12])
         self.assertIsNone(nextServerMessage(b"\x82", 0))
+
+    def test_clientFramesAreUnmasked(self) -> None:
+        """The rendezvous's side: masked frames only, the payload returned unmasked."""
+        from tests.test_relay_protocol import serverFrame
+        from twisted_exec.wire.wsframe import nextClientMessage
+
+        for size in (0, 5, 125, 126, 1024, 1025, 65536, 70_000):
+            payload = os.urandom(size)
+            frame = binaryFrame(payload, newMaskKey())
+            self.assertEqual(nextClientMessage(frame + b"\x82", 0), (payload, len(frame)))
+            self.assertIsNone(nextClientMessage(frame[:-1], 0))
+            self.assertIsNone(nextClientMessage(serverFrame(0x2, payload), 0))  # unmasked

@@ -28,11 +28,11 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from twisted_exec.net.autobahn_compat import canWriteFrameDirectly
+from twisted_exec.net.autobahn_compat import canWriteFrameDirectly, deliverWholeFrames
 from twisted_exec.net.keepalive import Keepalive
 from twisted_exec.net.pacedreader import PacedReader, WebsocketCutter
 from twisted_exec.rendezvous.router import IRelayPeer, Router
-from twisted_exec.wire.wsframe import serverBinaryFrame
+from twisted_exec.wire.wsframe import nextClientMessage, serverBinaryFrame
 
 if TYPE_CHECKING:
     from twisted_exec.rendezvous.server import RendezvousServer
@@ -222,7 +222,10 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
 
     def _deliver(self, data: bytes) -> None:
         if self.transport is not None:
-            super().dataReceived(data)
+            # Whole binary frames straight to onMessage (net/autobahn_compat), the rest to autobahn.
+            used = deliverWholeFrames(self, data, nextClientMessage)
+            if used < len(data):
+                super().dataReceived(data[used:] if used else data)
 
     @property
     def reader(self) -> PacedReader:

@@ -73,10 +73,20 @@ def nextServerMessage(data: bytes, offset: int, limit: int = 0) -> tuple[bytes, 
     Everything else (control frames, fragments, text, a frame not whole yet, anything a
     websocket library must refuse) is ``None``, for the general parser to handle.
     """
+    return _nextMessage(data, offset, limit, 0)
+
+
+def nextClientMessage(data: bytes, offset: int, limit: int = 0) -> tuple[bytes, int] | None:
+    """:func:`nextServerMessage` for the rendezvous (client to server): the frame must be
+    masked, and its payload is returned unmasked."""
+    return _nextMessage(data, offset, limit, 0x80)
+
+
+def _nextMessage(data: bytes, offset: int, limit: int, mask: int) -> tuple[bytes, int] | None:
     size = len(data)
-    if size - offset < 2 or data[offset] != 0x82:
+    if size - offset < 2 or data[offset] != 0x82 or data[offset + 1] & 0x80 != mask:
         return None
-    length = data[offset + 1]  # the mask bit set: not ours to handle
+    length = data[offset + 1] & 0x7F
     start = offset + 2
     if length == 126:
         start = offset + 4
@@ -92,9 +102,10 @@ def nextServerMessage(data: bytes, offset: int, limit: int = 0) -> tuple[bytes, 
         length = int.from_bytes(data[offset + 2 : start], "big")
         if length <= 0xFFFF or length >> 63:
             return None
-    elif length > 127:
-        return None
-    end = start + length
+    end = start + length + (4 if mask else 0)
     if end > size or (limit and length > limit):
         return None
-    return data[start:end], end
+    if not mask:
+        return data[start:end], end
+    key = data[start : start + 4]
+    return maskPayload(data[start + 4 : end], key), end

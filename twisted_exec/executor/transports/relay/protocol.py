@@ -37,7 +37,11 @@ from twisted.logger import Logger
 from twisted_exec.executor.core.interfaces import IProcessorFactory
 from twisted_exec.executor.core.limits import Limits
 from twisted_exec.executor.transports.relay.demux import MAX_STREAMS, RelayDemux
-from twisted_exec.net.autobahn_compat import PromptFailMixin, canWriteFrameDirectly
+from twisted_exec.net.autobahn_compat import (
+    PromptFailMixin,
+    canWriteFrameDirectly,
+    deliverWholeFrames,
+)
 from twisted_exec.net.backpressure import TransportBackpressure
 from twisted_exec.net.keepalive import Keepalive
 from twisted_exec.net.nodelay import NoDelayMixin
@@ -151,24 +155,10 @@ class RelayClientProtocol(NoDelayMixin, PromptFailMixin, WebSocketClientProtocol
             transport.abortConnection()
 
     def dataReceived(self, data: bytes) -> None:
-        """Whole binary frames at the start of ``data`` go straight to :meth:`onMessage`
-        (``wire/wsframe.nextServerMessage``): autobahn's general parser costs some 15 µs per
-        small frame, a good part of a relay call. Only between frames, with nothing buffered
-        in autobahn; the first frame of any other kind and all after it are autobahn's."""
-        offset = 0
-        if self.state == self.STATE_OPEN and not self.data and self.current_frame is None:
-            limit = self.maxMessagePayloadSize
-            if self.maxFramePayloadSize and (not limit or self.maxFramePayloadSize < limit):
-                limit = self.maxFramePayloadSize
-            if self._perMessageCompress is None and not self.inside_message:
-                while self.state == self.STATE_OPEN and self.transport is not None:
-                    found = nextServerMessage(data, offset, limit)
-                    if found is None:
-                        break
-                    payload, offset = found
-                    self.onMessage(payload, True)
-        if offset < len(data):
-            super().dataReceived(data[offset:] if offset else data)
+        # Whole binary frames straight to onMessage (net/autobahn_compat), the rest to autobahn.
+        used = deliverWholeFrames(self, data, nextServerMessage)
+        if used < len(data):
+            super().dataReceived(data[used:] if used else data)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         self._pushDeadline()
