@@ -33,8 +33,8 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.internet.defer import Deferred
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import b64len, loadConformanceRunner
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.benchlib import b64len, loadConformanceRunner
 
 conf = loadConformanceRunner()
 

@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import loadConformanceRunner, machineDescription
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import react
 from twisted.python.failure import Failure
+
+from bench.benchlib import loadConformanceRunner, machineDescription
 
 TOKEN = "bench-noise-token"
 NOTE = (

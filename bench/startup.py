@@ -37,8 +37,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import Row, loadConformanceRunner, machineDescription, renderTable, rssKiB
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.benchlib import Row, loadConformanceRunner, machineDescription, renderTable, rssKiB
 
 conf = loadConformanceRunner()
 
