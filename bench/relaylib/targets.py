@@ -20,10 +20,8 @@ from twisted.internet import defer, error, protocol
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from bench.benchlib import loadConformanceRunner
+from scripts.conformancelib import launch
 from twisted_exec.testing.rendezvous import ExecutorConnection, Rendezvous
-
-conf = loadConformanceRunner()
 
 TOKEN = "bench-token-not-secret"
 DETACH_TTL = 10.0  # the reference's and our default: a reset stream's session lives this long
@@ -159,15 +157,15 @@ def oursArgv(python: str) -> Callable[[str, str, str], list[str]]:
     """``twistd -n codex-executor --remote`` (run from a source tree, see ``pluginShim``)."""
 
     def argv(registry: str, _url: str, ident: str) -> list[str]:
-        twistd = [python, "-c", conf.TWISTD_MAIN, "-n", "--pidfile="]
+        twistd = [python, "-c", launch.TWISTD_MAIN, "-n", "--pidfile="]
         return [*twistd, "codex-executor", "--remote", registry, "--executor-id", ident]
 
     return argv
 
 
 def buildTargets(args: argparse.Namespace, runRoot: Path, codexHome: Path) -> list[Target]:
-    shim = str(conf.pluginShim(runRoot))
-    env = conf.serverEnv(shim)
+    shim = str(launch.pluginShim(runRoot))
+    env = launch.serverEnv(shim)
     env["CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN"] = TOKEN
     env["CODEX_HOME"] = str(codexHome)
     python = args.python
@@ -181,7 +179,7 @@ def buildTargets(args: argparse.Namespace, runRoot: Path, codexHome: Path) -> li
             before["PYTHONPATH"] = os.pathsep.join([str(Path(args.baseline).resolve()), shim])
             targets.append(Target("before", oursArgv(python), before))
     if args.only != "ours":
-        ref = conf.findReference(args.codex_bin)
+        ref = launch.findReference(args.codex_bin)
         if ref is None:
             print("reference binary not found: measuring without it", file=sys.stderr)
         else:
