@@ -24,6 +24,8 @@ CODEX_HOME_DEFAULT = Path("/work/codexhome")
 
 
 def findReference(explicit: str | None, v171: bool = False) -> Path | None:
+    """The reference binary: ``explicit`` (``--codex-bin``), ``$CODEX_BIN`` (``$CODEX_171_BIN``),
+    then the vendored copies; None when none is an executable file."""
     candidates: list[Path] = []
     if explicit:
         candidates.append(Path(explicit))
