@@ -198,8 +198,7 @@ class RelayDemux(StreamTable):
             self._call(stream, stream.processor.pauseProducing)
 
     def _windowResumed(self, stream: _Stream) -> None:
-        # Resumed only if the websocket does not hold it too (the lifecycle knows both).
-        if stream.lifecycle.windowResumed():
+        if stream.lifecycle.windowResumed() and not self._paused:
             self._call(stream, stream.processor.resumeProducing)
 
     def _stalled(self, stream: _Stream) -> None:

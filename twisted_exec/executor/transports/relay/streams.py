@@ -3,7 +3,8 @@
 The clear 0.131 demux (``demux.py``) and the Noise 0.171 one (``noise_demux.py``) route frames
 differently but hold their streams the same way: a table of live streams, each with a
 :class:`~.lifecycle.StreamCore` and its lifecycle machine, paused and resumed together by the
-websocket's backpressure (resumed in rotating order, so a flooding stream cannot always be
+websocket's backpressure (a hold of every stream at once, so the table's, not each stream's;
+resumed in rotating order, so a flooding stream cannot always be
 first in line), with every call into a processor confined to that stream (a failure is logged,
 and an end inside the call defers ``connectionLost()`` until it returns).
 """
@@ -46,8 +47,7 @@ class StreamTable:
             return
         self._paused = True
         for stream in list(self._streams.values()):
-            if stream.lifecycle.socketPaused():
-                self._call(stream, stream.processor.pauseProducing)
+            self._call(stream, stream.processor.pauseProducing)
 
     def resumeProducing(self) -> None:
         """The write buffer drained: resume the streams, each in turn first, until full again."""
@@ -61,8 +61,9 @@ class StreamTable:
         self._rotation = start + 1
         order = streams[start:] + streams[:start]
         for stream in order:
-            # A stream its own window still holds (its harness is not reading) stays paused.
-            if stream.lifecycle.socketResumed():
+            if stream.windowHeld:
+                continue  # its own harness is still not reading
+            if stream.live:
                 self._call(stream, stream.processor.resumeProducing)
             if self._paused:
                 # That stream filled the websocket again: the rest stay paused (they were
@@ -73,7 +74,7 @@ class StreamTable:
     def _opened(self, stream: StreamCore, connect: Callable[[], None]) -> None:
         """A new stream's processor connects to its sink, paused if the websocket is."""
         self._call(stream, connect)
-        if stream.live and self._paused and stream.lifecycle.socketPaused():
+        if stream.live and self._paused:
             self._call(stream, stream.processor.pauseProducing)
 
     def _retire(self, stream: StreamCore) -> bool:
