@@ -165,35 +165,45 @@ class NoiseRelayDemux(StreamTable):
             return True
         return False
 
+    def _refuse(self, streamId: str, *, failed: bool, why: str = "", **fields: object) -> None:
+        """Reset a stream id that gets no stream; a ``failed`` handshake counts to the limit."""
+        if why:
+            log.warn(why, **fields)
+        self._reset(streamId)
+        if failed:
+            self._chargeFailure()
+
+    def _atStreamLimit(self, streamId: str) -> bool:
+        """Refuse one more stream while ``maxActiveStreams`` are open (not a failed handshake)."""
+        if len(self._streams) < self.maxActiveStreams:
+            return False
+        self._refuse(streamId, failed=False, why="Noise relay has too many active streams")
+        return True
+
     def _handshakeReceived(self, event: Handshake) -> None:
         streamId = event.streamId
         if streamId in self._streams:
-            self._reset(streamId)
+            self._refuse(streamId, failed=False)
             return
         if self._pending.pop(streamId, None) is not None:
-            self._reset(streamId)
-            self._chargeFailure()
+            self._refuse(streamId, failed=True)
             return
-        if len(self._streams) >= self.maxActiveStreams:
-            log.warn("Noise relay has too many active streams")
-            self._reset(streamId)
+        if self._atStreamLimit(streamId):
             return
         if len(self._inFlight) >= self.maxPendingValidations:
-            log.warn("Noise relay has too many pending harness key validations")
-            self._reset(streamId)
+            why = "Noise relay has too many pending harness key validations"
+            self._refuse(streamId, failed=False, why=why)
             return
         pro = noise.prologue(self._environmentId, self._registrationId, streamId)
         try:
             pending = noise.PendingResponderHandshake(self._identity, pro, event.payload)
         except noise.NoiseError as e:
-            log.warn("failed to read Noise relay handshake request: {error}", error=str(e))
-            self._reset(streamId)
-            self._chargeFailure()
+            why = "failed to read Noise relay handshake request: {error}"
+            self._refuse(streamId, failed=True, why=why, error=str(e))
             return
         authorization = authorizationOf(pending.payload)
         if authorization is None:
-            self._reset(streamId)
-            self._chargeFailure()
+            self._refuse(streamId, failed=True)
             return
         validationId = self._nextValidationId
         self._nextValidationId += 1
@@ -230,20 +240,15 @@ class NoiseRelayDemux(StreamTable):
             return  # stale: the stream id was cancelled or reused meanwhile
         del self._pending[streamId]
         if not ok:
-            log.warn("Noise harness authorization failed")
-            self._reset(streamId)
-            self._chargeFailure()
+            self._refuse(streamId, failed=True, why="Noise harness authorization failed")
             return
-        if len(self._streams) >= self.maxActiveStreams:
-            log.warn("Noise relay has too many active streams")
-            self._reset(streamId)
+        if self._atStreamLimit(streamId):
             return
         try:
             transport, message2 = pending.handshake.complete()
         except noise.NoiseError as e:
-            log.warn("failed to complete Noise relay handshake: {error}", error=str(e))
-            self._reset(streamId)
-            self._chargeFailure()
+            why = "failed to complete Noise relay handshake: {error}"
+            self._refuse(streamId, failed=True, why=why, error=str(e))
             return
         self._send(encodeHandshake(streamId, message2))
         processor = self._factory.buildProcessor(None)
@@ -257,9 +262,7 @@ class NoiseRelayDemux(StreamTable):
         stream = self._streams.get(event.streamId)
         if stream is None:
             cancelled = self._pending.pop(event.streamId, None) is not None
-            self._reset(event.streamId)
-            if cancelled:
-                self._chargeFailure()
+            self._refuse(event.streamId, failed=cancelled)
             return
         try:
             messages = stream.channel.receiveRecord(event.seq, event.payload)
