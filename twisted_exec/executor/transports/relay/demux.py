@@ -84,10 +84,8 @@ class _StreamSink:
         self._demux._closeStream(self._stream, "closed by its session")
 
 
-class RelayDemux(StreamTable):
+class RelayDemux(StreamTable[_Stream]):
     """Routes decoded frames to per-stream processors; ``send`` writes one binary message."""
-
-    _streams: dict[str, _Stream]  # type: ignore[assignment]
 
     def __init__(
         self,

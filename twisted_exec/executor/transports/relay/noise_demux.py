@@ -70,11 +70,10 @@ VALIDATION_TIMEOUT = 10.0
 HarnessKeyValidator = Callable[[noise.NoisePublicKey, str, str], Deferred[bool]]
 
 
-class NoiseRelayDemux(StreamTable):
+class NoiseRelayDemux(StreamTable[NoiseStream]):
     """Routes one environment websocket's frames; ``send`` writes one binary message."""
 
     streamLabel = "Noise relay stream"
-    _streams: dict[str, NoiseStream]  # type: ignore[assignment]
 
     def __init__(
         self,

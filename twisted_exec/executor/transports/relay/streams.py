@@ -12,6 +12,7 @@ and an end inside the call defers ``connectionLost()`` until it returns).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from twisted.logger import Logger
 
@@ -19,15 +20,17 @@ from twisted_exec.executor.transports.relay.lifecycle import StreamCore
 
 log = Logger()
 
+StreamT = TypeVar("StreamT", bound=StreamCore)
 
-class StreamTable:
+
+class StreamTable(Generic[StreamT]):
     """Live streams by id, and the websocket-wide pause over them; subclassed by each demux."""
 
     #: How log lines name a stream of this relay ("relay stream", "Noise relay stream").
     streamLabel = "relay stream"
 
     def __init__(self) -> None:
-        self._streams: dict[str, StreamCore] = {}
+        self._streams: dict[str, StreamT] = {}
         self._lost = False
         self._paused = False
         self._rotation = 0  # where the next resume starts (round robin over the streams)
@@ -77,7 +80,7 @@ class StreamTable:
         if stream.live and self._paused:
             self._call(stream, stream.processor.pauseProducing)
 
-    def _retire(self, stream: StreamCore) -> bool:
+    def _retire(self, stream: StreamT) -> bool:
         """Take an ending stream out of the table; ``False`` if it had already ended."""
         if not stream.live:
             return False
