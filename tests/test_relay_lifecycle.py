@@ -48,121 +48,88 @@ def _core() -> StreamCore:
     return StreamCore("s1", _Untouched())
 
 
-def _windowPaused() -> StreamCore:
+#: How to bring a fresh stream into each state.
+_REACH: dict[str, list[str]] = {
+    "Running": [],
+    "WindowPaused": ["windowPaused"],
+    "Ending": ["end"],
+    "Closed": ["end", "drained"],
+}
+
+#: Every input in every state: its answer, ``live`` and ``windowHeld`` afterwards, and the
+#: state it leads to (told by ``_identify``).
+_TABLE: dict[tuple[str, str], tuple[bool | None, bool, bool, str]] = {
+    ("Running", "windowPaused"): (True, True, True, "WindowPaused"),
+    ("Running", "windowResumed"): (False, True, False, "Running"),
+    ("Running", "end"): (None, False, False, "Ending"),
+    ("Running", "drained"): (False, True, False, "Running"),
+    ("WindowPaused", "windowPaused"): (False, True, True, "WindowPaused"),
+    ("WindowPaused", "windowResumed"): (True, True, False, "Running"),
+    ("WindowPaused", "end"): (None, False, False, "Ending"),
+    ("WindowPaused", "drained"): (False, True, True, "WindowPaused"),
+    ("Ending", "windowPaused"): (False, False, False, "Ending"),
+    ("Ending", "windowResumed"): (False, False, False, "Ending"),
+    ("Ending", "end"): (None, False, False, "Ending"),
+    ("Ending", "drained"): (True, False, False, "Closed"),
+    ("Closed", "windowPaused"): (False, False, False, "Closed"),
+    ("Closed", "windowResumed"): (False, False, False, "Closed"),
+    ("Closed", "end"): (None, False, False, "Closed"),
+    ("Closed", "drained"): (False, False, False, "Closed"),
+}
+
+
+def _identify(core: StreamCore) -> str:
+    """The state a stream's machine is in, told by its answers (it may move on meanwhile)."""
+    if core.lifecycle.drained():
+        return "Ending"
+    if core.lifecycle.windowResumed():
+        return "WindowPaused"
+    if core.lifecycle.windowPaused():
+        return "Running"
+    return "Closed"
+
+
+def _inState(state: str) -> StreamCore:
     core = _core()
-    assert core.lifecycle.windowPaused()
+    for name in _REACH[state]:
+        getattr(core.lifecycle, name)()
     return core
 
 
-def _ending() -> StreamCore:
-    core = _core()
-    core.lifecycle.end()
-    return core
+class MachineTableTests(SynchronousTestCase):
+    """The machine, input by input and state by state, against ``_TABLE``."""
 
+    def test_identifyTellsTheStatesApart(self) -> None:
+        for state in _REACH:
+            self.assertEqual(_identify(_inState(state)), state)
 
-def _closed() -> StreamCore:
-    core = _ending()
-    assert core.lifecycle.drained()
-    return core
+    def test_everyInputInEveryState(self) -> None:
+        self.assertEqual(len(_TABLE), len(_REACH) * 4)
+        for (state, name), (answer, live, held, after) in _TABLE.items():
+            why = f"{name} in {state}"
+            core = _inState(state)
+            self.assertEqual(getattr(core.lifecycle, name)(), answer, why)
+            self.assertEqual((core.live, core.windowHeld), (live, held), why)
+            self.assertEqual(_identify(core), after, why)
 
-
-class RunningTests(SynchronousTestCase):
-    def test_startsLiveAndUnheld(self) -> None:
+    def test_startsRunning(self) -> None:
         core = _core()
-        self.assertTrue(core.live)
-        self.assertFalse(core.windowHeld)
-        self.assertEqual(core.delivering, 0)
+        self.assertEqual((core.live, core.windowHeld, core.delivering), (True, False, 0))
 
-    def test_windowPausedAsksForAPause(self) -> None:
-        core = _core()
-        self.assertTrue(core.lifecycle.windowPaused())
-        self.assertTrue(core.windowHeld)
-        self.assertTrue(core.live)
-
-    def test_windowResumedWhileRunningIsNothing(self) -> None:
-        core = _core()
-        self.assertFalse(core.lifecycle.windowResumed())
-        self.assertFalse(core.windowHeld)
-        # Still running: the next window pause is a real one.
-        self.assertTrue(core.lifecycle.windowPaused())
-
-    def test_drainedWhileLiveOwesNothing(self) -> None:
-        core = _core()
-        self.assertFalse(core.lifecycle.drained())
-        self.assertTrue(core.live)
-
-    def test_endStopsTheStream(self) -> None:
-        core = _core()
+    def test_connectionLostIsOwedOnceWhateverArrivesMeanwhile(self) -> None:
+        core = _inState("WindowPaused")
         core.lifecycle.end()
-        self.assertFalse(core.live)
-
-
-class WindowPausedTests(SynchronousTestCase):
-    def test_windowResumedAsksForAResume(self) -> None:
-        core = _windowPaused()
-        self.assertTrue(core.lifecycle.windowResumed())
-        self.assertFalse(core.windowHeld)
-        self.assertTrue(core.live)
-
-    def test_secondWindowPauseIsNothing(self) -> None:
-        core = _windowPaused()
-        self.assertFalse(core.lifecycle.windowPaused())
-        self.assertTrue(core.windowHeld)
-        # Still held once: one resume releases it.
-        self.assertTrue(core.lifecycle.windowResumed())
-
-    def test_drainedWhileHeldOwesNothing(self) -> None:
-        core = _windowPaused()
-        self.assertFalse(core.lifecycle.drained())
-        self.assertTrue(core.windowHeld)
-
-    def test_endReleasesTheHold(self) -> None:
-        core = _windowPaused()
-        core.lifecycle.end()
-        self.assertFalse(core.live)
-        self.assertFalse(core.windowHeld)
-        self.assertTrue(core.lifecycle.drained())
-
-
-class EndingTests(SynchronousTestCase):
-    def test_drainedDeliversConnectionLostOnce(self) -> None:
-        core = _ending()
+        for name in ("windowPaused", "windowResumed", "end", "windowResumed"):
+            getattr(core.lifecycle, name)()
         self.assertTrue(core.lifecycle.drained())
         self.assertFalse(core.lifecycle.drained())
 
-    def test_windowEventsAfterTheEndAreNothing(self) -> None:
-        core = _ending()
-        self.assertFalse(core.lifecycle.windowPaused())
-        self.assertFalse(core.lifecycle.windowResumed())
-        self.assertFalse(core.windowHeld)
-        self.assertFalse(core.live)
-        # Still owed: the window events did not swallow the connectionLost.
-        self.assertTrue(core.lifecycle.drained())
-
-    def test_secondEndIsTheSameEnd(self) -> None:
-        core = _ending()
-        core.lifecycle.end()
-        self.assertFalse(core.live)
-        self.assertTrue(core.lifecycle.drained())
-        self.assertFalse(core.lifecycle.drained())
-
-
-class ClosedTests(SynchronousTestCase):
-    def test_everyInputIsNothing(self) -> None:
-        core = _closed()
-        self.assertFalse(core.lifecycle.windowPaused())
-        self.assertFalse(core.lifecycle.windowResumed())
-        core.lifecycle.end()
-        self.assertFalse(core.lifecycle.drained())
-        self.assertFalse(core.live)
-        self.assertFalse(core.windowHeld)
-
-    def test_noWayBack(self) -> None:
-        """A closed stream never runs again: a later data frame builds a new stream."""
-        core = _closed()
+    def test_noWayBackFromTheEnd(self) -> None:
+        """An ended stream never runs again: a later data frame builds a new stream."""
+        core = _inState("Closed")
         for _ in range(3):
-            core.lifecycle.windowResumed()
-            core.lifecycle.end()
+            self.assertFalse(core.lifecycle.windowPaused())
+            self.assertFalse(core.lifecycle.windowResumed())
         self.assertFalse(core.live)
 
 
