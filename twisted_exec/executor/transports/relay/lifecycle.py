@@ -4,13 +4,13 @@ A stream (one ``stream_id`` on a relay websocket, clear 0.131 or Noise 0.171) is
 its processor (clear: on its first data frame; Noise: once the harness key is validated and
 ``handshake{msg2}`` sent) and is then:
 
-- *running*, or *window paused*: its own delivery window (clear relay, ``window.py``) is full
-  because its harness stopped reading; the processor is paused until half of it is
-  acknowledged;
-- *ending*: reset by the peer, closed by its session, stalled, or the websocket lost, while a
-  call into its processor is still on the stack (a session that closes its own sink from inside
-  ``messageReceived``): nothing more reaches the processor, and the one ``connectionLost()`` is
-  owed until that call returns;
+- *running*;
+- *window paused*: its own delivery window (clear relay, ``window.py``) is full because its
+  harness stopped reading; the processor is paused until half of it is acknowledged;
+- *ending*: reset by the peer, closed by its session, stalled, or the websocket lost: nothing
+  more reaches the processor but the one ``connectionLost()``, delivered as soon as no call
+  into the processor is on the stack (at once, or when a session that closed its own sink
+  from inside ``messageReceived`` returns from it);
 - *closed*: ``connectionLost()`` delivered.
 
 Two holds decide whether a processor runs: its window (per stream, here) and the websocket's
