@@ -29,14 +29,10 @@ from twisted.internet.interfaces import IListeningPort, IReactorTCP
 from twisted.logger import Logger
 
 from twisted_exec.rendezvous.auth import TokenSet
-from twisted_exec.rendezvous.router import readHead
+from twisted_exec.rendezvous.frame_head import readHead
+from twisted_exec.rendezvous.interfaces import CloseInfo
 from twisted_exec.rendezvous.server import RendezvousServer
-from twisted_exec.rendezvous.websocket import (
-    CloseInfo,
-    ExecutorLink,
-    HarnessLink,
-    RendezvousWebSocket,
-)
+from twisted_exec.rendezvous.websocket import ExecutorLink, HarnessLink, RendezvousWebSocket
 from twisted_exec.wire import relay_pb2
 from twisted_exec.wire.frames import encodeData, encodeReset, encodeResume
 from twisted_exec.wire.rpcclient import Notification, Reply, RpcClientCore
