@@ -29,7 +29,8 @@ from twisted_exec.harness.connection import HarnessConnection, connectHarness
 from twisted_exec.harness.environment import connectEnvironment
 from twisted_exec.harness.errors import CallError, ExecutorNotConnectedError, StreamError
 from twisted_exec.harness.listing import listExecutors
-from twisted_exec.harness.session import ExecSession, RemoteProcess
+from twisted_exec.harness.remote_process import RemoteProcess
+from twisted_exec.harness.session import ExecSession
 
 INTERRUPTED = outcome.INTERRUPTED
 POLL_FIRST = 0.1

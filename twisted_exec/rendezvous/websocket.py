@@ -31,6 +31,7 @@ from zope.interface import implementer
 from twisted_exec.net.autobahn_compat import canWriteFrameDirectly
 from twisted_exec.net.keepalive import Keepalive
 from twisted_exec.net.pacedreader import PacedReader, websocketCut
+from twisted_exec.net.wsoptions import capWithoutHandshakeTimers
 from twisted_exec.rendezvous.interfaces import CloseInfo, IRelayPeer, WebSocketLink, WebSocketServer
 from twisted_exec.rendezvous.router import Router
 from twisted_exec.wire.wsframe import serverBinaryFrame
@@ -322,12 +323,6 @@ class RendezvousWebSocketFactory(WebSocketServerFactory):  # type: ignore[misc]
     def __init__(self, server: WebSocketServer, maxMessageBytes: int) -> None:
         super().__init__()
         self.server = server
-        self.setProtocolOptions(
-            maxMessagePayloadSize=maxMessageBytes,
-            maxFramePayloadSize=maxMessageBytes,
-            # No autobahn handshake timers: they run on txaio's global loop, not our reactor.
-            # The opening handshake needs none (twisted.web has read the whole upgrade request
-            # before autobahn sees it, and answers it at once); the service bounds closing.
-            openHandshakeTimeout=0,
-            closeHandshakeTimeout=0,
-        )
+        # The opening handshake needs no timer (twisted.web has read the whole upgrade request
+        # before autobahn sees it, and answers it at once); the service bounds closing.
+        capWithoutHandshakeTimers(self, maxMessageBytes)
