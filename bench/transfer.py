@@ -45,9 +45,7 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.python.failure import Failure
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import Row, cpuSeconds, formatValue, machineDescription
-
+from bench.benchlib import Row, cpuSeconds, formatValue, machineDescription
 from twisted_exec.cli.transfer import download, upload
 from twisted_exec.harness.connection import HarnessConnection, connectHarness
 from twisted_exec.harness.session import ExecSession
