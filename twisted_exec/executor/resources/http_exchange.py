@@ -75,10 +75,11 @@ class ExchangeOwner(Protocol):
 
     reactor: Any
     agent: IAgent
-    notify: Callable[[str, dict[str, Any]], None]
     maxBufferedBody: int | None
     maxDeltaBytes: int
     paused: bool
+
+    def notify(self, method: str, params: dict[str, Any]) -> None: ...
 
 
 class ExchangeEvents(Protocol):
@@ -344,7 +345,9 @@ def _buildMachine() -> Callable[[ExchangeCore], ExchangeEvents]:
     @cancelled.upon(E.bodyCollected).loop()
     def collected(m: ExchangeEvents, core: ExchangeCore, body: bytes) -> None:
         # (after the session's end too, as the flag code: nobody reads it then)
-        assert core.answer is not None
+        if core.answer is None:  # no answer was being read: cannot happen, settle anyway
+            core.fail(core.sendingError())
+            return
         core.succeed({**core.answer, "bodyBase64": encodeBase64(body)})
 
     @collecting.upon(E.bodyCollected).to(done)
