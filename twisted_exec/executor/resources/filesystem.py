@@ -27,7 +27,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
 from twisted_exec.compat.base64strict import decodeBase64Strict, encodeBase64
-from twisted_exec.compat.oserror import fromOSError
+from twisted_exec.compat.fileuri import normalise
 from twisted_exec.compat.params import (
     FsCopyParams,
     FsCreateDirectoryParams,
@@ -37,6 +37,7 @@ from twisted_exec.compat.params import (
     FsRemoveParams,
     FsWriteFileParams,
 )
+from twisted_exec.executor.resources.fs_blocking import mapped
 from twisted_exec.executor.resources.fs_tree import (
     _copyFile,
     _copyTree,
@@ -49,23 +50,6 @@ from twisted_exec.wire.errors import INVALID_REQUEST, RpcError
 
 MAX_READ_FILE_BYTES = 512 * 1024 * 1024
 """The reference refuses ``fs/readFile`` of anything whose size is above this (512 MiB)."""
-
-
-_NUL_IN_PATH = "file name contained an unexpected NUL byte"
-
-
-def normalizePath(path: str) -> str:
-    """Lexical normalisation of an absolute path, as ``AbsolutePathBuf`` deserialises it."""
-    parts: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    return "/" + "/".join(parts)
 
 
 # -- the blocking operations (run on the thread pool; plain functions, testable directly) --------
@@ -205,22 +189,6 @@ def _unixMillis(ns: int) -> int:
 _P = ParamSpec("_P")
 
 
-def _mapErrors(f: Callable[_P, dict[str, Any]]) -> Callable[_P, dict[str, Any]]:
-    """Turn OS errors into the reference's JSON-RPC errors, inside the worker thread."""
-
-    def run(*args: _P.args, **kwargs: _P.kwargs) -> dict[str, Any]:
-        try:
-            return f(*args, **kwargs)
-        except OSError as e:
-            raise fromOSError(e) from None
-        except ValueError as e:
-            if "null byte" in str(e):
-                raise RpcError(INVALID_REQUEST, _NUL_IN_PATH) from None
-            raise
-
-    return run
-
-
 class FileSystem:
     """The ``fs/*`` handlers: one per service, stateless.
 
@@ -243,39 +211,36 @@ class FileSystem:
         self, f: Callable[_P, dict[str, Any]], *args: _P.args, **kwargs: _P.kwargs
     ) -> Deferred[dict[str, Any]]:
         pool = self._threadpool if self._threadpool is not None else self._reactor.getThreadPool()
-        return deferToThreadPool(self._reactor, pool, _mapErrors(f), *args, **kwargs)
+        return deferToThreadPool(self._reactor, pool, mapped(f), *args, **kwargs)
 
     def readFile(self, p: FsReadFileParams) -> Deferred[dict[str, Any]]:
-        return self._run(readFile, normalizePath(p.path), self.maxReadBytes)
+        return self._run(readFile, normalise(p.path), self.maxReadBytes)
 
     def writeFile(self, p: FsWriteFileParams) -> Deferred[dict[str, Any]]:
-        return self._run(writeFile, normalizePath(p.path), p.dataBase64)
+        return self._run(writeFile, normalise(p.path), p.dataBase64)
 
     def createDirectory(self, p: FsCreateDirectoryParams) -> Deferred[dict[str, Any]]:
         recursive = True if p.recursive is None else p.recursive
-        return self._run(createDirectory, normalizePath(p.path), recursive)
+        return self._run(createDirectory, normalise(p.path), recursive)
 
     def getMetadata(
         self, p: FsGetMetadataParams, withSize: bool = False
     ) -> Deferred[dict[str, Any]]:
-        return self._run(getMetadata, normalizePath(p.path), withSize)
+        return self._run(getMetadata, normalise(p.path), withSize)
 
     def readDirectory(self, p: FsReadDirectoryParams) -> Deferred[dict[str, Any]]:
-        return self._run(readDirectory, normalizePath(p.path))
+        return self._run(readDirectory, normalise(p.path))
 
     def remove(self, p: FsRemoveParams) -> Deferred[dict[str, Any]]:
         recursive = True if p.recursive is None else p.recursive
         force = True if p.force is None else p.force
-        return self._run(remove, normalizePath(p.path), recursive, force)
+        return self._run(remove, normalise(p.path), recursive, force)
 
     def copy(self, p: FsCopyParams) -> Deferred[dict[str, Any]]:
-        return self._run(
-            copy, normalizePath(p.sourcePath), normalizePath(p.destinationPath), p.recursive
-        )
+        return self._run(copy, normalise(p.sourcePath), normalise(p.destinationPath), p.recursive)
 
 
 __all__ = [
     "MAX_READ_FILE_BYTES",
     "FileSystem",
-    "normalizePath",
 ]
