@@ -30,7 +30,9 @@ from twisted_exec.executor.resources.http_request import HttpRequester
 from twisted_exec.wire.errors import RpcError
 
 
-class _BodyTransport:
+class RecordingProducer:
+    """A transport's producer side that records what it was asked."""
+
     def __init__(self) -> None:
         self.calls: list[str] = []
 
@@ -50,7 +52,7 @@ class _Response:
         self.headers = Headers(headers or {b"x-a": [b"1"]})
         self.request = None
         self.protocol: Protocol | None = None
-        self.transport = _BodyTransport()
+        self.transport = RecordingProducer()
 
     def deliverBody(self, protocol: Protocol) -> None:
         self.protocol = protocol
@@ -135,6 +137,20 @@ class _Harness:
         ]
 
 
+def _started(*, stream: bool = False, timeoutMs: int | None = None) -> _Harness:
+    h = _Harness(stream=stream, timeoutMs=timeoutMs)
+    h.start()
+    return h
+
+
+def _answered(*, stream: bool = False, timeoutMs: int | None = None) -> tuple[_Harness, _Response]:
+    """Started, and the first hop answered (200)."""
+    h = _started(stream=stream, timeoutMs=timeoutMs)
+    response = _Response()
+    h.owner.fake.respond(response)
+    return h, response
+
+
 def _fake(response: _Response) -> IResponse:
     return cast(IResponse, response)
 
@@ -148,8 +164,7 @@ class BufferedTests(SynchronousTestCase):
         self.assertTrue(verifyObject(IAgent, _Agent()))
 
     def test_answer(self) -> None:
-        h = _Harness()
-        h.start()
+        h = _started()
         self.assertEqual(h.state, "sending")
         response = _Response()
         h.owner.fake.respond(response)
@@ -165,8 +180,7 @@ class BufferedTests(SynchronousTestCase):
         self.assertEqual(h.forgotten, [h.exchange])
 
     def test_redirectIsFollowed(self) -> None:
-        h = _Harness()
-        h.start()
+        h = _started()
         first = _redirect()
         h.owner.fake.respond(first)
         self.assertEqual(h.state, "discarding")
@@ -178,8 +192,7 @@ class BufferedTests(SynchronousTestCase):
         self.assertEqual(h.state, "collecting")
 
     def test_tooManyRedirects(self) -> None:
-        h = _Harness()
-        h.start()
+        h = _started()
         for _ in range(MAX_REDIRECTS + 1):
             response = _redirect()
             h.owner.fake.respond(response)
@@ -189,8 +202,7 @@ class BufferedTests(SynchronousTestCase):
         self.assertIn("error following redirect", h.error())
 
     def test_requestFails(self) -> None:
-        h = _Harness()
-        h.start()
+        h = _started()
         h.owner.fake.requests[0][2].errback(ConnectionLost())
         self.assertEqual(h.state, "failed")
         self.assertEqual(
@@ -198,10 +210,7 @@ class BufferedTests(SynchronousTestCase):
         )
 
     def test_bodyCutShort(self) -> None:
-        h = _Harness()
-        h.start()
-        response = _Response()
-        h.owner.fake.respond(response)
+        h, response = _answered()
         response.end(ConnectionLost())
         self.assertEqual(h.state, "failed")
         self.assertIn(BODY_ERROR, h.error())
@@ -209,10 +218,7 @@ class BufferedTests(SynchronousTestCase):
 
 class StreamedTests(SynchronousTestCase):
     def test_replyThenDeltas(self) -> None:
-        h = _Harness(stream=True)
-        h.start()
-        response = _Response()
-        h.owner.fake.respond(response)
+        h, response = _answered(stream=True)
         self.assertEqual(h.state, "replied")
         [result] = h.outcomes
         self.assertEqual(result["bodyBase64"], "")
@@ -228,10 +234,7 @@ class StreamedTests(SynchronousTestCase):
         self.assertEqual(h.forgotten, [h.exchange])
 
     def test_pausedBeforeTheBodyConnects(self) -> None:
-        h = _Harness(stream=True)
-        h.start()
-        response = _Response()
-        h.owner.fake.respond(response)
+        h, response = _answered(stream=True)
         h.owner.paused = True
         h.exchange.pause()  # nothing to pause yet: ignored
         h.clock.advance(0)
@@ -242,18 +245,14 @@ class StreamedTests(SynchronousTestCase):
 
 class DeadlineTests(SynchronousTestCase):
     def test_whileSending(self) -> None:
-        h = _Harness(timeoutMs=1000)
-        h.start()
+        h = _started(timeoutMs=1000)
         h.clock.advance(1)
         self.assertEqual(h.state, "failed")
         self.assertIn("error sending request", h.error())
         self.assertEqual(h.clock.getDelayedCalls(), [])
 
     def test_whileCollecting(self) -> None:
-        h = _Harness(timeoutMs=1000)
-        h.start()
-        response = _Response()
-        h.owner.fake.respond(response)
+        h, response = _answered(timeoutMs=1000)
         h.clock.advance(1)
         self.assertEqual(h.state, "expired")
         self.assertEqual(response.transport.calls, ["stop"])
@@ -261,8 +260,7 @@ class DeadlineTests(SynchronousTestCase):
         self.assertEqual(h.error(), f"failed to read http/request response body: {BODY_ERROR}")
 
     def test_whileDiscardingARedirect(self) -> None:
-        h = _Harness(timeoutMs=1000)
-        h.start()
+        h = _started(timeoutMs=1000)
         first = _redirect()
         h.owner.fake.respond(first)
         h.clock.advance(1)
@@ -274,10 +272,7 @@ class DeadlineTests(SynchronousTestCase):
         )
 
     def test_beforeTheStreamConnects(self) -> None:
-        h = _Harness(stream=True, timeoutMs=1000)
-        h.start()
-        response = _Response()
-        h.owner.fake.respond(response)
+        h, response = _answered(stream=True, timeoutMs=1000)
         h.clock.advance(1)
         self.assertEqual(h.state, "expired")
         self.assertEqual(response.transport.calls, ["stop"], "connected only to stop")
@@ -286,10 +281,7 @@ class DeadlineTests(SynchronousTestCase):
         self.assertEqual(h.state, "done")
 
     def test_whileStreaming(self) -> None:
-        h = _Harness(stream=True, timeoutMs=1000)
-        h.start()
-        response = _Response()
-        h.owner.fake.respond(response)
+        h, response = _answered(stream=True, timeoutMs=1000)
         h.clock.advance(0)
         response.send(b"part")
         h.clock.advance(1)
@@ -300,8 +292,7 @@ class DeadlineTests(SynchronousTestCase):
 
 class CancelTests(SynchronousTestCase):
     def test_whileSending(self) -> None:
-        h = _Harness(timeoutMs=1000)
-        h.start()
+        h = _started(timeoutMs=1000)
         h.exchange.cancel()
         self.assertEqual(h.state, "cancelled")
         self.assertIn("error sending request", h.error())
@@ -309,10 +300,7 @@ class CancelTests(SynchronousTestCase):
         self.assertEqual(h.forgotten, [h.exchange])
 
     def test_whileStreamingNothingMoreIsSent(self) -> None:
-        h = _Harness(stream=True)
-        h.start()
-        response = _Response()
-        h.owner.fake.respond(response)
+        h, response = _answered(stream=True)
         h.clock.advance(0)
         response.send(b"held")
         h.exchange.cancel()
@@ -322,10 +310,7 @@ class CancelTests(SynchronousTestCase):
         self.assertEqual(h.deltas(), [])
 
     def test_beforeTheStreamConnects(self) -> None:
-        h = _Harness(stream=True)
-        h.start()
-        response = _Response()
-        h.owner.fake.respond(response)
+        h, response = _answered(stream=True)
         h.exchange.cancel()
         h.clock.advance(0)
         self.assertEqual(response.transport.calls, ["stop"], "the connection is dropped")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +12,7 @@ from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.test_http_exchange import RecordingProducer
 from twisted_exec.executor.core.output_buffer import Chunk, Event, Exited, OutputBuffer
 from twisted_exec.executor.resources.process_entry import exitCodeOf
 from twisted_exec.executor.resources.process_lifecycle import (
@@ -39,16 +39,10 @@ class _Owner:
         self.reapedCount += 1
 
 
-class _Transport:
+class _Transport(RecordingProducer):
     def __init__(self) -> None:
-        self.calls: list[str] = []
+        super().__init__()
         self.pipes: dict[int, Any] = {}
-
-    def pauseProducing(self) -> None:
-        self.calls.append("pause")
-
-    def resumeProducing(self) -> None:
-        self.calls.append("resume")
 
     def closeStdin(self) -> None:
         self.calls.append("closeStdin")
@@ -234,22 +228,13 @@ class IgnoredInputTests(SynchronousTestCase):
     """Every input is accepted in every state: a late event never raises into the reactor."""
 
     def test_everyInputInEveryState(self) -> None:
-        inputs: list[Callable[[ProcessEvents], None]] = [
-            lambda m: m.output("stdout", b"x"),
-            lambda m: m.outputClosed(),
-            lambda m: m.graceExpired(),
-            lambda m: m.graceHeld(),
-            lambda m: m.pause(),
-            lambda m: m.resume(),
-            lambda m: m.interrupt(),
-            lambda m: m.terminate(),
-            lambda m: m.kill(),
-            lambda m: m.forget(),
-        ]
+        inputs: list[tuple[str, tuple[object, ...]]] = [("output", ("stdout", b"x"))]
+        inputs += [(name, ()) for name in ["outputClosed", "graceExpired", "graceHeld", "pause"]]
+        inputs += [(name, ()) for name in ["resume", "interrupt", "terminate", "kill", "forget"]]
         for name in STATES:
-            for feed in inputs:
+            for method, args in inputs:
                 h = _toState(name)
-                feed(h.machine)  # must not raise
+                getattr(h.machine, method)(*args)  # must not raise
                 self.assertIn(h.machine.stateName(), STATES)
 
     def test_reapedTwiceIsIgnored(self) -> None:

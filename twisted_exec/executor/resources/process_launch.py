@@ -12,11 +12,9 @@ environment) and owns it afterwards; this module only knows *how* a child is sta
 
 from __future__ import annotations
 
-import fcntl
 import os
-import struct
-import termios
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from twisted.internet.protocol import ProcessProtocol
@@ -24,9 +22,8 @@ from twisted.internet.threads import deferToThreadPool
 
 from twisted_exec.compat.params import ExecParams
 from twisted_exec.executor.resources.process_prespawn import (
-    PTY_COLS,
-    PTY_ROWS,
     Prespawned,
+    openPty,
     prespawnPipes,
     prespawnPty,
 )
@@ -49,9 +46,28 @@ def spawnOnReactor(
 ) -> None:
     """Look the program up, fork and exec on this (the reactor) thread."""
     if p.tty:
-        _spawnPty(reactor, proto, p.argv[0], args, env, p.cwd, environ)
+        workdir = _ptyCwd(p.cwd, env, environ)
+        executable = resolvePtyProgram(p.argv[0], env, workdir)
+        with openPty() as usePTY:
+            _PtyProcess(reactor, executable, args, env, workdir, proto, usePTY=usePTY)
     else:
-        _spawnPipes(reactor, proto, p.argv[0], args, env, p.cwd, bool(p.pipeStdin), environ)
+        executable = resolvePipeProgram(p.argv[0], env, environ)
+        with _childStdin(bool(p.pipeStdin)) as stdin:
+            childFDs: dict[int, Any] = {0: stdin, 1: "r", 2: "r"}
+            _PipeProcess(reactor, executable, args, env, p.cwd, proto, childFDs=childFDs)
+
+
+@contextmanager
+def _childStdin(pipeStdin: bool) -> Iterator[int | str]:
+    """A pipe (``"w"``) or ``/dev/null``, ours to close once the child has its copy."""
+    if pipeStdin:
+        yield "w"
+        return
+    devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        yield devnull
+    finally:
+        os.close(devnull)
 
 
 async def spawnOnWorker(
@@ -94,59 +110,6 @@ async def spawnOnWorker(
         _PtyProcess.adopt(reactor, prespawned, args, makeProtocol())
     else:
         _PipeProcess.adopt(reactor, prespawned, args, makeProtocol())
-
-
-def _spawnPipes(
-    reactor: Any,
-    proto: ProcessProtocol,
-    program: str,
-    args: list[str],
-    env: dict[str, str],
-    cwd: str,
-    pipeStdin: bool,
-    environ: Mapping[str, str],
-) -> None:
-    executable = resolvePipeProgram(program, env, environ)
-    devnull = None
-    if pipeStdin:
-        childFDs: dict[int, Any] = {0: "w", 1: "r", 2: "r"}
-    else:
-        devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        childFDs = {0: devnull, 1: "r", 2: "r"}
-    try:
-        _PipeProcess(reactor, executable, args, env, cwd, proto, childFDs=childFDs)
-    finally:
-        if devnull is not None:
-            os.close(devnull)
-
-
-def _spawnPty(
-    reactor: Any,
-    proto: ProcessProtocol,
-    program: str,
-    args: list[str],
-    env: dict[str, str],
-    cwd: str,
-    environ: Mapping[str, str],
-) -> None:
-    workdir = _ptyCwd(cwd, env, environ)
-    executable = resolvePtyProgram(program, env, workdir)
-    master, slave = os.openpty()
-    try:
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", PTY_ROWS, PTY_COLS, 0, 0))
-        _PtyProcess(
-            reactor,
-            executable,
-            args,
-            env,
-            workdir,
-            proto,
-            usePTY=(master, slave, os.ttyname(slave)),
-        )
-    except BaseException:
-        os.close(master)
-        os.close(slave)
-        raise
 
 
 __all__ = ["spawnOnReactor", "spawnOnWorker"]
