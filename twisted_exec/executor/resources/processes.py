@@ -26,8 +26,6 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -44,13 +42,13 @@ from twisted_exec.compat.params import (
 from twisted_exec.executor.core.dialect import Dialect
 from twisted_exec.executor.core.interfaces import IProcessTable
 from twisted_exec.executor.core.limits import Limits
-from twisted_exec.executor.core.output_buffer import OutputBuffer
 from twisted_exec.executor.resources.containment import Containment, restoreChildSignals
 from twisted_exec.executor.resources.process_entry import (
     _Entry,
     _Protocol,
     _Tombstone,
 )
+from twisted_exec.executor.resources.process_io import waitForEvents, writeBacklog
 from twisted_exec.executor.resources.process_launch import spawnOnReactor, spawnOnWorker
 from twisted_exec.net.secretenv import SecretScrubber
 from twisted_exec.wire.errors import internalError, invalidParams, invalidRequest
@@ -371,38 +369,4 @@ class ProcessTable:
             entry.kill()
 
 
-def writeBacklog(writer: Any) -> int:
-    """Bytes a Twisted ``FileDescriptor`` holds that the kernel has not taken yet."""
-    buffered = len(getattr(writer, "dataBuffer", b"")) - getattr(writer, "offset", 0)
-    return buffered + getattr(writer, "_tempDataLen", 0)
-
-
-def waitForEvents(
-    clock: IReactorTime, buffer: OutputBuffer, afterSeq: int, waitMs: int
-) -> Deferred[None]:
-    """Fire at the first event with seq > ``afterSeq`` or after ``waitMs``, whichever is first.
-
-    Fires at once when such events exist already or the process is closed (nothing more can come).
-    """
-    done: Deferred[None] = Deferred()
-    if buffer.hasEventsAfter(afterSeq) or buffer.closed:
-        done.callback(None)
-        return done
-
-    def wake() -> None:
-        if timer.active():
-            timer.cancel()
-        if not done.called:
-            done.callback(None)
-
-    def timeout() -> None:
-        cancel()
-        if not done.called:
-            done.callback(None)
-
-    timer = clock.callLater(waitMs / 1000.0, timeout)
-    cancel = buffer.addWaiter(afterSeq, wake)
-    return done
-
-
-__all__ = ["ProcessTable", "waitForEvents"]
+__all__ = ["ProcessTable", "waitForEvents", "writeBacklog"]
