@@ -14,7 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tests.test_http_exchange import RecordingProducer
 from twisted_exec.executor.core.output_buffer import Chunk, Event, Exited, OutputBuffer
-from twisted_exec.executor.resources.process_entry import exitCodeOf
+from twisted_exec.executor.resources.process_entry import _Entry, exitCodeOf
 from twisted_exec.executor.resources.process_lifecycle import (
     ProcessCore,
     ProcessEvents,
@@ -73,6 +73,9 @@ class _Harness:
     def _retire(self) -> None:
         self.retired += 1
 
+    def output(self, stream: str, data: bytes) -> None:
+        self.buffer.appendOutput(stream, data)
+
     def reap(self, code: int = 0) -> None:
         self.core.exitCode = code
         self.machine.reaped()
@@ -106,11 +109,11 @@ STATES = ["running", "outputClosed", "draining", "drainHeld", "exited", "closed"
 class ExitOrderTests(SynchronousTestCase):
     def test_outputClosesWithinTheGrace(self) -> None:
         h = _Harness()
-        h.machine.output("stdout", b"a")
+        h.output("stdout", b"a")
         h.reap(3)
         self.assertEqual(h.machine.stateName(), "draining")
         self.assertEqual(len(h.clock.getDelayedCalls()), 1)
-        h.machine.output("stderr", b"b")
+        h.output("stderr", b"b")
         h.machine.outputClosed()
         self.assertEqual(h.machine.stateName(), "closed")
         self.assertEqual(h.kinds(), ["Chunk", "Chunk", "Exited", "Closed"])
@@ -139,7 +142,7 @@ class ExitOrderTests(SynchronousTestCase):
         h.clock.advance(0.01)
         self.assertEqual(h.machine.stateName(), "exited")
         self.assertEqual(h.kinds(), ["Exited"])
-        h.machine.output("stdout", b"late")
+        h.output("stdout", b"late")
         h.machine.outputClosed()
         self.assertEqual(h.kinds(), ["Exited", "Chunk", "Closed"])
         self.assertEqual(h.retired, 1)
@@ -172,7 +175,7 @@ class ExitOrderTests(SynchronousTestCase):
                 return readFD
 
             def doRead(self) -> None:
-                h.machine.output("stdout", os.read(readFD, 8192))
+                h.output("stdout", os.read(readFD, 8192))
 
         h.transport.pipes[1] = Reader()
         h.reap(0)
@@ -228,8 +231,7 @@ class IgnoredInputTests(SynchronousTestCase):
     """Every input is accepted in every state: a late event never raises into the reactor."""
 
     def test_everyInputInEveryState(self) -> None:
-        inputs: list[tuple[str, tuple[object, ...]]] = [("output", ("stdout", b"x"))]
-        inputs += [(name, ()) for name in ["outputClosed", "graceExpired", "graceHeld", "pause"]]
+        inputs = [(name, ()) for name in ["outputClosed", "graceExpired", "graceHeld", "pause"]]
         inputs += [(name, ()) for name in ["resume", "interrupt", "terminate", "kill", "forget"]]
         for name in STATES:
             for method, args in inputs:
@@ -245,10 +247,34 @@ class IgnoredInputTests(SynchronousTestCase):
             self.assertEqual((h.machine.stateName(), h.events, h.owner.reapedCount), before)
 
     def test_closedIgnoresLateOutput(self) -> None:
-        """The flag code raised (``output after the buffer was closed``) into the reactor."""
-        h = _toState("closed")
-        h.machine.output("stdout", b"late")
-        self.assertEqual(h.kinds(), ["Exited", "Closed"])
+        """Through the entry: the flag code raised (``output after the buffer was closed``)."""
+        owner = _Owner()
+        sent: list[str] = []
+        retired: list[object] = []
+
+        class Table:
+            retainBytes = 1 << 20
+            reactor = owner.reactor
+            exitGrace = GRACE
+            paused = False
+            _closedOne = owner._closedOne
+            _reapedOne = owner._reapedOne
+
+            def notify(self, method: str, params: Any) -> None:
+                sent.append(method)
+
+            def _retire(self, entry: object) -> None:
+                retired.append(entry)
+
+        entry = _Entry(Table(), "p", False, False)
+        entry.dataReceived(1, b"early")
+        entry.pipeClosed(1)
+        entry.pipeClosed(2)
+        entry.reaped(Failure(ProcessDone(0)))
+        self.assertEqual(entry.state, "closed")
+        entry.dataReceived(1, b"late")
+        self.assertEqual(sent, ["process/output", "process/exited", "process/closed"])
+        self.assertEqual(retired, [entry])
 
     def test_pauseAndResumeOnceClosed(self) -> None:
         h = _toState("closed")

@@ -24,6 +24,10 @@ Every input is accepted in every state: one that cannot matter there is ignored,
 code ignored it (e.g. ``terminate`` after the reap, ``resume`` once closed), so nothing the
 reactor delivers late raises into it.
 
+Output is not an input: it changes no state and is appended in every state but ``closed`` (the
+buffer knows that one), and it is the hot path of streaming, where a transition cost more than
+the rest of the chunk's handling (see :meth:`~.process_entry._Entry.dataReceived`).
+
 Re-entrancy: Automat queues an input that arrives while a transition runs and delivers it after.
 So the grace timer drains the pipes *before* it feeds :meth:`ProcessEvents.graceExpired` (output
 read by the drain must precede ``exited``, not be queued behind it); see :func:`_graceTimer`.
@@ -64,9 +68,6 @@ class LifecycleOwner(Protocol):
 
 class ProcessEvents(Protocol):
     """The inputs of the machine: what happens to a process, from its transport or the table."""
-
-    def output(self, stream: str, data: bytes) -> None:
-        """The child wrote ``data`` on ``stream`` (``stdout``, ``stderr`` or ``pty``)."""
 
     def outputClosed(self) -> None:
         """Every output of the child is closed (all its pipes, or the pty)."""
@@ -193,9 +194,6 @@ def _buildMachine() -> Callable[[ProcessCore], ProcessEvents]:
     def ignore(m: ProcessEvents, core: ProcessCore, *args: object) -> None:
         """An event that cannot matter in this state (the flag code ignored it too)."""
 
-    def append(m: ProcessEvents, core: ProcessCore, stream: str, data: bytes) -> None:
-        core.buffer.appendOutput(stream, data)
-
     def afterReap(core: ProcessCore) -> None:
         core.owner._reapedOne()
         if not core.tty and core.pipeStdin:
@@ -258,7 +256,6 @@ def _buildMachine() -> Callable[[ProcessCore], ProcessEvents]:
 
     # draining's data (the grace timer) matters only to the transitions above: nodata=True
     draining.upon(E.kill, nodata=True).loop()(kill)
-    draining.upon(E.output, nodata=True).loop()(append)
     draining.upon(E.pause, nodata=True).loop()(pause)
     draining.upon(E.resume, nodata=True).loop()(resume)
     for late in (E.interrupt, E.terminate, E.reaped, E.forget):
@@ -270,7 +267,6 @@ def _buildMachine() -> Callable[[ProcessCore], ProcessEvents]:
 
     # -- everything else ----------------------------------------------------------------------
     for notClosed in (running, outputClosed, drainHeld, exited):
-        notClosed.upon(E.output).loop()(append)
         notClosed.upon(E.pause).loop()(pause)
         notClosed.upon(E.forget).loop()(ignore)
     for resumable in (running, outputClosed, exited):
@@ -281,7 +277,6 @@ def _buildMachine() -> Callable[[ProcessCore], ProcessEvents]:
     outputClosed.upon(E.outputClosed).loop()(ignore)
     for gone in (closed, tombstoned):
         for event in (
-            E.output,
             E.outputClosed,
             E.reaped,
             E.graceExpired,
