@@ -22,7 +22,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from twisted_exec.compat import params
 from twisted_exec.compat.base64strict import encodeBase64
-from twisted_exec.compat.fileuri import normalise
+from twisted_exec.compat.fileuri import normalizePath
 from twisted_exec.compat.oserror import fromOSError, osErrorMessage
 from twisted_exec.executor.resources import fs_tree
 from twisted_exec.executor.resources.filesystem import MAX_READ_FILE_BYTES, FileSystem
@@ -792,5 +792,5 @@ class NormalizePathTests(SynchronousTestCase):
             ("/../tmp", "/tmp"),
             ("/a/b/../../..", "/"),
         ]
-        normalize: Callable[[str], str] = normalise
+        normalize: Callable[[str], str] = normalizePath
         self.assertEqual([(p, normalize(p)) for p, _ in cases], cases)

@@ -27,7 +27,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
 from twisted_exec.compat.base64strict import decodeBase64Strict, encodeBase64
-from twisted_exec.compat.fileuri import normalise
+from twisted_exec.compat.fileuri import normalizePath
 from twisted_exec.compat.params import (
     FsCopyParams,
     FsCreateDirectoryParams,
@@ -214,30 +214,32 @@ class FileSystem:
         return deferToThreadPool(self._reactor, pool, mapped(f), *args, **kwargs)
 
     def readFile(self, p: FsReadFileParams) -> Deferred[dict[str, Any]]:
-        return self._run(readFile, normalise(p.path), self.maxReadBytes)
+        return self._run(readFile, normalizePath(p.path), self.maxReadBytes)
 
     def writeFile(self, p: FsWriteFileParams) -> Deferred[dict[str, Any]]:
-        return self._run(writeFile, normalise(p.path), p.dataBase64)
+        return self._run(writeFile, normalizePath(p.path), p.dataBase64)
 
     def createDirectory(self, p: FsCreateDirectoryParams) -> Deferred[dict[str, Any]]:
         recursive = True if p.recursive is None else p.recursive
-        return self._run(createDirectory, normalise(p.path), recursive)
+        return self._run(createDirectory, normalizePath(p.path), recursive)
 
     def getMetadata(
         self, p: FsGetMetadataParams, withSize: bool = False
     ) -> Deferred[dict[str, Any]]:
-        return self._run(getMetadata, normalise(p.path), withSize)
+        return self._run(getMetadata, normalizePath(p.path), withSize)
 
     def readDirectory(self, p: FsReadDirectoryParams) -> Deferred[dict[str, Any]]:
-        return self._run(readDirectory, normalise(p.path))
+        return self._run(readDirectory, normalizePath(p.path))
 
     def remove(self, p: FsRemoveParams) -> Deferred[dict[str, Any]]:
         recursive = True if p.recursive is None else p.recursive
         force = True if p.force is None else p.force
-        return self._run(remove, normalise(p.path), recursive, force)
+        return self._run(remove, normalizePath(p.path), recursive, force)
 
     def copy(self, p: FsCopyParams) -> Deferred[dict[str, Any]]:
-        return self._run(copy, normalise(p.sourcePath), normalise(p.destinationPath), p.recursive)
+        return self._run(
+            copy, normalizePath(p.sourcePath), normalizePath(p.destinationPath), p.recursive
+        )
 
 
 __all__ = [

@@ -27,7 +27,7 @@ from typing import Any
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 
-from twisted_exec.compat.fileuri import normalise
+from twisted_exec.compat.fileuri import normalizePath
 from twisted_exec.executor.core.interfaces import IConnectionResource
 from twisted_exec.executor.resources.fs_blocking import BlockingRunner, CallInThread
 from twisted_exec.executor.resources.fs_inotify import (
@@ -76,8 +76,8 @@ def planWatch(missing: list[str], present: str | None) -> WatchPlan | None:
     """The watch for these paths, or None when the reference answers "not watching" outright."""
     if not missing or len(missing) > MAX_MISSING_PATHS:
         return None
-    normal = tuple(normalise(path) for path in missing)
-    presentPath = None if present is None else normalise(present)
+    normal = tuple(normalizePath(path) for path in missing)
+    presentPath = None if present is None else normalizePath(present)
     seen: set[str] = set()
     # ``present``'s ancestors count and fire too (probed: chmod of its parent notifies)
     for path in (*normal, *(() if presentPath is None else (presentPath,))):
