@@ -66,6 +66,10 @@ from twisted_exec.executor.resources.http_policy import Prepared
 from twisted_exec.wire.errors import internalError
 
 
+def ignore(m: ExchangeEvents, core: ExchangeCore, *args: object, **kwargs: object) -> None:
+    """An event that cannot matter in the state it arrives in (the flag code ignored it too)."""
+
+
 def _buildMachine() -> Callable[[ExchangeCore], ExchangeEvents]:
     builder = TypeMachineBuilder(ExchangeEvents, ExchangeCore)
     idle = builder.state("idle")
@@ -79,9 +83,6 @@ def _buildMachine() -> Callable[[ExchangeCore], ExchangeEvents]:
     done = builder.state("done")
     failed = builder.state("failed")
     E = ExchangeEvents
-
-    def ignore(m: ExchangeEvents, core: ExchangeCore, *args: object, **kwargs: object) -> None:
-        """An event that cannot matter in this state (the flag code ignored it too)."""
 
     # -- the header phase ---------------------------------------------------------------------
     @idle.upon(E.start).to(sending)

@@ -180,6 +180,10 @@ def _startGrace(machine: ProcessEvents, core: ProcessCore) -> IDelayedCall:
     return delayed
 
 
+def ignore(m: ProcessEvents, core: ProcessCore, *args: object) -> None:
+    """An event that cannot matter in the state it arrives in (the flag code ignored it too)."""
+
+
 def _buildMachine() -> Callable[[ProcessCore], ProcessEvents]:
     builder = TypeMachineBuilder(ProcessEvents, ProcessCore)
     running = builder.state("running")
@@ -190,9 +194,6 @@ def _buildMachine() -> Callable[[ProcessCore], ProcessEvents]:
     closed = builder.state("closed")
     tombstoned = builder.state("tombstoned")
     E = ProcessEvents
-
-    def ignore(m: ProcessEvents, core: ProcessCore, *args: object) -> None:
-        """An event that cannot matter in this state (the flag code ignored it too)."""
 
     def afterReap(core: ProcessCore) -> None:
         core.owner._reapedOne()
