@@ -177,10 +177,11 @@ class ExecutorService(MultiService):
         limits: ExecutorLimits | None = None,
         environ: Mapping[str, str] | None = None,
         scrubber: SecretScrubber | None = None,
+        metrics: bool = True,
     ) -> None:
         super().__init__()
         self.executor = Executor(
-            reactor, ttl=ttl, limits=limits, environ=environ, scrubber=scrubber
+            reactor, ttl=ttl, limits=limits, environ=environ, scrubber=scrubber, metrics=metrics
         )
         self._sweep: LoopingCall | None = None
 

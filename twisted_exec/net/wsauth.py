@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import ipaddress
 import json
@@ -45,8 +46,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from cryptography.hazmat.primitives import hashes
 
 DEFAULT_MAX_CLOCK_SKEW_SECONDS = 30
 MIN_SIGNED_BEARER_SECRET_BYTES = 32
@@ -81,9 +80,9 @@ class Refusal:
 
 
 def sha256(data: bytes) -> bytes:
-    digest = hashes.Hash(hashes.SHA256())
-    digest.update(data)
-    return digest.finalize()
+    # hashlib, not cryptography's hashes: the same digest without loading cryptography's
+    # bindings into every executor at start-up (tests/test_startup_imports.py)
+    return hashlib.sha256(data).digest()
 
 
 @dataclass(frozen=True)
