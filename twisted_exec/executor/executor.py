@@ -136,7 +136,7 @@ class DeferredHttpRequester:
 class Executor:
     """One executor: a session registry and a processor factory that transports share.
 
-    ``metrics=False``: count nothing (``self.metrics`` is None), for a process that serves no
+    ``metrics=False``: count nothing (:attr:`metrics` is None), for a process that serves no
     ``/metrics``: stdio without ``--metrics-listen`` (prometheus_client is ~7 ms and ~3 MiB of
     every stdio session's start-up).
     """
@@ -187,7 +187,8 @@ class Executor:
         self.fsStreams = fs171.FsStreams(reactor, self.offload)
         fs171.register(self.methods, self.fsStreams)
         self.environment = LocalEnvironment(environ)
-        self.metrics: ExecutorMetrics | None = executorMetrics(self.registry) if metrics else None
+        self._countMetrics = metrics
+        self._metrics: ExecutorMetrics | None = None
         self.processorFactory = ExecProcessorFactory(
             self.registry,
             self.filesystem,
@@ -196,8 +197,27 @@ class Executor:
             concurrentRequests=self.limits.concurrentRequests,
             limits=self.limits,
             clock=reactor,
-            onRequestDone=self.metrics.requestDone if self.metrics is not None else None,
+            onRequestDone=self._requestDone if metrics else None,
         )
+
+    @property
+    def metrics(self) -> ExecutorMetrics | None:
+        """The executor's metrics, built on first use (prometheus_client is not imported before
+        the local listener prints its URL: its site asks for them on the next reactor turn);
+        None with ``metrics=False``."""
+        if self._metrics is None and self._countMetrics:
+            self._metrics = executorMetrics(self.registry)
+        return self._metrics
+
+    def _requestDone(self, method: str, seconds: float) -> None:
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.requestDone(method, seconds)
+
+    def _processStarted(self) -> None:
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.processStarted()
 
     def _makeResources(self, session: Session) -> SessionResources:
         from twisted_exec.executor.resources.processes import ProcessTable
@@ -216,8 +236,8 @@ class Executor:
             spawnPool=self.spawnPool,
         )
         http = DeferredHttpRequester(self.reactor, session.notify, self.limits.httpBodyLimit())
-        if self.metrics is not None:
-            processes.onStarted = self.metrics.processStarted
+        if self._countMetrics:
+            processes.onStarted = self._processStarted
         return SessionResources(processes, http, self.limits.maxFsInFlight)
 
     def shutdown(self) -> None:

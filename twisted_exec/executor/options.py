@@ -275,10 +275,10 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
             twistd.get("nodaemon") and not twistd.get("logfile") and not twistd.get("logger")
         )
         top.logObserver = observerForTwistd(twistd, options["log-format"], options["log-level"])
-    metrics = top.executor.metrics
     if options["metrics-listen"] is not None:
         from twisted_exec.net.metrics_web import MetricsService
 
+        metrics = top.executor.metrics
         assert metrics is not None  # countMetrics above
 
         MetricsService(reactor, metrics, options["metrics-listen"]).setServiceParent(top)
@@ -300,7 +300,7 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
                 maxMessageBytes=maxMessageBytes,
                 auth=wsAuth,
                 insecureNoAuth=bool(options["insecure-no-auth"]),
-                metrics=metrics,
+                metricsFrom=lambda: top.executor.metrics,
             )
         except ValueError as err:  # a bind beyond loopback without --ws-auth
             raise SystemExit(f"Error: {err}") from None
@@ -331,7 +331,7 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
             config,
             maxMessageBytes=maxMessageBytes,
             maxStreams=options["max-streams"] or None,
-            metrics=metrics,
+            metrics=top.executor.metrics,
         )
         remote.setServiceParent(top)
         if twistd is not None and hasattr(twistd, "get"):
