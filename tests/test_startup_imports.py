@@ -108,14 +108,17 @@ else:
 
 INITIALIZE = b'{"id":1,"method":"initialize","params":{"clientName":"test"}}\n'
 
-#: TLS the endpoint way after the reactor was imported without it: a TLS echo over loopback
-#: (what http/request to an https URL and a wss relay do).
+#: TLS the endpoint way after the reactor was imported without it: Agent's https policy (which
+#: twisted.web.client disables for good if it is imported while OpenSSL is not importable) and
+#: a TLS echo over loopback (what http/request to an https URL and a wss relay do).
 TLS_AFTER = """
 import json, sys
 from pathlib import Path
 from twisted_exec.net.leanreactor import importReactorDeferringTLS
 reactor = importReactorDeferringTLS()
 before = "OpenSSL" in sys.modules
+from twisted.web.client import BrowserLikePolicyForHTTPS
+BrowserLikePolicyForHTTPS().creatorForNetloc(b"localhost", 443)  # raises without TLS
 import twisted.test
 from twisted.internet import ssl
 from twisted.internet.endpoints import TCP4ClientEndpoint, wrapClientTLS
