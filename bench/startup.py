@@ -164,6 +164,17 @@ def wsInitialize(url: str, timeout: float = 10.0) -> None:
         s.close()
 
 
+def cpuTicksMs(pid: int) -> float | None:
+    """user+sys CPU of a running process so far (``/proc/PID/stat``, clock ticks of 10 ms)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # after the command: state is field 3, utime and stime are fields 14 and 15
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def measureWs(t: Target) -> dict[str, float]:
     start = time.perf_counter()
     p = t.spawn("ws://127.0.0.1:0")
@@ -175,6 +186,9 @@ def measureWs(t: Target) -> dict[str, float]:
         if not url.startswith("ws://"):
             raise RuntimeError(f"{t.name}: no URL on stdout")
         result["url_ms"] = (urlAt - start) * 1000
+        urlCpu = cpuTicksMs(p.pid)
+        if urlCpu is not None:
+            result["url_cpu_ms"] = urlCpu
         if t.ws:
             rss = rssKiB(p.pid)
             wsInitialize(url)
@@ -347,6 +361,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     n = args.storm
     medianRows = [
         ("url_ms", Row("ws: spawn to the URL on stdout (median)", "ms", True, {})),
+        ("url_cpu_ms", Row("ws: CPU to the URL (/proc, 10 ms ticks)", "ms", True, {})),
         ("init_ms", Row("ws: spawn to the first initialize answered (median)", "ms", True, {})),
         ("ws_cpu_ms", Row("ws: CPU to the first initialize (floor: to the URL)", "ms", True, {})),
         ("stdio_ms", Row("stdio: spawn to initialize answered (median)", "ms", True, {})),
