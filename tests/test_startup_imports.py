@@ -22,13 +22,8 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = (
-    "autobahn",
-    "treq",
-    "google.protobuf",
-    "twisted.web",
-    "twisted_exec.executor.transports.relay",
-    # TLS: Twisted's reactor imports it unless net/leanreactor.py holds it back
+#: TLS: Twisted's reactor imports it unless net/leanreactor.py holds it back.
+TLS = (
     "OpenSSL",
     "cryptography",
     "service_identity",
@@ -37,30 +32,27 @@ HEAVY = (
     "twisted.protocols.tls",
     "twisted.internet._newtls",
     "twisted.internet.endpoints",
+)
+#: /metrics: only when something serves it.
+METRICS = ("prometheus_client", "twisted_exec.net.metrics")
+HEAVY = (
+    "autobahn",
+    "treq",
+    "google.protobuf",
+    "twisted.web",
+    "twisted_exec.executor.transports.relay",
     "jwt",
-    # /metrics: only when something serves it
-    "prometheus_client",
-    "twisted_exec.net.metrics",
+    *TLS,
+    *METRICS,
     # http/request: built on the first request
     "twisted_exec.executor.resources.http_request",
     "twisted_exec.executor.resources.http_agent",
 )
 #: Not loaded before the URL is printed, but the local listener's site needs them: autobahn,
 #: twisted.web, /metrics, and TLS (``autobahn.twisted`` imports its WAMP stack, which imports
-#: ``twisted.internet.ssl``, whatever the application uses).
-SITE = (
-    "autobahn",
-    "twisted.web",
-    "prometheus_client",
-    "twisted_exec.net.metrics",
-    "OpenSSL",
-    "cryptography",
-    "service_identity",
-    "twisted.internet.ssl",
-    "twisted.internet._sslverify",
-    "twisted.protocols.tls",
-    "twisted.internet.endpoints",
-)
+#: ``twisted.internet.ssl``, whatever the application uses). Not ``_newtls``: the reactor's TCP
+#: was imported without it and stays so.
+SITE = ("autobahn", "twisted.web", *METRICS, *(m for m in TLS if m != "twisted.internet._newtls"))
 
 STDIO = """
 import json, sys
