@@ -296,6 +296,7 @@ class BigCopyTests(CliCase):
                     check.update(chunk)
             self.assertEqual(check.hexdigest(), digest.hexdigest(), path)
         # in blocks of 1 MiB both ways (the executor counted them)
+        assert executor.metrics is not None
         text = executor.metrics.render().decode()
         for method in ("fs/writeBlock", "fs/readBlock"):
             match = re.search(
