@@ -1,0 +1,64 @@
+"""Where the Codex 0.171.0 reference binary is, and how the differential tests start it.
+
+The reference-backed tests skip (never fail) when the binary is absent: ``scripts/fetch_codex.sh``
+puts it under ``vendor/``. Several files had their own search order; one function means
+``$CODEX_171_BIN`` is honoured by all of them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from twisted.internet.interfaces import IProcessTransport
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
+
+from tests.support.children import ChildOutput, spawnChild
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+CANDIDATE_BINARIES = (
+    ROOT / "vendor/codex-0.171.0/codex",
+    Path("/work/main/vendor/codex-0.171.0/codex"),
+)
+NOT_FOUND = "Codex CLI 0.171.0 not found; run scripts/fetch_codex.sh"
+
+
+def findCodex171(environ: Mapping[str, str] = os.environ) -> Path | None:
+    """$CODEX_171_BIN, then ./vendor/codex-0.171.0/codex; None when absent."""
+    given = environ.get("CODEX_171_BIN")
+    candidates = [Path(given)] if given else list(CANDIDATE_BINARIES)
+    for path in candidates:
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def binary171() -> str:
+    """The reference binary's path, or skip the calling test."""
+    found = findCodex171()
+    if found is None:
+        raise SkipTest(NOT_FOUND)
+    return str(found)
+
+
+def codexHome(case: SynchronousTestCase) -> str:
+    """A fresh ``CODEX_HOME`` under the test's temporary directory (``_trial_temp``, not /tmp)."""
+    home = os.path.abspath(case.mktemp())
+    os.makedirs(home)
+    return home
+
+
+def spawnReference(
+    case: SynchronousTestCase,
+    proto: ChildOutput,
+    home: str,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+) -> IProcessTransport:
+    """``codex exec-server ARGS`` from the reference, with ``home`` as its HOME, CODEX_HOME and
+    working directory, killed at cleanup. Skips the test when the binary is absent."""
+    binary = binary171()
+    environ = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "CODEX_HOME": home}
+    environ.update(env or {})
+    return spawnChild(case, proto, [binary, "exec-server", *args], environ, path=home)
