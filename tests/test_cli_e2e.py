@@ -21,8 +21,8 @@ from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, TestCase
 
+from tests.support.twistd import SOURCE_ROOT
 from tests.test_full_loop import TOKEN, FullLoop, bounded, closedPortUrl
-from tests.test_twistd_cli import SOURCE_ROOT
 
 CLI = [sys.executable, "-m", "twisted_exec.cli"]
 
