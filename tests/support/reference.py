@@ -14,7 +14,7 @@ from pathlib import Path
 from twisted.internet.interfaces import IProcessTransport
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from tests.support.children import ChildOutput, spawnChild
+from tests.support.children import AnnouncedUrl, ChildOutput, spawnChild
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CANDIDATE_BINARIES = (
@@ -62,3 +62,14 @@ def spawnReference(
     environ = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "CODEX_HOME": home}
     environ.update(env or {})
     return spawnChild(case, proto, [binary, "exec-server", *args], environ, path=home)
+
+
+async def listeningReference(case: SynchronousTestCase, *args: str, timeout: float = 20.0) -> str:
+    """``codex exec-server --listen ws://127.0.0.1:0 ARGS`` from the reference, for the length of
+    ``case``: the ``ws://`` URL it announces (within ``timeout`` seconds)."""
+    from twisted.internet import reactor
+
+    proto = AnnouncedUrl()
+    spawnReference(case, proto, codexHome(case), "--listen", "ws://127.0.0.1:0", *args)
+    url: str = await proto.url.addTimeout(timeout, reactor)
+    return url
