@@ -36,7 +36,7 @@ class ChildOutput(ProcessProtocol):
     def outReceived(self, data: bytes) -> None:
         self.stdout += data
         if b"\n" in self.stdout and not self.firstLine.called:
-            self.firstLine.callback(self.stdout.split(b"\n", 1)[0].decode())
+            self.firstLine.callback(self.stdout.split(b"\n", 1)[0].decode(errors="replace"))
 
     def errReceived(self, data: bytes) -> None:
         self.stderr += data
