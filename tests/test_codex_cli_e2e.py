@@ -33,6 +33,7 @@ from twisted.internet.protocol import ProcessProtocol, ServerFactory
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
+from tests.support.reference import NOT_FOUND_131, findCodexBinary
 from twisted_exec.testing.fake_responses import (
     API_KEY_ENV,
     FakeResponsesAPI,
@@ -46,12 +47,6 @@ from twisted_exec.testing.fake_responses import (
 from twisted_exec.testing.ws_recorder import CLIENT_TO_SERVER, RecordedEvent, WebSocketRecorder
 
 ROOT = Path(__file__).resolve().parent.parent
-_BIN_IN_PACKAGE = Path("package/vendor/x86_64-unknown-linux-musl/codex/codex")
-CANDIDATE_BINARIES = (
-    ROOT / "vendor/codex-0.131.0" / _BIN_IN_PACKAGE,
-    Path("/work/ref") / _BIN_IN_PACKAGE,
-)
-NOT_FOUND = "Codex CLI binary not found; run scripts/fetch_codex.sh"
 
 # Starts twistd with our plugin from the source tree: ``twistd_plugins/`` is only mapped onto
 # ``twisted/plugins/`` by a regular install, so add it to the plugin path unless installed.
@@ -91,16 +86,6 @@ PATCH = (
 )
 TTY_CMD = 'read -r line; echo "got:$line"'
 FINAL_TEXT = "e2e done"
-
-
-def findCodexBinary(environ: Mapping[str, str] = os.environ) -> Path | None:
-    """$CODEX_BIN, then ./vendor/codex-0.131.0/..., then /work/ref/...; None when absent."""
-    given = environ.get("CODEX_BIN")
-    candidates = [Path(given)] if given else list(CANDIDATE_BINARIES)
-    for path in candidates:
-        if path.is_file() and os.access(path, os.X_OK):
-            return path
-    return None
 
 
 def _isUnder(path: Path, ancestor: Path) -> bool:
@@ -568,7 +553,7 @@ class _CodexCliE2EMixin:
     def setUp(self) -> None:
         codex = findCodexBinary()
         if codex is None:
-            raise unittest.SkipTest(NOT_FOUND)
+            raise unittest.SkipTest(NOT_FOUND_131)
         self.codex = codex
         from twisted.internet import reactor
 

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -26,6 +25,7 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.trial import unittest
 
+from tests.support.reference import NOT_FOUND, findCodex171
 from tests.test_codex_cli_e2e import (
     _PIDS_LINE,
     AGENTS_TEXT,
@@ -44,23 +44,7 @@ from tests.test_codex_cli_e2e import (
 from twisted_exec.testing.fake_responses import API_KEY_ENV, FakeResponsesAPI, Turn, codexConfigToml
 from twisted_exec.testing.ws_recorder import CLIENT_TO_SERVER, WebSocketRecorder
 
-ROOT = Path(__file__).resolve().parent.parent
-CANDIDATE_BINARIES = (
-    ROOT / "vendor/codex-0.171.0/codex",
-    Path("/work/main/vendor/codex-0.171.0/codex"),
-)
-NOT_FOUND = "Codex CLI 0.171.0 not found; run scripts/fetch_codex.sh"
 MODEL = "gpt-5.5"  # offers exec_command, write_stdin and apply_patch in 0.171
-
-
-def findCodex171(environ: Mapping[str, str] = os.environ) -> Path | None:
-    """$CODEX_171_BIN, then ./vendor/codex-0.171.0/codex; None when absent."""
-    given = environ.get("CODEX_171_BIN")
-    candidates = [Path(given)] if given else list(CANDIDATE_BINARIES)
-    for path in candidates:
-        if path.is_file() and os.access(path, os.X_OK):
-            return path
-    return None
 
 
 def uriPath(uri: str) -> str:

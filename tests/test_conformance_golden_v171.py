@@ -10,50 +10,26 @@ these sessions speak 0.171 from their first path on.
 
 from __future__ import annotations
 
-import difflib
-import tempfile
 from pathlib import Path
 
-from twisted.internet import reactor
-from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
-from tests.test_conformance_golden import InProcessTarget, conf
+from tests.test_conformance_golden import GoldenTranscriptMixin
 
 REPO = Path(__file__).resolve().parent.parent
 SESSIONS = REPO / "conformance" / "v171"
 GOLDEN = REPO / "conformance" / "golden" / "v171"
 
 
-class Golden171TranscriptTests(TestCase):
+class Golden171TranscriptTests(GoldenTranscriptMixin, TestCase):
     timeout = 60
-
-    def play(self, name: str) -> Deferred[None]:
-        async def go() -> None:
-            expected = conf.readGolden(GOLDEN, name)
-            (script,) = conf.loadScripts(SESSIONS, [name])
-            target = InProcessTarget()
-            await target.start()
-            self.addCleanup(target.stop)
-            parent = Path(self.mktemp()).resolve()
-            parent.mkdir(parents=True)
-            runDir = Path(tempfile.mkdtemp(prefix=f"golden171-{name}-", dir=parent))
-            transcript = await conf.SessionRunner(reactor, target, runDir).run(script)
-            diff = "\n".join(
-                difflib.unified_diff(
-                    expected, transcript.lines, "codex 0.171.0", "ours", lineterm="", n=2
-                )
-            )
-            self.assertEqual(diff, "", f"{name} differs from the 0.171 reference:\n{diff}")
-            self.assertEqual(transcript.orderProblems, [])
-
-        return ensureDeferred(go()).addTimeout(45, reactor)
-
-    def test_everyGoldenFileHasItsScript(self) -> None:
-        golden = {p.stem for p in GOLDEN.glob("*.txt")}
-        scripts = {p.stem for p in SESSIONS.glob("*.json")}
-        self.assertGreaterEqual(len(golden), 16)
-        self.assertEqual(golden - scripts, set())
+    SESSIONS = SESSIONS
+    GOLDEN = GOLDEN
+    referenceLabel = "codex 0.171.0"
+    referenceName = "the 0.171 reference"
+    runPrefix = "golden171"
+    atLeast = 16
 
     def test_environment(self) -> Deferred[None]:
         return self.play("environment")

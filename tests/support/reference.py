@@ -1,4 +1,5 @@
-"""Where the Codex 0.171.0 reference binary is, and how the differential tests start it.
+"""Where the Codex reference binaries are (0.171.0, and the older 0.131.0), and how the
+differential tests start one.
 
 The reference-backed tests skip (never fail) when the binary is absent: ``scripts/fetch_codex.sh``
 puts it under ``vendor/``. Several files had their own search order; one function means
@@ -8,7 +9,7 @@ puts it under ``vendor/``. Several files had their own search order; one functio
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from twisted.internet.interfaces import IProcessTransport
@@ -23,22 +24,49 @@ CANDIDATE_BINARIES = (
 )
 NOT_FOUND = "Codex CLI 0.171.0 not found; run scripts/fetch_codex.sh"
 
+_BIN_IN_PACKAGE = Path("package/vendor/x86_64-unknown-linux-musl/codex/codex")
+#: The 0.131.0 generation, unpacked from its npm package.
+CANDIDATE_BINARIES_131 = (
+    ROOT / "vendor/codex-0.131.0" / _BIN_IN_PACKAGE,
+    Path("/work/ref") / _BIN_IN_PACKAGE,
+)
+NOT_FOUND_131 = "Codex CLI binary not found; run scripts/fetch_codex.sh"
 
-def findCodex171(environ: Mapping[str, str] = os.environ) -> Path | None:
-    """$CODEX_171_BIN, then ./vendor/codex-0.171.0/codex; None when absent."""
-    given = environ.get("CODEX_171_BIN")
-    candidates = [Path(given)] if given else list(CANDIDATE_BINARIES)
-    for path in candidates:
+
+def findExecutable(
+    variable: str, candidates: Sequence[Path], environ: Mapping[str, str]
+) -> Path | None:
+    """``$variable`` when set (and only it), else the first executable of ``candidates``."""
+    given = environ.get(variable)
+    for path in [Path(given)] if given else candidates:
         if path.is_file() and os.access(path, os.X_OK):
             return path
     return None
 
 
+def findCodex171(environ: Mapping[str, str] = os.environ) -> Path | None:
+    """$CODEX_171_BIN, then ./vendor/codex-0.171.0/codex; None when absent."""
+    return findExecutable("CODEX_171_BIN", CANDIDATE_BINARIES, environ)
+
+
+def findCodexBinary(environ: Mapping[str, str] = os.environ) -> Path | None:
+    """$CODEX_BIN, then ./vendor/codex-0.131.0/..., then /work/ref/...; None when absent."""
+    return findExecutable("CODEX_BIN", CANDIDATE_BINARIES_131, environ)
+
+
 def binary171() -> str:
-    """The reference binary's path, or skip the calling test."""
+    """The 0.171 reference binary's path, or skip the calling test."""
     found = findCodex171()
     if found is None:
         raise SkipTest(NOT_FOUND)
+    return str(found)
+
+
+def binary131() -> str:
+    """The 0.131 reference binary's path, or skip the calling test."""
+    found = findCodexBinary()
+    if found is None:
+        raise SkipTest(NOT_FOUND_131)
     return str(found)
 
 
