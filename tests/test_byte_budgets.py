@@ -19,6 +19,7 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from tests.helpers import RecordingSink
+from tests.support.relay import startRemoteExecutor, startTestCloud
 from tests.test_processes import ENVIRON, Collector, execParams
 from tests.test_relay_demux import captureLogs
 from twisted_exec.compat.params import WriteParams
@@ -29,11 +30,7 @@ from twisted_exec.executor.core.limits import (
 )
 from twisted_exec.executor.executor import Executor
 from twisted_exec.executor.resources.processes import ProcessTable, writeBacklog
-from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
-from twisted_exec.executor.transports.relay.service import makeRemoteService
 from twisted_exec.executor.transports.stdio import StdioJsonRpcProtocol
-from twisted_exec.testing.registry import FakeRegistry
-from twisted_exec.testing.rendezvous import Rendezvous
 from twisted_exec.wire.errors import RpcError
 
 MiB = 1024 * 1024
@@ -163,23 +160,12 @@ class RelayReadFileTests(TestCase):
     def setUp(self) -> None:
         self.logs = captureLogs(self)
         self.tmp = tempfile.mkdtemp()
-        self.rendezvous = Rendezvous(reactor)
-        self.rendezvous.listen()
-        self.registry = FakeRegistry(TOKEN, self.rendezvous.executorUrl)
-        self.registry.listen(reactor)
+        self.rendezvous, self.registry = startTestCloud(self, TOKEN)
         self.executor = Executor(reactor)
-        self.addCleanup(self.rendezvous.stopListening)
-        self.addCleanup(self.registry.stopListening)
-        self.addCleanup(self.rendezvous.closeAll)
         self.addCleanup(self.executor.shutdown)
 
     async def test_50MiBReadFileIsAnErrorAndOtherStreamsCarryOn(self) -> None:
-        config = RemoteConfig.fromInputs(
-            self.registry.baseUrl, "budgets", environ={TOKEN_ENV: TOKEN}
-        )
-        service = makeRemoteService(reactor, self.executor.processorFactory, config)
-        service.startService()
-        self.addCleanup(lambda: service.stopService() if service.running else None)
+        startRemoteExecutor(self, self.executor, self.registry.baseUrl, "budgets", TOKEN)
         conn = await bounded(self.rendezvous.waitForConnection(1))
         big = os.path.join(self.tmp, "big")
         with open(big, "wb") as f:

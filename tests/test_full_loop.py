@@ -331,23 +331,13 @@ class TestRendezvousHarnessRouteTests(TestCase):
     timeout = 30
 
     async def test_harnessClientThroughTheTestRendezvous(self) -> None:
-        from twisted_exec.testing.registry import FakeRegistry
-        from twisted_exec.testing.rendezvous import Rendezvous
+        from tests.support.relay import startRemoteExecutor, startTestCloud
 
         captureLogs(self)
-        rendezvous = Rendezvous(reactor)
-        rendezvous.listen()
-        registry = FakeRegistry(TOKEN, rendezvous.executorUrl)
-        registry.listen(reactor)
-        self.addCleanup(rendezvous.stopListening)
-        self.addCleanup(registry.stopListening)
-        self.addCleanup(rendezvous.closeAll)
+        rendezvous, registry = startTestCloud(self, TOKEN)
         executor = Executor(reactor)
         self.addCleanup(executor.shutdown)
-        config = RemoteConfig.fromInputs(registry.baseUrl, "tbox", environ={TOKEN_ENV: TOKEN})
-        service = makeRemoteService(reactor, executor.processorFactory, config)
-        service.startService()
-        self.addCleanup(service.stopService)
+        startRemoteExecutor(self, executor, registry.baseUrl, "tbox", TOKEN)
         connection = await bounded(rendezvous.waitForConnection(1))
         harness = await bounded(connectHarness(reactor, rendezvous.httpUrl, "tbox", None))
         self.addCleanup(harness.close)

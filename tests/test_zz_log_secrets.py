@@ -16,11 +16,10 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
 from tests.logguard import GUARD
+from tests.support.relay import startRemoteExecutor, startTestCloud
 from twisted_exec.executor.executor import Executor
 from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
 from twisted_exec.executor.transports.relay.service import makeRemoteService
-from twisted_exec.testing.registry import FakeRegistry
-from twisted_exec.testing.rendezvous import Rendezvous
 
 TOKEN = "tok-ZZ-LOGGUARD-s3cret"
 
@@ -33,24 +32,15 @@ class LogSecretsTests(TestCase):
     timeout = 60
 
     async def test_noTokenOrQueryStringInAnyLogLine(self) -> None:
-        rendezvous = Rendezvous(reactor)
-        rendezvous.listen()
-        registry = FakeRegistry(TOKEN, rendezvous.executorUrl)
-        registry.listen(reactor)
+        rendezvous, registry = startTestCloud(self, TOKEN)
         executor = Executor(reactor)
-        self.addCleanup(registry.stopListening)
-        self.addCleanup(rendezvous.stopListening)
-        self.addCleanup(rendezvous.closeAll)
         self.addCleanup(executor.shutdown)
         before = GUARD.relayLines
 
         rendezvous.refuseUpgrades = True  # one failed handshake: its log line names the URL
-        config = RemoteConfig.fromInputs(registry.baseUrl, "guard", environ={TOKEN_ENV: TOKEN})
-        service = makeRemoteService(
-            reactor, executor.processorFactory, config, retryPolicy=lambda attempt: 0.05
+        service = startRemoteExecutor(
+            self, executor, registry.baseUrl, "guard", TOKEN, retryPolicy=lambda attempt: 0.05
         )
-        service.startService()
-        self.addCleanup(lambda: service.stopService() if service.running else None)
         await bounded(registry.waitForRequest(2))
         rendezvous.refuseUpgrades = False
         conn = await bounded(rendezvous.waitForConnection(1))
