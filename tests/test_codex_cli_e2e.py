@@ -542,6 +542,63 @@ def _keepTranscript(scenario: Scenario, kind: str, case: unittest.TestCase) -> N
             f.write(json.dumps(line, sort_keys=False) + "\n")
 
 
+def assertCompleted(case: unittest.TestCase, s: Scenario) -> None:
+    """The CLI ran the whole conversation: exit 0, the final text, every turn asked for."""
+    assert s.server is not None
+    case.assertEqual(s.cli.exitCode, 0, s.cli.stderr)
+    case.assertIn(FINAL_TEXT, s.cli.stdout)
+    case.assertEqual(s.api.unexpected, [])
+    case.assertEqual(len(s.api.requests), len(mainTurns()), s.cli.stderr)
+
+
+def assertCommandRanInTheServer(case: unittest.TestCase, s: Scenario) -> list[Any]:
+    """exec_command's child wrote the marker and is a direct child of the exec-server leading
+    its own session (setsid, hence its own process group), as the reference's is. Returns the
+    ``process/start`` requests (the command's first)."""
+    assert s.server is not None
+    case.assertEqual((s.workdir / MARKER).read_text().strip(), str(s.server.pid))
+    out = s.toolOutput("call_exec")
+    case.assertIn("Process exited with code 0", out)
+    match = _PIDS_LINE.search(out)
+    case.assertIsNotNone(match, out)
+    assert match is not None
+    pid, ppid, pgid, sid = (int(match.group(i)) for i in range(1, 5))
+    case.assertEqual((ppid, pgid, sid), (s.server.pid, pid, pid), out)
+    starts = [m for m in s.messages(CLIENT_TO_SERVER) if m.get("method") == "process/start"]
+    case.assertEqual(len(starts), 2)
+    case.assertEqual(starts[0]["params"]["argv"][-1], EXEC_CMD)
+    return starts
+
+
+def assertPatchWroteThroughFs(
+    case: unittest.TestCase, s: Scenario, hostPath: Callable[[str], str]
+) -> None:
+    """apply_patch's two files have their new text, written with ``fs/writeFile`` (whose
+    ``path`` ``hostPath`` turns into a host path: 0.171 sends ``file:`` URIs)."""
+    case.assertEqual((s.workdir / "e2e-added.txt").read_text(), "added by apply_patch\n")
+    case.assertEqual((s.workdir / "e2e-edit.txt").read_text(), "after\n")
+    writes = {
+        hostPath(m["params"]["path"]): base64.b64decode(m["params"]["dataBase64"]).decode()
+        for m in s.messages(CLIENT_TO_SERVER)
+        if m.get("method") == "fs/writeFile"
+    }
+    case.assertEqual(
+        writes,
+        {
+            str(s.workdir / "e2e-added.txt"): "added by apply_patch\n",
+            str(s.workdir / "e2e-edit.txt"): "after\n",
+        },
+    )
+
+
+def assertWriteStdinReachedTheTty(case: unittest.TestCase, s: Scenario, echoed: str) -> None:
+    """The tty command started, and write_stdin's text came back in its output as ``echoed``."""
+    case.assertIn("Process running with session ID", s.toolOutput("call_tty"))
+    written = s.toolOutput("call_write")
+    case.assertIn("Process exited with code 0", written)
+    case.assertIn(echoed, written)
+
+
 # --- the tests ---------------------------------------------------------------------------------
 
 
@@ -574,26 +631,10 @@ class _CodexCliE2EMixin:
     async def _checkMain(self) -> None:
         case: unittest.TestCase = self  # type: ignore[assignment]
         s = await self._main()
-        assert s.server is not None
-        case.assertEqual(s.cli.exitCode, 0, s.cli.stderr)
-        case.assertIn(FINAL_TEXT, s.cli.stdout)
-        case.assertEqual(s.api.unexpected, [])
-        case.assertEqual(len(s.api.requests), len(mainTurns()), s.cli.stderr)
+        assertCompleted(case, s)
 
         # (a) the command ran as a child of the exec-server, in its own process group.
-        case.assertEqual((s.workdir / MARKER).read_text().strip(), str(s.server.pid))
-        out = s.toolOutput("call_exec")
-        case.assertIn("Process exited with code 0", out)
-        match = _PIDS_LINE.search(out)
-        case.assertIsNotNone(match, out)
-        assert match is not None
-        pid, ppid, pgid, sid = (int(match.group(i)) for i in range(1, 5))
-        # As the reference does: the child is a direct child of the exec-server and leads its
-        # own session (setsid), hence its own process group.
-        case.assertEqual((ppid, pgid, sid), (s.server.pid, pid, pid), out)
-        starts = [m for m in s.messages(CLIENT_TO_SERVER) if m.get("method") == "process/start"]
-        case.assertEqual(len(starts), 2)
-        case.assertEqual(starts[0]["params"]["argv"][-1], EXEC_CMD)
+        assertCommandRanInTheServer(case, s)
 
         # (b) apply_patch read and wrote the files through fs/*.
         case.assertRegex(
@@ -601,26 +642,10 @@ class _CodexCliE2EMixin:
             r"^Exit code: 0\nWall time: [0-9.]+ seconds\nOutput:\n"
             r"Success\. Updated the following files:\nA e2e-added\.txt\nM e2e-edit\.txt\n$",
         )
-        case.assertEqual((s.workdir / "e2e-added.txt").read_text(), "added by apply_patch\n")
-        case.assertEqual((s.workdir / "e2e-edit.txt").read_text(), "after\n")
-        writes = {
-            m["params"]["path"]: base64.b64decode(m["params"]["dataBase64"]).decode()
-            for m in s.messages(CLIENT_TO_SERVER)
-            if m.get("method") == "fs/writeFile"
-        }
-        case.assertEqual(
-            writes,
-            {
-                str(s.workdir / "e2e-added.txt"): "added by apply_patch\n",
-                str(s.workdir / "e2e-edit.txt"): "after\n",
-            },
-        )
+        assertPatchWroteThroughFs(case, s, lambda path: path)
 
         # (a') an interactive command: tty on the exec-server, write_stdin is process/write.
-        case.assertIn("Process running with session ID", s.toolOutput("call_tty"))
-        written = s.toolOutput("call_write")
-        case.assertIn("Process exited with code 0", written)
-        case.assertIn("typed\r\ngot:typed\r\n", written)
+        assertWriteStdinReachedTheTty(case, s, "typed\r\ngot:typed\r\n")
         requests = s.messages(CLIENT_TO_SERVER)
         ttyStart = next(
             m for m in requests if m.get("method") == "process/start" and m["params"]["tty"]

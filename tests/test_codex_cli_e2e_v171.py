@@ -13,7 +13,6 @@ Set ``CODEX_E2E_TRANSCRIPT_DIR`` to keep the normalised websocket transcripts of
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -27,13 +26,13 @@ from twisted.trial import unittest
 
 from tests.support.reference import NOT_FOUND, findCodex171
 from tests.test_codex_cli_e2e import (
-    _PIDS_LINE,
     AGENTS_TEXT,
-    EXEC_CMD,
-    FINAL_TEXT,
-    MARKER,
     Scenario,
     _keepTranscript,
+    assertCommandRanInTheServer,
+    assertCompleted,
+    assertPatchWroteThroughFs,
+    assertWriteStdinReachedTheTty,
     childEnv,
     freshBaseDir,
     mainTurns,
@@ -112,49 +111,19 @@ class _Codex171E2EMixin:
         s = await runScenario171(
             case, self.reactor, self.codex, self.kind, mainTurns(), prepare=prepareWorkdir
         )
-        assert s.server is not None
-        case.assertEqual(s.cli.exitCode, 0, s.cli.stderr)
-        case.assertIn(FINAL_TEXT, s.cli.stdout)
-        case.assertEqual(s.api.unexpected, [])
-        case.assertEqual(len(s.api.requests), len(mainTurns()), s.cli.stderr)
+        assertCompleted(case, s)
         requests = s.messages(CLIENT_TO_SERVER)
 
         # (a) the command ran as a direct child of the exec-server, leading its own session.
-        case.assertEqual((s.workdir / MARKER).read_text().strip(), str(s.server.pid))
-        out = s.toolOutput("call_exec")
-        case.assertIn("Process exited with code 0", out)
-        match = _PIDS_LINE.search(out)
-        case.assertIsNotNone(match, out)
-        assert match is not None
-        pid, ppid, pgid, sid = (int(match.group(i)) for i in range(1, 5))
-        case.assertEqual((ppid, pgid, sid), (s.server.pid, pid, pid), out)
-        starts = [m for m in requests if m.get("method") == "process/start"]
-        case.assertEqual(len(starts), 2)
-        case.assertEqual(starts[0]["params"]["argv"][-1], EXEC_CMD)
+        starts = assertCommandRanInTheServer(case, s)
         case.assertEqual(uriPath(starts[0]["params"]["cwd"]), str(s.workdir))
 
         # (b) apply_patch read and wrote the files through fs/* (paths as file: URIs).
         case.assertIn("Success. Updated the following files:", s.toolOutput("call_patch"))
-        case.assertEqual((s.workdir / "e2e-added.txt").read_text(), "added by apply_patch\n")
-        case.assertEqual((s.workdir / "e2e-edit.txt").read_text(), "after\n")
-        writes = {
-            uriPath(m["params"]["path"]): base64.b64decode(m["params"]["dataBase64"]).decode()
-            for m in requests
-            if m.get("method") == "fs/writeFile"
-        }
-        case.assertEqual(
-            writes,
-            {
-                str(s.workdir / "e2e-added.txt"): "added by apply_patch\n",
-                str(s.workdir / "e2e-edit.txt"): "after\n",
-            },
-        )
+        assertPatchWroteThroughFs(case, s, uriPath)
 
         # (c) write_stdin to the running tty command is process/write with a writeId.
-        case.assertIn("Process running with session ID", s.toolOutput("call_tty"))
-        written = s.toolOutput("call_write")
-        case.assertIn("Process exited with code 0", written)
-        case.assertIn("got:typed", written)
+        assertWriteStdinReachedTheTty(case, s, "got:typed")
         writes_ = [m["params"] for m in requests if m.get("method") == "process/write"]
         case.assertTrue(writes_, requests)
         case.assertEqual({w["chunk"] for w in writes_}, {"dHlwZWQK"})
