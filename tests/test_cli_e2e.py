@@ -304,24 +304,22 @@ class BigCopyTests(CliCase):
 
 
 class TerminalTests(CliCase):
-    async def test_ttyStartsAtTheLocalSize(self) -> None:
+    async def runOnTerminal(self, rows: int, cols: int, script: str) -> tuple[int, _Cli]:
+        """``codex-exec run --tty -- sh -c SCRIPT`` on a local pty of ``rows`` x ``cols``, once
+        the executor is there: the pty's master side (to resize) and the child."""
         import fcntl
         import struct
         import termios
 
         await self.ready()
         master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 41, 97, 0, 0))
-        proto = self.spawnCli(
-            "run",
-            "--tty",
-            "--",
-            "sh",
-            "-c",
-            "stty size; exit 4",
-            stdin=None,
-            usePTY=(master, slave, os.ttyname(slave)),
-        )
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        argv = ("run", "--tty", "--", "sh", "-c", script)
+        pty = (master, slave, os.ttyname(slave))
+        return master, self.spawnCli(*argv, stdin=None, usePTY=pty)
+
+    async def test_ttyStartsAtTheLocalSize(self) -> None:
+        _, proto = await self.runOnTerminal(41, 97, "stty size; exit 4")
         code = await bounded(proto.ended, 30)
         self.assertEqual(code, 4, proto.stdout)
         self.assertIn(b"41 97", proto.stdout)
@@ -331,20 +329,8 @@ class TerminalTests(CliCase):
         import struct
         import termios
 
-        await self.ready()
-        master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 90, 0, 0))
         script = "trap 'stty size; exit 5' WINCH; echo ready; while :; do sleep 0.05; done"
-        proto = self.spawnCli(
-            "run",
-            "--tty",
-            "--",
-            "sh",
-            "-c",
-            script,
-            stdin=None,
-            usePTY=(master, slave, os.ttyname(slave)),
-        )
+        master, proto = await self.runOnTerminal(30, 90, script)
         for _ in range(300):
             if b"ready" in proto.stdout:
                 break
