@@ -11,14 +11,16 @@ import base64
 import hashlib
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.internet.task import Clock, LoopingCall
+from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
+from tests.support.waiting import pollUntil
 from twisted_exec.compat.params import ExecParams
 from twisted_exec.executor.core.interfaces import ISessionResources
 from twisted_exec.executor.core.processor import ExecProcessor
@@ -165,17 +167,7 @@ class ProcessTablePauseTests(TestCase):
 
     def poll(self, predicate: Any) -> Deferred[None]:
         """Bounded poll of state that produces no notification."""
-        done: Deferred[None] = Deferred()
-
-        def check() -> None:
-            if predicate() and not done.called:
-                loop.stop()
-                done.callback(None)
-
-        loop = LoopingCall(check)
-        loop.clock = reactor
-        loop.start(0.01)
-        return done.addTimeout(20, reactor)
+        return pollUntil(predicate, 0.01, 20)
 
     def test_startedWhilePausedReadsNothingUntilResumed(self) -> Any:
         async def go() -> None:
@@ -254,16 +246,7 @@ class SlowReaderTests(TestCase):
             table = session.resources.processes
 
             # Wait until the executor paused the child and its output stopped moving.
-            progress: list[int] = []
-
-            def stalled() -> bool:
-                entry = table._entries.get("flood")
-                if entry is None or not table.paused:
-                    return False
-                progress.append(entry.buffer.lastSeq)
-                return len(progress) >= 20 and progress[-1] == progress[-20]
-
-            await _poll(stalled, 0.01)
+            await _poll(_pausedAndStalled(table, "flood"), 0.01)
             entry = table._entries["flood"]
             self.assertFalse(entry.isReaped, "the child finished: it was never held back")
             self.assertLess(peak[0], BOUND)
@@ -334,16 +317,7 @@ class StalledPeerShutdownTests(TestCase):
             )
             (server,) = local.factory.connections
             table = next(iter(top.executor.registry._sessions.values())).resources.processes
-            progress: list[int] = []
-
-            def stalled() -> bool:
-                entry = table._entries.get("yes")
-                if entry is None or not table.paused:
-                    return False
-                progress.append(entry.buffer.lastSeq)
-                return len(progress) >= 20 and progress[-1] == progress[-20]
-
-            await _poll(stalled, 0.01)
+            await _poll(_pausedAndStalled(table, "yes"), 0.01)
             began = reactor.seconds()  # type: ignore[attr-defined]
             await top.stopService()
             # Whether the kernel still took the close frame or we aborted after closeTimeout
@@ -359,14 +333,19 @@ class StalledPeerShutdownTests(TestCase):
 
 
 def _poll(predicate: Any, interval: float) -> Deferred[None]:
-    done: Deferred[None] = Deferred()
+    return pollUntil(predicate, interval, 30)
 
-    def check() -> None:
-        if predicate() and not done.called:
-            loop.stop()
-            done.callback(None)
 
-    loop = LoopingCall(check)
-    loop.clock = reactor
-    loop.start(interval)
-    return done.addTimeout(30, reactor)
+def _pausedAndStalled(table: Any, processId: str) -> Callable[[], bool]:
+    """A predicate: the executor paused ``processId`` and its output stopped moving (the same
+    last sequence number over 20 checks)."""
+    progress: list[int] = []
+
+    def stalled() -> bool:
+        entry = table._entries.get(processId)
+        if entry is None or not table.paused:
+            return False
+        progress.append(entry.buffer.lastSeq)
+        return len(progress) >= 20 and progress[-1] == progress[-20]
+
+    return stalled
