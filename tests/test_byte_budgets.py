@@ -248,7 +248,8 @@ class QueueBytesTests(SynchronousTestCase):
     def test_bytesBudget(self) -> None:
         from twisted.internet.task import Clock
 
-        from tests.test_processor import INIT, INITIALIZED, FakeFileSystem, FakeResources
+        from tests.support.fakes import PathOnlyFilesystem
+        from tests.test_processor import INIT, INITIALIZED, FakeResources
         from twisted_exec.executor.core.processor import ExecProcessorFactory
         from twisted_exec.executor.core.session import SessionRegistry
 
@@ -257,7 +258,7 @@ class QueueBytesTests(SynchronousTestCase):
         from twisted_exec.executor.methods import buildRegistry
 
         factory = ExecProcessorFactory(
-            registry, FakeFileSystem(), methods=buildRegistry(), limits=limits
+            registry, PathOnlyFilesystem(), methods=buildRegistry(), limits=limits
         )
         processor = factory.buildProcessor(None)
         sink = RecordingSink()

@@ -20,8 +20,9 @@ from twisted.internet.task import Clock
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from tests.support.fakes import PathOnlyFilesystem
 from tests.support.reference import listeningReference
-from tests.test_processor import INIT, INITIALIZED, FakeFileSystem, FakeResources, req
+from tests.test_processor import INIT, INITIALIZED, FakeResources, req
 from twisted_exec.executor.core.processor import ExecProcessor, ExecProcessorFactory
 from twisted_exec.executor.core.session import SessionRegistry
 from twisted_exec.executor.executor import Executor, ExecutorLimits
@@ -37,7 +38,7 @@ class ConcurrentRequestsTests(SynchronousTestCase):
     def ready(self, concurrent: int) -> tuple[ExecProcessor, RecordingSink, Any]:
         registry = SessionRegistry(Clock(), FakeResources, ttl=10.0)
         factory = ExecProcessorFactory(
-            registry, FakeFileSystem(), methods=buildRegistry(), concurrentRequests=concurrent
+            registry, PathOnlyFilesystem(), methods=buildRegistry(), concurrentRequests=concurrent
         )
         processor = factory.buildProcessor("test message")
         sink = RecordingSink()

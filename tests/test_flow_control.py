@@ -18,11 +18,10 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
-from zope.interface import implementer
 
+from tests.support.fakes import PathOnlyFilesystem, StubResources
 from tests.support.waiting import pollUntil
 from twisted_exec.compat.params import ExecParams
-from twisted_exec.executor.core.interfaces import ISessionResources
 from twisted_exec.executor.core.processor import ExecProcessor
 from twisted_exec.executor.core.session import SessionRegistry
 from twisted_exec.executor.methods import buildRegistry
@@ -56,16 +55,14 @@ WRITER = (
 )
 
 
-@implementer(ISessionResources)
-class FakeResources:
+class FakeResources(StubResources):
+    """No processes, no HTTP: records the pauses and resumes the processor forwards."""
+
     def __init__(self, session: Any) -> None:
+        super().__init__(session)
         self.processes = None
         self.http = None
         self.calls: list[str] = []
-        self.closed = False
-
-    def close(self) -> None:
-        self.closed = True
 
     def pauseProducing(self) -> None:
         self.calls.append("pause")
@@ -80,7 +77,7 @@ class ProcessorFlowControlTests(TestCase):
     def setUp(self) -> None:
         self.clock = Clock()
         self.registry = SessionRegistry(self.clock, FakeResources, ttl=10.0)
-        self.filesystem = _FakeFilesystem()
+        self.filesystem = PathOnlyFilesystem()
         self.processor = ExecProcessor(
             self.registry, self.filesystem, "ctx", methods=buildRegistry()
         )
@@ -122,11 +119,6 @@ class ProcessorFlowControlTests(TestCase):
         processor.pauseProducing()
         resources: FakeResources = processor.session.resources  # type: ignore[union-attr]
         self.assertEqual(resources.calls, ["pause"])
-
-
-class _FakeFilesystem:
-    def getMetadata(self, p: Any, withSize: bool = False) -> dict[str, Any]:
-        return {"path": p.path}
 
 
 def _execParams(processId: str, argv: list[str]) -> ExecParams:

@@ -308,7 +308,7 @@ class QueueLimitTests(TestCase):
         from twisted.internet.task import Clock
 
         from tests.helpers import RecordingSink
-        from tests.test_fuzz_envelope import _FakeResources
+        from tests.support.fakes import StubResources
         from twisted_exec.executor.core.processor import ExecProcessor
         from twisted_exec.executor.core.session import SessionRegistry
 
@@ -321,7 +321,7 @@ class QueueLimitTests(TestCase):
                 return d
 
         logs = captureLogs(self)
-        registry = SessionRegistry(Clock(), _FakeResources, ttl=10.0)
+        registry = SessionRegistry(Clock(), StubResources, ttl=10.0)
         processor = ExecProcessor(
             registry, SlowFilesystem(), "ctx", maxQueued=3, methods=buildRegistry()
         )

@@ -8,15 +8,13 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
+from tests.support.fakes import PathOnlyFilesystem, StubProcesses, StubResources
 from twisted_exec.executor.core.interfaces import (
     IJsonRpcProcessor,
     IMessageSink,
     IProcessorFactory,
-    IProcessTable,
-    ISessionResources,
 )
 from twisted_exec.executor.core.processor import ExecProcessor, ExecProcessorFactory
 from twisted_exec.executor.core.session import Session, SessionRegistry
@@ -25,17 +23,12 @@ from twisted_exec.executor.methods import buildRegistry
 from .helpers import RecordingSink
 
 
-@implementer(IProcessTable)
-class FakeProcesses:
+class FakeProcesses(StubProcesses):
+    """Reads never answer (the test fires them), writes fail."""
+
     def __init__(self) -> None:
-        self.killed = False
+        super().__init__()
         self.pendingReads: list[Deferred[dict[str, Any]]] = []
-
-    def start(self, p: Any, dialect: Any = None) -> dict[str, Any]:
-        return {"processId": p.processId}
-
-    def interrupt(self, processId: str) -> None:
-        pass
 
     def read(self, p: Any, dialect: Any = None) -> Deferred[dict[str, Any]]:
         d: Deferred[dict[str, Any]] = Deferred()
@@ -45,47 +38,14 @@ class FakeProcesses:
     def write(self, p: Any, writeId: Any = None) -> dict[str, Any]:
         raise RuntimeError("boom")
 
-    def terminate(self, p: Any) -> dict[str, Any]:
-        return {"running": False}
 
-    def closeStdin(self, p: Any) -> dict[str, Any]:
-        return {}
+class FakeResources(StubResources):
+    """:class:`FakeProcesses` and no HTTP."""
 
-    def resize(self, p: Any) -> dict[str, Any]:
-        return {}
-
-    def killAll(self) -> None:
-        self.killed = True
-
-    def pauseAll(self) -> None:
-        pass
-
-    def resumeAll(self) -> None:
-        pass
-
-
-@implementer(ISessionResources)
-class FakeResources:
     def __init__(self, session: Session) -> None:
-        self.session = session
+        super().__init__(session)
         self.processes = FakeProcesses()
         self.http = None
-        self.closed = False
-
-    def close(self) -> None:
-        self.closed = True
-        self.processes.killAll()
-
-    def pauseProducing(self) -> None:
-        pass
-
-    def resumeProducing(self) -> None:
-        pass
-
-
-class FakeFileSystem:
-    def getMetadata(self, p: Any, withSize: bool = False) -> dict[str, Any]:
-        return {"path": p.path}
 
 
 def req(id: Any, method: str, params: Any = None) -> bytes:
@@ -104,7 +64,7 @@ class ProcessorTests(SynchronousTestCase):
         self.clock = Clock()
         self.registry = SessionRegistry(self.clock, FakeResources, ttl=10.0)
         self.factory = ExecProcessorFactory(
-            self.registry, FakeFileSystem(), methods=buildRegistry()
+            self.registry, PathOnlyFilesystem(), methods=buildRegistry()
         )
 
     def connect(self, context: str | None = "test message") -> tuple[ExecProcessor, RecordingSink]:
