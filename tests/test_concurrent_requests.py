@@ -21,6 +21,7 @@ from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from tests.support.fakes import PathOnlyFilesystem
+from tests.support.local import connectClient, serveExecutor
 from tests.support.reference import listeningReference
 from tests.test_processor import INIT, INITIALIZED, FakeResources, req
 from twisted_exec.executor.core.processor import ExecProcessor, ExecProcessorFactory
@@ -28,8 +29,7 @@ from twisted_exec.executor.core.session import SessionRegistry
 from twisted_exec.executor.executor import Executor, ExecutorLimits
 from twisted_exec.executor.methods import buildRegistry
 from twisted_exec.executor.options import ExecutorOptions
-from twisted_exec.executor.service import LocalWebSocketService
-from twisted_exec.testing.wsclient import JsonRpcClient, connectJsonRpc
+from twisted_exec.testing.wsclient import JsonRpcClient
 
 from .helpers import RecordingSink
 
@@ -156,13 +156,9 @@ class OverLoopbackTests(TestCase):
     async def ours(self, concurrent: int) -> list[Any]:
         executor = Executor(reactor, limits=ExecutorLimits(concurrentRequests=concurrent))
         self.addCleanup(executor.shutdown)
-        service = LocalWebSocketService(reactor, executor.processorFactory, "ws://127.0.0.1:0")
-        service.privilegedStartService()
-        service.startService()
-        self.addCleanup(service.stopService)
+        service = serveExecutor(self, executor)
         assert service.url is not None
-        client = await bounded(Deferred.fromCoroutine(connectJsonRpc(reactor, service.url)))
-        self.addCleanup(client.abort)
+        client = await connectClient(self, service.url, TIMEOUT)
         waitMs = 300 if concurrent == 1 else 10_000
         return await overtakeScenario(client, self.workdir, lambda p: p, waitMs)
 
@@ -174,8 +170,7 @@ class OverLoopbackTests(TestCase):
 
     async def reference(self, *extra: str) -> list[Any]:
         url = await listeningReference(self, *extra, timeout=TIMEOUT)
-        client = await bounded(Deferred.fromCoroutine(connectJsonRpc(reactor, url)))
-        self.addCleanup(client.abort)
+        client = await connectClient(self, url, TIMEOUT)
         waitMs = 10_000 if extra else 300
         return await overtakeScenario(client, self.workdir, lambda p: Path(p).as_uri(), waitMs)
 

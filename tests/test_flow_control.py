@@ -20,6 +20,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
 from tests.support.fakes import PathOnlyFilesystem, StubResources
+from tests.support.local import serveOnLoopback
 from tests.support.waiting import pollUntil
 from twisted_exec.compat.params import ExecParams
 from twisted_exec.executor.core.processor import ExecProcessor
@@ -199,13 +200,7 @@ class SlowReaderTests(TestCase):
     timeout = TIMEOUT
 
     def setUp(self) -> None:
-        self.top = ExecutorService(reactor, ttl=10.0)
-        self.local = LocalWebSocketService(
-            reactor, self.top.executor.processorFactory, "ws://127.0.0.1:0"
-        )
-        self.local.setServiceParent(self.top)
-        self.top.startService()
-        self.addCleanup(self.top.stopService)
+        self.top, self.local = serveOnLoopback(self)
 
     def test_slowReaderBoundsExecutorBuffer(self) -> Any:
         blocks = 320  # 20 MiB

@@ -18,8 +18,8 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
+from tests.support.local import serveOnLoopback
 from tests.support.reference import listeningReference
-from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
 from twisted_exec.testing.wsclient import JsonRpcClient, connectJsonRpc
 
 WAIT = 20.0
@@ -183,13 +183,7 @@ class ReferenceDifferentialTests(TestCase):
         return await listeningReference(self, timeout=WAIT)
 
     def startOurs(self) -> str:
-        top = ExecutorService(reactor, ttl=10.0)
-        local = LocalWebSocketService(
-            reactor, top.executor.processorFactory, "ws://127.0.0.1:0", announce=lambda _: None
-        )
-        local.setServiceParent(top)
-        top.startService()
-        self.addCleanup(top.stopService)
+        _, local = serveOnLoopback(self, announce=lambda _: None)
         assert local.url is not None
         return local.url
 

@@ -13,6 +13,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python import usage
 from twisted.trial.unittest import TestCase
 
+from tests.support.local import serveOnLoopback
 from tests.test_processes import ProcessTestCase, execParams
 from tests.test_relay_demux import EchoFactory, captureLogs, request
 from twisted_exec.compat.params import ReadParams, TerminateParams, WriteParams
@@ -234,13 +235,7 @@ class LocalMessageSizeTests(TestCase):
     timeout = 30
 
     async def test_oversizedMessageClosesWith1009(self) -> None:
-        top = ExecutorService(reactor)
-        local = LocalWebSocketService(
-            reactor, top.executor.processorFactory, "ws://127.0.0.1:0", maxMessageBytes=1024
-        )
-        local.setServiceParent(top)
-        top.startService()
-        self.addCleanup(top.stopService)
+        _, local = serveOnLoopback(self, ExecutorService(reactor), maxMessageBytes=1024)
         assert local.url is not None
         client = await connectJsonRpc(reactor, local.url)
         await client.handshake()

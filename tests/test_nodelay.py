@@ -17,8 +17,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from tests.support.local import connectClient, serveExecutor
 from twisted_exec.executor.executor import Executor
-from twisted_exec.executor.service import LocalWebSocketService
 from twisted_exec.executor.transports.relay.protocol import MAX_MESSAGE_BYTES
 from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
 from twisted_exec.executor.transports.relay.service import makeRemoteService
@@ -26,7 +26,6 @@ from twisted_exec.harness import connectHarness
 from twisted_exec.net.nodelay import NoDelayMixin, setNoDelay
 from twisted_exec.rendezvous import RendezvousServer, RendezvousService
 from twisted_exec.rendezvous.auth import TokenSet
-from twisted_exec.testing.wsclient import connectJsonRpc
 
 TOKEN = "tok-NODELAY-s3cret"
 TIMEOUT = 15
@@ -59,13 +58,9 @@ class LocalListenerTests(OptionsReachProtocol, TestCase):
     async def test_bothEndsOfALocalWebsocket(self) -> None:
         executor = Executor(reactor)
         self.addCleanup(executor.shutdown)
-        service = LocalWebSocketService(reactor, executor.processorFactory, "ws://127.0.0.1:0")
-        service.privilegedStartService()
-        service.startService()
-        self.addCleanup(service.stopService)
+        service = serveExecutor(self, executor)
         assert service.url is not None
-        client = await bounded(Deferred.fromCoroutine(connectJsonRpc(reactor, service.url)))
-        self.addCleanup(client.abort)
+        client = await connectClient(self, service.url)
         await bounded(Deferred.fromCoroutine(client.handshake()))
         [server] = service.factory.connections
         live: Any = server

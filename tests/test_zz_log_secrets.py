@@ -16,6 +16,7 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
 from tests.logguard import GUARD
+from tests.support.local import serveOnLoopback
 from tests.support.relay import startRemoteExecutor, startTestCloud
 from twisted_exec.executor.executor import Executor
 from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
@@ -69,21 +70,13 @@ class WebSocketAuthLogTests(TestCase):
     async def test_noBearerOrJwtInAnyLogLine(self) -> None:
         import time
 
-        from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
+        from twisted_exec.executor.service import ExecutorService
         from twisted_exec.net.wsauth import SignedBearerToken, mintSignedBearer
         from twisted_exec.testing.rawhttp import rawExchange, upgradeRequest
 
         secret = b"zz-logguard-jwt-secret-0123456789abcdef"
-        top = ExecutorService(reactor)
-        local = LocalWebSocketService(
-            reactor,
-            top.executor.processorFactory,
-            "ws://127.0.0.1:0",
-            auth=SignedBearerToken(secret, issuer="zz"),
-        )
-        local.setServiceParent(top)
-        top.startService()
-        self.addCleanup(top.stopService)
+        auth = SignedBearerToken(secret, issuer="zz")
+        _, local = serveOnLoopback(self, ExecutorService(reactor), auth=auth)
         assert local.url is not None
         host, port = local.url[len("ws://") :].rsplit(":", 1)
         before = GUARD.lines
