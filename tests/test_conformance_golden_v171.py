@@ -34,20 +34,8 @@ class Golden171TranscriptTests(GoldenTranscriptMixin, TestCase):
     def test_environment(self) -> Deferred[None]:
         return self.play("environment")
 
-    def test_fsBasic(self) -> Deferred[None]:
-        return self.play("fs-basic")
-
-    def test_fsErrors(self) -> Deferred[None]:
-        return self.play("fs-errors")
-
     def test_fsUri(self) -> Deferred[None]:
         return self.play("fs-uri")
-
-    def test_handshake(self) -> Deferred[None]:
-        return self.play("handshake")
-
-    def test_paramsOrder(self) -> Deferred[None]:
-        return self.play("params-order")
 
     def test_paramsSequence(self) -> Deferred[None]:
         return self.play("params-sequence")
@@ -55,26 +43,5 @@ class Golden171TranscriptTests(GoldenTranscriptMixin, TestCase):
     def test_process171(self) -> Deferred[None]:
         return self.play("process-171")
 
-    def test_processBasic(self) -> Deferred[None]:
-        return self.play("process-basic")
-
-    def test_processSpawn(self) -> Deferred[None]:
-        return self.play("process-spawn")
-
-    def test_processTerminate(self) -> Deferred[None]:
-        return self.play("process-terminate")
-
-    def test_processTty(self) -> Deferred[None]:
-        return self.play("process-tty")
-
     def test_processTtySignal(self) -> Deferred[None]:
         return self.play("process-tty-signal")
-
-    def test_processWrite(self) -> Deferred[None]:
-        return self.play("process-write")
-
-    def test_processWriteAfterExit(self) -> Deferred[None]:
-        return self.play("process-write-after-exit")
-
-    def test_resume(self) -> Deferred[None]:
-        return self.play("resume")
