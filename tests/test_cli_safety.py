@@ -13,11 +13,9 @@ from twisted.trial.unittest import TestCase
 
 from tests.logguard import GUARD
 from tests.support.children import ChildOutput, spawnChild
+from tests.support.relay import startRemoteExecutor, startRendezvous
 from twisted_exec.cli.safetext import escapeControl, redactUrls, safe
 from twisted_exec.executor.executor import Executor
-from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
-from twisted_exec.executor.transports.relay.service import makeRemoteService
-from twisted_exec.rendezvous import RendezvousServer, RendezvousService
 from twisted_exec.rendezvous.auth import TokenSet
 from twisted_exec.testing.executorproc import SOURCE_ROOT
 
@@ -60,17 +58,10 @@ class CodexExecOverSocketsTests(TestCase):
 
     async def test_remoteFileNamesAreEscaped(self) -> None:
         GUARD.learn(TOKEN)
-        server = RendezvousServer(reactor, TokenSet([TOKEN]))
-        service = RendezvousService(reactor, server, "http://127.0.0.1:0")
-        service.startService()
-        self.addCleanup(service.stopService)
-        assert service.url is not None
+        server, _, url = startRendezvous(self, TokenSet([TOKEN]))
         executor = Executor(reactor)
-        config = RemoteConfig.fromInputs(service.url, "box", environ={TOKEN_ENV: TOKEN})
-        remote = makeRemoteService(reactor, executor.processorFactory, config)
-        remote.startService()
         self.addCleanup(executor.shutdown)
-        self.addCleanup(lambda: remote.stopService() if remote.running else None)
+        startRemoteExecutor(self, executor, url, "box", TOKEN)
         await server.router.waitForExecutor("box").addTimeout(15, reactor)
         directory = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, directory, True)
@@ -82,7 +73,7 @@ class CodexExecOverSocketsTests(TestCase):
             directory,
             "-e",
             "box",
-            env={"CODEX_RENDEZVOUS_URL": service.url, "CODEX_RENDEZVOUS_TOKEN": TOKEN},
+            env={"CODEX_RENDEZVOUS_URL": url, "CODEX_RENDEZVOUS_TOKEN": TOKEN},
         )
         code = await run.ended.addTimeout(60, reactor)
         self.assertEqual(code, 0, run.stderr)

@@ -33,7 +33,7 @@ from twisted.internet.protocol import ProcessProtocol, ServerFactory
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
-from tests.support.reference import NOT_FOUND_131, findCodexBinary
+from tests.support.reference import binary131
 from twisted_exec.testing.fake_responses import (
     API_KEY_ENV,
     FakeResponsesAPI,
@@ -602,19 +602,24 @@ def assertWriteStdinReachedTheTty(case: unittest.TestCase, s: Scenario, echoed: 
 # --- the tests ---------------------------------------------------------------------------------
 
 
-class _CodexCliE2EMixin:
-    """The scenarios, run against the exec-server named by ``kind``."""
+class CodexScenarioMixin:
+    """Scenarios run against the exec-server named by ``kind`` (``reference`` or ``ours``),
+    driven by the Codex CLI that ``locate`` finds (skipping the test when it finds none)."""
 
     kind: str
+    locate: Callable[[], str]
 
     def setUp(self) -> None:
-        codex = findCodexBinary()
-        if codex is None:
-            raise unittest.SkipTest(NOT_FOUND_131)
-        self.codex = codex
+        self.codex = Path(type(self).locate())
         from twisted.internet import reactor
 
         self.reactor: Any = reactor
+
+
+class _CodexCliE2EMixin(CodexScenarioMixin):
+    """The scenarios, run against the exec-server named by ``kind``."""
+
+    locate = staticmethod(binary131)
 
     async def _main(self) -> Scenario:
         case: unittest.TestCase = self  # type: ignore[assignment]

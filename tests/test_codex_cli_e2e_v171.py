@@ -24,9 +24,10 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.trial import unittest
 
-from tests.support.reference import NOT_FOUND, findCodex171
+from tests.support.reference import binary171
 from tests.test_codex_cli_e2e import (
     AGENTS_TEXT,
+    CodexScenarioMixin,
     Scenario,
     _keepTranscript,
     assertCommandRanInTheServer,
@@ -86,19 +87,10 @@ async def runScenario171(
     return scenario
 
 
-class _Codex171E2EMixin:
+class _Codex171E2EMixin(CodexScenarioMixin):
     """The scenario, run against the exec-server named by ``kind``."""
 
-    kind: str
-
-    def setUp(self) -> None:
-        codex = findCodex171()
-        if codex is None:
-            raise unittest.SkipTest(NOT_FOUND)
-        self.codex = codex
-        from twisted.internet import reactor
-
-        self.reactor: Any = reactor
+    locate = staticmethod(binary171)
 
     def test_execCommandWriteStdinApplyPatchAgents(self) -> Deferred[None]:
         """exec_command runs in the exec-server (its parent PID is the server's); write_stdin

@@ -1,4 +1,5 @@
-"""Remote mode on loopback for the integration tests: the test cloud and our executor in it.
+"""Remote mode on loopback for the integration tests: the test cloud or our rendezvous, and
+our executor in it.
 
 The test rendezvous (the real router behind a real websocket) and a registry that sends
 executors to it were started, and closed, the same way in half a dozen files; so was a remote
@@ -16,6 +17,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted_exec.executor.executor import Executor
 from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
 from twisted_exec.executor.transports.relay.service import RemoteExecutorService, makeRemoteService
+from twisted_exec.rendezvous import RendezvousServer, RendezvousService
+from twisted_exec.rendezvous.auth import TokenSet
 from twisted_exec.testing.registry import FakeRegistry
 from twisted_exec.testing.rendezvous import Rendezvous
 
@@ -33,18 +36,33 @@ def startTestCloud(case: SynchronousTestCase, token: str) -> tuple[Rendezvous, F
     return rendezvous, registry
 
 
+def startRendezvous(
+    case: SynchronousTestCase, tokens: TokenSet, **options: Any
+) -> tuple[RendezvousServer, RendezvousService, str]:
+    """Our routing rendezvous (``twisted_exec.rendezvous``) for ``tokens`` on a free loopback
+    port until cleanup: the server, its service and its ``http://`` URL. ``options`` go to
+    ``RendezvousServer`` (``limits``, ...)."""
+    server = RendezvousServer(reactor, tokens, **options)
+    service = RendezvousService(reactor, server, "http://127.0.0.1:0")
+    service.startService()
+    case.addCleanup(service.stopService)
+    assert service.url is not None
+    return server, service, service.url
+
+
 def startRemoteExecutor(
     case: SynchronousTestCase,
     executor: Executor,
     url: str,
     executorId: str,
     token: str,
+    name: str | None = None,
     **options: Any,
 ) -> RemoteExecutorService:
-    """``executor`` serving remotely as ``executorId`` through the registry or rendezvous at
-    ``url`` with bearer ``token``; stopped at cleanup unless the test stopped it.
-    ``options`` go to ``makeRemoteService`` (``retryPolicy``, ...)."""
-    config = RemoteConfig.fromInputs(url, executorId, environ={TOKEN_ENV: token})
+    """``executor`` serving remotely as ``executorId`` (shown as ``name``) through the registry
+    or rendezvous at ``url`` with bearer ``token``; stopped at cleanup unless the test stopped
+    it. ``options`` go to ``makeRemoteService`` (``retryPolicy``, ...)."""
+    config = RemoteConfig.fromInputs(url, executorId, name, environ={TOKEN_ENV: token})
     service = makeRemoteService(reactor, executor.processorFactory, config, **options)
     service.startService()
     case.addCleanup(lambda: service.stopService() if service.running else None)
