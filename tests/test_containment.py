@@ -18,7 +18,7 @@ from typing import Any
 from twisted.internet import reactor
 from twisted.trial import unittest
 
-from tests.test_processes import ENVIRON, Collector, execParams, gone, until
+from tests.test_processes import ENVIRON, Collector, execParams, until
 from twisted_exec.executor.resources.containment import (
     Containment,
     descendants,
@@ -26,6 +26,7 @@ from twisted_exec.executor.resources.containment import (
     sessionOf,
 )
 from twisted_exec.executor.resources.processes import ProcessTable
+from twisted_exec.testing.executorproc import processGone
 
 #: Prints the pid of a grandchild in a session of its own, then exits (or waits, with "wait").
 SETSID_GRANDCHILD = "setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $!"
@@ -69,10 +70,10 @@ class SubreaperTests(unittest.TestCase):
         await self.notes.closed("p1")
         grandchild = pidFromOutput(self.notes, "p1")
         self.strays.append(grandchild)
-        self.assertFalse(gone(grandchild))
+        self.assertFalse(processGone(grandchild))
         self.assertNotEqual(sessionOf(grandchild), sessionOf(os.getpid()))
         self.table.killAll()  # the session ends
-        await until(lambda: gone(grandchild))
+        await until(lambda: processGone(grandchild))
         # ... and its zombie is ours to reap (re-parented to us, not to init): the executor's
         # periodic sweep does it.
         self.assertIn(grandchild, self.containment.adopted())
@@ -92,7 +93,7 @@ class SubreaperTests(unittest.TestCase):
         self.strays.append(grandchild)
         self.table.killAll()
         await self.notes.closed("p1")
-        await until(lambda: gone(grandchild))
+        await until(lambda: processGone(grandchild))
 
     async def test_adoptedZombiesReaped(self) -> None:
         """An adopted orphan that exits on its own does not stay a zombie of ours."""
@@ -176,13 +177,13 @@ class ExecutorSigtermTests(unittest.TestCase):
         grandchild = int(base64.b64decode(read["chunks"][0]["chunk"]).split()[0])
 
         def killGrandchild() -> None:
-            if not gone(grandchild):
+            if not processGone(grandchild):
                 os.kill(grandchild, signal.SIGKILL)
 
         self.addCleanup(killGrandchild)
         executor.send_signal(signal.SIGTERM)
         await until(lambda: executor.poll() is not None, 20)
-        await until(lambda: gone(grandchild), 10)
+        await until(lambda: processGone(grandchild), 10)
 
 
 class ChildSignalTests(unittest.TestCase):

@@ -28,6 +28,7 @@ from twisted_exec.executor.core.session import SessionRegistry
 from twisted_exec.executor.methods import buildRegistry
 from twisted_exec.executor.resources.processes import ProcessTable
 from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
+from twisted_exec.testing.soak.slow import WRITER  # writes patternBlock(0), patternBlock(1), ...
 from twisted_exec.testing.wsclient import connectJsonRpc
 
 from .helpers import RecordingSink, meterWriteBuffer
@@ -45,15 +46,6 @@ BOUND = 256 * 1024
 def patternBlock(index: int) -> bytes:
     """64 KiB whose content says where it belongs, so reordering or loss is visible."""
     return index.to_bytes(4, "big") * 16384
-
-
-WRITER = (
-    "import sys\n"
-    "out = sys.stdout.buffer\n"
-    "for i in range(int(sys.argv[1])):\n"
-    "    out.write(i.to_bytes(4, 'big') * 16384)\n"
-    "out.flush()\n"
-)
 
 
 class FakeResources(StubResources):

@@ -7,6 +7,7 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_exec.compat import fsparams171 as p
+from twisted_exec.compat import params171, serde
 from twisted_exec.wire.errors import RpcError
 
 U = "file:///work/x"
@@ -23,6 +24,17 @@ def error(cls: Any, raw: object) -> str:
 
 
 class NumberWordingTests(SynchronousTestCase):
+    def test_nativeWordingIsTheRewrittenOne(self) -> None:
+        """0.171's type errors come two ways: native here (``invalidType171``) and rewritten
+        from 0.131's (``params171.numberMessage``, for 0.131 structs 0.171 reuses); they agree."""
+        values: list[object] = [None, True, False, 0, 5, -1, 1.5, 2**64, -(2**70), 1e300]
+        values += ["5", "", [], [1], {}, {"a": 1}]
+        for value in values:
+            for expected in ("a string", "a boolean", "a sequence", "struct WalkOptions"):
+                native = p.invalidType171(value, expected).message
+                rewritten = params171.numberMessage(serde.invalidType(value, expected).message)
+                self.assertEqual(native, rewritten, (value, expected))
+
     def test_u64AndUsize(self) -> None:
         base = {"handleId": "h", "offset": 0, "len": 3}
         for bad in (1.5, -1, 2**64, 1000.0):

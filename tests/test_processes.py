@@ -20,6 +20,7 @@ from twisted_exec.compat.params import (
     parse,
 )
 from twisted_exec.executor.resources.processes import ProcessTable
+from twisted_exec.testing.executorproc import processGone
 from twisted_exec.wire.errors import RpcError
 
 TIMEOUT = 10
@@ -80,16 +81,6 @@ def execParams(processId: str, argv: list[str], **kw: Any) -> ExecParams:
     kw.setdefault("env", {"PATH": ENVIRON["PATH"]})
     kw.setdefault("tty", False)
     return ExecParams(processId=processId, argv=argv, **kw)
-
-
-def gone(pid: int) -> bool:
-    """No such process, or only a zombie waiting for its (new) parent to reap it."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return True
-    return state in ("Z", "X")
 
 
 async def until(predicate: Any, seconds: float = TIMEOUT) -> None:
@@ -411,10 +402,10 @@ class TerminateTests(ProcessTestCase):
         )
         await self.notes.waitFor(lambda: self.notes.output("g").endswith(b"\n"))
         grandchild = int(self.notes.output("g"))
-        self.assertFalse(gone(grandchild))
+        self.assertFalse(processGone(grandchild))
         self.assertEqual(self.table.terminate(TerminateParams("g")), {"running": True})
         await self.notes.closed("g")
-        await until(lambda: gone(grandchild))
+        await until(lambda: processGone(grandchild))
 
     async def test_exitGraceWhenGrandchildHoldsPipe(self) -> None:
         await self.table.start(execParams("h", ["bash", "-c", "sleep 30 & echo $!; exit 4"]))
@@ -424,10 +415,10 @@ class TerminateTests(ProcessTestCase):
         self.assertEqual(self.notes.of("h")[1][1], {"processId": "h", "seq": 2, "exitCode": 4})
         # exited, so terminate reports not running (as the reference) and leaves the group
         self.assertEqual(self.table.terminate(TerminateParams("h")), {"running": False})
-        self.assertFalse(gone(grandchild))
+        self.assertFalse(processGone(grandchild))
         self.table.killAll()
         await self.notes.closed("h")
-        await until(lambda: gone(grandchild))
+        await until(lambda: processGone(grandchild))
 
     async def test_killAll(self) -> None:
         await self.table.start(execParams("a", ["sleep", "30"]))
@@ -439,7 +430,7 @@ class TerminateTests(ProcessTestCase):
         ]
         self.table.killAll()
         await defer.gatherResults([self.notes.closed(x) for x in "abc"])
-        await until(lambda: all(gone(pid) for pid in pids))
+        await until(lambda: all(processGone(pid) for pid in pids))
         self.assertEqual(self.notes.of("c")[-2][1]["exitCode"], 1)  # a pty reports 1 (portable-pty)
 
 

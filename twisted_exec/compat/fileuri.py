@@ -223,11 +223,13 @@ class FileUri:
         if self.isWindows or self.text.startswith(BAD_PATH_PREFIX):
             raise ForeignUriError(self.text)
         raw = b"".join(b"/" + percentDecode(s) for s in self.path.split("/")[1:])
-        return normalise(os.fsdecode(raw or b"/"))
+        return normalizePath(os.fsdecode(raw or b"/"))
 
 
-def normalise(path: str) -> str:
-    """``AbsolutePathBuf``'s lexical normalisation (``.``, ``..``, repeated and trailing ``/``)."""
+def normalizePath(path: str) -> str:
+    """``AbsolutePathBuf``'s lexical normalisation (``.``, ``..``, repeated and trailing ``/``):
+    of a ``file:`` URI's path here, of 0.131's bare paths in ``executor/resources`` (``..``
+    pops without looking at the disk)."""
     parts: list[str] = []
     for part in path.split("/"):
         if part in ("", "."):
@@ -373,7 +375,7 @@ __all__ = [
     "UriParseError",
     "fromHostPath",
     "hasScheme",
-    "normalise",
+    "normalizePath",
     "parseUri",
     "percentDecode",
 ]

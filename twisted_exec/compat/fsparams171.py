@@ -13,52 +13,41 @@ the handlers (``executor/methods/fs171``) turn them into host paths.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from twisted_exec.compat.base64strict import decodeBase64Strict
 from twisted_exec.compat.fileuri import FileUri
+from twisted_exec.compat.params import parse as parse171
 from twisted_exec.compat.params171 import pathUri
+from twisted_exec.compat.serde import (
+    U64_MAX,
+    Decoder,
+    Field,
+    base64Of,
+    decodeStruct,
+    describe,
+    exactly,
+    optional,
+)
+from twisted_exec.compat.serde import sequenceOf as _sequenceOf
+from twisted_exec.compat.serde import struct as _struct
 from twisted_exec.wire.errors import RpcError, invalidParams
-
-U64_MAX = 2**64 - 1
-
-Decoder = Callable[[object], Any]
 
 
 def describe171(value: object) -> str:
     """serde's ``Unexpected`` under ``arbitrary_precision``: every number is "number"."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean `{'true' if value else 'false'}`"
-    if isinstance(value, int | float):
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return "number"
-    if isinstance(value, str):
-        return f"string {json.dumps(value, ensure_ascii=False)}"
-    if isinstance(value, list):
-        return "sequence"
-    if isinstance(value, dict):
-        return "map"
-    return "unknown"
+    return describe(value)
 
 
 def invalidType171(value: object, expected: str) -> RpcError:
     return invalidParams(f"invalid type: {describe171(value)}, expected {expected}")
 
 
-def string(value: object) -> str:
-    if not isinstance(value, str):
-        raise invalidType171(value, "a string")
-    return value
-
-
-def boolean(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise invalidType171(value, "a boolean")
-    return value
+string = exactly(str, "a string", invalidType171)
+boolean = exactly(bool, "a boolean", invalidType171)
 
 
 def _unsigned(name: str) -> Decoder:
@@ -75,30 +64,12 @@ def _unsigned(name: str) -> Decoder:
 u64 = _unsigned("u64")
 usize = _unsigned("usize")
 
-
-def base64Chunk(value: object) -> bytes:
-    """A ``ByteChunk``: base64 decoded while params are decoded (a bad one is -32602)."""
-    text = string(value)
-    try:
-        return decodeBase64Strict(text)
-    except ValueError as err:
-        raise invalidParams(str(err)) from None
+#: A ``ByteChunk``: base64 decoded while params are decoded (a bad one is -32602).
+base64Chunk = base64Of(string)  # noqa: N816 (a decoder, named as functions are)
 
 
 def sequenceOf(decoder: Decoder) -> Decoder:
-    def decode(value: object) -> list[Any]:
-        if not isinstance(value, list):
-            raise invalidType171(value, "a sequence")
-        return [decoder(item) for item in value]
-
-    return decode
-
-
-def optional(decoder: Decoder) -> Decoder:
-    def decode(value: object) -> Any:
-        return None if value is None else decoder(value)
-
-    return decode
+    return _sequenceOf(decoder, invalidType171)
 
 
 # -- paths -------------------------------------------------------------------------------------
@@ -107,9 +78,7 @@ def optional(decoder: Decoder) -> Decoder:
 def uriPath(value: object) -> FileUri:
     """A ``PathUri``: parsed here (a bad URI is -32602); the handler turns it into a host path
     (a foreign one is -32600 there, after the checks the reference makes first)."""
-    if not isinstance(value, str):
-        raise invalidType171(value, "a string")
-    return pathUri(value)
+    return pathUri(string(value))
 
 
 def _sandbox(value: object) -> Mapping[str, Any]:
@@ -131,62 +100,12 @@ def _sandbox(value: object) -> Mapping[str, Any]:
 # -- structs -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Field:
-    """``required``: absent from a map is an error; ``seqDefault``: absent from an array is not."""
-
-    wire: str
-    decoder: Decoder
-    required: bool = True
-    seqDefault: bool = False
-    default: Any = None
-
-
 T = TypeVar("T")
 
 
-def decodeStruct171(value: object, name: str, fields: tuple[Field, ...]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    if isinstance(value, dict):
-        byWire = {f.wire: f for f in fields}
-        for key, raw in value.items():
-            spec = byWire.get(key)
-            if spec is not None:
-                found[key] = spec.decoder(raw)
-        for spec in fields:
-            if spec.wire not in found:
-                if spec.required:
-                    raise invalidParams(f"missing field `{spec.wire}`")
-                found[spec.wire] = spec.default
-        return found
-    if isinstance(value, list):
-        count = len(fields)
-        noun = "element" if count == 1 else "elements"
-        for index, spec in enumerate(fields):
-            if index < len(value):
-                found[spec.wire] = spec.decoder(value[index])
-            elif spec.seqDefault:
-                found[spec.wire] = spec.default
-            else:
-                raise invalidParams(
-                    f"invalid length {index}, expected struct {name} with {count} {noun}"
-                )
-        if len(value) > count:
-            raise invalidParams(f"invalid length {len(value)}, expected fewer elements in array")
-        return found
-    raise invalidType171(value, f"struct {name}")
-
-
 def struct171(name: str, *fields: Field) -> Callable[[type[T]], type[T]]:
-    def attach(cls: type[T]) -> type[T]:
-        def fromJson(klass: type[T], value: object) -> T:
-            return klass(**decodeStruct171(value, name, fields))
-
-        cls.fromJson = classmethod(fromJson)  # type: ignore[attr-defined]
-        cls.structName = name  # type: ignore[attr-defined]
-        return cls
-
-    return attach
+    """serde's struct rules (``compat/serde.struct``), with this dialect's type errors."""
+    return _struct(name, *fields, invalid=invalidType171)
 
 
 _SANDBOX = Field("sandbox", optional(_sandbox), required=False)
@@ -258,9 +177,9 @@ class FsWriteBlockParams:
     @classmethod
     def fromJson(cls, value: object) -> FsWriteBlockParams:
         try:
-            found = decodeStruct171(value, "FsWriteBlockParams", _WRITE_BLOCK_LAZY)
+            found = decodeStruct(value, "FsWriteBlockParams", _WRITE_BLOCK_LAZY, invalidType171)
         except RpcError:
-            decodeStruct171(value, "FsWriteBlockParams", _WRITE_BLOCK_EAGER)
+            decodeStruct(value, "FsWriteBlockParams", _WRITE_BLOCK_EAGER, invalidType171)
             raise
         return cls(**found)
 
@@ -316,14 +235,6 @@ class FsWatchMissingParams:
     watchId: int
     missing: list[FileUri]
     present: FileUri | None = None
-
-
-P = TypeVar("P")
-
-
-def parse171(cls: type[P], raw: object) -> P:
-    """Decode ``raw`` (the request's ``params``) into ``cls`` or raise -32602."""
-    return cls.fromJson(raw)  # type: ignore[attr-defined,no-any-return]
 
 
 __all__ = [

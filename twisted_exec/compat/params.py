@@ -249,13 +249,11 @@ class HttpHeader:
     value: str
 
 
+_HEADER_FIELDS = (Field("name", string), Field("value", string))
+
+
 def _header(value: object) -> HttpHeader:
-    return decodeStruct(
-        value,
-        "HttpHeader",
-        (Field("name", string), Field("value", string)),
-        lambda found: HttpHeader(**found),
-    )
+    return HttpHeader(**decodeStruct(value, "HttpHeader", _HEADER_FIELDS))
 
 
 @struct(

@@ -2,7 +2,8 @@
 when a value does not fit (``invalid type: integer `5`, expected a string``, ...).
 
 :mod:`twisted_exec.compat.params` (0.131) and :mod:`twisted_exec.compat.params171` build their
-``*Params`` structs from these.
+``*Params`` structs from these; :mod:`twisted_exec.compat.fsparams171` builds 0.171's fs structs
+from them too, passing its own wording of a type error (an :data:`InvalidType`).
 """
 
 from __future__ import annotations
@@ -56,29 +57,54 @@ def invalidType(value: object, expected: str) -> RpcError:
     return invalidParams(f"invalid type: {describe(value)}, expected {expected}")
 
 
+#: How a dialect words a value of the wrong type: :func:`invalidType` (0.131) or
+#: ``compat/fsparams171.invalidType171``. The decoders below take one, so both dialects share
+#: serde's rules and differ only in that wording.
+InvalidType = Callable[[object, str], RpcError]
+
 Decoder = Callable[[object], Any]
 
-
-def string(value: object) -> str:
-    if not isinstance(value, str):
-        raise invalidType(value, "a string")
-    return value
+V = TypeVar("V")
 
 
-def base64Bytes(value: object) -> bytes:
+def exactly(
+    pytype: type[V], expected: str, invalid: InvalidType = invalidType
+) -> Callable[[object], V]:
+    """A field of one JSON type (``String``, ``bool``, ``PathBuf``): the value as it is."""
+
+    def decode(value: object) -> V:
+        if not isinstance(value, pytype):
+            raise invalid(value, expected)
+        return value
+
+    return decode
+
+
+string = exactly(str, "a string")
+
+
+boolean = exactly(bool, "a boolean")
+
+
+#: A ``PathBuf``: any string; relative paths are refused later, where the reference does.
+pathString = exactly(str, "path string")  # noqa: N816 (a decoder, named as functions are)
+
+
+def base64Of(text: Callable[[object], str]) -> Callable[[object], bytes]:
     """A base64 string decoded while the params are decoded, as the reference's serde
-    deserializer does: a bad chunk is -32602 even before ``initialize`` (probed)."""
-    text = string(value)
-    try:
-        return decodeBase64Strict(text)
-    except ValueError as err:
-        raise invalidParams(str(err)) from None
+    deserializer does: a bad chunk is -32602 even before ``initialize`` (probed). ``text`` is
+    the dialect's ``string``."""
+
+    def decode(value: object) -> bytes:
+        try:
+            return decodeBase64Strict(text(value))
+        except ValueError as err:
+            raise invalidParams(str(err)) from None
+
+    return decode
 
 
-def boolean(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise invalidType(value, "a boolean")
-    return value
+base64Bytes = base64Of(string)  # noqa: N816 (a decoder, named as functions are)
 
 
 def _unsigned(name: str, maximum: int) -> Decoder:
@@ -106,13 +132,6 @@ u32 = _unsigned("u32", 2**32 - 1)
 u16 = _unsigned("u16", 2**16 - 1)
 
 
-def pathString(value: object) -> str:
-    """A ``PathBuf``: any string; relative paths are refused later, where the reference does."""
-    if not isinstance(value, str):
-        raise invalidType(value, "path string")
-    return value
-
-
 def absolutePath(value: object) -> str:
     """An ``AbsolutePathBuf``: relative paths are a params error."""
     path = pathString(value)
@@ -130,19 +149,19 @@ def optional(decoder: Decoder) -> Decoder:
     return decode
 
 
-def sequenceOf(decoder: Decoder) -> Decoder:
+def sequenceOf(decoder: Decoder, invalid: InvalidType = invalidType) -> Decoder:
     def decode(value: object) -> list[Any]:
         if not isinstance(value, list):
-            raise invalidType(value, "a sequence")
+            raise invalid(value, "a sequence")
         return [decoder(item) for item in value]
 
     return decode
 
 
-def mapOf(decoder: Decoder) -> Decoder:
+def mapOf(decoder: Decoder, invalid: InvalidType = invalidType) -> Decoder:
     def decode(value: object) -> dict[str, Any]:
         if not isinstance(value, dict):
-            raise invalidType(value, "a map")
+            raise invalid(value, "a map")
         return {key: decoder(item) for key, item in value.items()}
 
     return decode
@@ -165,23 +184,27 @@ def enum(*variants: str) -> Decoder:
 class Field:
     """One struct field: its wire name, decoder, and whether it may be absent.
 
-    ``seqDefault`` marks a field with ``#[serde(default)]``: in the sequence form it takes its
-    default when the array ends before it (an ``Option`` without that attribute does not).
+    ``required``: absent from a map is an error. ``seqDefault`` marks a field with
+    ``#[serde(default)]``: in the sequence form it takes its default when the array ends before
+    it (an ``Option`` without that attribute does not). ``default`` is what an absent field
+    becomes (None unless the Rust default is a value, as 0.171's ``mode: read``).
     """
 
     wire: str
     decoder: Decoder
     required: bool = True
     seqDefault: bool = False
+    default: Any = None
 
 
 T = TypeVar("T")
 
 
 def decodeStruct(
-    value: object, name: str, fields: tuple[Field, ...], build: Callable[[dict[str, Any]], T]
-) -> T:
-    """serde's derived ``Deserialize`` for a struct, in map or sequence form."""
+    value: object, name: str, fields: tuple[Field, ...], invalid: InvalidType = invalidType
+) -> dict[str, Any]:
+    """serde's derived ``Deserialize`` for a struct, in map or sequence form: the decoded
+    fields by wire name (the caller builds its value from them)."""
     found: dict[str, Any] = {}
     if isinstance(value, dict):
         byWire = {f.wire: f for f in fields}
@@ -193,8 +216,8 @@ def decodeStruct(
             if spec.wire not in found:
                 if spec.required:
                     raise invalidParams(f"missing field `{spec.wire}`")
-                found[spec.wire] = None
-        return build(found)
+                found[spec.wire] = spec.default
+        return found
     if isinstance(value, list):
         count = len(fields)
         noun = "element" if count == 1 else "elements"
@@ -202,7 +225,7 @@ def decodeStruct(
             if index < len(value):
                 found[spec.wire] = spec.decoder(value[index])
             elif spec.seqDefault:
-                found[spec.wire] = None
+                found[spec.wire] = spec.default
             else:
                 # serde names the index of the first field it could not fill
                 raise invalidParams(
@@ -211,16 +234,18 @@ def decodeStruct(
         if len(value) > count:
             # serde_json's Value deserializer, once the struct is complete (probed)
             raise invalidParams(f"invalid length {len(value)}, expected fewer elements in array")
-        return build(found)
-    raise invalidType(value, f"struct {name}")
+        return found
+    raise invalid(value, f"struct {name}")
 
 
-def struct(name: str, *fields: Field) -> Callable[[type[T]], type[T]]:
+def struct(
+    name: str, *fields: Field, invalid: InvalidType = invalidType
+) -> Callable[[type[T]], type[T]]:
     """Attach a ``fromJson`` classmethod decoding ``name`` with ``fields`` onto a dataclass."""
 
     def attach(cls: type[T]) -> type[T]:
         def fromJson(klass: type[T], value: object) -> T:
-            return decodeStruct(value, name, fields, lambda found: klass(**found))
+            return klass(**decodeStruct(value, name, fields, invalid))
 
         cls.fromJson = classmethod(fromJson)  # type: ignore[attr-defined]
         cls.structName = name  # type: ignore[attr-defined]

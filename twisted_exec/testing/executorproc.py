@@ -179,6 +179,16 @@ def processTable() -> list[tuple[int, int, int]]:
     return out
 
 
+def processGone(pid: int) -> bool:
+    """No such process, or only a zombie waiting for its (new) parent to reap it."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")
+
+
 def processesInSessions(sessions: Iterable[int]) -> list[int]:
     """Processes (zombies included) still in one of ``sessions`` (each child leads its own)."""
     wanted = set(sessions)

@@ -43,17 +43,15 @@ class Header171:
     valueEnvVar: str | None = None
 
 
+_HEADER171_FIELDS = (
+    Field("name", string),
+    Field("value", string),
+    Field("valueEnvVar", optional(string), False, seqDefault=True),
+)
+
+
 def _header171(value: object) -> Header171:
-    return decodeStruct(
-        value,
-        "HttpHeader",
-        (
-            Field("name", string),
-            Field("value", string),
-            Field("valueEnvVar", optional(string), False, seqDefault=True),
-        ),
-        lambda found: Header171(**found),
-    )
+    return Header171(**decodeStruct(value, "HttpHeader", _HEADER171_FIELDS))
 
 
 @struct(

@@ -27,6 +27,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
 from twisted_exec.compat.base64strict import decodeBase64Strict, encodeBase64
+from twisted_exec.compat.fileuri import normalizePath
 from twisted_exec.compat.oserror import fromOSError
 from twisted_exec.compat.params import (
     FsCopyParams,
@@ -52,20 +53,6 @@ MAX_READ_FILE_BYTES = 512 * 1024 * 1024
 
 
 _NUL_IN_PATH = "file name contained an unexpected NUL byte"
-
-
-def normalizePath(path: str) -> str:
-    """Lexical normalisation of an absolute path, as ``AbsolutePathBuf`` deserialises it."""
-    parts: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    return "/" + "/".join(parts)
 
 
 # -- the blocking operations (run on the thread pool; plain functions, testable directly) --------

@@ -27,6 +27,7 @@ from typing import Any
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 
+from twisted_exec.compat.fileuri import normalizePath
 from twisted_exec.executor.core.interfaces import IConnectionResource
 from twisted_exec.executor.resources.fs_blocking import BlockingRunner, CallInThread
 from twisted_exec.executor.resources.fs_inotify import (
@@ -40,20 +41,6 @@ MAX_MISSING_PATHS = 64
 MAX_ANCESTORS = 64
 
 NOT_WATCHING = {"watching": False}
-
-
-def normalizePath(path: str) -> str:
-    """Lexical normalisation, as ``AbsolutePathBuf`` (``..`` pops without looking at the disk)."""
-    parts: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    return "/" + "/".join(parts)
 
 
 def ancestors(path: str) -> list[str]:

@@ -162,6 +162,37 @@ class _RssSampler:
             self._loop.stop()
 
 
+class _Run:
+    """One scenario's executor from its start to its SIGTERM, with the numbers every ``Common``
+    reports: how long it ran, its RSS at the start, at the end and at the peak."""
+
+    def __init__(self, cloud: _Cloud, result: Common, extraArgs: tuple[str, ...] = ()) -> None:
+        self.cloud = cloud
+        self.result = result
+        self.executor = cloud.start(extraArgs)
+        self.began = time.monotonic()
+        self.sampler: _RssSampler | None = None
+
+    def sampleRss(self, interval: float) -> _RssSampler:
+        """The RSS now is the start; from now on it is sampled every ``interval`` for the peak."""
+        self.result.rssStart = self.executor.rss()
+        self.sampler = _RssSampler(self.cloud.reactor, self.executor, interval)
+        return self.sampler
+
+    async def finish(self) -> None:
+        """The RSS at the end, the peak (sampled, or the kernel's high-water mark when nothing
+        was sampled) and the duration; then SIGTERM the executor (``_Cloud.stop``)."""
+        result = self.result
+        result.rssEnd = self.executor.rss()
+        if self.sampler is None:
+            result.rssPeak = self.executor.peakRss()
+        else:
+            self.sampler.stop()
+            result.rssPeak = self.sampler.peak
+        result.seconds = time.monotonic() - self.began
+        await self.cloud.stop(result)
+
+
 async def _connectAndInitialize(
     cloud: _Cloud, streamIds: list[str]
 ) -> tuple[ExecutorConnection, dict[str, HarnessStream]]:

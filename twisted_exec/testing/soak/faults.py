@@ -14,6 +14,7 @@ from twisted_exec.testing.soak.common import (
     Common,
     _Cloud,
     _connectAndInitialize,
+    _Run,
     _runProcess,
     _withCloud,
     bounded,
@@ -58,8 +59,8 @@ async def faults(reactor: Any, drops: int = 5) -> FaultsResult:
 
     async def body(cloud: _Cloud) -> FaultsResult:
         assert isinstance(cloud.rendezvous, Rendezvous)
-        executor = cloud.start()
-        began = time.monotonic()
+        run = _Run(cloud, result)
+        executor = run.executor
         conn, streams = await _connectAndInitialize(cloud, ["s-0"])
         stream = streams["s-0"]
         # Baseline once registered and connected, with a session and no process.
@@ -134,10 +135,7 @@ async def faults(reactor: Any, drops: int = 5) -> FaultsResult:
         after = executor.fds()
         result.fdsAfter = len(after)
         result.fdsLeaked = _fdDiff(before, after)
-        result.rssEnd = executor.rss()
-        result.rssPeak = executor.peakRss()
-        result.seconds = time.monotonic() - began
-        await cloud.stop(result)
+        await run.finish()
         return result
 
     return await _withCloud(reactor, Rendezvous(reactor), body)

@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import random
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,7 @@ from twisted_exec.testing.soak.common import (
     Common,
     _Cloud,
     _connectAndInitialize,
-    _RssSampler,
+    _Run,
     _runProcess,
     _withCloud,
     bounded,
@@ -131,12 +130,10 @@ async def fuzzFrames(
     result = FramesResult()
 
     async def body(cloud: _Cloud) -> FramesResult:
-        executor = cloud.start()
-        began = time.monotonic()
+        run = _Run(cloud, result)
         ids = [f"valid-{i}" for i in range(validStreams)] + ["probe"]
         conn, streams = await _connectAndInitialize(cloud, ids)
-        result.rssStart = executor.rss()
-        sampler = _RssSampler(reactor, executor, 0.5)
+        run.sampleRss(0.5)
         probe = streams.pop("probe")
         with open(os.path.join(cloud.tmp, "known.txt"), "wb") as f:
             f.write(b"known content\n")
@@ -196,11 +193,7 @@ async def fuzzFrames(
             for raw in conn.orphans
             if _isReset(raw)  # resets the executor sent for fuzz streams over the limit
         )
-        result.rssEnd = executor.rss()
-        sampler.stop()
-        result.rssPeak = sampler.peak
-        result.seconds = time.monotonic() - began
-        await cloud.stop(result)
+        await run.finish()
         return result
 
     return await _withCloud(reactor, Rendezvous(reactor), body)

@@ -28,12 +28,13 @@ from typing import Any
 from twisted.internet.task import deferLater
 
 from twisted_exec.harness.connection import connectHarness
+from twisted_exec.testing.executorproc import processGone
 from twisted_exec.testing.rendezvous import HarnessStream, Rendezvous
 from twisted_exec.testing.soak.common import (
     EXECUTOR_ID,
     Common,
     _Cloud,
-    _RssSampler,
+    _Run,
     _withCloud,
     bounded,
 )
@@ -81,15 +82,6 @@ def _percentileMs(values: list[float], fraction: float) -> float:
         return 0.0
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] * 1000, 2)
-
-
-def _gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return True
-    return state in ("Z", "X")
 
 
 async def _pause(reactor: Any, seconds: float) -> None:
@@ -178,8 +170,7 @@ async def hostile(reactor: Any, seconds: float = 5.0) -> HostileSoakResult:
 
     async def body(cloud: _Cloud) -> HostileSoakResult:
         assert isinstance(cloud.rendezvous, Rendezvous)
-        executor = cloud.start(("--session-ttl", "1"))
-        began = time.monotonic()
+        run = _Run(cloud, result, ("--session-ttl", "1"))
         conn = await bounded(reactor, cloud.rendezvous.waitForConnection(1))
         with open(os.path.join(cloud.tmp, "big"), "wb") as f:
             f.truncate(50 * MiB)
@@ -187,8 +178,7 @@ async def hostile(reactor: Any, seconds: float = 5.0) -> HostileSoakResult:
         good = conn.stream("good")
         good.resume()
         await bounded(reactor, good.initialize())
-        result.rssStart = executor.rss()
-        sampler = _RssSampler(reactor, executor, 0.2)
+        run.sampleRss(0.2)
 
         stalled = await bounded(
             reactor, connectHarness(reactor, cloud.rendezvous.httpUrl, EXECUTOR_ID, None)
@@ -222,7 +212,9 @@ async def hostile(reactor: Any, seconds: float = 5.0) -> HostileSoakResult:
                 t0 = time.monotonic()
                 reply = await bounded(reactor, good.request("fs/getMetadata", {"path": cloud.tmp}))
                 latencies.append(time.monotonic() - t0)
-                slow.append((round(t0 - began, 2), round(latencies[-1] * 1000, 1), result.phase))
+                slow.append(
+                    (round(t0 - run.began, 2), round(latencies[-1] * 1000, 1), result.phase)
+                )
                 if not reply.get("result", {}).get("isDirectory"):
                     result.unexpected.append(f"good stream: {str(reply)[:200]}")
                 await _pause(reactor, 0.01)
@@ -258,19 +250,15 @@ async def hostile(reactor: Any, seconds: float = 5.0) -> HostileSoakResult:
         result.websocketDrops = len(cloud.rendezvous.connections) - 1 + (conn.closeInfo is not None)
         # Sessions end --session-ttl (1 s) after their reset: their grandchildren with them.
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and not all(_gone(p) for p in grandchildren):
+        while time.monotonic() < deadline and not all(processGone(p) for p in grandchildren):
             await _pause(reactor, 0.1)
         result.grandchildren = len(grandchildren)
-        result.grandchildrenLeft = sum(not _gone(p) for p in grandchildren)
+        result.grandchildrenLeft = sum(not processGone(p) for p in grandchildren)
         stalled.abort()
-        result.rssEnd = executor.rss()
-        sampler.stop()
-        result.rssPeak = sampler.peak
+        await run.finish()
         result.rssGrowth = result.rssPeak - result.rssStart
-        result.seconds = time.monotonic() - began
-        await cloud.stop(result)
         for pid in grandchildren:  # never leave one behind, whatever the verdict
-            if not _gone(pid):
+            if not processGone(pid):
                 os.kill(pid, 9)
         return result
 

@@ -16,7 +16,7 @@ from twisted_exec.testing.soak.common import (
     Common,
     _Cloud,
     _connectAndInitialize,
-    _RssSampler,
+    _Run,
     _runProcess,
     _withCloud,
     bounded,
@@ -39,12 +39,11 @@ async def load(
     result = LoadResult(streams=streams)
 
     async def body(cloud: _Cloud) -> LoadResult:
-        executor = cloud.start(executorArgs)
-        began = time.monotonic()
+        run = _Run(cloud, result, executorArgs)
+        executor = run.executor
         ids = [f"load-{i}" for i in range(streams)]
         conn, harness = await _connectAndInitialize(cloud, ids)
-        result.rssStart = executor.rss()
-        sampler = _RssSampler(reactor, executor, 0.5)
+        run.sampleRss(0.5)
         until = time.monotonic() + seconds
         warmup = time.monotonic() + seconds / 4  # sessions reach their retention caps
         salt = os.urandom(4).hex()
@@ -88,11 +87,7 @@ async def load(
                     result.crossTalk += 1
         if conn.orphans:
             result.crossTalk += len(conn.orphans)
-        result.rssEnd = executor.rss()
-        sampler.stop()
-        result.rssPeak = sampler.peak
-        result.seconds = time.monotonic() - began
-        await cloud.stop(result)
+        await run.finish()
         return result
 
     return await _withCloud(reactor, Rendezvous(reactor), body)

@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import sys
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,7 @@ from twisted_exec.testing.soak.common import (
     STEP_TIMEOUT,
     Common,
     _Cloud,
-    _RssSampler,
+    _Run,
     _withCloud,
     bounded,
     pause,
@@ -78,8 +77,7 @@ async def slowConsumer(
 
     async def body(cloud: _Cloud) -> SlowResult:
         assert isinstance(cloud.rendezvous, SlowRendezvous)
-        executor = cloud.start()
-        began = time.monotonic()
+        run = _Run(cloud, result)
         conn: SlowConnection = await bounded(reactor, cloud.rendezvous.waitForConnection())
         checker = PatternChecker()
         replies: dict[int, Deferred[dict[str, Any]]] = {}
@@ -113,8 +111,8 @@ async def slowConsumer(
         conn.sendFrame(encodeData("slow-1", seq, b'{"method":"initialized"}'))
         seq += 1
         await pause(reactor, 0.5)
-        result.rssIdle = result.rssStart = executor.rss()
-        sampler = _RssSampler(reactor, executor, sampleEvery)
+        sampler = run.sampleRss(sampleEvery)
+        result.rssIdle = result.rssStart
         script = os.path.join(cloud.tmp, "writer.py")
         with open(script, "w") as f:
             f.write(WRITER)
@@ -135,11 +133,9 @@ async def slowConsumer(
         result.firstBadOffset = checker.firstBad
         result.intact = checker.firstBad is None and checker.offset == blocks * BLOCK
         result.wireBytes = conn.bytesRead
-        result.rssEnd = executor.rss()
-        result.rssPeak = max(sampler.peak, result.rssEnd)
+        await run.finish()
+        result.rssPeak = max(result.rssPeak, result.rssEnd)  # sampling stopped with the writer
         result.rssGrowth = result.rssPeak - result.rssIdle
-        result.seconds = time.monotonic() - began
-        await cloud.stop(result)
         return result
 
     return await _withCloud(reactor, SlowRendezvous(reactor, rate), body)
