@@ -330,11 +330,15 @@ async def runScenario(
     *,
     reachable: bool = True,
     prepare: Callable[[Path], None] = lambda workdir: None,
+    model: str = MODEL,
+    transcriptName: str | None = None,
 ) -> Scenario:
     """Start the exec-server (``kind``), the proxy and the fake API; run ``codex exec`` once.
 
     With ``reachable=False`` the exec-server is started and stopped again before the CLI runs, so
-    the CLI is pointed at a port where nobody listens any more.
+    the CLI is pointed at a port where nobody listens any more. ``model`` is the one the CLI's
+    config names (it decides which tools the CLI offers); the transcript kept under
+    ``CODEX_E2E_TRANSCRIPT_DIR`` is named ``transcriptName`` (``kind`` unless given).
     """
     base = freshBaseDir(case)
     workdir, cliHome = base / "work", base / "cli-home"
@@ -357,14 +361,14 @@ async def runScenario(
         await server.stop(reactor)
         url = server.url
 
-    (cliHome / "config.toml").write_text(codexConfigToml(api.baseUrl, MODEL))
+    (cliHome / "config.toml").write_text(codexConfigToml(api.baseUrl, model))
     env = childEnv(cliHome, **{API_KEY_ENV: "sk-e2e-fake", "CODEX_EXEC_SERVER_URL": url})
     cli = await runCodexExec(reactor, codex, env, workdir, "run the end-to-end script")
     if recorder is not None:
         await recorder.stop()
     await api.stopListening()
     scenario = Scenario(base, workdir, server, cli, api, list(recorder.events) if recorder else [])
-    _keepTranscript(scenario, kind, case)
+    _keepTranscript(scenario, transcriptName or kind, case)
     return scenario
 
 

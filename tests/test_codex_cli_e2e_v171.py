@@ -29,20 +29,16 @@ from tests.test_codex_cli_e2e import (
     AGENTS_TEXT,
     CodexScenarioMixin,
     Scenario,
-    _keepTranscript,
     assertCommandRanInTheServer,
     assertCompleted,
     assertPatchWroteThroughFs,
     assertWriteStdinReachedTheTty,
-    childEnv,
-    freshBaseDir,
     mainTurns,
     prepareWorkdir,
-    runCodexExec,
-    startExecServer,
+    runScenario,
 )
-from twisted_exec.testing.fake_responses import API_KEY_ENV, FakeResponsesAPI, Turn, codexConfigToml
-from twisted_exec.testing.ws_recorder import CLIENT_TO_SERVER, WebSocketRecorder
+from twisted_exec.testing.fake_responses import Turn
+from twisted_exec.testing.ws_recorder import CLIENT_TO_SERVER
 
 MODEL = "gpt-5.5"  # offers exec_command, write_stdin and apply_patch in 0.171
 
@@ -64,27 +60,16 @@ async def runScenario171(
     prepare: Callable[[Path], None] = lambda workdir: None,
 ) -> Scenario:
     """Start the exec-server (``kind``), the proxy and the fake API; run ``codex exec`` once."""
-    base = freshBaseDir(case)
-    workdir, cliHome = base / "work", base / "cli-home"
-    workdir.mkdir()
-    cliHome.mkdir()
-    prepare(workdir)
-    server = await startExecServer(reactor, kind, codex, base)
-    case.addCleanup(lambda: defer.ensureDeferred(server.stop(reactor)))
-    api = FakeResponsesAPI(turns)
-    api.listen(reactor)
-    case.addCleanup(api.stopListening)
-    recorder = WebSocketRecorder(reactor, server.url)
-    recorder.listen()
-    case.addCleanup(recorder.stop)
-    (cliHome / "config.toml").write_text(codexConfigToml(api.baseUrl, MODEL))
-    env = childEnv(cliHome, **{API_KEY_ENV: "sk-e2e-fake", "CODEX_EXEC_SERVER_URL": recorder.url})
-    cli = await runCodexExec(reactor, codex, env, workdir, "run the end-to-end script")
-    await recorder.stop()
-    await api.stopListening()
-    scenario = Scenario(base, workdir, server, cli, api, list(recorder.events))
-    _keepTranscript(scenario, f"{kind}-v171", case)
-    return scenario
+    return await runScenario(
+        case,
+        reactor,
+        codex,
+        kind,
+        turns,
+        prepare=prepare,
+        model=MODEL,
+        transcriptName=f"{kind}-v171",
+    )
 
 
 class _Codex171E2EMixin(CodexScenarioMixin):

@@ -71,6 +71,20 @@ async def rpc(ws: Any, stream: NoiseHarnessStream, message: dict[str, Any]) -> l
     return seen
 
 
+def ppidCommand(home: str) -> dict[str, Any]:
+    """0.171 ``process/start`` params of a command that prints its parent's pid (the executor's)."""
+    return {
+        "processId": "p1",
+        "argv": ["/bin/sh", "-c", "echo ppid=$PPID"],
+        "cwd": Path(home).as_uri(),
+        "env": {},
+        "tty": False,
+        "pipeStdin": False,
+        "arg0": None,
+        "sandbox": None,
+    }
+
+
 def startReferenceBehind(case: TestCase) -> tuple[NoiseCloud, str, IProcessTransport]:
     """A NoiseCloud and the 0.171 reference registered with it as environment ``e1``."""
     binary171()  # skip before listening when the binary is absent
@@ -143,20 +157,7 @@ class Reference171Tests(TestCase):
         ws.sendMessage(
             stream.encodeMessage(b'{"method":"initialized","params":{}}')[0], isBinary=True
         )
-        start = {
-            "id": 2,
-            "method": "process/start",
-            "params": {
-                "processId": "p1",
-                "argv": ["/bin/sh", "-c", "echo ppid=$PPID"],
-                "cwd": Path(home).as_uri(),
-                "env": {},
-                "tty": False,
-                "pipeStdin": False,
-                "arg0": None,
-                "sandbox": None,
-            },
-        }
+        start = {"id": 2, "method": "process/start", "params": ppidCommand(home)}
         messages = await rpc(ws, stream, start)
         while not any(m.get("method") == "process/closed" for m in messages):
             frame = await nextFrame(ws)
@@ -199,21 +200,7 @@ class HarnessLibraryTests(TestCase):
                 closed.callback(None)
 
         session.onNotification(onNote)
-        result = await bounded(
-            session.call(
-                "process/start",
-                {
-                    "processId": "p1",
-                    "argv": ["/bin/sh", "-c", "echo ppid=$PPID"],
-                    "cwd": Path(home).as_uri(),
-                    "env": {},
-                    "tty": False,
-                    "pipeStdin": False,
-                    "arg0": None,
-                    "sandbox": None,
-                },
-            )
-        )
+        result = await bounded(session.call("process/start", ppidCommand(home)))
         self.assertEqual(result["processId"], "p1")
         await bounded(closed)
         self.assertEqual(b"".join(outputs), f"ppid={transport.pid}\n".encode())
