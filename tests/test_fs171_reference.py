@@ -18,6 +18,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
+from tests.support.fs171 import WALK_OPTIONS
 from tests.support.local import serveOnLoopback
 from tests.support.reference import listeningReference
 from twisted_exec.testing.wsclient import JsonRpcClient, connectJsonRpc
@@ -38,13 +39,7 @@ def layout(root: str) -> None:
     os.mkfifo(os.path.join(root, "fifo"))
 
 
-OPTIONS = {
-    "maxDepth": 10,
-    "maxDirectories": 100,
-    "maxEntries": 1000,
-    "followDirectorySymlinks": False,
-    "pruneHiddenDirectories": False,
-}
+OPTIONS = dict(WALK_OPTIONS)
 
 # (connection, method, params); "{D}" is the side's directory as a URI, "{P}" as a path.
 SCRIPT: list[tuple[int, str, Any]] = [

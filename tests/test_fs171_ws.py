@@ -16,6 +16,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
+from tests.support.fs171 import WALK_OPTIONS
 from tests.support.local import serveOnLoopback
 from twisted_exec.testing.wsclient import JsonRpcClient, connectJsonRpc
 
@@ -252,13 +253,7 @@ class Fs171WebSocketTests(TestCase):
         c = await self.client()
         os.makedirs(self.p("sub/deeper"))
         open(self.p("sub/deeper/f"), "w").close()
-        options = {
-            "maxDepth": 10,
-            "maxDirectories": 100,
-            "maxEntries": 1000,
-            "followDirectorySymlinks": False,
-            "pruneHiddenDirectories": False,
-        }
+        options = dict(WALK_OPTIONS)
         self.assertEqual(
             await self.raw(c, "fs/walk", {"path": uri(self.dir), "options": options}),
             {
