@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import tempfile
 from typing import Any
 
 from twisted.internet import reactor
@@ -19,9 +18,8 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from tests.helpers import RecordingSink
-from tests.support.relay import startRemoteExecutor, startTestCloud
+from tests.support.relay import TestCloudMixin, startRemoteExecutor
 from tests.test_processes import ENVIRON, Collector, execParams
-from tests.test_relay_demux import captureLogs
 from twisted_exec.compat.params import WriteParams
 from twisted_exec.executor.core.limits import (
     READ_FILE_REPLY_OVERHEAD,
@@ -152,15 +150,14 @@ async def _tick() -> None:
     await deferLater(reactor, 0.01, lambda: None)
 
 
-class RelayReadFileTests(TestCase):
+class RelayReadFileTests(TestCloudMixin, TestCase):
     """The issue's scenario through the real rendezvous (64 MiB message limit)."""
 
     timeout = 60
+    cloudToken = TOKEN
 
     def setUp(self) -> None:
-        self.logs = captureLogs(self)
-        self.tmp = tempfile.mkdtemp()
-        self.rendezvous, self.registry = startTestCloud(self, TOKEN)
+        super().setUp()
         self.executor = Executor(reactor)
         self.addCleanup(self.executor.shutdown)
 

@@ -13,7 +13,6 @@ deadline is reset, not the websocket.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from typing import Any
 
@@ -22,9 +21,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
-from tests.support.relay import startRemoteExecutor, startTestCloud
+from tests.support.relay import TestCloudMixin, startRemoteExecutor
 from tests.test_processes import ENVIRON
-from tests.test_relay_demux import captureLogs
 from twisted_exec.executor.core.limits import Limits
 from twisted_exec.executor.executor import Executor
 from twisted_exec.harness.connection import HarnessConnection, connectHarness
@@ -44,13 +42,9 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
-class StalledHarnessTests(TestCase):
+class StalledHarnessTests(TestCloudMixin, TestCase):
     timeout = 60 + SECONDS * 2
-
-    def setUp(self) -> None:
-        self.logs = captureLogs(self)
-        self.tmp = tempfile.mkdtemp()
-        self.rendezvous, self.registry = startTestCloud(self, TOKEN)
+    cloudToken = TOKEN
 
     async def start(self, limits: Limits) -> tuple[Any, ExecutorConnection]:
         executor = Executor(reactor, limits=limits)

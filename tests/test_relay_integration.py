@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import base64
 import os
-import tempfile
 from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
-from tests.support.relay import startRemoteExecutor, startTestCloud
+from tests.support.relay import TestCloudMixin, startRemoteExecutor
 from tests.test_relay_demux import captureLogs
 from twisted_exec.executor.executor import Executor
 from twisted_exec.executor.transports.relay.service import RemoteExecutorService
@@ -42,13 +41,12 @@ async def processOutput(stream: HarnessStream, processId: str) -> tuple[bytes, l
             return output, methods
 
 
-class RemoteIntegrationTests(TestCase):
+class RemoteIntegrationTests(TestCloudMixin, TestCase):
     timeout = 60
+    cloudToken = TOKEN
 
     def setUp(self) -> None:
-        self.logs = captureLogs(self)
-        self.tmp = tempfile.mkdtemp()
-        self.rendezvous, self.registry = startTestCloud(self, TOKEN)
+        super().setUp()
         self.executor = Executor(reactor)
         self.addCleanup(self.executor.shutdown)
 

@@ -9,6 +9,7 @@ connections before either stops listening) the same everywhere.
 
 from __future__ import annotations
 
+import tempfile
 from typing import Any
 
 from twisted.internet import reactor
@@ -67,3 +68,24 @@ def startRemoteExecutor(
     service.startService()
     case.addCleanup(lambda: service.stopService() if service.running else None)
     return service
+
+
+class TestCloudMixin:
+    """``setUp`` for tests of our executor in the test cloud: the captured log lines
+    (``logs``, for the no-secret checks), a scratch directory (``tmp``) and the cloud
+    (``rendezvous``, ``registry``) accepting the class's ``cloudToken``. Mix in before
+    ``TestCase``."""
+
+    cloudToken: str
+    logs: list[str]
+    tmp: str
+    rendezvous: Rendezvous
+    registry: FakeRegistry
+
+    def setUp(self) -> None:
+        from tests.test_relay_demux import captureLogs
+
+        case: Any = self
+        self.logs = captureLogs(case)
+        self.tmp = tempfile.mkdtemp()
+        self.rendezvous, self.registry = startTestCloud(case, self.cloudToken)
