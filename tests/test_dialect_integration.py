@@ -636,51 +636,24 @@ class DialectIntegrationTests(TestCase):
             import base64
 
             client = await self.connect()
-            stop = await self.ask(
-                client,
-                "http/request",
-                {
-                    "method": "GET",
-                    "url": f"{base}/redir",
-                    "requestId": "a",
-                    "redirectPolicy": "stop",
-                },
-            )
+
+            async def getRedir(requestId: str, **policy: Any) -> Any:
+                """``GET /redir`` (a 302 to ``/echo``) with ``redirectPolicy`` when given."""
+                params = {"method": "GET", "url": f"{base}/redir", "requestId": requestId}
+                return await self.ask(client, "http/request", {**params, **policy})
+
+            stop = await getRedir("a", redirectPolicy="stop")
             self.assertEqual(
                 (stop["result"]["status"], stop["result"]["bodyBase64"]), (302, _b64("moo"))
             )
-            follow = await self.ask(
-                client, "http/request", {"method": "GET", "url": f"{base}/redir", "requestId": "b"}
-            )
+            follow = await getRedir("b")
             self.assertEqual(follow["result"]["status"], 200)
             self.assertEqual(
-                (
-                    await self.ask(
-                        client,
-                        "http/request",
-                        {
-                            "method": "GET",
-                            "url": f"{base}/redir",
-                            "requestId": "c",
-                            "redirectPolicy": "bogus",
-                        },
-                    )
-                )["error"],
+                (await getRedir("c", redirectPolicy="bogus"))["error"],
                 {"code": -32602, "message": "unknown variant `bogus`, expected `follow` or `stop`"},
             )
             self.assertEqual(
-                (
-                    await self.ask(
-                        client,
-                        "http/request",
-                        {
-                            "method": "GET",
-                            "url": f"{base}/redir",
-                            "requestId": "j",
-                            "redirectPolicy": None,
-                        },
-                    )
-                )["error"],
+                (await getRedir("j", redirectPolicy=None))["error"],
                 {"code": -32602, "message": "invalid type: null, expected string or map"},
             )
             echo = await self.ask(
