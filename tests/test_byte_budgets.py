@@ -18,7 +18,7 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from tests.helpers import RecordingSink
-from tests.support.relay import TestCloudMixin, startRemoteExecutor
+from tests.support.relay import TestCloudExecutorMixin, startRemoteExecutor
 from tests.test_processes import ENVIRON, Collector, execParams
 from twisted_exec.compat.params import WriteParams
 from twisted_exec.executor.core.limits import (
@@ -150,16 +150,11 @@ async def _tick() -> None:
     await deferLater(reactor, 0.01, lambda: None)
 
 
-class RelayReadFileTests(TestCloudMixin, TestCase):
+class RelayReadFileTests(TestCloudExecutorMixin, TestCase):
     """The issue's scenario through the real rendezvous (64 MiB message limit)."""
 
     timeout = 60
     cloudToken = TOKEN
-
-    def setUp(self) -> None:
-        super().setUp()
-        self.executor = Executor(reactor)
-        self.addCleanup(self.executor.shutdown)
 
     async def test_50MiBReadFileIsAnErrorAndOtherStreamsCarryOn(self) -> None:
         startRemoteExecutor(self, self.executor, self.registry.baseUrl, "budgets", TOKEN)

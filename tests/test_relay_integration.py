@@ -11,7 +11,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
-from tests.support.relay import TestCloudMixin, startRemoteExecutor
+from tests.support.relay import TestCloudExecutorMixin, startRemoteExecutor
 from tests.test_relay_demux import captureLogs
 from twisted_exec.executor.executor import Executor
 from twisted_exec.executor.transports.relay.service import RemoteExecutorService
@@ -41,14 +41,9 @@ async def processOutput(stream: HarnessStream, processId: str) -> tuple[bytes, l
             return output, methods
 
 
-class RemoteIntegrationTests(TestCloudMixin, TestCase):
+class RemoteIntegrationTests(TestCloudExecutorMixin, TestCase):
     timeout = 60
     cloudToken = TOKEN
-
-    def setUp(self) -> None:
-        super().setUp()
-        self.executor = Executor(reactor)
-        self.addCleanup(self.executor.shutdown)
 
     def tearDown(self) -> None:
         text = "\n".join(self.logs)

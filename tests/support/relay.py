@@ -89,3 +89,16 @@ class TestCloudMixin:
         self.logs = captureLogs(case)
         self.tmp = tempfile.mkdtemp()
         self.rendezvous, self.registry = startTestCloud(case, self.cloudToken)
+
+
+class TestCloudExecutorMixin(TestCloudMixin):
+    """:class:`TestCloudMixin` plus an in-process ``executor`` (shut down at cleanup) for the
+    test to serve remotely with :func:`startRemoteExecutor`."""
+
+    executor: Executor
+
+    def setUp(self) -> None:
+        super().setUp()
+        case: Any = self
+        self.executor = Executor(reactor)
+        case.addCleanup(self.executor.shutdown)
