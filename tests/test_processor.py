@@ -73,6 +73,14 @@ class ProcessorTests(SynchronousTestCase):
         processor.makeConnection(sink)
         return processor, sink
 
+    def resume(self, sessionId: str) -> tuple[ExecProcessor, RecordingSink]:
+        """A new connection whose first message asks to resume ``sessionId``."""
+        processor, sink = self.connect()
+        processor.messageReceived(
+            req(1, "initialize", {"clientName": "t", "resumeSessionId": sessionId})
+        )
+        return processor, sink
+
     def ready(self) -> tuple[ExecProcessor, RecordingSink, str]:
         processor, sink = self.connect()
         processor.messageReceived(INIT)
@@ -222,18 +230,12 @@ class ProcessorTests(SynchronousTestCase):
         first.connectionLost()
         self.clock.advance(9.9)
         self.assertFalse(resources.closed)
-        second, sink = self.connect()
-        second.messageReceived(
-            req(1, "initialize", {"clientName": "t", "resumeSessionId": sessionId})
-        )
+        second, sink = self.resume(sessionId)
         self.assertEqual(sink.take(), [{"id": 1, "result": {"sessionId": sessionId}}])
         self.clock.advance(60)
         self.assertFalse(resources.closed)
         # attached elsewhere
-        third, sink3 = self.connect()
-        third.messageReceived(
-            req(1, "initialize", {"clientName": "t", "resumeSessionId": sessionId})
-        )
+        third, sink3 = self.resume(sessionId)
         self.assertEqual(
             sink3.take()[0]["error"],
             {
@@ -247,10 +249,7 @@ class ProcessorTests(SynchronousTestCase):
         second.connectionLost()
         self.clock.advance(10)
         self.assertTrue(resources.closed)
-        fourth, sink4 = self.connect()
-        fourth.messageReceived(
-            req(1, "initialize", {"clientName": "t", "resumeSessionId": sessionId})
-        )
+        _, sink4 = self.resume(sessionId)
         self.assertEqual(
             sink4.take()[0]["error"], {"code": -32600, "message": f"unknown session id {sessionId}"}
         )
@@ -263,10 +262,7 @@ class ProcessorTests(SynchronousTestCase):
         self.assertEqual(sink1.take(), [{"method": "process/output", "params": {"seq": 1}}])
         first.connectionLost()
         session.notify("process/output", {"seq": 2})  # dropped while detached
-        second, sink2 = self.connect()
-        second.messageReceived(
-            req(1, "initialize", {"clientName": "t", "resumeSessionId": sessionId})
-        )
+        _, sink2 = self.resume(sessionId)
         sink2.take()
         session.notify("process/output", {"seq": 3})
         self.assertEqual(sink2.take(), [{"method": "process/output", "params": {"seq": 3}}])
