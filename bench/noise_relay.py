@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import Row, loadConformanceRunner, machineDescription, renderTable
 from harnessproc import HarnessProcess
+from noise_worker import keepBest
 from twisted.internet import defer, error, protocol, task
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
@@ -205,11 +206,7 @@ class Run:
     def record(self, key: str, target: Target, value: float | str, lowerIsBetter: bool) -> None:
         """Keep the best round: the machine is shared, a slowed round says nothing."""
         old = self.values[key].get(target.name)
-        if isinstance(old, float) and isinstance(value, float):
-            value = min(old, value) if lowerIsBetter else max(old, value)
-        elif isinstance(old, float):
-            return
-        self.values[key][target.name] = value
+        self.values[key][target.name] = keepBest(old, value, lowerIsBetter)
 
     async def setUp(self) -> None:
         self.rendezvous.listen()

@@ -60,6 +60,18 @@ def cpuPer(cpu0: float | None, cpu1: float | None, units: float, scale: float) -
     return (cpu1 - cpu0) / units * scale
 
 
+def keepBest(old: float | str | None, new: float | str, lowerIsBetter: bool) -> float | str:
+    """The better of two rounds' values; a number beats a failure text, a later text an older.
+
+    The machine is shared: a round that another job slowed down says nothing about the
+    executor, so each keeps its best round."""
+    if isinstance(old, float) and isinstance(new, float):
+        return min(old, new) if lowerIsBetter else max(old, new)
+    if isinstance(old, float):
+        return old
+    return new
+
+
 async def openStreams(
     reactor: Any, target: Target, count: int
 ) -> tuple[list[EnvironmentConnection], list[ExecSession]]:

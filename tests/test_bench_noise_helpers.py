@@ -1,0 +1,56 @@
+"""The Noise relay benchmark's pure helpers (bench/noise_worker.py): nothing timed is asserted.
+
+The benchmark itself needs minutes and the 0.171 binary: ``python bench/noise_relay.py``."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from twisted.trial.unittest import SynchronousTestCase
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def _load(name: str) -> ModuleType:
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))  # noise_worker imports benchlib as the bench does
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+worker = _load("noise_worker")
+
+
+class SummaryTests(SynchronousTestCase):
+    def test_ratesAndPercentiles(self) -> None:
+        latencies = [n / 1000 for n in range(100, 0, -1)]  # 1..100 ms, unsorted
+        result = worker.summarize(latencies, 2.0)
+        self.assertEqual(result["calls_s"], 50.0)
+        self.assertAlmostEqual(result["p50_ms"], 50.0)
+        self.assertAlmostEqual(result["p99_ms"], 99.0)
+
+    def test_cpuPer(self) -> None:
+        self.assertAlmostEqual(worker.cpuPer(1.0, 1.5, 1000, 1e6), 500.0)
+        self.assertAlmostEqual(worker.cpuPer(2.0, 2.2, 50.0, 1e3), 4.0)
+        self.assertIsNone(worker.cpuPer(None, 1.0, 10, 1e6))
+        self.assertIsNone(worker.cpuPer(1.0, None, 10, 1e6))
+        self.assertIsNone(worker.cpuPer(1.0, 2.0, 0, 1e6))
+
+
+class KeepBestTests(SynchronousTestCase):
+    def test_bestRoundByDirection(self) -> None:
+        self.assertEqual(worker.keepBest(3.0, 2.0, True), 2.0)
+        self.assertEqual(worker.keepBest(2.0, 3.0, True), 2.0)
+        self.assertEqual(worker.keepBest(3.0, 2.0, False), 3.0)
+        self.assertEqual(worker.keepBest(None, 2.0, False), 2.0)
+
+    def test_aNumberBeatsAFailure(self) -> None:
+        self.assertEqual(worker.keepBest(2.0, "timeout", True), 2.0)
+        self.assertEqual(worker.keepBest("timeout", 2.0, True), 2.0)
+        self.assertEqual(worker.keepBest("error: a", "timeout", True), "timeout")
