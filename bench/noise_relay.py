@@ -146,8 +146,11 @@ def buildTargets(args: argparse.Namespace, runRoot: Path) -> list[Target]:
     )
 
     def ours(registry: str, ident: str) -> list[str]:
-        twistd = [args.python, "-c", conf.TWISTD_MAIN, "-n", "--pidfile=", "codex-executor"]
-        return [*twistd, "--remote", registry, "--environment-id", ident]
+        twistd = [args.python, "-c", conf.TWISTD_MAIN, "-n", "--pidfile="]
+        if args.profile:
+            # twistd's own cProfile of the reactor thread, written when the executor stops.
+            twistd += [f"--profile={args.profile}", "--profiler=cprofile", "--savestats"]
+        return [*twistd, "codex-executor", "--remote", registry, "--environment-id", ident]
 
     targets = []
     if args.only != "reference":
@@ -199,6 +202,7 @@ class Run:
         self.file = Path(self.cwd, "block.bin")
         self.values: dict[str, dict[str, float | str]] = {key: {} for key, *_ in ROWS}
         self.notes: list[str] = []
+        self.rows = set(args.rows.split(",")) if args.rows else set()
 
     def log(self, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
@@ -244,6 +248,8 @@ class Run:
         keys: dict[str, str],
     ) -> None:
         """``measure`` on every target, the order rotating each round; failures recorded."""
+        if self.rows and what not in self.rows:
+            return
         lower = {key: low for key, _, _, low in ROWS}
         for r in range(self.s.rounds):
             n = r % len(self.targets)
@@ -372,6 +378,8 @@ def parseArgs(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--only", choices=["ours", "reference"], help="measure one executor")
     p.add_argument("--baseline", help="another source tree of twisted_exec, measured as 'before'")
     p.add_argument("--markdown", help="also write the table to this file")
+    p.add_argument("--rows", help="a subset: rpc,16x4,output,readFile,sequential")
+    p.add_argument("--profile", help="cProfile our executor's reactor thread into this file")
     p.add_argument("--note", default="", help="a line about the conditions, for --markdown")
     return p.parse_args(argv)
 
