@@ -33,10 +33,10 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.internet.defer import Deferred
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import b64len, loadConformanceRunner
-
-conf = loadConformanceRunner()
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.benchlib import b64len
+from scripts.conformancelib import launch
+from scripts.conformancelib.transport import LocalWsTarget
 
 SEQUENTIAL_SECONDS = 2.0
 SEQUENTIAL_MAX = 20000
@@ -251,19 +251,19 @@ def parseArgs(argv: Sequence[str]) -> argparse.Namespace:
 
 async def amain(reactor: Any, args: argparse.Namespace) -> None:
     runRoot = Path(tempfile.mkdtemp(prefix="bench-"))
-    env = conf.serverEnv(str(conf.pluginShim(runRoot)))
+    env = launch.serverEnv(str(launch.pluginShim(runRoot)))
     targets = []
-    ref = conf.findReference(args.codex_bin)
+    ref = launch.findReference(args.codex_bin)
     if args.only != "ours":
         if ref is None:
             print("reference binary not found, measuring ours only")
         else:
             targets.append(
-                conf.LocalWsTarget(reactor, "reference", conf.referenceArgv(ref), env, str(runRoot))
+                LocalWsTarget(reactor, "reference", launch.referenceArgv(ref), env, str(runRoot))
             )
     if args.only != "reference":
-        cmd = shlex.split(args.ours_cmd) if args.ours_cmd else conf.oursArgv(args.python)
-        targets.append(conf.LocalWsTarget(reactor, "ours", cmd, env, str(runRoot)))
+        cmd = shlex.split(args.ours_cmd) if args.ours_cmd else launch.oursArgv(args.python)
+        targets.append(LocalWsTarget(reactor, "ours", cmd, env, str(runRoot)))
     results: dict[str, dict[str, float]] = {}
     try:
         for t in targets:
