@@ -34,18 +34,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from benchlib import Row, loadConformanceRunner, machineDescription, renderTable
-from harnessproc import HarnessProcess
-from noise_worker import keepBest
 from twisted.internet import defer, error, protocol, task
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
+# This source tree's twisted_exec and bench package, not an installed twisted_exec.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.benchlib import Row, machineDescription, renderTable
+from bench.harnessproc import HarnessProcess
+from bench.noise_worker import keepBest
+from scripts.conformancelib import launch
 from twisted_exec.testing.environments import EnvironmentRendezvous, reaching
 
-conf = loadConformanceRunner()
 WORKER = Path(__file__).resolve().parent / "noise_worker.py"
 EXECUTOR_TOKEN = "bench-noise-executor-token"
 HARNESS_TOKEN = "bench-noise-harness-token"
@@ -136,8 +136,8 @@ async def _whenEnded(process: _Process) -> None:
 
 
 def buildTargets(args: argparse.Namespace, runRoot: Path) -> list[Target]:
-    shim = str(conf.pluginShim(runRoot))
-    env = conf.serverEnv(shim)
+    shim = str(launch.pluginShim(runRoot))
+    env = launch.serverEnv(shim)
     home = Path(tempfile.mkdtemp(prefix="noise-home-", dir=CACHE))
     env.update(
         CODEX_HOME=str(home),
@@ -146,7 +146,7 @@ def buildTargets(args: argparse.Namespace, runRoot: Path) -> list[Target]:
     )
 
     def ours(registry: str, ident: str) -> list[str]:
-        twistd = [args.python, "-c", conf.TWISTD_MAIN, "-n", "--pidfile="]
+        twistd = [args.python, "-c", launch.TWISTD_MAIN, "-n", "--pidfile="]
         if args.profile:
             # twistd's own cProfile of the reactor thread, written when the executor stops.
             twistd += [f"--profile={args.profile}", "--profiler=cprofile", "--savestats"]
@@ -159,7 +159,7 @@ def buildTargets(args: argparse.Namespace, runRoot: Path) -> list[Target]:
             before = {**env, "PYTHONPATH": os.pathsep.join([str(Path(args.baseline)), shim])}
             targets.append(Target("before", ours, before))
     if args.only != "ours":
-        binary = conf.findReference(args.codex_bin, v171=True)
+        binary = launch.findReference(args.codex_bin, v171=True)
         if binary is None:
             print("Codex 0.171 not found (scripts/fetch_codex.sh): ours only", file=sys.stderr)
         else:

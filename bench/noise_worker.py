@@ -36,8 +36,9 @@ from twisted.python.failure import Failure
 
 from twisted_exec.harness import EnvironmentConnection, ExecSession, connectEnvironment
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import cpuSeconds, percentile
+# This source tree's bench package, as for the driver.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.benchlib import cpuSeconds, percentile
 
 #: Command keys every operation gets: where the environment is and whom to measure.
 Target = tuple[str, str, str]  # (registry URL, environment id, harness token)

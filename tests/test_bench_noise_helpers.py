@@ -4,27 +4,9 @@ The benchmark itself needs minutes and the 0.171 binary: ``python bench/noise_re
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 from twisted.trial.unittest import SynchronousTestCase
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
-
-
-def _load(name: str) -> ModuleType:
-    if str(BENCH) not in sys.path:
-        sys.path.insert(0, str(BENCH))  # noise_worker imports benchlib as the bench does
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-worker = _load("noise_worker")
+from bench import noise_worker as worker
 
 
 class SummaryTests(SynchronousTestCase):
