@@ -315,7 +315,11 @@ class Run:
         )
 
     def table(self) -> list[str]:
-        rows = [Row(label, unit, low, self.values[key]) for key, label, unit, low in ROWS]
+        rows = [
+            Row(label, unit, low, self.values[key])
+            for key, label, unit, low in ROWS
+            if self.values[key]  # a row --rows left out
+        ]
         return renderTable(rows, [t.name for t in self.targets])
 
 
@@ -340,6 +344,21 @@ async def amain(reactor: Any, args: argparse.Namespace) -> None:
         writeMarkdown(Path(args.markdown), lines, conditions, run, args, started)
 
 
+def shownArguments(argv: Sequence[str]) -> list[str]:
+    """The command line for the results file, without ``--markdown``/``--note`` and their
+    values (the note is printed as its own line)."""
+    shown: list[str] = []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in ("--markdown", "--note"):
+            skip = True
+        elif not a.startswith(("--markdown=", "--note=")):
+            shown.append(a)
+    return shown
+
+
 def writeMarkdown(
     path: Path,
     table: list[str],
@@ -349,7 +368,7 @@ def writeMarkdown(
     started: float,
 ) -> None:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
-    shown = " ".join(a for a in sys.argv[1:] if a != args.markdown and a != "--markdown")
+    shown = " ".join(shownArguments(sys.argv[1:]))
     s = run.s
     text = [
         f"# Noise relay benchmark, {when}",

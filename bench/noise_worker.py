@@ -20,7 +20,6 @@ machine. An error becomes ``{"seq": N, "error": TEXT}`` and the worker goes on.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -29,16 +28,15 @@ from typing import Any
 
 from twisted.internet import defer, task
 from twisted.internet.defer import Deferred
-from twisted.internet.protocol import connectionDone
-from twisted.internet.stdio import StandardIO
-from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 
 from twisted_exec.harness import EnvironmentConnection, ExecSession, connectEnvironment
 
 # This source tree's bench package, as for the driver.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import harness_worker
 from bench.benchlib import cpuSeconds, percentile
+from bench.harness_worker import Worker
 
 #: Command keys every operation gets: where the environment is and whom to measure.
 Target = tuple[str, str, str]  # (registry URL, environment id, harness token)
@@ -225,36 +223,8 @@ async def sequentialLifecycles(
     return {"p50_ms": percentile(latencies, 0.5) * 1000, "per_s": count / elapsed}
 
 
-class Worker(LineReceiver):
-    """Reads commands from stdin, runs them one after another, answers on stdout."""
-
-    delimiter = b"\n"
-    MAX_LENGTH = 1 << 20
-
-    def __init__(self, reactor: Any) -> None:
-        self.reactor = reactor
-        self.done: Deferred[None] = Deferred()
-        self._queue = defer.DeferredLock()
-
-    def lineReceived(self, line: bytes) -> None:
-        command = json.loads(line)
-        self._queue.run(lambda: Deferred.fromCoroutine(self._run(command)))
-
-    async def _run(self, command: dict[str, Any]) -> None:
-        seq = command.get("seq")
-        try:
-            answer: dict[str, Any] = {"seq": seq, "ok": await self.handle(command)}
-        except Exception as caught:
-            err: BaseException = caught
-            if isinstance(err, defer.FirstError) and err.subFailure.value is not None:
-                err = err.subFailure.value
-            if isinstance(err, defer.TimeoutError | defer.CancelledError):
-                text = "timeout"
-            else:
-                text = str(err).splitlines()[0] if str(err) else type(err).__name__
-            answer = {"seq": seq, "error": text}
-        transport: Any = self.transport
-        transport.write(json.dumps(answer).encode() + b"\n")
+class NoiseWorker(Worker):
+    """``harness_worker``'s command loop with this file's operations (each on fresh streams)."""
 
     async def handle(self, c: dict[str, Any]) -> dict[str, Any]:
         target: Target = (c["registry"], c["env"], c["token"])
@@ -279,18 +249,9 @@ class Worker(LineReceiver):
         finally:
             closeStreams(connections, sessions)
 
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        if not self.done.called:
-            self.done.callback(None)
-
 
 def main() -> None:
-    def run(reactor: Any) -> Deferred[None]:
-        worker = Worker(reactor)
-        StandardIO(worker, reactor=reactor)
-        return worker.done
-
-    task.react(run)
+    harness_worker.main(NoiseWorker)
 
 
 if __name__ == "__main__":

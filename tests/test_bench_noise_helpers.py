@@ -7,6 +7,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from bench import noise_worker as worker
+from bench.noise_relay import parseArgs, shownArguments
 
 
 class SummaryTests(SynchronousTestCase):
@@ -36,3 +37,14 @@ class KeepBestTests(SynchronousTestCase):
         self.assertEqual(worker.keepBest(2.0, "timeout", True), 2.0)
         self.assertEqual(worker.keepBest("timeout", 2.0, True), 2.0)
         self.assertEqual(worker.keepBest("error: a", "timeout", True), "timeout")
+
+
+class CommandLineTests(SynchronousTestCase):
+    def test_resultsFileShowsTheCommandWithoutItsOutputAndNote(self) -> None:
+        argv = ["--quick", "--markdown", "x.md", "--note", "a b", "--rounds", "2", "--note=c"]
+        self.assertEqual(shownArguments(argv), ["--quick", "--rounds", "2"])
+
+    def test_defaults(self) -> None:
+        args = parseArgs([])
+        self.assertEqual((args.quick, args.rounds, args.only, args.rows), (False, None, None, None))
+        self.assertEqual(parseArgs(["--rows", "rpc,16x4"]).rows, "rpc,16x4")
