@@ -30,19 +30,19 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twisted.internet import defer, error, protocol, task
+from twisted.internet import defer, error, task
 from twisted.internet.defer import Deferred
-from twisted.python.failure import Failure
 
 # This source tree's twisted_exec and bench package, not an installed twisted_exec.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.benchlib import Row, machineDescription, renderTable
 from bench.harnessproc import HarnessProcess
 from bench.noise_worker import keepBest
+from bench.relaylib.targets import ExecutorProcess, failureText
 from scripts.conformancelib import launch
 from twisted_exec.testing.environments import EnvironmentRendezvous, reaching
 
@@ -66,20 +66,6 @@ class Settings:
 QUICK = Settings(rounds=1, window=1.0, outputBytes=20_000_000, fileReads=5, sequential=20)
 
 
-class _Process(protocol.ProcessProtocol):
-    def __init__(self) -> None:
-        self.tail: list[str] = []
-        self.ended: Deferred[None] = Deferred()
-
-    def errReceived(self, data: bytes) -> None:
-        self.tail = (self.tail + data.decode("utf-8", "replace").splitlines())[-5:]
-
-    outReceived = errReceived
-
-    def processEnded(self, reason: Failure) -> None:
-        self.ended.callback(None)
-
-
 @dataclass
 class Target:
     """One executor: its argv (given the registry URL and environment id) and environment."""
@@ -88,10 +74,8 @@ class Target:
     argv: Callable[[str, str], list[str]]
     env: dict[str, str]
     environmentId: str = ""
-    process: _Process | None = None
+    process: ExecutorProcess | None = None
     transport: Any = None
-    starts: int = 0
-    restarts: list[str] = field(default_factory=list)
 
     @property
     def pid(self) -> int | None:
@@ -101,10 +85,9 @@ class Target:
         return self.process is not None and not self.process.ended.called
 
     async def start(self, reactor: Any, rendezvous: EnvironmentRendezvous, cwd: str) -> None:
-        self.starts += 1
         self.environmentId = f"bench-{self.name}-{uuid.uuid4().hex[:6]}"
         argv = self.argv(rendezvous.baseUrl, self.environmentId)
-        self.process = _Process()
+        self.process = ExecutorProcess()
         self.transport = reactor.spawnProcess(self.process, argv[0], argv, env=self.env, path=cwd)
         connected = rendezvous.waitForExecutor(self.environmentId)
         await defer.DeferredList(
@@ -112,7 +95,8 @@ class Target:
         ).addTimeout(30, reactor)
         if not connected.called:
             connected.cancel()
-            raise RuntimeError(f"{self.name} exited before it connected: {self.process.tail}")
+            tail = " | ".join(self.process.tail[-3:])
+            raise RuntimeError(f"{self.name} exited before it connected: {tail}")
 
     async def stop(self, reactor: Any) -> None:
         if self.process is None or self.process.ended.called:
@@ -129,7 +113,7 @@ class Target:
                 continue
 
 
-async def _whenEnded(process: _Process) -> None:
+async def _whenEnded(process: ExecutorProcess) -> None:
     waiter: Deferred[None] = Deferred()
     process.ended.addBoth(lambda r: waiter.callback(None) if not waiter.called else None)
     await waiter
@@ -255,15 +239,16 @@ class Run:
             n = r % len(self.targets)
             for t in self.targets[n:] + self.targets[:n]:
                 if not t.alive():
-                    t.restarts.append(" | ".join(t.process.tail if t.process else []))
-                    self.notes.append(f"{t.name} was restarted before {what}")
+                    tail = " | ".join(t.process.tail[-3:] if t.process else [])
+                    self.notes.append(f"{t.name} was restarted before {what} ({tail})")
                     await t.start(self.reactor, self.rendezvous, self.cwd)
                 try:
                     result = await measure(t)
                 except Exception as err:
-                    self.log(f"  {what} [{t.name}] round {r + 1}: {err}")
+                    text = failureText(err)
+                    self.log(f"  {what} [{t.name}] round {r + 1}: {text}")
                     for key in keys.values():
-                        self.record(key, t, f"error: {str(err)[:60]}", lower[key])
+                        self.record(key, t, text, lower[key])
                     continue
                 shown = ", ".join(f"{k}={v:.3g}" for k, v in result.items())
                 self.log(f"  {what} [{t.name}]: {shown}")
