@@ -315,7 +315,10 @@ def parseArgs(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument(
         "--baseline",
         metavar="DIR",
-        help="also our executor from DIR (`git archive COMMIT twisted_exec | tar -x -C DIR`)",
+        action="append",
+        default=[],
+        help="also our executor from DIR (`git archive COMMIT twisted_exec | tar -x -C DIR`);"
+        " repeatable: before, before2, ...",
     )
     p.add_argument("--rounds", type=int, default=3, help="A/B rounds (order rotates)")
     p.add_argument("--big", action="store_true", help="also measure 100 MiB of output")
@@ -340,9 +343,10 @@ def buildTargets(reactor: Any, args: argparse.Namespace, runRoot: Path) -> list[
     if args.only != "reference":
         cmd = shlex.split(args.ours_cmd) if args.ours_cmd else conf.oursArgv(args.python)
         targets.append(conf.LocalWsTarget(reactor, "ours", cmd, env, str(runRoot)))
-        if args.baseline:
-            before = dict(env, PYTHONPATH=f"{Path(args.baseline).resolve()}:{env['PYTHONPATH']}")
-            targets.append(conf.LocalWsTarget(reactor, "before", cmd, before, str(runRoot)))
+        for n, tree in enumerate(args.baseline):
+            before = dict(env, PYTHONPATH=f"{Path(tree).resolve()}:{env['PYTHONPATH']}")
+            name = "before" if n == 0 else f"before{n + 1}"
+            targets.append(conf.LocalWsTarget(reactor, name, cmd, before, str(runRoot)))
     return targets
 
 
