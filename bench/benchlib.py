@@ -1,32 +1,15 @@
-"""Helpers shared by the benchmarks: the conformance runner's launch helpers, stats, the table."""
+"""Helpers shared by the benchmarks: stats, /proc readings, the machine's description, the table.
+
+Launching the executors is shared with the conformance runner: :mod:`scripts.conformancelib.launch`.
+"""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import platform
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def loadConformanceRunner() -> Any:
-    """scripts/conformance.py (server launching and discovery are shared with it)."""
-    name = "conformance_runner"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = REPO / "scripts" / "conformance.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def b64len(chunk: str) -> int:
@@ -42,16 +25,21 @@ def percentile(sortedSamples: Sequence[float], fraction: float) -> float:
     return sortedSamples[min(rank, len(sortedSamples)) - 1]
 
 
-def rssKiB(pid: int) -> int | None:
-    """Resident set size of ``pid`` (``VmRSS`` in /proc/PID/status), or None when it is gone."""
+def statusKiB(pid: int, field: str) -> int | None:
+    """A size field of /proc/PID/status (``VmRSS``, ``VmHWM``), or None when ``pid`` is gone."""
     try:
         with open(f"/proc/{pid}/status") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1])
     except OSError:
         return None
     return None
+
+
+def rssKiB(pid: int) -> int | None:
+    """Resident set size of ``pid`` (``VmRSS`` in /proc/PID/status), or None when it is gone."""
+    return statusKiB(pid, "VmRSS")
 
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100

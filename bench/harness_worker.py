@@ -15,7 +15,7 @@ The driver talks to it over a pipe, one JSON object per line each way::
 
 Operations: ``connect``, ``disconnect``, ``open`` (hold ``count`` initialized streams under
 ``handle``), ``close`` (reset a held handle), ``calls`` (on a held ``handle`` or on ``streams``
-fresh ones), ``output`` and ``spawn``. The workloads are :mod:`workloads`, the same code the
+fresh ones), ``output`` and ``spawn``. The workloads are :mod:`bench.workloads`, the same code the
 in-process mode runs; the executor's CPU and RSS are read from ``/proc/PID`` here, on the same
 machine. An error becomes ``{"seq": N, "error": TEXT}`` and the worker goes on.
 """
@@ -40,8 +40,9 @@ from twisted_exec.testing.rendezvous import ExecutorConnection, HarnessStream
 from twisted_exec.wire import relay_pb2
 from twisted_exec.wire.wsframe import binaryFrame, newMaskKey
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import workloads
+# This source tree's bench package (bench.workloads), as for the driver.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import workloads
 
 
 class HarnessHost:

@@ -36,10 +36,10 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.internet.defer import Deferred
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import b64len, cpuSeconds, loadConformanceRunner, machineDescription, percentile
-
-conf = loadConformanceRunner()
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.benchlib import b64len, cpuSeconds, machineDescription, percentile
+from scripts.conformancelib import launch
+from scripts.conformancelib.transport import LocalWsTarget
 
 SEQUENTIAL_SECONDS = 1.5
 SEQUENTIAL_MAX = 20000
@@ -330,23 +330,23 @@ def parseArgs(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def buildTargets(reactor: Any, args: argparse.Namespace, runRoot: Path) -> list[Any]:
-    shim = str(conf.pluginShim(runRoot))
-    env = conf.serverEnv(shim)
+    shim = str(launch.pluginShim(runRoot))
+    env = launch.serverEnv(shim)
     targets = []
-    ref = conf.findReference(args.codex_bin, v171=args.v171)
+    ref = launch.findReference(args.codex_bin, v171=args.v171)
     if args.only != "ours":
         if ref is None:
             print("reference binary not found, measuring ours only")
         else:
-            argv = conf.referenceArgv(ref)
-            targets.append(conf.LocalWsTarget(reactor, "reference", argv, env, str(runRoot)))
+            argv = launch.referenceArgv(ref)
+            targets.append(LocalWsTarget(reactor, "reference", argv, env, str(runRoot)))
     if args.only != "reference":
-        cmd = shlex.split(args.ours_cmd) if args.ours_cmd else conf.oursArgv(args.python)
-        targets.append(conf.LocalWsTarget(reactor, "ours", cmd, env, str(runRoot)))
+        cmd = shlex.split(args.ours_cmd) if args.ours_cmd else launch.oursArgv(args.python)
+        targets.append(LocalWsTarget(reactor, "ours", cmd, env, str(runRoot)))
         for n, tree in enumerate(args.baseline):
             before = dict(env, PYTHONPATH=f"{Path(tree).resolve()}:{env['PYTHONPATH']}")
             name = "before" if n == 0 else f"before{n + 1}"
-            targets.append(conf.LocalWsTarget(reactor, name, cmd, before, str(runRoot)))
+            targets.append(LocalWsTarget(reactor, name, cmd, before, str(runRoot)))
     return targets
 
 

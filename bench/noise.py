@@ -29,13 +29,14 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import loadConformanceRunner, machineDescription
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import react
 from twisted.python.failure import Failure
+
+from bench.benchlib import machineDescription
+from scripts.conformancelib import launch
 
 TOKEN = "bench-noise-token"
 NOTE = (
@@ -146,15 +147,14 @@ async def parentMain(reactor: Any, args: argparse.Namespace) -> None:
     from twisted_exec.rendezvous.auth import TokenSet
     from twisted_exec.testing.noise_cloud import NoiseCloud
 
-    conf = loadConformanceRunner()
     runRoot = Path(tempfile.mkdtemp(prefix="bench-noise-"))
-    env = conf.serverEnv(str(conf.pluginShim(runRoot)))
+    env = launch.serverEnv(str(launch.pluginShim(runRoot)))
     env["CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN"] = TOKEN
     server = RendezvousServer(reactor, TokenSet([TOKEN]))
     clear = RendezvousService(reactor, server, "http://127.0.0.1:0")
     clear.startService()
     cloud = NoiseCloud(reactor)
-    twistd = [sys.executable, "-c", conf.TWISTD_MAIN, "-n", "--pidfile=", "codex-executor"]
+    twistd = [sys.executable, "-c", launch.TWISTD_MAIN, "-n", "--pidfile=", "codex-executor"]
     executors = []
     for extra in (
         ["--remote", clear.url, "--executor-id", "bench"],

@@ -37,10 +37,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import Row, loadConformanceRunner, machineDescription, renderTable, rssKiB
-
-conf = loadConformanceRunner()
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.benchlib import Row, machineDescription, renderTable, rssKiB
+from scripts.conformancelib import launch
 
 INITIALIZE = b'{"id":1,"method":"initialize","params":{"clientName":"bench-startup"}}\n'
 STORM_DEADLINE = 2.0
@@ -222,14 +221,14 @@ def storm(t: Target, count: int) -> dict[str, float]:
 
 
 def buildTargets(args: argparse.Namespace, root: Path) -> list[Target]:
-    shim = conf.pluginShim(root)
+    shim = launch.pluginShim(root)
     (shim / "twisted" / "plugins" / "bench_floor.py").write_text(FLOOR_PLUGIN)
-    env = conf.serverEnv(str(shim))
+    env = launch.serverEnv(str(shim))
     cacheDir = Path.home() / ".cache" / "twisted-exec-bench"
     cacheDir.mkdir(parents=True, exist_ok=True)
     env["CODEX_HOME"] = tempfile.mkdtemp(prefix="codex-home-", dir=cacheDir)
     env["BENCH_CWD"] = str(root)
-    twistd = [args.python, "-c", conf.TWISTD_MAIN, "-n", "--pidfile="]
+    twistd = [args.python, "-c", launch.TWISTD_MAIN, "-n", "--pidfile="]
     targets: list[Target] = []
     if args.only != "reference":
         targets.append(Target("ours", [*twistd, "codex-executor"], env))
@@ -243,7 +242,7 @@ def buildTargets(args: argparse.Namespace, root: Path) -> list[Target]:
         stdioMain = [args.python, "-m", "twisted_exec.executor.stdio_main"]
         targets.append(Target("ours, stdio_main", stdioMain, env, ws=False, url=False))
     if args.only != "ours":
-        ref = conf.findReference(args.codex_bin)
+        ref = launch.findReference(args.codex_bin)
         if ref is None:
             print("reference binary not found: measuring without it", file=sys.stderr)
         else:

@@ -13,10 +13,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from benchlib import b64len, cpuSeconds, percentile
 from twisted.internet import defer, task
 from twisted.internet.defer import Deferred
 
+from bench.benchlib import b64len, cpuSeconds, percentile
 from twisted_exec.testing.rendezvous import HarnessStream
 
 
@@ -29,6 +29,17 @@ class StreamHost(Protocol):
     def stream(self, streamId: str) -> HarnessStream: ...
 
     def forgetStream(self, streamId: str) -> None: ...
+
+
+def startParams(processId: str, argv: list[str], cwd: str, tty: bool = False) -> dict[str, Any]:
+    """``process/start`` params of the workloads: a fixed minimal ``PATH``, no other variable."""
+    return {
+        "processId": processId,
+        "argv": argv,
+        "cwd": cwd,
+        "env": {"PATH": "/usr/bin:/bin"},
+        "tty": tty,
+    }
 
 
 def sleep(reactor: Any, seconds: float) -> Deferred[None]:
@@ -157,13 +168,7 @@ async def processOutput(
         cpu0 = cpuSeconds(pid)
         reply = await stream.request(
             "process/start",
-            {
-                "processId": "out",
-                "argv": ["head", "-c", str(size), "/dev/zero"],
-                "cwd": cwd,
-                "env": {"PATH": "/usr/bin:/bin"},
-                "tty": tty,
-            },
+            startParams("out", ["head", "-c", str(size), "/dev/zero"], cwd, tty),
         ).addTimeout(30, reactor)
         if "result" not in reply:
             raise RuntimeError(f"process/start failed: {reply.get('error')}")
@@ -213,14 +218,7 @@ async def spawnRate(
     def send() -> None:
         n = state["sent"]
         state["sent"] += 1
-        params = {
-            "processId": f"p{n}",
-            "argv": ["true"],
-            "cwd": cwd,
-            "env": {"PATH": "/usr/bin:/bin"},
-            "tty": False,
-        }
-        stream.request("process/start", params).addCallback(replied)
+        stream.request("process/start", startParams(f"p{n}", ["true"], cwd)).addCallback(replied)
 
     def replied(reply: dict[str, Any]) -> None:
         state["replied"] += 1
@@ -268,13 +266,7 @@ async def sequentialLifecycles(
         start = time.perf_counter()
         for n in range(count):
             sent = time.perf_counter()
-            params = {
-                "processId": f"seq{n}",
-                "argv": ["true"],
-                "cwd": cwd,
-                "env": {"PATH": "/usr/bin:/bin"},
-                "tty": False,
-            }
+            params = startParams(f"seq{n}", ["true"], cwd)
             reply = await stream.request("process/start", params).addTimeout(30, reactor)
             if "result" not in reply:
                 raise RuntimeError(f"process/start failed: {reply.get('error')}")

@@ -5,28 +5,15 @@ The benchmark itself needs minutes and the reference binary: ``python bench/rela
 from __future__ import annotations
 
 import base64
-import importlib.util
 import math
 import os
-import sys
-from pathlib import Path
-from types import ModuleType
 
+from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("benchlib", BENCH / "benchlib.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)
-    spec.loader.exec_module(module)
-    return module
-
-
-lib = _load()
+from bench import benchlib as lib
+from bench.relaylib.cli import parseArgs
+from bench.relaylib.targets import failureText
 
 
 class StatsTests(SynchronousTestCase):
@@ -52,12 +39,12 @@ class StatsTests(SynchronousTestCase):
 class ProcTests(SynchronousTestCase):
     def test_ownProcess(self) -> None:
         rss = lib.rssKiB(os.getpid())
-        self.assertIsNotNone(rss)
+        assert rss is not None
         self.assertGreater(rss, 1000)
         before = lib.cpuSeconds(os.getpid())
         sum(i * i for i in range(300_000))
         after = lib.cpuSeconds(os.getpid())
-        self.assertIsNotNone(before)
+        assert before is not None and after is not None
         self.assertGreaterEqual(after, before)
 
     def test_goneProcess(self) -> None:
@@ -86,3 +73,18 @@ class TableTests(SynchronousTestCase):
     def test_withoutTheReferenceNoRatio(self) -> None:
         lines = lib.renderTable([lib.Row("x", "ms", True, {"ours": 1.0})], ["ours"])
         self.assertEqual(lines[0], "| measurement | unit | ours |")
+
+
+class RelayCommandLineTests(SynchronousTestCase):
+    """The relay benchmark's package imports by name and parses its documented command line."""
+
+    def test_quickHarnessProcessCommand(self) -> None:
+        args = parseArgs(["--harness-process", "--quick", "--no-ceiling", "--rows", "rpc"])
+        self.assertTrue(args.harness_process)
+        self.assertTrue(args.quick)
+        self.assertTrue(args.no_ceiling)
+        self.assertEqual(args.rows, "rpc")
+
+    def test_failureText(self) -> None:
+        self.assertEqual(failureText(defer.TimeoutError()), "timeout")
+        self.assertEqual(failureText(RuntimeError("boom\nmore")), "error: boom")

@@ -14,36 +14,22 @@ nor those that depend on the executor's environment or take many seconds).
 from __future__ import annotations
 
 import difflib
-import importlib.util
-import sys
 import tempfile
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from twisted.internet import defer, reactor
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.trial.unittest import TestCase
 
+from scripts.conformancelib.compare import readGolden
+from scripts.conformancelib.runner import SessionRunner
+from scripts.conformancelib.sessions import loadScripts
+from scripts.conformancelib.transport import connectWs
 from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = REPO / "conformance" / "golden"
-
-
-def _loadRunner() -> ModuleType:
-    name = "conformance_runner"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / "conformance.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-conf = _loadRunner()
 
 
 class InProcessTarget:
@@ -64,7 +50,7 @@ class InProcessTarget:
 
     def connect(self) -> Deferred[Any]:
         assert self.local.url is not None
-        return ensureDeferred(conf._connectWs(reactor, self.local.url))
+        return ensureDeferred(connectWs(reactor, self.local.url))
 
     def stop(self) -> Deferred[None]:
         return defer.maybeDeferred(self.top.stopService)
@@ -75,13 +61,13 @@ class GoldenTranscriptTests(TestCase):
 
     def play(self, name: str) -> Deferred[None]:
         async def go() -> None:
-            expected = conf.readGolden(GOLDEN, name)
-            (script,) = conf.loadScripts(REPO / "conformance", [name])
+            expected = readGolden(GOLDEN, name)
+            (script,) = loadScripts(REPO / "conformance", [name])
             target = InProcessTarget()
             await target.start()
             self.addCleanup(target.stop)
             runDir = Path(tempfile.mkdtemp(prefix=f"golden-{name}-", dir=self.mktemp_parent()))
-            transcript = await conf.SessionRunner(reactor, target, runDir).run(script)
+            transcript = await SessionRunner(reactor, target, runDir).run(script)
             diff = "\n".join(
                 difflib.unified_diff(
                     expected, transcript.lines, "reference", "ours", lineterm="", n=2

@@ -18,7 +18,10 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.trial.unittest import TestCase
 
-from tests.test_conformance_golden import InProcessTarget, conf
+from scripts.conformancelib.compare import readGolden
+from scripts.conformancelib.runner import SessionRunner
+from scripts.conformancelib.sessions import loadScripts
+from tests.test_conformance_golden import InProcessTarget
 
 REPO = Path(__file__).resolve().parent.parent
 SESSIONS = REPO / "conformance" / "v171"
@@ -30,15 +33,15 @@ class Golden171TranscriptTests(TestCase):
 
     def play(self, name: str) -> Deferred[None]:
         async def go() -> None:
-            expected = conf.readGolden(GOLDEN, name)
-            (script,) = conf.loadScripts(SESSIONS, [name])
+            expected = readGolden(GOLDEN, name)
+            (script,) = loadScripts(SESSIONS, [name])
             target = InProcessTarget()
             await target.start()
             self.addCleanup(target.stop)
             parent = Path(self.mktemp()).resolve()
             parent.mkdir(parents=True)
             runDir = Path(tempfile.mkdtemp(prefix=f"golden171-{name}-", dir=parent))
-            transcript = await conf.SessionRunner(reactor, target, runDir).run(script)
+            transcript = await SessionRunner(reactor, target, runDir).run(script)
             diff = "\n".join(
                 difflib.unified_diff(
                     expected, transcript.lines, "codex 0.171.0", "ours", lineterm="", n=2

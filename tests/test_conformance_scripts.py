@@ -5,29 +5,31 @@ reference binary and runs as ``python scripts/conformance.py``.)"""
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 from twisted.trial import unittest
 
+from scripts.conformancelib.compare import Outcome, compare, report
+from scripts.conformancelib.known import KNOWN_DIFFERENCES
+from scripts.conformancelib.normalise import (
+    Normaliser,
+    mergeOutputs,
+    orderViolations,
+    processSummary,
+)
+from scripts.conformancelib.runner import Transcript
+from scripts.conformancelib.sessions import (
+    ScriptError,
+    loadScripts,
+    lookup,
+    matches,
+    parseScript,
+    substitute,
+)
+from scripts.conformancelib.transport import Event, LineBuffer
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _loadRunner() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "conformance_runner", REPO / "scripts" / "conformance.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-conf = _loadRunner()
 
 
 def b64(text: str) -> str:
@@ -36,7 +38,7 @@ def b64(text: str) -> str:
 
 class SessionScriptsTests(unittest.TestCase):
     def test_allScriptsParse(self) -> None:
-        scripts = conf.loadScripts(REPO / "conformance")
+        scripts = loadScripts(REPO / "conformance")
         names = {s.name for s in scripts}
         self.assertGreaterEqual(len(scripts), 20)
         for required in ("handshake", "envelope", "resume", "fs-basic", "process-basic"):
@@ -46,12 +48,12 @@ class SessionScriptsTests(unittest.TestCase):
             self.assertTrue(s.steps, s.name)
 
     def test_knownDifferencesNameRealSessions(self) -> None:
-        names = {s.name for s in conf.loadScripts(REPO / "conformance")}
-        self.assertEqual(set(conf.KNOWN_DIFFERENCES) - names, set())
+        names = {s.name for s in loadScripts(REPO / "conformance")}
+        self.assertEqual(set(KNOWN_DIFFERENCES) - names, set())
 
     def test_everyRequestIdUniquePerConnection(self) -> None:
         """A reused id would make the runner's wait-for-reply ambiguous."""
-        for s in conf.loadScripts(REPO / "conformance"):
+        for s in loadScripts(REPO / "conformance"):
             seen: set[tuple[str, object]] = set()
             for step in s.steps:
                 msg = step.get("send")
@@ -72,7 +74,7 @@ class SessionScriptsTests(unittest.TestCase):
             json.dumps({"steps": [{"sleepMs": 1, "capture": {"a": "b"}}]}),
         ]
         for text in bad:
-            self.assertRaises(conf.ScriptError, conf.parseScript, "bad", text)
+            self.assertRaises(ScriptError, parseScript, "bad", text)
 
 
 class SubstituteTests(unittest.TestCase):
@@ -83,7 +85,7 @@ class SubstituteTests(unittest.TestCase):
             "big": {"__b64repeat": ["ab", 3]},
             "list": ["${sid}", 1, None],
         }
-        out = conf.substitute(msg, {"DIR": "/tmp/d", "sid": "S"})
+        out = substitute(msg, {"DIR": "/tmp/d", "sid": "S"})
         self.assertEqual(
             out,
             {
@@ -95,31 +97,31 @@ class SubstituteTests(unittest.TestCase):
         )
 
     def test_undefinedVariable(self) -> None:
-        self.assertRaises(conf.ScriptError, conf.substitute, "${nope}", {})
+        self.assertRaises(ScriptError, substitute, "${nope}", {})
 
 
 class MatchTests(unittest.TestCase):
     def test_subsetMatch(self) -> None:
         msg = {"method": "process/closed", "params": {"processId": "p1", "seq": 3}}
-        self.assertTrue(conf.matches({"params": {"processId": "p1"}}, msg))
-        self.assertFalse(conf.matches({"params": {"processId": "p2"}}, msg))
-        self.assertFalse(conf.matches({"id": 1}, msg))
+        self.assertTrue(matches({"params": {"processId": "p1"}}, msg))
+        self.assertFalse(matches({"params": {"processId": "p2"}}, msg))
+        self.assertFalse(matches({"id": 1}, msg))
         # 1 and True are different JSON values
-        self.assertFalse(conf.matches({"id": 1}, {"id": True}))
-        self.assertEqual(conf.lookup({"result": {"sessionId": "x"}}, "result.sessionId"), "x")
-        self.assertIsNone(conf.lookup({"error": {}}, "result.sessionId"))
+        self.assertFalse(matches({"id": 1}, {"id": True}))
+        self.assertEqual(lookup({"result": {"sessionId": "x"}}, "result.sessionId"), "x")
+        self.assertIsNone(lookup({"error": {}}, "result.sessionId"))
 
 
 class NormaliserTests(unittest.TestCase):
     def test_uuidsNumberedByFirstAppearance(self) -> None:
-        n = conf.Normaliser()
+        n = Normaliser()
         a = "0a1b2c3d-0000-4000-8000-000000000001"
         b = "0a1b2c3d-0000-4000-8000-000000000002"
         out = n.value([{"sessionId": a}, f"session {b} is attached", a.upper()])
         self.assertEqual(out, [{"sessionId": "<uuid1>"}, "session <uuid2> is attached", "<uuid1>"])
 
     def test_pathsPortsTimestampsAndBase64(self) -> None:
-        n = conf.Normaliser("/tmp/run/t0/s")
+        n = Normaliser("/tmp/run/t0/s")
         msg = {
             "error": {"message": "websocket 127.0.0.1:51234: bad /tmp/run/t0/s/x"},
             "result": {"modifiedAtMs": 1764000000000, "createdAtMs": 0, "dataBase64": b64("a\n")},
@@ -133,15 +135,15 @@ class NormaliserTests(unittest.TestCase):
         )
 
     def test_referenceHelperDirStrippedFromOutput(self) -> None:
-        n = conf.Normaliser()
+        n = Normaliser()
         text = "PATH=/h/tmp/arg0/codex-arg0AbC123:/usr/bin\n"
         self.assertEqual(n.value({"chunk": b64(text)}), {"chunk": "<b64:PATH=/usr/bin\\n>"})
 
     def test_eventsOtherThanJson(self) -> None:
-        n = conf.Normaliser()
-        self.assertEqual(n.event(conf.Event("closed", "1006")), {"__event": "connection closed"})
+        n = Normaliser()
+        self.assertEqual(n.event(Event("closed", "1006")), {"__event": "connection closed"})
         self.assertEqual(
-            n.event(conf.Event("text", "{oops")),
+            n.event(Event("text", "{oops")),
             {"__event": "non-JSON text frame", "data": "{oops"},
         )
 
@@ -157,8 +159,8 @@ def ev(method: str, pid: str, seq: int, **extra: object) -> dict[str, object]:
 
 class ProcessSummaryTests(unittest.TestCase):
     def summary(self, msgs: list[dict[str, object]]) -> list[str]:
-        n = conf.Normaliser()
-        return list(conf.processSummary([n.value(m) for m in msgs]))
+        n = Normaliser()
+        return list(processSummary([n.value(m) for m in msgs]))
 
     def test_racyReferenceOrderEqualsStrictOrder(self) -> None:
         """The reference numbered exited before the last output; the summary is the same."""
@@ -195,7 +197,7 @@ class ProcessSummaryTests(unittest.TestCase):
             ev("exited", "y", 3, exitCode=0),
             ev("closed", "y", 4),
         ]
-        merged = conf.mergeOutputs(msgs)
+        merged = mergeOutputs(msgs)
         self.assertEqual(
             self.summary(merged),
             [
@@ -209,22 +211,22 @@ class ProcessSummaryTests(unittest.TestCase):
     def test_orderViolations(self) -> None:
         msgs = [out("p", 1, "a"), ev("exited", "p", 3, exitCode=0), out("p", 2, "b")]
         msgs.append({"id": 1, "result": {}})
-        problems = conf.orderViolations("a", msgs)
+        problems = orderViolations("a", msgs)
         self.assertEqual(problems, ["[a] process/output seq 2 of p arrived after seq 3"])
-        self.assertEqual(conf.orderViolations("a", msgs[:2]), [])
+        self.assertEqual(orderViolations("a", msgs[:2]), [])
 
 
 class ReportTests(unittest.TestCase):
-    def run_report(self, outcomes: list[object]) -> tuple[int, list[str]]:
+    def run_report(self, outcomes: list[Outcome]) -> tuple[int, list[str]]:
         lines: list[str] = []
-        code = conf.report(outcomes, lines.append, verbose=False)
+        code = report(outcomes, lines.append, verbose=False)
         return code, lines
 
     def test_summaryAndExitCode(self) -> None:
-        T = conf.Transcript
-        same = conf.compare("handshake", T(lines=["x"]), T(lines=["x"]), "ref", "ours")
-        diff = conf.compare("fs-basic", T(lines=["x"]), T(lines=["y"]), "ref", "ours")
-        known = conf.compare("kill-id-null", T(lines=["x"]), T(lines=["y"]), "ref", "ours")
+        T = Transcript
+        same = compare("handshake", T(lines=["x"]), T(lines=["x"]), "ref", "ours")
+        diff = compare("fs-basic", T(lines=["x"]), T(lines=["y"]), "ref", "ours")
+        known = compare("kill-id-null", T(lines=["x"]), T(lines=["y"]), "ref", "ours")
         code, lines = self.run_report([same, diff, known])
         self.assertEqual(code, 1)
         self.assertIn("3 sessions: 1 identical, 2 differ (1 known/deliberate, 1 unexpected)", lines)
@@ -233,8 +235,21 @@ class ReportTests(unittest.TestCase):
         self.assertEqual(code, 0)
 
     def test_orderProblemsInOursFail(self) -> None:
-        T = conf.Transcript
-        o = conf.compare("x", T(lines=["a"]), T(lines=["a"], orderProblems=["late"]), "r", "o")
+        T = Transcript
+        o = compare("x", T(lines=["a"]), T(lines=["a"], orderProblems=["late"]), "r", "o")
         code, lines = self.run_report([o])
         self.assertEqual(code, 1)
         self.assertIn("x: DIFFERENT (notification order)", lines)
+
+
+class LineBufferTests(unittest.SynchronousTestCase):
+    """A child's stdout, read line by line: the URL line of a local server, stdio messages."""
+
+    def test_linesAcrossChunks(self) -> None:
+        lines = LineBuffer()
+        self.assertEqual(lines.feed(b"ws://127.0.0.1:1"), [])
+        self.assertEqual(lines.feed(b"\n{}\n{"), ["ws://127.0.0.1:1", "{}"])
+        self.assertEqual(lines.feed(b'"id":1}\n\n'), ['{"id":1}', ""])
+
+    def test_undecodableBytesAreReplaced(self) -> None:
+        self.assertEqual(LineBuffer().feed(b"\xff\n"), ["\ufffd"])

@@ -35,7 +35,7 @@ from twisted_exec.net.backpressure import TransportBackpressure
 from twisted_exec.net.eagerwrite import TurnWriter
 from twisted_exec.net.quietweb import QuietSite
 from twisted_exec.net.upgradeguard import AuthorizedWebSocket, Refusals, UpgradeGuard
-from twisted_exec.net.wsauth import WsAuthMode
+from twisted_exec.net.wsauth_config import WsAuthMode
 from twisted_exec.wire.wstext import nextClientTextMessage, serverTextFrame
 
 log = Logger()

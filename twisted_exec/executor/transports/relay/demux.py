@@ -24,7 +24,9 @@ Per stream, when the rendezvous acknowledges delivery (``ack_frame``, see ``wind
 :class:`~.window.StreamWindow` pauses that stream's processor alone once ``windowBytes`` are
 unacknowledged (its harness is not reading), and resets the stream (not the websocket) when it
 stays stalled for ``stallSeconds``. A stream's processor runs only while neither the websocket
-nor its own window holds it back.
+nor its own window holds it back: the stream's lifecycle (``lifecycle.py``) tracks both holds,
+and the websocket-wide pause and the processor calls are shared with the Noise demux
+(``streams.py``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from zope.interface import implementer
 
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
 from twisted_exec.executor.transports.defaults import MAX_STREAMS as MAX_STREAMS
+from twisted_exec.executor.transports.relay.lifecycle import StreamCore
+from twisted_exec.executor.transports.relay.streams import StreamTable
 from twisted_exec.executor.transports.relay.window import StreamWindow
 from twisted_exec.wire.errors import INVALID_REQUEST
 from twisted_exec.wire.frames import Data, FrameCodec, Ignored, Invalid, Reset, encodeReset
@@ -48,17 +52,13 @@ STREAM_STALLED = "stream stalled: the harness has not read its output for {secon
 log = Logger()
 
 
-class _Stream:
-    """Book-keeping for one live stream."""
+class _Stream(StreamCore):
+    """One clear stream: its lifecycle, and its window once the rendezvous acknowledges it."""
 
-    def __init__(self, streamId: str) -> None:
-        self.streamId = streamId
-        self.processor: IJsonRpcProcessor | None = None
-        self.closed = False
-        # Depth of calls into the processor in progress, so a processor that closes its own
-        # sink from inside messageReceived gets connectionLost() after that call returns.
-        self.delivering = 0
-        self.lostPending = False
+    __slots__ = ("window",)
+
+    def __init__(self, streamId: str, processor: IJsonRpcProcessor) -> None:
+        super().__init__(streamId, processor)
         self.window: StreamWindow | None = None  # per-stream flow control, once acked
 
 
@@ -71,7 +71,7 @@ class _StreamSink:
         self._stream = stream
 
     def sendMessage(self, payload: bytes) -> None:
-        if self._stream.closed:
+        if not self._stream.live:
             # The stream ended (reset, websocket lost): the session is detached and must not
             # write onto a stream id that may already belong to someone else.
             return
@@ -84,7 +84,7 @@ class _StreamSink:
         self._demux._closeStream(self._stream, "closed by its session")
 
 
-class RelayDemux:
+class RelayDemux(StreamTable[_Stream]):
     """Routes decoded frames to per-stream processors; ``send`` writes one binary message."""
 
     def __init__(
@@ -98,6 +98,7 @@ class RelayDemux:
         windowBytes: int = 256 * 1024,
         stallSeconds: float = 60.0,
     ) -> None:
+        super().__init__()
         self._factory = processorFactory
         self._clock = clock  # None: no per-stream windows (acks are ignored)
         self.windowBytes = windowBytes
@@ -107,51 +108,7 @@ class RelayDemux:
         self._send = send
         self.codec = codec if codec is not None else FrameCodec()
         self.maxStreams = maxStreams
-        self._streams: dict[str, _Stream] = {}
-        self._lost = False
-        self._paused = False
-        self._rotation = 0  # where the next resume starts (round robin over the streams)
         self.refusedStreams = 0  # streams refused by maxStreams (for tests and status)
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
-    def pauseProducing(self) -> None:
-        """The websocket's write buffer is full: pause every stream's processor."""
-        if self._paused or self._lost:
-            return
-        self._paused = True
-        for stream in list(self._streams.values()):
-            if stream.processor is not None:
-                self._call(stream, stream.processor.pauseProducing)
-
-    def resumeProducing(self) -> None:
-        """The write buffer drained: resume the streams, each in turn first, until full again."""
-        if not self._paused or self._lost:
-            return
-        self._paused = False
-        streams = list(self._streams.values())
-        if not streams:
-            return
-        start = self._rotation % len(streams)
-        self._rotation = start + 1
-        order = streams[start:] + streams[:start]
-        for stream in order:
-            if stream.window is not None and stream.window.paused:
-                continue  # its own harness is still not reading
-            if stream.processor is not None and not stream.closed:
-                self._call(stream, stream.processor.resumeProducing)
-            if self._paused:
-                # That stream filled the websocket again: the rest stay paused (they were
-                # never resumed) and go first next time.
-                self._rotation = start + order.index(stream) + 1
-                return
-
-    @property
-    def streamIds(self) -> frozenset[str]:
-        """The streams that currently have a processor."""
-        return frozenset(self._streams)
 
     def frameReceived(self, raw: bytes) -> None:
         """One binary websocket message from the rendezvous."""
@@ -231,20 +188,20 @@ class RelayDemux:
             del self._earlyAcks[next(iter(self._earlyAcks))]
 
     def _acked(self, stream: _Stream, delivered: int) -> None:
-        if stream.window is not None and not stream.closed:
+        if stream.window is not None and stream.live:
             stream.window.acked(delivered)
 
     def _windowPaused(self, stream: _Stream) -> None:
-        if stream.processor is not None and not stream.closed:
+        if stream.lifecycle.windowPaused():
             self._call(stream, stream.processor.pauseProducing)
 
     def _windowResumed(self, stream: _Stream) -> None:
-        if stream.processor is not None and not stream.closed and not self._paused:
+        if stream.lifecycle.windowResumed() and not self._paused:
             self._call(stream, stream.processor.resumeProducing)
 
     def _stalled(self, stream: _Stream) -> None:
         """Stuck beyond the deadline: reset this stream; the websocket and the others live on."""
-        if stream.closed or self._lost:
+        if not stream.live or self._lost:
             return
         self.stalledStreams += 1
         reason = STREAM_STALLED.format(seconds=self.stallSeconds)
@@ -260,20 +217,17 @@ class RelayDemux:
             if self.maxStreams is not None and len(self._streams) >= self.maxStreams:
                 self._refuseStream(event)
                 return
-            stream = _Stream(event.streamId)
+            processor = self._factory.buildProcessor(None)
+            stream = _Stream(event.streamId, processor)
             self._streams[event.streamId] = stream
             self._newWindow(stream)
             self.codec.forget(event.streamId)
             log.debug("relay stream {streamId!r} opened", streamId=event.streamId)
-            processor = self._factory.buildProcessor(None)
-            stream.processor = processor
-            self._call(stream, lambda: processor.makeConnection(_StreamSink(self, stream)))
-            if stream.closed:
+            sink = _StreamSink(self, stream)
+            self._opened(stream, lambda: processor.makeConnection(sink))
+            if not stream.live:
                 return
-            if self._paused:
-                self._call(stream, processor.pauseProducing)
         target = stream.processor
-        assert target is not None
         payload = event.payload
         self._call(stream, lambda: target.messageReceived(payload))
 
@@ -294,45 +248,15 @@ class RelayDemux:
             self.codec.forget(event.streamId)
         self._send(encodeReset(event.streamId, reason))
 
-    def _call(self, stream: _Stream, fn: Callable[[], None]) -> None:
-        """Call into a stream's processor; its failures stay within that stream."""
-        stream.delivering += 1
-        try:
-            fn()
-        except Exception:
-            log.failure("relay stream {streamId!r}: processor failed", streamId=stream.streamId)
-        finally:
-            stream.delivering -= 1
-        if stream.delivering == 0 and stream.lostPending:
-            stream.lostPending = False
-            self._notifyLost(stream)
-
     def _closeStream(self, stream: _Stream, why: str) -> None:
-        if stream.closed:
+        if not self._retire(stream):
             return
-        stream.closed = True
         if stream.window is not None:
             stream.window.close()
-        if self._streams.get(stream.streamId) is stream:
-            del self._streams[stream.streamId]
-            self.codec.forget(stream.streamId)
+        self.codec.forget(stream.streamId)
         log.debug("relay stream {streamId!r} ended: {why}", streamId=stream.streamId, why=why)
-        if stream.delivering:
-            stream.lostPending = True
-        else:
-            self._notifyLost(stream)
-
-    def _notifyLost(self, stream: _Stream) -> None:
-        processor = stream.processor
-        if processor is None:
-            return
-        try:
-            processor.connectionLost()
-        except Exception:
-            log.failure(
-                "relay stream {streamId!r}: processor failed in connectionLost",
-                streamId=stream.streamId,
-            )
+        if not stream.delivering:
+            self._drained(stream)
 
 
 def _requestId(payload: bytes) -> int | str | None:

@@ -21,20 +21,19 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import quote, urlsplit
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 from twisted.web.iweb import IResponse
 
 from twisted_exec.executor.transports.relay.registry import (
-    HTTPPoster,
+    RegistryCalls,
+    RegistryConfig,
     RegistryPermanentError,
     RegistryTransientError,
-    describeFailure,
+    checkedBaseUrl,
+    checkedId,
 )
 from twisted_exec.net.httpbody import bodyPreview, parseErrorBody, readCapped, statusText
 from twisted_exec.net.urls import redactUrl
@@ -65,20 +64,13 @@ class EnvironmentRequestError(RegistryTransientError):
         super().__init__(f"environment registry request failed: {detail}")
 
 
-@dataclass(frozen=True)
-class EnvironmentConfig:
-    """Validated ``--remote``/``--environment-id`` inputs; ``repr`` hides the token."""
+@dataclass(frozen=True, repr=False)
+class EnvironmentConfig(RegistryConfig):
+    """Validated ``--remote``/``--environment-id`` inputs."""
 
-    baseUrl: str
     environmentId: str
     token: str = field(repr=False)
     name: str | None = None
-
-    def __repr__(self) -> str:
-        return (
-            f"EnvironmentConfig(baseUrl={self.baseUrl!r}, environmentId={self.environmentId!r}, "
-            f"token=<redacted>, name={self.name!r})"
-        )
 
     @classmethod
     def fromInputs(
@@ -109,19 +101,8 @@ class EnvironmentConfig:
             raise EnvironmentAuthError(
                 f"environment registry bearer token from {source} contains a control character"
             )
-        ident = environmentId.strip()
-        if not ident:
-            raise EnvironmentConfigError(
-                "environment id is required for remote exec-server registration"
-            )
-        base = baseUrl.strip().rstrip("/")
-        if not base:
-            raise EnvironmentConfigError("environment registry base URL is required")
-        parts = urlsplit(base)
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise EnvironmentConfigError(
-                f"environment registry base URL must be an absolute http(s) URL, got {base!r}"
-            )
+        ident = checkedId(environmentId, "environment", EnvironmentConfigError)
+        base = checkedBaseUrl(baseUrl, "environment", EnvironmentConfigError)
         return cls(baseUrl=base, environmentId=ident, token=token, name=name)
 
     def url(self, op: str) -> str:
@@ -188,23 +169,13 @@ def parseRegistration(body: bytes, environmentId: str) -> EnvironmentRegistratio
     )
 
 
-class EnvironmentRegistryClient:
+class EnvironmentRegistryClient(RegistryCalls[EnvironmentConfig]):
     """One environment's registry calls; each call is one bounded attempt (no retries here)."""
 
-    def __init__(
-        self,
-        http: HTTPPoster,
-        clock: IReactorTime,
-        config: EnvironmentConfig,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        maxResponseBytes: int = MAX_RESPONSE_BYTES,
-    ) -> None:
-        self._http = http
-        self._clock = clock
-        self.config = config
-        self._timeout = timeout
-        self._maxResponseBytes = maxResponseBytes
+    defaultTimeout = DEFAULT_TIMEOUT
+
+    def _requestFailed(self, detail: str) -> RegistryTransientError:
+        return EnvironmentRequestError(detail)
 
     def _headers(self) -> dict[str, str]:
         return {
@@ -212,29 +183,6 @@ class EnvironmentRegistryClient:
             "Content-Type": "application/json",
             "Accept": "*/*",
         }
-
-    def _bounded(self, attempt: Deferred[Any]) -> Deferred[Any]:
-        timedOut: list[bool] = []
-
-        def onTimeout() -> None:
-            timedOut.append(True)
-            attempt.cancel()
-
-        call: IDelayedCall = self._clock.callLater(self._timeout, onTimeout)
-
-        def finish(result: object) -> object:
-            if call.active():
-                call.cancel()
-            if isinstance(result, Failure):
-                if timedOut:
-                    return Failure(
-                        EnvironmentRequestError(f"no response within {self._timeout:g} s")
-                    )
-                if not result.check(RegistryPermanentError, RegistryTransientError):
-                    return Failure(EnvironmentRequestError(describeFailure(result)))
-            return result
-
-        return attempt.addBoth(finish)
 
     def register(self, publicKey: noise.NoisePublicKey) -> Deferred[EnvironmentRegistration]:
         """Register this process's executor key for the configured environment."""

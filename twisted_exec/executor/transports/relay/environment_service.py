@@ -22,7 +22,6 @@ import re
 from collections.abc import Callable
 from typing import Any, cast
 
-from twisted.application.internet import ClientService
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IProtocol,
@@ -37,28 +36,24 @@ from zope.interface import implementer
 from twisted_exec.executor.core.interfaces import IProcessorFactory
 from twisted_exec.executor.transports.relay.connector import (
     RegisteringEndpoint,
-    RelayHandleFactory,
-    retryDelay,
 )
 from twisted_exec.executor.transports.relay.environment_registry import (
-    DEFAULT_TIMEOUT,
     EnvironmentConfig,
     EnvironmentRegistration,
     EnvironmentRegistryClient,
 )
 from twisted_exec.executor.transports.relay.noise_demux import NoiseRelayDemux
 from twisted_exec.executor.transports.relay.protocol import (
-    CLOSE_TIMEOUT,
-    PING_INTERVAL,
-    PONG_TIMEOUT,
     Demux,
     RelayClientFactory,
     RelayClientProtocol,
 )
-from twisted_exec.executor.transports.relay.registry import HTTPPoster, RegistryPermanentError
-from twisted_exec.executor.transports.relay.service import RemoteExecutorService, defaultHttpClient
+from twisted_exec.executor.transports.relay.registry import RegistryPermanentError
+from twisted_exec.executor.transports.relay.service import (
+    ConnectionInputs,
+    RemoteExecutorService,
+)
 from twisted_exec.net.urls import redactUrl
-from twisted_exec.net.wsendpoints import WebsocketEndpoints
 from twisted_exec.wire import noise
 
 log = Logger()
@@ -179,43 +174,32 @@ class EnvironmentExecutorService(RemoteExecutorService):
         processorFactory: IProcessorFactory,
         config: EnvironmentConfig,
         *,
-        http: HTTPPoster | None = None,
-        endpointFor: Callable[[str], IStreamClientEndpoint] | None = None,
-        retryPolicy: Callable[[int], float] = retryDelay,
-        registryTimeout: float = DEFAULT_TIMEOUT,
-        pingInterval: float = PING_INTERVAL,
-        pongTimeout: float = PONG_TIMEOUT,
-        closeTimeout: float = CLOSE_TIMEOUT,
         identity: noise.NoiseIdentity | None = None,
+        **options: Any,
     ) -> None:
-        self._initBase(reactor)
-        self.config = config  # type: ignore[assignment]
-        clock: IReactorTime = reactor
+        """``options`` are :class:`RemoteExecutorService`'s (``http``, ``endpointFor``,
+        ``retryPolicy``, ``registryTimeout``, ``pingInterval``, ``pongTimeout``,
+        ``closeTimeout``, ``metrics``); ``maxMessageBytes`` and ``maxStreams`` do not apply
+        (see :meth:`_connection`)."""
         self.identity = identity if identity is not None else noise.NoiseIdentity.generate()
-        self.environmentRegistry = EnvironmentRegistryClient(
-            http if http is not None else defaultHttpClient(reactor),
-            clock,
-            config,
-            timeout=registryTimeout,
+        self.environmentConfig = config
+        super().__init__(reactor, processorFactory, cast(Any, config), **options)
+
+    def _connection(
+        self, inputs: ConnectionInputs
+    ) -> tuple[RelayClientFactory, RegisteringEndpoint]:
+        """0.171's environment registry, Noise relay factory and (re-)registering endpoint.
+
+        The message cap is 0.171's (``NOISE_MAX_MESSAGE_BYTES``) and the stream limits are the
+        Noise demux's own, so the clear relay's ``maxMessageBytes``/``maxStreams`` do not apply.
+        """
+        options = dict(inputs.relayOptions)
+        del options["maxMessageBytes"], options["maxStreams"]
+        registry = EnvironmentRegistryClient(
+            inputs.http, inputs.clock, self.environmentConfig, timeout=inputs.registryTimeout
         )
-        self.relayFactory = NoiseRelayClientFactory(
-            processorFactory,
-            clock,
-            self.identity,
-            self.environmentRegistry,
-            pingInterval=pingInterval,
-            pongTimeout=pongTimeout,
-            closeTimeout=closeTimeout,
+        self.environmentRegistry = registry
+        factory = NoiseRelayClientFactory(
+            inputs.processorFactory, inputs.clock, self.identity, registry, **options
         )
-        self.endpoint = EnvironmentEndpoint(
-            self.environmentRegistry,
-            self.relayFactory,
-            endpointFor if endpointFor is not None else WebsocketEndpoints(reactor),
-            self._fatal,
-        )
-        self.relayFactory.metrics = None
-        self._retryPolicy = retryPolicy
-        self.clientService = ClientService(
-            self.endpoint, RelayHandleFactory(), retryPolicy=self._nextDelay, clock=clock
-        )
-        self.clientService.setServiceParent(self)
+        return factory, EnvironmentEndpoint(registry, factory, inputs.endpointFor, self._fatal)

@@ -20,7 +20,8 @@ bad authorization, refused or failed validation, a pending handshake cancelled b
 or by early data) end the whole websocket (``onExhausted``) so the connector dials again.
 ``ack``, ``resume`` and ``heartbeat`` frames are ignored; a stream's own reset (or the harness
 going away) detaches its session as in clear mode, and a session that closes its sink gets its
-stream reset, as 0.171 resets a stream whose connection ended.
+stream reset, as 0.171 resets a stream whose connection ended. Once open, a stream lives the
+same life as a clear one (``lifecycle.py``, ``streams.py``), without a window of its own.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from twisted_exec.executor.transports.relay.noise_stream import (
     failedValidation,
     isJsonObject,
 )
+from twisted_exec.executor.transports.relay.streams import StreamTable
 from twisted_exec.wire import noise
 from twisted_exec.wire.frames import (
     Data,
@@ -68,8 +70,10 @@ VALIDATION_TIMEOUT = 10.0
 HarnessKeyValidator = Callable[[noise.NoisePublicKey, str, str], Deferred[bool]]
 
 
-class NoiseRelayDemux:
+class NoiseRelayDemux(StreamTable[NoiseStream]):
     """Routes one environment websocket's frames; ``send`` writes one binary message."""
+
+    streamLabel = "Noise relay stream"
 
     def __init__(
         self,
@@ -87,6 +91,7 @@ class NoiseRelayDemux:
         maxFailedHandshakes: int = MAX_FAILED_HANDSHAKES,
         validationTimeout: float = VALIDATION_TIMEOUT,
     ) -> None:
+        super().__init__()
         self._factory = processorFactory
         self._send = send
         self._identity = identity
@@ -99,21 +104,13 @@ class NoiseRelayDemux:
         self.maxPendingValidations = maxPendingValidations
         self.maxFailedHandshakes = maxFailedHandshakes
         self.validationTimeout = validationTimeout
-        self._streams: dict[str, NoiseStream] = {}
         self._pending: dict[str, PendingHandshake] = {}
         self._inFlight: dict[int, Deferred[bool]] = {}
         self._nextValidationId = 0
         self.failedHandshakes = 0
         self.resetsSent = 0
-        self._lost = False
-        self._paused = False
-        self._rotation = 0
 
     # -- introspection (tests, status) ---------------------------------------------------------
-
-    @property
-    def streamIds(self) -> frozenset[str]:
-        return frozenset(self._streams)
 
     @property
     def pendingStreamIds(self) -> frozenset[str]:
@@ -167,35 +164,45 @@ class NoiseRelayDemux:
             return True
         return False
 
+    def _refuse(self, streamId: str, *, failed: bool, why: str = "", **fields: object) -> None:
+        """Reset a stream id that gets no stream; a ``failed`` handshake counts to the limit."""
+        if why:
+            log.warn(why, **fields)
+        self._reset(streamId)
+        if failed:
+            self._chargeFailure()
+
+    def _atStreamLimit(self, streamId: str) -> bool:
+        """Refuse one more stream while ``maxActiveStreams`` are open (not a failed handshake)."""
+        if len(self._streams) < self.maxActiveStreams:
+            return False
+        self._refuse(streamId, failed=False, why="Noise relay has too many active streams")
+        return True
+
     def _handshakeReceived(self, event: Handshake) -> None:
         streamId = event.streamId
         if streamId in self._streams:
-            self._reset(streamId)
+            self._refuse(streamId, failed=False)
             return
         if self._pending.pop(streamId, None) is not None:
-            self._reset(streamId)
-            self._chargeFailure()
+            self._refuse(streamId, failed=True)
             return
-        if len(self._streams) >= self.maxActiveStreams:
-            log.warn("Noise relay has too many active streams")
-            self._reset(streamId)
+        if self._atStreamLimit(streamId):
             return
         if len(self._inFlight) >= self.maxPendingValidations:
-            log.warn("Noise relay has too many pending harness key validations")
-            self._reset(streamId)
+            why = "Noise relay has too many pending harness key validations"
+            self._refuse(streamId, failed=False, why=why)
             return
         pro = noise.prologue(self._environmentId, self._registrationId, streamId)
         try:
             pending = noise.PendingResponderHandshake(self._identity, pro, event.payload)
         except noise.NoiseError as e:
-            log.warn("failed to read Noise relay handshake request: {error}", error=str(e))
-            self._reset(streamId)
-            self._chargeFailure()
+            why = "failed to read Noise relay handshake request: {error}"
+            self._refuse(streamId, failed=True, why=why, error=str(e))
             return
         authorization = authorizationOf(pending.payload)
         if authorization is None:
-            self._reset(streamId)
-            self._chargeFailure()
+            self._refuse(streamId, failed=True)
             return
         validationId = self._nextValidationId
         self._nextValidationId += 1
@@ -232,51 +239,37 @@ class NoiseRelayDemux:
             return  # stale: the stream id was cancelled or reused meanwhile
         del self._pending[streamId]
         if not ok:
-            log.warn("Noise harness authorization failed")
-            self._reset(streamId)
-            self._chargeFailure()
+            self._refuse(streamId, failed=True, why="Noise harness authorization failed")
             return
-        if len(self._streams) >= self.maxActiveStreams:
-            log.warn("Noise relay has too many active streams")
-            self._reset(streamId)
+        if self._atStreamLimit(streamId):
             return
         try:
             transport, message2 = pending.handshake.complete()
         except noise.NoiseError as e:
-            log.warn("failed to complete Noise relay handshake: {error}", error=str(e))
-            self._reset(streamId)
-            self._chargeFailure()
+            why = "failed to complete Noise relay handshake: {error}"
+            self._refuse(streamId, failed=True, why=why, error=str(e))
             return
         self._send(encodeHandshake(streamId, message2))
-        stream = NoiseStream(streamId, noise.NoiseChannel(transport))
+        processor = self._factory.buildProcessor(None)
+        stream = NoiseStream(streamId, processor, noise.NoiseChannel(transport))
         self._streams[streamId] = stream
         log.info("Noise relay stream {streamId!r} opened", streamId=streamId)
-        processor = self._factory.buildProcessor(None)
-        stream.processor = processor
-        self._call(stream, lambda: processor.makeConnection(NoiseSink(self, stream)))
-        if not stream.closed and self._paused:
-            self._call(stream, processor.pauseProducing)
+        sink = NoiseSink(self, stream)
+        self._opened(stream, lambda: processor.makeConnection(sink))
 
     def _dataReceived(self, event: Data) -> None:
         stream = self._streams.get(event.streamId)
         if stream is None:
             cancelled = self._pending.pop(event.streamId, None) is not None
-            self._reset(event.streamId)
-            if cancelled:
-                self._chargeFailure()
+            self._refuse(event.streamId, failed=cancelled)
             return
         try:
             messages = stream.channel.receiveRecord(event.seq, event.payload)
         except noise.NoiseError as e:
-            log.warn(
-                "Noise relay stream {streamId!r} failed: {error}",
-                streamId=stream.streamId,
-                error=str(e),
-            )
-            self._endStream(stream, "record error", reset=True)
+            self._recordFailed(stream, " failed:", e, "record error")
             return
         for message in messages:
-            if stream.closed:
+            if not stream.live:
                 return
             if not isJsonObject(message):
                 # 0.171 decodes every message as JSON-RPC before queueing it; a failure ends
@@ -287,9 +280,7 @@ class NoiseRelayDemux:
                 )
                 self._endStream(stream, "undecodable message", reset=True)
                 return
-            processor = stream.processor
-            assert processor is not None
-            self._deliver(stream, processor, message)
+            self._deliver(stream, stream.processor, message)
 
     def _deliver(self, stream: NoiseStream, processor: IJsonRpcProcessor, message: bytes) -> None:
         self._call(stream, lambda: processor.messageReceived(message))
@@ -297,20 +288,25 @@ class NoiseRelayDemux:
     # -- outbound ------------------------------------------------------------------------------
 
     def _sendMessage(self, stream: NoiseStream, payload: bytes) -> None:
-        if stream.closed or self._lost:
+        if not stream.live or self._lost:
             return
         try:
             records = stream.channel.encodeMessage(payload)
         except noise.NoiseError as e:
-            log.warn(
-                "Noise relay stream {streamId!r}: cannot send: {error}",
-                streamId=stream.streamId,
-                error=str(e),
-            )
-            self._endStream(stream, "send error", reset=True)
+            self._recordFailed(stream, ": cannot send:", e, "send error")
             return
         for seq, ciphertext in records:
             self._send(encodeData(stream.streamId, seq, ciphertext))
+
+    def _recordFailed(self, stream: NoiseStream, what: str, error: Exception, why: str) -> None:
+        """The record layer failed (a bad record in, or none can be sealed): reset the stream."""
+        log.warn(
+            "Noise relay stream {streamId!r}{what} {error}",
+            streamId=stream.streamId,
+            what=what,
+            error=str(error),
+        )
+        self._endStream(stream, why, reset=True)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -326,71 +322,10 @@ class NoiseRelayDemux:
             self._endStream(stream, "websocket lost", reset=False)
 
     def _endStream(self, stream: NoiseStream, why: str, *, reset: bool) -> None:
-        if stream.closed:
+        if not self._retire(stream):
             return
-        stream.closed = True
-        if self._streams.get(stream.streamId) is stream:
-            del self._streams[stream.streamId]
         if reset and not self._lost:
             self._reset(stream.streamId)
         log.debug("Noise relay stream {streamId!r} ended: {why}", streamId=stream.streamId, why=why)
-        if stream.delivering:
-            stream.lostPending = True
-        else:
-            self._notifyLost(stream)
-
-    def _call(self, stream: NoiseStream, fn: Callable[[], None]) -> None:
-        stream.delivering += 1
-        try:
-            fn()
-        except Exception:
-            log.failure(
-                "Noise relay stream {streamId!r}: processor failed", streamId=stream.streamId
-            )
-        finally:
-            stream.delivering -= 1
-        if stream.delivering == 0 and stream.lostPending:
-            stream.lostPending = False
-            self._notifyLost(stream)
-
-    def _notifyLost(self, stream: NoiseStream) -> None:
-        if stream.processor is None:
-            return
-        try:
-            stream.processor.connectionLost()
-        except Exception:
-            log.failure(
-                "Noise relay stream {streamId!r}: processor failed in connectionLost",
-                streamId=stream.streamId,
-            )
-
-    # -- flow control (same contract as the clear RelayDemux) -----------------------------------
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
-    def pauseProducing(self) -> None:
-        if self._paused or self._lost:
-            return
-        self._paused = True
-        for stream in list(self._streams.values()):
-            if stream.processor is not None:
-                self._call(stream, stream.processor.pauseProducing)
-
-    def resumeProducing(self) -> None:
-        if not self._paused or self._lost:
-            return
-        self._paused = False
-        streams = list(self._streams.values())
-        if not streams:
-            return
-        start = self._rotation % len(streams)
-        self._rotation = start + 1
-        order = streams[start:] + streams[:start]
-        for stream in order:
-            if stream.processor is not None and not stream.closed:
-                self._call(stream, stream.processor.resumeProducing)
-            if self._paused:
-                self._rotation = start + order.index(stream) + 1
-                return
+        if not stream.delivering:
+            self._drained(stream)

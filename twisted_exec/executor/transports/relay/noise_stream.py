@@ -16,6 +16,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink
+from twisted_exec.executor.transports.relay.lifecycle import StreamCore
 from twisted_exec.wire import noise
 
 if TYPE_CHECKING:
@@ -34,18 +35,16 @@ class PendingHandshake:
         self.handshake = handshake
 
 
-class NoiseStream:
-    """One authenticated stream: its Noise record layer and its processor."""
+class NoiseStream(StreamCore):
+    """One authenticated stream: its lifecycle, its processor and its Noise record layer."""
 
-    __slots__ = ("channel", "closed", "delivering", "lostPending", "processor", "streamId")
+    __slots__ = ("channel",)
 
-    def __init__(self, streamId: str, channel: noise.NoiseChannel) -> None:
-        self.streamId = streamId
+    def __init__(
+        self, streamId: str, processor: IJsonRpcProcessor, channel: noise.NoiseChannel
+    ) -> None:
+        super().__init__(streamId, processor)
         self.channel = channel
-        self.processor: IJsonRpcProcessor | None = None
-        self.closed = False
-        self.delivering = 0
-        self.lostPending = False
 
 
 @implementer(IMessageSink)

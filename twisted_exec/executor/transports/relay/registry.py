@@ -24,8 +24,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, fields
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import quote, urlsplit
 
 from twisted.internet.defer import Deferred
@@ -79,20 +79,26 @@ class RegistryHttpError(RegistryTransientError):
         super().__init__(f"executor registry request failed ({where}): {detail}")
 
 
-@dataclass(frozen=True)
-class RemoteConfig:
-    """Validated registration inputs; ``repr`` shows ``<redacted>`` for the token."""
+@dataclass(frozen=True, repr=False)
+class RegistryConfig:
+    """What both remote modes are configured with first: the registry; ``repr`` hides secrets.
+
+    Every field declared ``repr=False`` (the bearer token) shows as ``<redacted>``.
+    """
 
     baseUrl: str
+
+    def __repr__(self) -> str:
+        return redactedRepr(self)
+
+
+@dataclass(frozen=True, repr=False)
+class RemoteConfig(RegistryConfig):
+    """Validated ``--remote``/``--executor-id`` registration inputs."""
+
     executorId: str
     token: str = field(repr=False)
     name: str | None = None
-
-    def __repr__(self) -> str:
-        return (
-            f"RemoteConfig(baseUrl={self.baseUrl!r}, executorId={self.executorId!r}, "
-            f"token=<redacted>, name={self.name!r})"
-        )
 
     @classmethod
     def fromInputs(
@@ -114,19 +120,10 @@ class RemoteConfig:
             raise RegistryAuthError(
                 f"executor registry bearer token environment variable `{TOKEN_ENV}` is empty"
             )
-        ident = executorId.strip()
-        if not ident:
-            raise RegistryConfigError("executor id is required for remote exec-server registration")
-        base = baseUrl.strip().rstrip("/")
-        if not base:
-            raise RegistryConfigError("executor registry base URL is required")
+        ident = checkedId(executorId, "executor", RegistryConfigError)
         # The reference only finds out at request time ("builder error"); a URL that can never
         # work is a configuration error for us, so the service stops instead of retrying.
-        parts = urlsplit(base)
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise RegistryConfigError(
-                f"executor registry base URL must be an absolute http(s) URL, got {base!r}"
-            )
+        base = checkedBaseUrl(baseUrl, "executor", RegistryConfigError)
         if any(c in token for c in "\r\n\0"):
             raise RegistryAuthError(
                 f"executor registry bearer token in `{TOKEN_ENV}` contains a control character"
@@ -136,6 +133,34 @@ class RemoteConfig:
     @property
     def registrationUrl(self) -> str:
         return f"{self.baseUrl}/cloud/executor/{quote(self.executorId, safe='')}/register"
+
+
+def redactedRepr(config: Any) -> str:
+    """A config dataclass's ``repr`` with ``<redacted>`` for its hidden (``repr=False``) fields."""
+    shown = (
+        f"{f.name}={getattr(config, f.name)!r}" if f.repr else f"{f.name}=<redacted>"
+        for f in fields(config)
+    )
+    return f"{type(config).__name__}({', '.join(shown)})"
+
+
+def checkedId(ident: str, kind: str, error: type[RegistryError]) -> str:
+    """The executor's or environment's id, stripped; ``error`` if there is none."""
+    ident = ident.strip()
+    if not ident:
+        raise error(f"{kind} id is required for remote exec-server registration")
+    return ident
+
+
+def checkedBaseUrl(baseUrl: str, registry: str, error: type[RegistryError]) -> str:
+    """The registry's base URL without a trailing slash; ``error`` unless absolute http(s)."""
+    base = baseUrl.strip().rstrip("/")
+    if not base:
+        raise error(f"{registry} registry base URL is required")
+    parts = urlsplit(base)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise error(f"{registry} registry base URL must be an absolute http(s) URL, got {base!r}")
+    return base
 
 
 @dataclass(frozen=True)
@@ -167,27 +192,38 @@ def registrationHeaders(config: RemoteConfig) -> dict[str, str]:
     return headers
 
 
-class RegistryClient:
-    """Registers one executor; each :meth:`register` call is one attempt (no retries here)."""
+ConfigT = TypeVar("ConfigT")
+ResultT = TypeVar("ResultT")
+
+
+class RegistryCalls(Generic[ConfigT]):
+    """What both registry clients (0.131's and 0.171's environments) share: the HTTP client,
+    the injected clock, the config, and one deadline per call, each call one attempt."""
+
+    #: The deadline of a call when none is given.
+    defaultTimeout = DEFAULT_TIMEOUT
 
     def __init__(
         self,
         http: HTTPPoster,
         clock: IReactorTime,
-        config: RemoteConfig,
+        config: ConfigT,
         *,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = None,
         maxResponseBytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         self._http = http
         self._clock = clock
         self.config = config
-        self._timeout = timeout
+        self._timeout = self.defaultTimeout if timeout is None else timeout
         self._maxResponseBytes = maxResponseBytes
 
-    def register(self) -> Deferred[Registration]:
-        """One registration attempt, bounded by the timeout; fails with a :class:`RegistryError`."""
-        attempt = Deferred.fromCoroutine(self._register())
+    def _requestFailed(self, detail: str) -> RegistryTransientError:
+        """The transient error of a failed call, worded as this registry's operators read it."""
+        return RegistryTransientError(f"executor registry request failed: {detail}")
+
+    def _bounded(self, attempt: Deferred[ResultT]) -> Deferred[ResultT]:
+        """``attempt`` cancelled at the deadline; failures other than ours become transient."""
         timedOut: list[bool] = []
 
         def onTimeout() -> None:
@@ -196,26 +232,25 @@ class RegistryClient:
 
         call: IDelayedCall = self._clock.callLater(self._timeout, onTimeout)
 
-        def finish(result: Registration | Failure) -> Registration | Failure:
+        def finish(result: ResultT | Failure) -> ResultT | Failure:
             if call.active():
                 call.cancel()
             if isinstance(result, Failure):
                 if timedOut:  # whatever the cancelled request failed with
-                    return Failure(
-                        RegistryTransientError(
-                            "executor registry request failed: no response within "
-                            f"{self._timeout:g} s"
-                        )
-                    )
+                    return Failure(self._requestFailed(f"no response within {self._timeout:g} s"))
                 if not result.check(RegistryError):
-                    return Failure(
-                        RegistryTransientError(
-                            f"executor registry request failed: {describeFailure(result)}"
-                        )
-                    )
+                    return Failure(self._requestFailed(describeFailure(result)))
             return result
 
         return attempt.addBoth(finish)
+
+
+class RegistryClient(RegistryCalls[RemoteConfig]):
+    """Registers one executor; each :meth:`register` call is one attempt (no retries here)."""
+
+    def register(self) -> Deferred[Registration]:
+        """One registration attempt, bounded by the timeout; fails with a :class:`RegistryError`."""
+        return self._bounded(Deferred.fromCoroutine(self._register()))
 
     async def _register(self) -> Registration:
         config = self.config

@@ -8,6 +8,7 @@ twistd wiring turns that into a non-zero exit.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from treq.client import HTTPClient
@@ -54,6 +55,19 @@ def defaultHttpClient(reactor: Any) -> HTTPClient:
     return HTTPClient(Agent(reactor, pool=pool))
 
 
+@dataclass
+class ConnectionInputs:
+    """What a remote service's registry client, relay factory and endpoint are built from."""
+
+    processorFactory: IProcessorFactory
+    clock: IReactorTime
+    http: HTTPPoster
+    endpointFor: Callable[[str], IStreamClientEndpoint]
+    registryTimeout: float
+    #: The relay factory's options (ping, pong and close timeouts; message and stream caps).
+    relayOptions: dict[str, Any]
+
+
 class RemoteExecutorService(MultiService):
     """Registers, connects and keeps reconnecting; one processor per relay stream."""
 
@@ -74,29 +88,27 @@ class RemoteExecutorService(MultiService):
         closeTimeout: float = CLOSE_TIMEOUT,
         metrics: Any = None,
     ) -> None:
-        self._initBase(reactor)
+        MultiService.__init__(self)
         clock: IReactorTime = reactor
+        self._clock = clock
+        self.fatalError: Failure | None = None
+        self._fatalWaiters: list[Deferred[BaseException]] = []
         self.config = config
-        self.registry = RegistryClient(
-            http if http is not None else defaultHttpClient(reactor),
-            clock,
-            config,
-            timeout=registryTimeout,
-        )
-        self.relayFactory = RelayClientFactory(
-            processorFactory,
-            clock,
-            pingInterval=pingInterval,
-            pongTimeout=pongTimeout,
-            maxMessageBytes=maxMessageBytes,
-            maxStreams=maxStreams,
-            closeTimeout=closeTimeout,
-        )
-        self.endpoint = RegisteringEndpoint(
-            self.registry,
-            self.relayFactory,
-            endpointFor if endpointFor is not None else WebsocketEndpoints(reactor),
-            self._fatal,
+        self.relayFactory, self.endpoint = self._connection(
+            ConnectionInputs(
+                processorFactory,
+                clock,
+                http if http is not None else defaultHttpClient(reactor),
+                endpointFor if endpointFor is not None else WebsocketEndpoints(reactor),
+                registryTimeout,
+                {
+                    "pingInterval": pingInterval,
+                    "pongTimeout": pongTimeout,
+                    "maxMessageBytes": maxMessageBytes,
+                    "maxStreams": maxStreams,
+                    "closeTimeout": closeTimeout,
+                },
+            )
         )
         self.relayFactory.metrics = metrics
         self.endpoint.metrics = metrics
@@ -105,6 +117,20 @@ class RemoteExecutorService(MultiService):
             self.endpoint, RelayHandleFactory(), retryPolicy=self._nextDelay, clock=clock
         )
         self.clientService.setServiceParent(self)
+
+    def _connection(
+        self, inputs: ConnectionInputs
+    ) -> tuple[RelayClientFactory, RegisteringEndpoint]:
+        """The registry client, relay factory and endpoint of 0.131's clear relay.
+
+        The one thing ``--environment-id`` (``environment_service.py``) builds differently;
+        the service around them (ClientService, retry line, fatal errors) is shared.
+        """
+        self.registry = RegistryClient(
+            inputs.http, inputs.clock, self.config, timeout=inputs.registryTimeout
+        )
+        factory = RelayClientFactory(inputs.processorFactory, inputs.clock, **inputs.relayOptions)
+        return factory, RegisteringEndpoint(self.registry, factory, inputs.endpointFor, self._fatal)
 
     def _nextDelay(self, failedAttempts: int) -> float:
         """``retryPolicy``, plus the one log line of a reconnect: what happened, and when next.
@@ -125,12 +151,6 @@ class RemoteExecutorService(MultiService):
         if self.fatalError is None:
             log.info("remote executor stopped: shutting down")
         return super().stopService()
-
-    def _initBase(self, reactor: Any) -> None:
-        MultiService.__init__(self)
-        self._clock: IReactorTime = reactor
-        self.fatalError: Failure | None = None
-        self._fatalWaiters: list[Deferred[BaseException]] = []
 
     def whenFatal(self) -> Deferred[BaseException]:
         """Fires (after the service stopped) with the permanent error that stopped it.
