@@ -10,7 +10,7 @@ from twisted.internet.tcp import Connection
 from twisted.internet.testing import MemoryReactor, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_exec.net.eagerwrite import TurnWriter, writeNow
+from twisted_exec.net.eagerwrite import writeNow
 
 
 class _Reactor(MemoryReactor, Clock):
@@ -71,24 +71,3 @@ class WriteNowTests(SynchronousTestCase):
         transport = StringTransport()
         writeNow(transport, b"x")
         self.assertEqual(transport.value(), b"x")
-
-
-class TurnWriterTests(SynchronousTestCase):
-    def test_firstWriteOfATurnNowTheRestTogether(self) -> None:
-        ours, peer = socket.socketpair()
-        self.addCleanup(ours.close)
-        self.addCleanup(peer.close)
-        reactor = _Reactor()
-        transport = Connection(ours, Protocol(), reactor)
-        transport.connected = True
-        writer = TurnWriter(reactor)
-        writer.write(transport, b"a")
-        writer.write(transport, b"b")
-        writer.write(transport, b"c")
-        self.assertEqual(peer.recv(10), b"a")
-        self.assertEqual(b"".join(transport._tempDataBuffer), b"bc")
-        transport.doWrite()  # the reactor's next writable event
-        self.assertEqual(peer.recv(10), b"bc")
-        reactor.advance(0)  # next turn
-        writer.write(transport, b"d")
-        self.assertEqual(peer.recv(10), b"d")

@@ -12,16 +12,15 @@ which Twisted's own write then discovers and reports as the connection's loss) t
 ``transport.write``. Backpressure is unchanged: only bytes the socket accepted bypass the
 buffer, so the buffer (and the producer registered on it) sees everything that waits.
 
-Many replies in one reactor turn (pipelined requests) should still leave in one system call:
-:class:`TurnWriter` sends the first write of a turn at once and buffers the rest of that turn,
-which Twisted then sends together on the next writable event.
+With many replies in one turn (pipelined requests) each one that finds the buffer empty is its
+own ``send``; a variant that sent only a turn's first write at once (a ``callLater(0)`` per
+turn) measured worse, not better (docs/decisions-pending/perflocal.md).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.interfaces import IReactorTime
 from twisted.internet.tcp import Connection
 
 
@@ -31,6 +30,7 @@ def writeNow(transport: Any, data: bytes) -> None:
         isinstance(transport, Connection)
         and transport.connected
         and not transport.disconnecting
+        and not transport._writeDisconnected
         and not getattr(transport, "TLS", False)
         and not transport._tempDataLen
         and transport.offset == len(transport.dataBuffer)
@@ -41,22 +41,3 @@ def writeNow(transport: Any, data: bytes) -> None:
                 return
             data = data[sent:]
     transport.write(data)
-
-
-class TurnWriter:
-    """The first write of each reactor turn :func:`writeNow`, the others buffered together."""
-
-    def __init__(self, clock: IReactorTime) -> None:
-        self._clock = clock
-        self._wroteThisTurn = False
-
-    def write(self, transport: Any, data: bytes) -> None:
-        if self._wroteThisTurn:
-            transport.write(data)
-            return
-        self._wroteThisTurn = True
-        self._clock.callLater(0, self._nextTurn)
-        writeNow(transport, data)
-
-    def _nextTurn(self) -> None:
-        self._wroteThisTurn = False

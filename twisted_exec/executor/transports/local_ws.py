@@ -32,7 +32,7 @@ from twisted_exec.executor.transports.defaults import (
 )
 from twisted_exec.net.autobahn_compat import PromptFailMixin, canWriteFrameDirectly
 from twisted_exec.net.backpressure import TransportBackpressure
-from twisted_exec.net.eagerwrite import TurnWriter
+from twisted_exec.net.eagerwrite import writeNow
 from twisted_exec.net.quietweb import QuietSite
 from twisted_exec.net.upgradeguard import AuthorizedWebSocket, Refusals, UpgradeGuard
 from twisted_exec.net.wsauth_config import WsAuthMode
@@ -45,9 +45,8 @@ log = Logger()
 class _WebSocketSink:
     """Adapts autobahn's ``sendMessage(payload, isBinary)`` to :class:`IMessageSink`."""
 
-    def __init__(self, protocol: WebSocketServerProtocol, clock: IReactorTime) -> None:
+    def __init__(self, protocol: WebSocketServerProtocol) -> None:
         self._protocol = protocol
-        self._writer = TurnWriter(clock)
 
     def sendMessage(self, payload: bytes) -> None:
         # Once our close frame is out (shutdown, or a peer's close), autobahn refuses to send;
@@ -60,7 +59,7 @@ class _WebSocketSink:
         if transport is not None and canWriteFrameDirectly(protocol, len(payload)):
             # The bytes sendMessage would write, without its per-call checks (wire/wstext),
             # sent now rather than on the next writable event (net/eagerwrite).
-            self._writer.write(transport, serverTextFrame(payload))
+            writeNow(transport, serverTextFrame(payload))
             return
         protocol.sendMessage(payload, isBinary=False)
 
@@ -117,7 +116,7 @@ class LocalExecProtocol(PromptFailMixin, WebSocketServerProtocol):  # type: igno
         peer: Any = self.transport.getPeer()  # type: ignore[union-attr]
         context = f"websocket JSON-RPC message from exec-server websocket {peer.host}:{peer.port}"
         self.processor = self.factory.processorFactory.buildProcessor(context)
-        self.processor.makeConnection(_WebSocketSink(self, self.factory.reactor))
+        self.processor.makeConnection(_WebSocketSink(self))
         self.factory.connections.add(self)
         self._registerBackpressure(self.processor)
 
