@@ -30,7 +30,11 @@ from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSin
 from twisted_exec.executor.transports.defaults import (
     DEFAULT_MAX_MESSAGE_BYTES as DEFAULT_MAX_MESSAGE_BYTES,
 )
-from twisted_exec.net.autobahn_compat import PromptFailMixin, canWriteFrameDirectly
+from twisted_exec.net.autobahn_compat import (
+    PromptFailMixin,
+    betweenWholeFrames,
+    canWriteFrameDirectly,
+)
 from twisted_exec.net.backpressure import TransportBackpressure
 from twisted_exec.net.eagerwrite import writeNow
 from twisted_exec.net.quietweb import QuietSite
@@ -72,6 +76,7 @@ class LocalExecProtocol(PromptFailMixin, WebSocketServerProtocol):  # type: igno
 
     processor: IJsonRpcProcessor | None = None
     backpressure: TransportBackpressure | None = None
+    maxMessagePayloadSize: int  # autobahn copies it from the factory's options
     _handshakeTimer: Any = None
 
     def connectionMade(self) -> None:
@@ -135,13 +140,7 @@ class LocalExecProtocol(PromptFailMixin, WebSocketServerProtocol):  # type: igno
         # the rest (handshake, control frames, fragments, anything to refuse) to autobahn,
         # in order: only while autobahn has nothing buffered and no frame or message begun.
         offset = 0
-        if (
-            self.state == WebSocketServerProtocol.STATE_OPEN
-            and self.current_frame is None
-            and not self.inside_message
-            and not self.data
-            and self._perMessageCompress is None
-        ):
+        if betweenWholeFrames(self):
             limit = self.maxMessagePayloadSize
             processor = self.processor
             while processor is not None and self.state == WebSocketServerProtocol.STATE_OPEN:
