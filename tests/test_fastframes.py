@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from autobahn.websocket.protocol import WebSocketProtocol
 from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_exec.net.autobahn_compat import deliverWholeFrames
@@ -13,8 +14,8 @@ from twisted_exec.wire.wsframe import binaryFrame, nextClientMessage, nextServer
 class _Protocol:
     """The autobahn state deliverWholeFrames reads, and what it calls."""
 
-    STATE_OPEN = 1
-    STATE_CLOSED = 3
+    STATE_OPEN = WebSocketProtocol.STATE_OPEN
+    STATE_CLOSED = WebSocketProtocol.STATE_CLOSED
 
     def __init__(self) -> None:
         self.state = self.STATE_OPEN

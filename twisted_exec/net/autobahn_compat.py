@@ -86,19 +86,29 @@ def canWriteFrameDirectly(protocol: Any, size: int) -> bool:
     )
 
 
+def betweenWholeFrames(protocol: Any) -> bool:
+    """Is an open ``protocol``'s parser between frames, with nothing buffered?
+
+    Then bytes that start with a whole, uncompressed, unfragmented frame may be read past
+    autobahn (``executor/transports/local_ws``), and whatever follows handed to its own
+    ``dataReceived`` without changing their order or its state.
+    """
+    return (
+        protocol.state == WebSocketProtocol.STATE_OPEN
+        and protocol.current_frame is None
+        and not protocol.inside_message
+        and not protocol.data
+        and protocol._perMessageCompress is None
+    )
+
+
 FrameParse = Callable[[bytes, int, int], "tuple[bytes, int] | None"]
 
 
 def deliverWholeFrames(protocol: Any, data: bytes, parse: FrameParse) -> int:
     """Call ``protocol.onMessage(payload, True)`` for each whole frame at the start of
     ``data`` that ``parse`` accepts; how many bytes of ``data`` that consumed."""
-    if (
-        protocol.state != protocol.STATE_OPEN
-        or protocol.data
-        or protocol.current_frame is not None
-        or protocol.inside_message
-        or protocol._perMessageCompress is not None
-    ):
+    if not betweenWholeFrames(protocol):
         return 0
     limit: int = protocol.maxMessagePayloadSize
     frameLimit: int = protocol.maxFramePayloadSize

@@ -73,18 +73,25 @@ def nextServerMessage(data: bytes, offset: int, limit: int = 0) -> tuple[bytes, 
     Everything else (control frames, fragments, text, a frame not whole yet, anything a
     websocket library must refuse) is ``None``, for the general parser to handle.
     """
-    return _nextMessage(data, offset, limit, 0)
+    return wholeFrameAt(data, offset, limit, 0x82, masked=False)
 
 
 def nextClientMessage(data: bytes, offset: int, limit: int = 0) -> tuple[bytes, int] | None:
     """:func:`nextServerMessage` for the rendezvous (client to server): the frame must be
     masked, and its payload is returned unmasked."""
-    return _nextMessage(data, offset, limit, 0x80)
+    return wholeFrameAt(data, offset, limit, 0x82, masked=True)
 
 
-def _nextMessage(data: bytes, offset: int, limit: int, mask: int) -> tuple[bytes, int] | None:
+def wholeFrameAt(
+    data: bytes, offset: int, limit: int, first: int, *, masked: bool
+) -> tuple[bytes, int] | None:
+    """The (unmasked) payload of the frame at ``data[offset:]`` whose first byte is ``first``
+    (FIN, no RSV bit, the opcode), masked or not as ``masked`` says, its length in the
+    shortest encoding and at most ``limit`` (0: no limit), when it is whole; and the offset
+    after it. ``None`` otherwise."""
+    mask = 0x80 if masked else 0
     size = len(data)
-    if size - offset < 2 or data[offset] != 0x82 or data[offset + 1] & 0x80 != mask:
+    if size - offset < 2 or data[offset] != first or data[offset + 1] & 0x80 != mask:
         return None
     length = data[offset + 1] & 0x7F
     start = offset + 2
