@@ -113,11 +113,11 @@ class LogGuard:
     def _learnSecurity(self) -> None:
         """Tokens of the rendezvous, websocket tokens and JWT secrets, minted JWTs and their
         signatures, executor URL signatures, and every value a SecretScrubber learns."""
-        from twisted_exec.net import secretenv, wsauth
+        from twisted_exec.net import secretenv, wsauth_config, wsauth_jwt
         from twisted_exec.rendezvous import auth
 
         guard = self
-        originalMint = wsauth.mintSignedBearer
+        originalMint = wsauth_jwt.mintSignedBearer
 
         def mintSignedBearer(secret: bytes, claims: Any) -> str:
             guard.learn(secret.decode("utf-8", "replace"))
@@ -126,15 +126,15 @@ class LogGuard:
             guard.learn(token.rpartition(".")[2])
             return token
 
-        wsauth.mintSignedBearer = mintSignedBearer  # type: ignore[assignment]
-        originalRead = wsauth.readTrimmedSecret
+        wsauth_jwt.mintSignedBearer = mintSignedBearer  # type: ignore[assignment]
+        originalRead = wsauth_config.readTrimmedSecret
 
         def readTrimmedSecret(path: str) -> str:
             secret = originalRead(path)
             guard.learn(secret)
             return secret
 
-        wsauth.readTrimmedSecret = readTrimmedSecret  # type: ignore[assignment]
+        wsauth_config.readTrimmedSecret = readTrimmedSecret  # type: ignore[assignment]
         originalLearn = secretenv.SecretScrubber.learn
 
         def learn(self: Any, secret: str | bytes | None) -> None:

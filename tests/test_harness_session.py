@@ -10,8 +10,8 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
-from twisted_exec.cli.commands import exitStatus
 from twisted_exec.cli.main import buildParser, tokenFromEnvironment
+from twisted_exec.cli.run_command import exitStatus
 from twisted_exec.harness.connection import harnessUrl, upgradeError
 from twisted_exec.harness.errors import (
     AuthenticationError,

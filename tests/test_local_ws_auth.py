@@ -17,7 +17,8 @@ from twisted.trial.unittest import TestCase
 
 from twisted_exec.executor.options import ExecutorOptions, makeService
 from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
-from twisted_exec.net.wsauth import CapabilityToken, SignedBearerToken, mintSignedBearer
+from twisted_exec.net.wsauth_config import CapabilityToken, SignedBearerToken
+from twisted_exec.net.wsauth_jwt import mintSignedBearer
 from twisted_exec.testing.rawhttp import Response, rawExchange, upgradeRequest
 from twisted_exec.testing.wsclient import connectJsonRpc
 

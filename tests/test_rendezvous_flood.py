@@ -29,7 +29,8 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
 from tests.logguard import GUARD
-from twisted_exec.rendezvous.router import MAX_STREAMS_PER_HARNESS, readHead
+from twisted_exec.rendezvous.frame_head import readHead
+from twisted_exec.rendezvous.router import MAX_STREAMS_PER_HARNESS
 from twisted_exec.testing.executorproc import SOURCE_ROOT, TWISTD
 from twisted_exec.testing.rawhttp import rawExchange
 from twisted_exec.wire.frames import encodeData

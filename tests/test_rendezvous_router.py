@@ -13,7 +13,8 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from twisted_exec.rendezvous.auth import TokenConfigError, TokenSet, UrlSigner
-from twisted_exec.rendezvous.router import IRelayPeer, Router
+from twisted_exec.rendezvous.interfaces import IRelayPeer
+from twisted_exec.rendezvous.router import Router
 from twisted_exec.rendezvous.server import RendezvousServer
 from twisted_exec.wire.frames import (
     Data,

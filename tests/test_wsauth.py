@@ -13,17 +13,20 @@ from twisted.trial.unittest import TestCase
 
 from twisted_exec.net import wsauth
 from twisted_exec.net.wsauth import (
-    CapabilityToken,
     Refusal,
-    SignedBearerToken,
-    WsAuthArgs,
-    WsAuthConfigError,
     authorizeUpgrade,
     hostRefusal,
     listenerProblem,
-    mintSignedBearer,
     originRefusal,
 )
+from twisted_exec.net.wsauth_config import (
+    CapabilityToken,
+    SignedBearerToken,
+    WsAuthArgs,
+    WsAuthConfigError,
+    sha256,
+)
+from twisted_exec.net.wsauth_jwt import mintSignedBearer
 
 SECRET = b"k" * 32
 NOW = 1_800_000_000
@@ -44,7 +47,7 @@ def bearer(token: str) -> list[bytes]:
 
 
 class CapabilityTokenTests(TestCase):
-    mode = CapabilityToken(wsauth.sha256(b"s3cret-capability"))
+    mode = CapabilityToken(sha256(b"s3cret-capability"))
 
     def check(self, headers: Any) -> Refusal | None:
         return authorizeUpgrade(self.mode, headers, NOW)

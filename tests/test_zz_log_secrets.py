@@ -80,7 +80,8 @@ class WebSocketAuthLogTests(TestCase):
         import time
 
         from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
-        from twisted_exec.net.wsauth import SignedBearerToken, mintSignedBearer
+        from twisted_exec.net.wsauth_config import SignedBearerToken
+        from twisted_exec.net.wsauth_jwt import mintSignedBearer
         from twisted_exec.testing.rawhttp import rawExchange, upgradeRequest
 
         secret = b"zz-logguard-jwt-secret-0123456789abcdef"

@@ -18,9 +18,9 @@ from __future__ import annotations
 import base64
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
-from contextlib import suppress
-from typing import IO, Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import IO, Any, NamedTuple
 
 from twisted.internet.defer import Deferred
 
@@ -109,6 +109,11 @@ def fileUri(path: str) -> str:
     return "file://" + quote(path)
 
 
+class _Open(NamedTuple):
+    handle: str
+    window: list[Deferred[Any]]  # the block calls in flight, oldest first
+
+
 def _consume(window: list[Deferred[Any]]) -> None:
     """Calls still outstanding after a failure: their errors are the first one's echo."""
     for pending in window:
@@ -122,6 +127,22 @@ async def _close(session: Any, handle: str) -> None:
         await session.call("fs/close", {"handleId": handle})
 
 
+@asynccontextmanager
+async def _opened(session: Any, path: str, mode: str) -> AsyncIterator[_Open | None]:
+    """The handle on ``path`` (``None`` without ``fs/open``) and its window of calls in
+    flight; on the way out, the calls still outstanding are consumed and the handle closed."""
+    handle = await _open(session, path, mode)
+    if handle is None:
+        yield None
+        return
+    window: list[Deferred[Any]] = []
+    try:
+        yield _Open(handle, window)
+    finally:
+        _consume(window)
+        await _close(session, handle)
+
+
 async def download(
     session: Any,
     path: str,
@@ -129,11 +150,10 @@ async def download(
     progress: Progress | None = None,
 ) -> bool:
     """Read remote ``path`` block by block into ``write``; False if there is no ``fs/open``."""
-    handle = await _open(session, path, "read")
-    if handle is None:
-        return False
-    window: list[Deferred[Any]] = []
-    try:
+    async with _opened(session, path, "read") as opened:
+        if opened is None:
+            return False
+        handle, window = opened
         offset = 0
         ended = False
         limit = 1  # learn from the first answer whether there is more than one block
@@ -156,9 +176,6 @@ async def download(
                     progress.advance(len(data))
             if result.get("eof") or len(data) < BLOCK_BYTES:
                 ended = True
-    finally:
-        _consume(window)
-        await _close(session, handle)
     return True
 
 
@@ -172,11 +189,10 @@ async def upload(
 
     ``read`` returns ``b""`` at the end. An empty file is opened (truncated) and closed.
     """
-    handle = await _open(session, path, "replace")
-    if handle is None:
-        return False
-    window: list[Deferred[Any]] = []
-    try:
+    async with _opened(session, path, "replace") as opened:
+        if opened is None:
+            return False
+        handle, window = opened
         offset = 0
         while True:
             data = await read(BLOCK_BYTES)
@@ -195,7 +211,4 @@ async def upload(
                 await window.pop(0)
         while window:
             await window.pop(0)
-    finally:
-        _consume(window)
-        await _close(session, handle)
     return True

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Mapping
 from typing import Any
 
 from twisted.application.service import IService
@@ -12,6 +10,7 @@ from twisted.python import usage
 
 from twisted_exec.executor import secrets, stdin_watch
 from twisted_exec.executor.executor import MAX_PROCESSES, ExecutorLimits
+from twisted_exec.executor.remote_services import addRemoteService, environmentBearer
 from twisted_exec.executor.resources.processes import RETAIN_CLOSED
 from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
 from twisted_exec.executor.transports.defaults import DEFAULT_MAX_MESSAGE_BYTES, MAX_STREAMS
@@ -244,7 +243,7 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
         secrets.registrationEnviron(options) if options["remote"] is not None else None
     )
     environmentToken = (
-        _environmentToken(options, registrationEnv or {})
+        environmentBearer(options, registrationEnv or {})
         if options["remote"] is not None and options["environment-id"] is not None
         else None
     )
@@ -289,109 +288,23 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
             raise SystemExit(f"Error: {err}") from None
         local.exitOnListenError = twistd is not None
         local.setServiceParent(top)
-    if options["remote"] is not None and options["environment-id"] is not None:
-        _addEnvironmentService(options, reactor, factory, top, twistd, environmentToken)
-    elif options["remote"] is not None:
-        from twisted_exec.executor.transports.relay import (
-            RegistryError,
-            RemoteConfig,
-            makeRemoteService,
-        )
-
-        try:
-            config = RemoteConfig.fromInputs(
-                options["remote"],
-                options["executor-id"] or "",
-                options["name"],
-                environ=registrationEnv,
-            )
-        except RegistryError as err:
-            # Like the reference: one "Error: ..." line on stderr, exit code 1.
-            raise SystemExit(f"Error: {err}") from None
-        remote = makeRemoteService(
+    if options["remote"] is not None:
+        addRemoteService(
+            options,
             reactor,
             factory,
-            config,
+            top,
+            twistd,
+            registrationEnv=registrationEnv or {},
+            environmentToken=environmentToken,
             maxMessageBytes=maxMessageBytes,
-            maxStreams=options["max-streams"] or None,
             metrics=metrics,
         )
-        remote.setServiceParent(top)
-        if twistd is not None and hasattr(twistd, "get"):
-            remote.whenFatal().addCallback(_exitOnFatal, reactor)
     if listen not in ("stdio", "stdio://") and (
         options["exit-on-stdin-close"] or stdin_watch.wantedByEnvironment()
     ):
         stdin_watch.StdinWatch(reactor).setServiceParent(top)
     return top
-
-
-def _environmentToken(options: ExecutorOptions, registrationEnv: Mapping[str, str]) -> str | None:
-    """The ``--environment-id`` bearer: ``--registration-bearer-stdin``/``-file`` (one line, as
-    0.171), else ``$CODEX_API_KEY`` (what 0.171 reads), else our ``--executor-id`` variable.
-    Read before :func:`secrets.secureEnvironment` blanks them from our environment."""
-    if options["registration-bearer-stdin"] or options.get("registration-bearer-file"):
-        return registrationEnv.get(secrets.REGISTRATION_TOKEN_ENV)
-    for value in (
-        os.environ.get("CODEX_API_KEY"),
-        registrationEnv.get(secrets.REGISTRATION_TOKEN_ENV),
-    ):
-        if value and value.strip():
-            return value
-    return None
-
-
-def _addEnvironmentService(
-    options: ExecutorOptions,
-    reactor: Any,
-    factory: Any,
-    top: Any,
-    twistd: Any,
-    token: str | None,
-) -> None:
-    from twisted_exec.executor.transports.relay.environment_registry import EnvironmentConfig
-    from twisted_exec.executor.transports.relay.environment_service import (
-        EnvironmentExecutorService,
-    )
-    from twisted_exec.executor.transports.relay.registry import RegistryError
-
-    try:
-        config = EnvironmentConfig.fromInputs(
-            options["remote"],
-            options["environment-id"] or "",
-            options["name"],
-            token=token if token is not None else "",
-            environ={},
-        )
-    except RegistryError as err:
-        raise SystemExit(f"Error: {err}") from None
-    service = EnvironmentExecutorService(reactor, factory, config)
-    service.setServiceParent(top)
-    if twistd is not None and hasattr(twistd, "get"):
-        service.whenFatal().addCallback(_exitOnFatal, reactor)
-
-
-def _exitOnFatal(error: BaseException, reactor: Any) -> None:
-    """A permanent registry error (e.g. 401) ends twistd with exit code 1 and a clear line.
-
-    twistd has no exit-code hook; the code is set at interpreter exit, after twistd's own
-    cleanup (pidfile removal, log flush) has run.
-    """
-    import atexit
-
-    stream = sys.__stderr__ or sys.stderr
-    stream.write(f"Error: {error}\n")
-    stream.flush()
-
-    def exitNonZero() -> None:
-        for out in (sys.__stdout__, sys.__stderr__):
-            if out is not None:
-                out.flush()
-        os._exit(1)
-
-    atexit.register(exitNonZero)
-    if reactor.running:
-        reactor.stop()
 
 
 def main(argv: list[str] | None = None) -> None:  # pragma: no cover - thin convenience

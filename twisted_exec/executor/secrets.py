@@ -20,7 +20,7 @@ from typing import IO, Any
 from twisted.python import usage
 
 from twisted_exec.net.secretenv import SECRET_VARIABLES, SecretScrubber, scrubOwnEnvironment
-from twisted_exec.net.wsauth import (
+from twisted_exec.net.wsauth_config import (
     MODES,
     WsAuthArgs,
     WsAuthConfigError,

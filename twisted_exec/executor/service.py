@@ -35,7 +35,8 @@ from twisted_exec.net.listen import (
 )
 from twisted_exec.net.logs import installObserver
 from twisted_exec.net.secretenv import SecretScrubber
-from twisted_exec.net.wsauth import WsAuthMode, listenerProblem
+from twisted_exec.net.wsauth import listenerProblem
+from twisted_exec.net.wsauth_config import WsAuthMode
 
 if TYPE_CHECKING:
     from twisted_exec.executor.transports.local_ws import LocalExecFactory

@@ -16,7 +16,8 @@ from twisted_exec.harness.errors import (
     UnknownExecutorError,
 )
 from twisted_exec.harness.listing import listExecutors
-from twisted_exec.harness.session import INHERIT_ALL, ExecSession, RemoteProcess
+from twisted_exec.harness.remote_process import RemoteProcess
+from twisted_exec.harness.session import INHERIT_ALL, ExecSession
 
 __all__ = [
     "INHERIT_ALL",

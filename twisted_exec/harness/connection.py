@@ -39,6 +39,7 @@ from twisted_exec.harness.errors import (
 from twisted_exec.harness.session import ExecSession
 from twisted_exec.net.nodelay import NoDelayMixin
 from twisted_exec.net.wsendpoints import WebsocketEndpoints
+from twisted_exec.net.wsoptions import capWithoutHandshakeTimers
 from twisted_exec.wire.frames import Data, Invalid, Reset, decodeFrame
 from twisted_exec.wire.reasons import EXECUTOR_NOT_CONNECTED
 
@@ -99,13 +100,8 @@ class _HarnessFactory(WebSocketClientFactory):  # type: ignore[misc]
     def __init__(self, connection: HarnessConnection, url: str, headers: dict[str, str]) -> None:
         super().__init__(url, headers=headers)
         self.connection = connection
-        # No autobahn handshake timers (txaio's global loop): our own timeout bounds the open.
-        self.setProtocolOptions(
-            maxMessagePayloadSize=MAX_MESSAGE_BYTES,
-            maxFramePayloadSize=MAX_MESSAGE_BYTES,
-            openHandshakeTimeout=0,
-            closeHandshakeTimeout=0,
-        )
+        # Our own timeout bounds the open (net/wsoptions).
+        capWithoutHandshakeTimers(self, MAX_MESSAGE_BYTES)
 
 
 class HarnessConnection:

@@ -27,17 +27,16 @@ from twisted.internet.defer import Deferred, TimeoutError
 from twisted.logger import Logger
 from twisted.web.client import Agent, HTTPConnectionPool
 
+from twisted_exec.harness.cloud_http import checkBearerAccepted, exchange, httpBase
 from twisted_exec.harness.connection import HarnessConnection, _HarnessFactory
 from twisted_exec.harness.errors import (
-    AuthenticationError,
     HarnessError,
     RendezvousUnreachableError,
     StreamError,
 )
-from twisted_exec.harness.listing import httpBase
 from twisted_exec.harness.noise_stream import ConnectBundle, NoiseHarnessStream, NoiseStreamError
 from twisted_exec.harness.session import ExecSession
-from twisted_exec.net.httpbody import parseErrorBody, readCapped
+from twisted_exec.net.httpbody import parseErrorBody
 from twisted_exec.net.wsendpoints import WebsocketEndpoints
 from twisted_exec.wire import noise
 from twisted_exec.wire.frames import Data, Reset, decodeFrame
@@ -98,23 +97,20 @@ async def fetchConnectBundle(
         headers["Authorization"] = f"Bearer {token}"
     body = json.dumps({"harness_public_key": harnessKey.toJson()}, separators=(",", ":"))
     url = f"{base}/cloud/environment/{quote(environmentId, safe='')}/connect"
-    try:
-        response: Any = await http.post(url, data=body.encode(), headers=headers).addTimeout(
-            timeout, reactor
-        )
-        raw, _ = await readCapped(response, MAX_CONNECT_BYTES).addTimeout(timeout, reactor)
-    except Exception as e:
+
+    def unreachable(e: Exception) -> str:
         inner = getattr(e, "reasons", None)
         detail = str(inner[0].value) if inner else (str(e) or type(e).__name__)
-        raise RendezvousUnreachableError(
-            f"cannot reach the environment registry at {base}: {detail}"
-        ) from None
-    if response.code in (401, 403):
-        _, message = parseErrorBody(raw)
-        raise AuthenticationError(
-            f"the environment registry at {base} refused the bearer token ({response.code}): "
-            f"{message or 'unauthorized'}"
-        )
+        return f"cannot reach the environment registry at {base}: {detail}"
+
+    response, raw = await exchange(
+        reactor,
+        lambda: http.post(url, data=body.encode(), headers=headers),
+        MAX_CONNECT_BYTES,
+        timeout,
+        unreachable,
+    )
+    checkBearerAccepted(response, raw, f"the environment registry at {base}")
     if not 200 <= response.code < 300:
         code, message = parseErrorBody(raw)
         raise HarnessError(
@@ -199,19 +195,13 @@ class EnvironmentConnection(HarnessConnection):
             self.established.errback(StreamError("websocket closed during the Noise handshake"))
         super()._closed(code, reason, notClean)
 
-    def openSession(
-        self,
-        clientName: str = "twisted-exec",
-        resumeSessionId: str | None = None,
-        *,
-        waitForExecutor: float = 0.0,
-    ) -> Deferred[ExecSession]:
-        async def run() -> ExecSession:
-            session = self.newSession()
-            await session.initialize(clientName, resumeSessionId)
-            return session
-
-        return Deferred.fromCoroutine(run())
+    async def _openSession(
+        self, clientName: str, resumeSessionId: str | None, waitForExecutor: float
+    ) -> ExecSession:
+        # One Noise stream to the one environment: nothing to wait for and retry.
+        session = self.newSession()
+        await session.initialize(clientName, resumeSessionId)
+        return session
 
 
 def connectEnvironment(

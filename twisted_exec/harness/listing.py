@@ -8,25 +8,15 @@ from typing import Any
 from treq.client import HTTPClient
 from twisted.web.client import Agent
 
+from twisted_exec.harness.cloud_http import checkBearerAccepted, exchange, httpBase
 from twisted_exec.harness.describe import describeConnectError
 from twisted_exec.harness.errors import (
-    AuthenticationError,
     HarnessError,
-    RendezvousUnreachableError,
 )
-from twisted_exec.net.httpbody import parseErrorBody, readCapped
+from twisted_exec.net.httpbody import parseErrorBody
 from twisted_exec.net.quietweb import QuietConnectionPool
 
 MAX_LISTING_BYTES = 4 * 1024 * 1024
-
-
-def httpBase(rendezvousUrl: str) -> str:
-    """The rendezvous base URL as ``http(s)://`` (``ws(s)://`` accepted too)."""
-    url = rendezvousUrl.strip().rstrip("/")
-    for old, new in (("ws://", "http://"), ("wss://", "https://")):
-        if url.startswith(old):
-            return new + url[len(old) :]
-    return url
 
 
 async def listExecutors(
@@ -36,21 +26,14 @@ async def listExecutors(
     base = httpBase(rendezvousUrl)
     http = HTTPClient(Agent(reactor, pool=QuietConnectionPool(reactor, persistent=False)))
     headers: dict[bytes | str, bytes | str] = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        response: Any = await http.get(f"{base}/cloud/executors", headers=headers).addTimeout(
-            timeout, reactor
-        )
-        body, _ = await readCapped(response, MAX_LISTING_BYTES).addTimeout(timeout, reactor)
-    except Exception as e:
-        raise RendezvousUnreachableError(
-            f"cannot reach the rendezvous at {base}: {describeConnectError(e, base)}"
-        ) from None
-    if response.code in (401, 403):
-        _, message = parseErrorBody(body)
-        raise AuthenticationError(
-            f"the rendezvous at {base} refused the bearer token ({response.code}): "
-            f"{message or 'unauthorized'}"
-        )
+    response, body = await exchange(
+        reactor,
+        lambda: http.get(f"{base}/cloud/executors", headers=headers),
+        MAX_LISTING_BYTES,
+        timeout,
+        lambda e: f"cannot reach the rendezvous at {base}: {describeConnectError(e, base)}",
+    )
+    checkBearerAccepted(response, body, f"the rendezvous at {base}")
     if response.code != 200:
         _, message = parseErrorBody(body)
         raise HarnessError(

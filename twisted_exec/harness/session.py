@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,14 +25,13 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from twisted_exec.harness.errors import CallError, StreamError
+from twisted_exec.harness.notifications import Notification, NotificationCallback, NotificationQueue
+from twisted_exec.harness.remote_process import RemoteProcess
 from twisted_exec.wire.frames import SEQ_MODULUS, Data, Reset, encodeData, encodeReset, encodeResume
 from twisted_exec.wire.rpcclient import Notification as RpcNotification
 from twisted_exec.wire.rpcclient import Reply, RpcClientCore
 
 log = Logger()
-
-Notification = dict[str, Any]
-NotificationCallback = Callable[[Notification], None]
 
 #: What the real Codex harness sends with ``process/start``: the child inherits the executor's
 #: environment (the reference without ``envPolicy`` gives the child exactly ``env``).
@@ -44,43 +42,6 @@ INHERIT_ALL: dict[str, Any] = {
     "set": {},
     "includeOnly": [],
 }
-
-
-class _NotificationQueue:
-    """The async iterator of :meth:`ExecSession.notifications`; ends when the stream does."""
-
-    def __init__(self, session: ExecSession) -> None:
-        self._session = session
-        self._items: deque[Notification] = deque()
-        self._waiter: Deferred[Notification | None] | None = None
-        self._ended = False
-
-    def put(self, note: Notification | None) -> None:
-        if note is None:
-            self._ended = True
-        if self._waiter is not None:
-            waiter, self._waiter = self._waiter, None
-            waiter.callback(note)
-        elif note is not None:
-            self._items.append(note)
-
-    def __aiter__(self) -> _NotificationQueue:
-        return self
-
-    async def __anext__(self) -> Notification:
-        if self._items:
-            return self._items.popleft()
-        if self._ended:
-            raise StopAsyncIteration
-        self._waiter = Deferred()
-        note = await self._waiter
-        if note is None:
-            raise StopAsyncIteration
-        return note
-
-    def close(self) -> None:
-        self._session._queues.discard(self)
-        self.put(None)
 
 
 class ExecSession:
@@ -99,7 +60,7 @@ class ExecSession:
         self._nextSeq = 0
         self._rpc: RpcClientCore[tuple[str, Deferred[Any]]] = RpcClientCore()
         self._callbacks: list[NotificationCallback] = []
-        self._queues: set[_NotificationQueue] = set()
+        self._queues: set[NotificationQueue] = set()
         self.error: StreamError | None = None
         self.initializeResult: Any = None
         self.lastInboundSeq: int | None = None
@@ -237,9 +198,9 @@ class ExecSession:
 
         return unsubscribe
 
-    def notifications(self) -> _NotificationQueue:
+    def notifications(self) -> NotificationQueue:
         """``async for note in session.notifications(): ...`` (from now on, until the end)."""
-        queue = _NotificationQueue(self)
+        queue = NotificationQueue(self._queues.discard)
         if self.ended:
             queue.put(None)
         else:
@@ -408,110 +369,3 @@ class ExecSession:
             "recursive": recursive,
         }
         return self.call("fs/copy", params).addCallback(lambda _: None)
-
-
-class RemoteProcess:
-    """Follows one process's notifications and delivers them in ``seq`` order.
-
-    The executor numbers a process's ``process/output``, ``process/exited`` and
-    ``process/closed`` with one counter from 1. Ours sends them in order; the reference may
-    send ``exited`` (even ``closed``) before the last output, so they are re-ordered here:
-    output reaches :meth:`onOutput` callbacks strictly by seq, and :attr:`finished` fires with
-    the exit code once ``closed`` and everything before it has arrived.
-    """
-
-    def __init__(self, session: ExecSession, processId: str) -> None:
-        self.session = session
-        self.processId = processId
-        self.exitCode: int | None = None
-        self.done = False
-        self._failure: StreamError | None = None
-        self._finishedWaiters: list[Deferred[int]] = []
-        self.output: list[tuple[str, bytes]] = []
-        self._outputCallbacks: list[Callable[[str, bytes], None]] = []
-        self._buffered: dict[int, Notification] = {}
-        self._nextSeq = 1
-        self._closedSeq: int | None = None
-        self.keepOutput = True
-        self._unsubscribe = session.onNotification(self._note)
-        session.whenEnded().addCallback(self._streamEnded)
-
-    @property
-    def finished(self) -> Deferred[int]:
-        """A new Deferred: the exit code once the process closed, or the stream's
-        :class:`StreamError` if it ended first. (A fresh one per access, so a caller that does
-        not ask is never left with an unhandled error.)"""
-        d: Deferred[int] = Deferred()
-        if self._failure is not None:
-            d.errback(self._failure)
-        elif self.done:
-            d.callback(self.exitCode if self.exitCode is not None else -1)
-        else:
-            self._finishedWaiters.append(d)
-        return d
-
-    def _finish(self, failure: StreamError | None) -> None:
-        if self.done or self._failure is not None:
-            return
-        self.detach()
-        if failure is None:
-            self.done = True
-        else:
-            self._failure = failure
-        waiters, self._finishedWaiters = self._finishedWaiters, []
-        for d in waiters:
-            if failure is None:
-                d.callback(self.exitCode if self.exitCode is not None else -1)
-            else:
-                d.errback(failure)
-
-    def onOutput(self, callback: Callable[[str, bytes], None]) -> None:
-        """``callback(stream, data)`` for each output chunk (stream: stdout, stderr or pty)."""
-        self._outputCallbacks.append(callback)
-
-    def write(self, data: bytes) -> Deferred[str]:
-        return self.session.write(self.processId, data)
-
-    def terminate(self) -> Deferred[bool]:
-        return self.session.terminate(self.processId)
-
-    def detach(self) -> None:
-        self._unsubscribe()
-
-    def _note(self, message: Notification) -> None:
-        params = message.get("params")
-        if not isinstance(params, dict) or params.get("processId") != self.processId:
-            return
-        seq = params.get("seq")
-        if not isinstance(seq, int):
-            return
-        self._buffered[seq] = message
-        while self._nextSeq in self._buffered:
-            self._apply(self._buffered.pop(self._nextSeq))
-            self._nextSeq += 1
-        if self._closedSeq is not None and self._nextSeq > self._closedSeq:
-            self._finish(None)
-
-    def _apply(self, message: Notification) -> None:
-        method = message.get("method")
-        params = message["params"]
-        if method == "process/output":
-            data = base64.b64decode(params.get("chunk", ""))
-            stream = str(params.get("stream", "stdout"))
-            if self.keepOutput:
-                self.output.append((stream, data))
-            for callback in list(self._outputCallbacks):
-                callback(stream, data)
-        elif method == "process/exited":
-            self.exitCode = int(params.get("exitCode", -1))
-        elif method == "process/closed":
-            self._closedSeq = int(params["seq"])
-
-    def _streamEnded(self, error: StreamError) -> None:
-        self._finish(error)
-
-    def stdout(self) -> bytes:
-        return b"".join(data for stream, data in self.output if stream in ("stdout", "pty"))
-
-    def stderr(self) -> bytes:
-        return b"".join(data for stream, data in self.output if stream == "stderr")

@@ -19,13 +19,8 @@ from twisted.web.server import Request
 from zope.interface import implementer
 
 from twisted_exec.net.ratelimit import RateLimitedLog
-from twisted_exec.net.wsauth import (
-    Refusal,
-    WsAuthMode,
-    authorizeUpgrade,
-    hostRefusal,
-    originRefusal,
-)
+from twisted_exec.net.wsauth import Refusal, authorizeUpgrade, hostRefusal, originRefusal
+from twisted_exec.net.wsauth_config import WsAuthMode
 
 log = Logger()
 

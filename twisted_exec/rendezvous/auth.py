@@ -22,6 +22,7 @@ from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
 
+from twisted_exec.net.configfile import readOrFail
 from twisted_exec.rendezvous.tenancy import (
     Principal,
     TokensFileError,
@@ -99,12 +100,12 @@ class TokenSet:
         ``$CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN``."""
         env = os.environ if environ is None else environ
         if tokensFile is not None:
-            try:
-                text = Path(tokensFile).read_text()
-            except OSError as e:
-                raise TokenConfigError(
+            text = readOrFail(
+                Path(tokensFile).read_text,
+                lambda e: TokenConfigError(
                     f"cannot read the tokens file {tokensFile}: {e.strerror}"
-                ) from None
+                ),
+            )
             try:
                 entries: list[Any] = list(parseTokensFile(text))
             except TokensFileError as e:

@@ -20,9 +20,8 @@ is worth nothing, and one minted before a new registration no longer admits anyb
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import quote, unquote
 
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
@@ -33,13 +32,11 @@ from twisted.web.server import Request
 
 from twisted_exec.rendezvous.auth import TokenSet, UrlSigner
 from twisted_exec.rendezvous.environments import EnvironmentRegistry, environmentIdProblem
-from twisted_exec.rendezvous.registry import errorBody, websocketBase
+from twisted_exec.rendezvous.interfaces import CloseInfo
+from twisted_exec.rendezvous.registry import CloudLeaf, errorBody, jsonReply, websocketBase
 from twisted_exec.rendezvous.router import Router
 from twisted_exec.rendezvous.tenancy import Denial, matches
-from twisted_exec.rendezvous.websocket import REPLACED_CODE, CloseInfo, _Link
-
-if TYPE_CHECKING:
-    from twisted_exec.rendezvous.websocket import RendezvousWebSocket
+from twisted_exec.rendezvous.websocket import REPLACED_CODE, RelayLink, RendezvousWebSocket
 
 log = Logger()
 
@@ -94,7 +91,7 @@ class EnvironmentRendezvous:
         path = WS_PREFIX + quote(environmentId, safe="")
         return f"{wsBase.rstrip('/')}{path}?role={role}&sig={sig}"
 
-    def admit(self, protocol: RendezvousWebSocket, request: ConnectionRequest) -> _Link:
+    def admit(self, protocol: RendezvousWebSocket, request: ConnectionRequest) -> RelayLink:
         """Admit ``/ws/environment/{id}?role=...&sig=...``; raise ConnectionDeny to refuse."""
         environmentId = unquote(request.path[len(WS_PREFIX) :])
         if environmentIdProblem(environmentId) is not None:
@@ -110,13 +107,15 @@ class EnvironmentRendezvous:
                     "environment executor {ident!r} refused: bad or spent URL", ident=environmentId
                 )
                 raise ConnectionDeny(403, "invalid, expired or spent environment URL")
-            link: _Link = self.executorLinkClass(protocol, environmentId, env.registrationId)
+            link: RelayLink = self.executorLinkClass(
+                self, protocol, environmentId, env.registrationId
+            )
         elif role == ROLE_HARNESS:
             if not signed or env is None:
                 raise ConnectionDeny(401, "invalid, expired or spent harness URL")
             if env.connectedRegistration != env.registrationId:
                 raise ConnectionDeny(503, f"environment {environmentId!r} is not connected")
-            link = self.harnessLinkClass(protocol, environmentId, env.registrationId)
+            link = self.harnessLinkClass(self, protocol, environmentId, env.registrationId)
         else:
             raise ConnectionDeny(404, "unknown role")
         # One Noise record per frame: a small cap keeps each websocket's buffer small.
@@ -126,17 +125,18 @@ class EnvironmentRendezvous:
         return link
 
 
-class _EnvironmentLink(_Link):
+class _EnvironmentLink(RelayLink):
     def __init__(
-        self, protocol: RendezvousWebSocket, environmentId: str, registrationId: str
+        self,
+        environments: EnvironmentRendezvous,
+        protocol: RendezvousWebSocket,
+        environmentId: str,
+        registrationId: str,
     ) -> None:
         super().__init__(protocol, environmentId)
+        self.environments = environments
         self.environmentId = environmentId
         self.registrationId = registrationId
-
-    @property
-    def environments(self) -> EnvironmentRendezvous:
-        return self.server.environments  # type: ignore[no-any-return,attr-defined]
 
     @property
     def router(self) -> Router:
@@ -190,54 +190,53 @@ class EnvironmentHarnessLink(_EnvironmentLink):
         self.router.harnessLost(self)
 
 
-class EnvironmentCloudResource(Resource):
+class EnvironmentServer(Protocol):
+    """What the environment routes read of the server."""
+
+    @property
+    def tokens(self) -> TokenSet | None: ...
+    @property
+    def publicUrl(self) -> str | None: ...
+    @property
+    def environments(self) -> EnvironmentRendezvous: ...
+
+
+class EnvironmentCloudResource(CloudLeaf[EnvironmentServer]):
     """``/cloud/environment/{id}/{register,connect,validate}``."""
 
-    isLeaf = True
-
-    def __init__(self, server: Any) -> None:
-        super().__init__()
-        self._server = server
-
     def render(self, request: Request) -> bytes:
-        parts = [unquote(p.decode("latin-1")) for p in (request.postpath or [])]
+        parts = self.parts(request)
         if len(parts) != 2 or parts[1] not in ("register", "connect", "validate"):
-            return _reply(request, 404, errorBody("not_found", "not found"))
+            return jsonReply(request, 404, errorBody("not_found", "not found"))
         if request.method != b"POST":
-            return _reply(request, 405, errorBody("method_not_allowed", "use POST"))
+            return jsonReply(request, 405, errorBody("method_not_allowed", "use POST"))
         environmentId, op = parts
         header = request.getHeader(b"authorization")
         credential = credentialFor(
             self._server.tokens, header.decode("latin-1") if header is not None else None
         )
         if credential is None:
-            return _reply(request, 401, errorBody("unauthorized", "invalid bearer token"))
+            return jsonReply(request, 401, errorBody("unauthorized", "invalid bearer token"))
         body = request.content.read(MAX_REQUEST_BYTES + 1) if request.content is not None else b""
         if len(body) > MAX_REQUEST_BYTES:
-            return _reply(
+            return jsonReply(
                 request,
                 413,
                 errorBody("body_too_large", f"request body over {MAX_REQUEST_BYTES} bytes"),
             )
-        environments: EnvironmentRendezvous = self._server.environments
+        environments = self._server.environments
         registry = environments.registry
         base = websocketBase(request, self._server.publicUrl)
+
+        def urls(role: str) -> Callable[[str, str], str]:
+            return lambda ident, reg: environments.url(base, role, ident, reg)
+
         if op == "register":
-            status, reply = registry.register(
-                credential,
-                environmentId,
-                body,
-                lambda ident, reg: environments.url(base, ROLE_EXECUTOR, ident, reg),
-            )
+            status, reply = registry.register(credential, environmentId, body, urls(ROLE_EXECUTOR))
         elif op == "connect" and (denial := self._reachDenial(header, credential, environmentId)):
             status, reply = denial.status, errorBody(denial.code, denial.message)
         elif op == "connect":
-            status, reply = registry.connect(
-                credential,
-                environmentId,
-                body,
-                lambda ident, reg: environments.url(base, ROLE_HARNESS, ident, reg),
-            )
+            status, reply = registry.connect(credential, environmentId, body, urls(ROLE_HARNESS))
         else:
             status, reply = registry.validate(credential, environmentId, body)
         log.info(
@@ -247,7 +246,7 @@ class EnvironmentCloudResource(Resource):
             status=status,
             code="" if status == 200 else f" {reply['error']['code']}",
         )
-        return _reply(request, status, reply)
+        return jsonReply(request, status, reply)
 
     def _reachDenial(
         self, header: bytes | None, credential: str, environmentId: str
@@ -267,7 +266,7 @@ class EnvironmentCloudResource(Resource):
 class CloudRoot(Resource):
     """``/cloud/``: ``environment/...`` here, everything else to the 0.131 registry resource."""
 
-    def __init__(self, server: Any, legacy: Resource) -> None:
+    def __init__(self, server: EnvironmentServer, legacy: Resource) -> None:
         super().__init__()
         self._environments = EnvironmentCloudResource(server)
         self._legacy = legacy
@@ -282,12 +281,3 @@ class CloudRoot(Resource):
 
     def render(self, request: Request) -> bytes:
         return self._legacy.render(request)  # type: ignore[no-any-return]
-
-
-def _reply(request: Request, status: int, body: Any) -> bytes:
-    request.setResponseCode(status)
-    request.setHeader(b"content-type", b"application/json")
-    request.setHeader(b"cache-control", b"no-store")
-    if status == 401:
-        request.setHeader(b"www-authenticate", b'Bearer realm="codex-rendezvous"')
-    return json.dumps(body).encode()

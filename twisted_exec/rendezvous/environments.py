@@ -42,6 +42,7 @@ import secrets
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -177,12 +178,7 @@ class EnvironmentRegistry:
             env = self._claim(credential, environmentId, key)
         except RegistryError as e:
             return e.reply()
-        return 200, {
-            "environment_id": env.environmentId,
-            "url": mintUrl(env.environmentId, env.registrationId),
-            "security_profile": SECURITY_PROFILE,
-            "executor_registration_id": env.registrationId,
-        }
+        return 200, _urlReply(env, mintUrl)
 
     def _connect(self, credential: str, environmentId: str, body: bytes, mintUrl: MintUrl) -> Reply:
         try:
@@ -200,10 +196,7 @@ class EnvironmentRegistry:
         except RegistryError as e:
             return e.reply()
         return 200, {
-            "environment_id": env.environmentId,
-            "url": mintUrl(env.environmentId, env.registrationId),
-            "security_profile": SECURITY_PROFILE,
-            "executor_registration_id": env.registrationId,
+            **_urlReply(env, mintUrl),
             "executor_public_key": env.executorKey.toJson(),
             "harness_key_authorization": authorization,
         }
@@ -323,3 +316,13 @@ class EnvironmentRegistry:
 
 def _newRegistrationId() -> str:
     return "reg-" + secrets.token_hex(16)
+
+
+def _urlReply(env: Environment, mintUrl: MintUrl) -> dict[str, Any]:
+    """What ``register`` and ``connect`` both answer: the registration and a fresh signed URL."""
+    return {
+        "environment_id": env.environmentId,
+        "url": mintUrl(env.environmentId, env.registrationId),
+        "security_profile": SECURITY_PROFILE,
+        "executor_registration_id": env.registrationId,
+    }

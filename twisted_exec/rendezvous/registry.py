@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import unquote
 
 from twisted.logger import Logger
@@ -25,13 +25,13 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request
 
 from twisted_exec.rendezvous.auth import TokenSet
+from twisted_exec.rendezvous.interfaces import RegistryServer
 from twisted_exec.rendezvous.tenancy import EXECUTOR, Tenancy
 from twisted_exec.wire.frames import streamIdProblem
 
-if TYPE_CHECKING:
-    from twisted_exec.rendezvous.server import RendezvousServer
-
 log = Logger()
+
+ServerT = TypeVar("ServerT")
 
 MAX_EXECUTOR_ID_BYTES = 128
 
@@ -110,27 +110,47 @@ def executorName(request: Request) -> str | None:
     return name or None
 
 
-class CloudResource(Resource):
-    """``/cloud/...``; every path is decided in :meth:`render`."""
+def jsonReply(request: Request, status: int, body: Any) -> bytes:
+    """``body`` as the cloud's JSON answer (never cached; a 401 names the bearer realm)."""
+    request.setResponseCode(status)
+    request.setHeader(b"content-type", b"application/json")
+    request.setHeader(b"cache-control", b"no-store")
+    if status == 401:
+        request.setHeader(b"www-authenticate", b'Bearer realm="codex-rendezvous"')
+    return json.dumps(body).encode()
+
+
+class CloudLeaf(Resource, Generic[ServerT]):
+    """A ``/cloud/...`` resource over the server's state; every path below it is decided in
+    ``render`` from :meth:`parts`."""
 
     isLeaf = True
 
-    def __init__(self, server: RendezvousServer) -> None:
+    def __init__(self, server: ServerT) -> None:
         super().__init__()
         self._server = server
 
+    @staticmethod
+    def parts(request: Request) -> list[str]:
+        """The path segments below this resource, percent-decoded."""
+        return [unquote(p.decode("latin-1")) for p in (request.postpath or [])]
+
+
+class CloudResource(CloudLeaf[RegistryServer]):
+    """``/cloud/...`` of the 0.131 registry: register an executor, list the executors."""
+
     def render(self, request: Request) -> bytes:
-        parts = [unquote(p.decode("latin-1")) for p in (request.postpath or [])]
+        parts = self.parts(request)
         method = request.method.decode("latin-1")
         if len(parts) == 3 and parts[0] == "executor" and parts[2] == "register":
             if method != "POST":
-                return self._reply(request, 405, errorBody("method_not_allowed", "use POST"))
+                return jsonReply(request, 405, errorBody("method_not_allowed", "use POST"))
             return self._register(request, parts[1])
         if parts in (["executors"], ["executors", ""]):
             if method not in ("GET", "HEAD"):
-                return self._reply(request, 405, errorBody("method_not_allowed", "use GET"))
+                return jsonReply(request, 405, errorBody("method_not_allowed", "use GET"))
             return self._list(request)
-        return self._reply(request, 404, errorBody("not_found", "not found"))
+        return jsonReply(request, 404, errorBody("not_found", "not found"))
 
     def _authorized(self, request: Request) -> bool:
         header = request.getHeader(b"authorization")
@@ -159,11 +179,11 @@ class CloudResource(Resource):
             log.info(
                 "registration of {ident!r} refused ({status})", ident=executorId, status=status
             )
-        return self._reply(request, status, body)
+        return jsonReply(request, status, body)
 
     def _list(self, request: Request) -> bytes:
         if not self._authorized(request):
-            return self._reply(request, 401, errorBody("unauthorized", "invalid bearer token"))
+            return jsonReply(request, 401, errorBody("unauthorized", "invalid bearer token"))
         router = self._server.router
         now = self._server.clock.seconds()
         harnesses = self._server.harnessCounts()
@@ -191,12 +211,4 @@ class CloudResource(Resource):
             for r in router.records()
             if tenancy.mayReach(principal, EXECUTOR, r.executorId)
         ]
-        return self._reply(request, 200, {"executors": executors})
-
-    def _reply(self, request: Request, status: int, body: Any) -> bytes:
-        request.setResponseCode(status)
-        request.setHeader(b"content-type", b"application/json")
-        request.setHeader(b"cache-control", b"no-store")
-        if status == 401:
-            request.setHeader(b"www-authenticate", b'Bearer realm="codex-rendezvous"')
-        return json.dumps(body).encode()
+        return jsonReply(request, 200, {"executors": executors})

@@ -30,8 +30,9 @@ more than ``DeliveryAcks.fallbackBytes`` outstanding (an executor that ignores a
 router fall back to pausing the executor's websocket. Harness ``ack_frame`` frames are not
 forwarded to executors (the reference ignores them; ours takes acks from the router only).
 
-Peers are :class:`IRelayPeer` providers; the websocket layer adapts autobahn protocols to it,
-and tests drive the router with plain recording objects.
+Peers are :class:`~.interfaces.IRelayPeer` providers; the websocket layer adapts autobahn
+protocols to it, and tests drive the router with plain recording objects. The route table and
+its indexes are in :mod:`.routes`, the little a frame is parsed for in :mod:`.frame_head`.
 """
 
 from __future__ import annotations
@@ -40,16 +41,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf.message import DecodeError
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger, LogLevel
 
 from twisted_exec.net.ratelimit import RateLimitedLog
 from twisted_exec.rendezvous.credits import DeliveryAcks
-from twisted_exec.rendezvous.interfaces import IRelayPeer
-from twisted_exec.wire import relay_pb2
-from twisted_exec.wire.frames import encodeReset, streamIdProblem
+from twisted_exec.rendezvous.frame_head import FrameHead, readHead
+from twisted_exec.rendezvous.routes import Route, RouteKey, RouteTable
+from twisted_exec.wire.frames import encodeReset
 from twisted_exec.wire.reasons import (
     EXECUTOR_DISCONNECTED,
     EXECUTOR_NOT_CONNECTED,
@@ -61,40 +61,6 @@ log = Logger()
 
 #: Routes one harness websocket may hold (the executor's own --max-streams default is the same).
 MAX_STREAMS_PER_HARNESS = 4096
-
-__all__ = ["IRelayPeer", "Router"]
-
-
-@dataclass(frozen=True)
-class FrameHead:
-    """What the router reads of a frame: its stream and body kind (``None`` when absent)."""
-
-    streamId: str
-    kind: str | None
-
-
-def readHead(raw: bytes) -> FrameHead | str:
-    """The frame's head, or why it cannot be routed (a reason safe for a log line)."""
-    frame = relay_pb2.RelayMessageFrame()
-    try:
-        frame.ParseFromString(raw)
-    except DecodeError:
-        return f"undecodable relay frame ({len(raw)} bytes)"
-    except Exception as e:  # other protobuf backends; never let a frame break a connection
-        return f"undecodable relay frame ({len(raw)} bytes): {type(e).__name__}"
-    streamId: str = frame.stream_id
-    problem = streamIdProblem(streamId)
-    if problem is not None:
-        return problem
-    return FrameHead(streamId, frame.WhichOneof("body"))
-
-
-@dataclass
-class _Route:
-    executorId: str
-    streamId: str
-    harness: Any  # IRelayPeer
-    executor: Any  # IRelayPeer: the executor connection the stream was opened on
 
 
 @dataclass
@@ -136,10 +102,7 @@ class Router:
         self._clock = clock
         self.maxStreamsPerHarness = maxStreamsPerHarness
         self._executors: dict[str, ExecutorRecord] = {}
-        self._routes: dict[tuple[str, str], _Route] = {}
-        self._byPeer: dict[Any, set[tuple[str, str]]] = {}  # peer -> its route keys
-        self._links: dict[Any, dict[Any, int]] = {}  # peer -> counterpart -> routes between
-        self._streams: dict[str, int] = {}  # executor id -> routes
+        self._routes = RouteTable()
         self._slow: set[Any] = set()  # peers whose outbound buffer is full
         self._pausedBy: dict[Any, set[Any]] = {}  # peer not being read -> the slow peers why
         self._holding: dict[Any, set[Any]] = {}  # slow peer -> the peers it keeps paused
@@ -199,13 +162,11 @@ class Router:
             record.link = None
             record.disconnectedAt = self._clock.seconds()
         self._forgetFlow(link)
-        for key in sorted(self._byPeer.get(link, set())):
-            route = self._routes.get(key)
-            if route is None:
-                continue
-            self._drop(key)
-            route.harness.sendFrame(encodeReset(route.streamId, EXECUTOR_DISCONNECTED))
-        self._byPeer.pop(link, None)
+        for key in self._routes.keysOf(link):
+            route = self._drop(key)
+            if route is not None:
+                route.harness.sendFrame(encodeReset(route.streamId, EXECUTOR_DISCONNECTED))
+        self._routes.forgetPeer(link)
 
     def waitForExecutor(self, executorId: str, connections: int = 1) -> Deferred[None]:
         """Fires once ``executorId`` has had ``connections`` websockets accepted in total."""
@@ -217,11 +178,8 @@ class Router:
         return d
 
     def fromExecutor(self, executorId: str, link: Any, raw: bytes) -> None:
-        head = readHead(raw)
-        if isinstance(head, str):
-            self.log.warn(
-                "frame from executor {ident!r} dropped: {why}", ident=executorId, why=head
-            )
+        head = self._head(raw, executorId, "frame from executor {ident!r} dropped: {why}")
+        if head is None:
             return
         key = (executorId, head.streamId)
         route = self._routes.get(key)
@@ -241,11 +199,8 @@ class Router:
     # -- harnesses -------------------------------------------------------------------------
 
     def fromHarness(self, harness: Any, executorId: str, raw: bytes) -> None:
-        head = readHead(raw)
-        if isinstance(head, str):
-            self.log.warn(
-                "frame from a harness of {ident!r} dropped: {why}", ident=executorId, why=head
-            )
+        head = self._head(raw, executorId, "frame from a harness of {ident!r} dropped: {why}")
+        if head is None:
             return
         key = (executorId, head.streamId)
         isReset = head.kind == "reset"
@@ -266,12 +221,12 @@ class Router:
             return
         if route is None and not isReset:
             cap = self.maxStreamsPerHarness
-            if cap is not None and len(self._byPeer.get(harness, ())) >= cap:
+            if cap is not None and self._routes.countOf(harness) >= cap:
                 self._refuseStream(harness, executorId, head.streamId, cap)
                 return
             self._refusedOpens.pop(harness, None)
-            route = self._routes[key] = _Route(executorId, head.streamId, harness, link)
-            self._index(route)
+            route = Route(executorId, head.streamId, harness, link)
+            self._routes.add(route)
             self.acks.opened(key, link, harness)
             if link in self._slow:
                 self._pause(harness, link)
@@ -313,23 +268,22 @@ class Router:
         self._forgetFlow(harness)
         self._refusedOpens.pop(harness, None)
         self._harnesses.discard(harness)
-        for key in sorted(self._byPeer.get(harness, set())):
-            route = self._routes.get(key)
+        for key in self._routes.keysOf(harness):
+            route = self._drop(key)
             if route is None:
                 continue
-            self._drop(key)
             record = self._executors.get(route.executorId)
             if record is not None and record.link is route.executor:
                 route.executor.sendFrame(encodeReset(route.streamId, HARNESS_DISCONNECTED))
 
     def routeCount(self) -> int:
-        return len(self._routes)
+        return self._routes.count()
 
     def streamCount(self, executorId: str) -> int:
-        return self._streams.get(executorId, 0)
+        return self._routes.streamCount(executorId)
 
     def harnessStreams(self, harness: Any) -> int:
-        return len(self._byPeer.get(harness, ()))
+        return self._routes.countOf(harness)
 
     # -- flow control ----------------------------------------------------------------------
 
@@ -348,7 +302,7 @@ class Router:
             self.acks.harnessSlow(slow)
             if not self.acks.overFallback(slow):
                 return
-        for other in self._counterparts(slow):
+        for other in self._routes.counterparts(slow):
             self._pause(other, slow)
 
     def peerResumed(self, slow: Any) -> None:
@@ -369,9 +323,6 @@ class Router:
         """Whether the router stopped reading ``peer``."""
         return peer in self._pausedBy
 
-    def _counterparts(self, peer: Any) -> list[Any]:
-        return list(self._links.get(peer, ()))
-
     def _pause(self, other: Any, slow: Any) -> None:
         causes = self._pausedBy.setdefault(other, set())
         if not causes:
@@ -389,44 +340,17 @@ class Router:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _index(self, route: _Route) -> None:
-        key = (route.executorId, route.streamId)
-        self._byPeer.setdefault(route.harness, set()).add(key)
-        self._byPeer.setdefault(route.executor, set()).add(key)
-        for peer, other in ((route.harness, route.executor), (route.executor, route.harness)):
-            counts = self._links.setdefault(peer, {})
-            counts[other] = counts.get(other, 0) + 1
-        self._streams[route.executorId] = self._streams.get(route.executorId, 0) + 1
+    def _head(self, raw: bytes, executorId: str, dropped: str) -> FrameHead | None:
+        """The frame's head; ``None`` (and the rate-limited line ``dropped``) when unroutable."""
+        head = readHead(raw)
+        if isinstance(head, str):
+            self.log.warn(dropped, ident=executorId, why=head)
+            return None
+        return head
 
-    def _drop(self, key: tuple[str, str]) -> None:
+    def _drop(self, key: RouteKey) -> Route | None:
         self.acks.closed(key)
-        route = self._routes.pop(key, None)
-        if route is None:
-            return
-        self._unindex(route.harness, key)
-        self._unindex(route.executor, key)
-        for peer, other in ((route.harness, route.executor), (route.executor, route.harness)):
-            counts = self._links.get(peer)
-            if counts is not None:
-                left = counts.get(other, 0) - 1
-                if left > 0:
-                    counts[other] = left
-                else:
-                    counts.pop(other, None)
-                    if not counts:
-                        del self._links[peer]
-        left = self._streams.get(route.executorId, 0) - 1
-        if left > 0:
-            self._streams[route.executorId] = left
-        else:
-            self._streams.pop(route.executorId, None)
-
-    def _unindex(self, peer: Any, key: tuple[str, str]) -> None:
-        keys = self._byPeer.get(peer)
-        if keys is not None:
-            keys.discard(key)
-            if not keys:
-                del self._byPeer[peer]
+        return self._routes.drop(key)
 
     def _logUnrouted(self, link: Any, streamId: str, raw: bytes) -> None:
         # A stream's late frames after its reset or its harness's departure: expected, and

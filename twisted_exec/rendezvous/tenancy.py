@@ -41,7 +41,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from twisted_exec.net.wsauth import sha256
+from twisted_exec.net.wsauth_config import sha256
 
 DEFAULT_MAX_EXECUTORS = 64
 EXECUTOR = "executor"

@@ -13,13 +13,13 @@ A refused upgrade is an HTTP error whose status line carries the reason, e.g.
 ``WebSocket connection upgrade failed [404]: unknown executor 'box'``.
 
 Each accepted websocket is wrapped in a *link* (:class:`ExecutorLink`, :class:`HarnessLink`):
-the router's :class:`~.router.IRelayPeer`, and the one place a subclass (the test rendezvous in
+the router's :class:`~.interfaces.IRelayPeer`, and the one place a subclass (the test rendezvous in
 :mod:`twisted_exec.testing.rendezvous`) hooks in to watch frames, pings and closes.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
@@ -31,15 +31,13 @@ from zope.interface import implementer
 from twisted_exec.net.autobahn_compat import canWriteFrameDirectly
 from twisted_exec.net.keepalive import Keepalive
 from twisted_exec.net.pacedreader import PacedReader, websocketCut
-from twisted_exec.rendezvous.router import IRelayPeer, Router
+from twisted_exec.net.wsoptions import capWithoutHandshakeTimers
+from twisted_exec.rendezvous.interfaces import CloseInfo, IRelayPeer, WebSocketLink, WebSocketServer
+from twisted_exec.rendezvous.router import Router
 from twisted_exec.wire.wsframe import serverBinaryFrame
-
-if TYPE_CHECKING:
-    from twisted_exec.rendezvous.server import RendezvousServer
 
 log = Logger()
 
-CloseInfo = tuple[bool, int | None, str | None]
 REPLACED_CODE = 4000  # application close code: a newer connection of the same executor won
 
 
@@ -55,7 +53,7 @@ def parseWebSocketPath(path: str) -> tuple[str, str]:
 
 
 @implementer(IRelayPeer)
-class _Link:
+class RelayLink:
     """One accepted websocket, as the router sees it."""
 
     def __init__(self, protocol: RendezvousWebSocket, executorId: str) -> None:
@@ -63,7 +61,7 @@ class _Link:
         self.executorId = executorId
 
     @property
-    def server(self) -> RendezvousServer:
+    def server(self) -> WebSocketServer:
         return self._protocol.factory.server
 
     @property
@@ -127,7 +125,7 @@ class _Link:
 class _Backpressure:
     """The transport's producer: a full write buffer pauses the peers that feed this link."""
 
-    def __init__(self, link: _Link) -> None:
+    def __init__(self, link: WebSocketLink) -> None:
         self._link = link
 
     def pauseProducing(self) -> None:
@@ -142,7 +140,7 @@ class _Backpressure:
         pass
 
 
-class ExecutorLink(_Link):
+class ExecutorLink(RelayLink):
     """An executor's websocket; ``request`` is its upgrade request (path, query, headers)."""
 
     def __init__(
@@ -174,7 +172,7 @@ class ExecutorLink(_Link):
         )
 
 
-class HarnessLink(_Link):
+class HarnessLink(RelayLink):
     """A harness's websocket; every frame it sends is for ``executorId``'s streams."""
 
     def __repr__(self) -> str:
@@ -194,7 +192,7 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
 
     def __init__(self) -> None:
         super().__init__()
-        self.link: _Link | None = None
+        self.link: WebSocketLink | None = None
         self._opened = False
         self._keepalive: Keepalive | None = None
 
@@ -248,7 +246,7 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
             )
             self._keepalive.start()
 
-    def _registerBackpressure(self, link: _Link) -> None:
+    def _registerBackpressure(self, link: WebSocketLink) -> None:
         """Our producer on the TCP transport, in place of twisted.web's ``HTTPChannel`` (which
         registered itself for the upgrade request; ``WebSocketResource`` leaves it there)."""
         transport: Any = self.transport
@@ -322,15 +320,9 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
 class RendezvousWebSocketFactory(WebSocketServerFactory):  # type: ignore[misc]
     protocol = RendezvousWebSocket  # type: ignore[assignment]
 
-    def __init__(self, server: RendezvousServer, maxMessageBytes: int) -> None:
+    def __init__(self, server: WebSocketServer, maxMessageBytes: int) -> None:
         super().__init__()
         self.server = server
-        self.setProtocolOptions(
-            maxMessagePayloadSize=maxMessageBytes,
-            maxFramePayloadSize=maxMessageBytes,
-            # No autobahn handshake timers: they run on txaio's global loop, not our reactor.
-            # The opening handshake needs none (twisted.web has read the whole upgrade request
-            # before autobahn sees it, and answers it at once); the service bounds closing.
-            openHandshakeTimeout=0,
-            closeHandshakeTimeout=0,
-        )
+        # The opening handshake needs no timer (twisted.web has read the whole upgrade request
+        # before autobahn sees it, and answers it at once); the service bounds closing.
+        capWithoutHandshakeTimers(self, maxMessageBytes)

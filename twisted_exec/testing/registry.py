@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IListeningPort, IReactorTCP
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTCP
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request as _Request
 from twisted.web.server import Site
 
 from twisted_exec.rendezvous.auth import TokenSet
 from twisted_exec.rendezvous.registry import registrationReply
+from twisted_exec.testing.loopback import LoopbackPort
 
 REGISTER_PATH = "/cloud/executor/{}/register"
 
@@ -64,7 +65,7 @@ def errorBody(code: str | None, message: str | None) -> dict[str, Any]:
     return {"error": error}
 
 
-class FakeRegistry:
+class FakeRegistry(LoopbackPort):
     """The registry: token check, scripted replies, a record of every request.
 
     ``wsUrl(executorId)`` gives the websocket URL of a successful registration; the default reply
@@ -79,7 +80,6 @@ class FakeRegistry:
         self.requests: list[RecordedRequest] = []
         self._scripted: deque[Reply] = deque()
         self._waiters: list[tuple[int, Deferred[RecordedRequest]]] = []
-        self._port: IListeningPort | None = None
 
     def script(self, *replies: Reply) -> None:
         """Queue replies for the next requests, in order."""
@@ -102,21 +102,7 @@ class FakeRegistry:
     def listen(self, reactor: IReactorTCP, interface: str = "127.0.0.1") -> str:
         """Listen on a free loopback port; returns the base URL (``http://host:port``)."""
         site: Any = Site(self.resource())
-        self._port = reactor.listenTCP(0, site, interface=interface)
-        return self.baseUrl
-
-    @property
-    def baseUrl(self) -> str:
-        assert self._port is not None, "not listening"
-        address = self._port.getHost()
-        return f"http://{address.host}:{address.port}"  # type: ignore[attr-defined]
-
-    def stopListening(self) -> Deferred[None]:
-        port, self._port = self._port, None
-        if port is None:
-            return succeed(None)
-        d: Deferred[None] | None = port.stopListening()
-        return d if d is not None else succeed(None)
+        return self._listenOn(reactor, site, interface)
 
     def handle(self, request: _Request, executorId: str | None) -> bytes:
         recorded = RecordedRequest(

@@ -25,18 +25,15 @@ from urllib.parse import quote
 
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.defer import Deferred, DeferredQueue, succeed
-from twisted.internet.interfaces import IListeningPort, IReactorTCP
+from twisted.internet.interfaces import IReactorTCP
 from twisted.logger import Logger
 
 from twisted_exec.rendezvous.auth import TokenSet
-from twisted_exec.rendezvous.router import readHead
+from twisted_exec.rendezvous.frame_head import readHead
+from twisted_exec.rendezvous.interfaces import CloseInfo
 from twisted_exec.rendezvous.server import RendezvousServer
-from twisted_exec.rendezvous.websocket import (
-    CloseInfo,
-    ExecutorLink,
-    HarnessLink,
-    RendezvousWebSocket,
-)
+from twisted_exec.rendezvous.websocket import ExecutorLink, HarnessLink, RendezvousWebSocket
+from twisted_exec.testing.loopback import LoopbackPort
 from twisted_exec.wire import relay_pb2
 from twisted_exec.wire.frames import encodeData, encodeReset, encodeResume
 from twisted_exec.wire.rpcclient import Notification, Reply, RpcClientCore
@@ -238,13 +235,15 @@ class _TestServer(RendezvousServer):
         return super().admitHarness(protocol, executorId, request)
 
 
-class Rendezvous:
+class Rendezvous(LoopbackPort):
     """The real rendezvous on a loopback port, with test affordances.
 
     ``tokens`` (bearer tokens for ``/harness/{id}``) default to none: the harness route is open.
     The registry route (``/cloud/...``) is served too; tests usually pair the rendezvous with
     :class:`~twisted_exec.testing.registry.FakeRegistry` for scripted registry failures.
     """
+
+    scheme = "ws"
 
     def __init__(
         self,
@@ -261,7 +260,6 @@ class Rendezvous:
         self.connections: list[ExecutorConnection] = []
         self.current: dict[str, ExecutorConnection] = {}
         self._waiters: list[tuple[int, Deferred[ExecutorConnection]]] = []
-        self._port: IListeningPort | None = None
 
     @property
     def router(self) -> Any:
@@ -286,14 +284,7 @@ class Rendezvous:
     def listen(self, interface: str = "127.0.0.1") -> str:
         """Listen on a free loopback port; returns the base ``ws://`` URL."""
         site: Any = self.server.site()  # the real guards: deadlines, caps, early 401s
-        self._port = self._reactor.listenTCP(0, site, interface=interface)
-        return self.baseUrl
-
-    @property
-    def baseUrl(self) -> str:
-        assert self._port is not None, "not listening"
-        address = self._port.getHost()
-        return f"ws://{address.host}:{address.port}"  # type: ignore[attr-defined]
+        return self._listenOn(self._reactor, site, interface)
 
     @property
     def httpUrl(self) -> str:
@@ -317,13 +308,6 @@ class Rendezvous:
         d: Deferred[ExecutorConnection] = Deferred()
         self._waiters.append((count, d))
         return d
-
-    def stopListening(self) -> Deferred[None]:
-        port, self._port = self._port, None
-        if port is None:
-            return succeed(None)
-        d: Deferred[None] | None = port.stopListening()
-        return d if d is not None else succeed(None)
 
     def closeAll(self) -> None:
         """Abort every open executor and harness connection (for test clean-up)."""

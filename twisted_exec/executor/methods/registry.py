@@ -22,7 +22,7 @@ method's params, such as header ``valueEnvVar``, is declared with :meth:`provide
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -166,21 +166,10 @@ class MethodRegistry:
         return {name: name in self._provided for name in CAPABILITY_NAMES}
 
 
-def buildRegistry(extra: Iterable[Callable[[MethodRegistry], None]] = ()) -> MethodRegistry:
-    """The executor's table: every domain module's methods, then ``extra`` registrars."""
-    from twisted_exec.executor.methods import environment, fs, http, process
-
-    registry = MethodRegistry()
-    for register in (environment.register, process.register, fs.register, http.register, *extra):
-        register(registry)
-    return registry
-
-
 __all__ = [
     "CAPABILITY_NAMES",
     "Method",
     "MethodContext",
     "MethodRegistry",
-    "buildRegistry",
     "pathDialect",
 ]

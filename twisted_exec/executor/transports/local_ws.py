@@ -34,7 +34,7 @@ from twisted_exec.net.autobahn_compat import PromptFailMixin
 from twisted_exec.net.backpressure import TransportBackpressure
 from twisted_exec.net.quietweb import QuietSite
 from twisted_exec.net.upgradeguard import AuthorizedWebSocket, Refusals, UpgradeGuard
-from twisted_exec.net.wsauth import WsAuthMode
+from twisted_exec.net.wsauth_config import WsAuthMode
 
 log = Logger()
 

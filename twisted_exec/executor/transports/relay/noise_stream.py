@@ -8,7 +8,7 @@ short: a :class:`NoiseStream` is an authenticated stream (its record layer and p
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -18,9 +18,6 @@ from zope.interface import implementer
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink
 from twisted_exec.executor.transports.relay.lifecycle import StreamCore
 from twisted_exec.wire import noise
-
-if TYPE_CHECKING:
-    from twisted_exec.executor.transports.relay.noise_demux import NoiseRelayDemux
 
 log = Logger()
 
@@ -47,11 +44,19 @@ class NoiseStream(StreamCore):
         self.channel = channel
 
 
+class SinkOwner(Protocol):
+    """The two demux calls a sink makes (a Protocol, so this module does not import the demux)."""
+
+    def _sendMessage(self, stream: NoiseStream, payload: bytes) -> None: ...
+
+    def _endStream(self, stream: NoiseStream, why: str, *, reset: bool) -> None: ...
+
+
 @implementer(IMessageSink)
 class NoiseSink:
     """What a stream's processor writes to: encrypted onto the websocket by the demux."""
 
-    def __init__(self, demux: NoiseRelayDemux, stream: NoiseStream) -> None:
+    def __init__(self, demux: SinkOwner, stream: NoiseStream) -> None:
         self._demux = demux
         self._stream = stream
 
