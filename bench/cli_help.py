@@ -26,7 +26,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 HELP_BUDGET = 0.150
-HELP = "import sys; sys.argv = ['codex-exec', '--help']; from twisted_exec.cli.main import main; main()"
+HELP = (
+    "import sys; sys.argv = ['codex-exec', '--help']; "
+    "from twisted_exec.cli.main import main; main()"
+)
 OWN = (
     "import argparse, time; t = time.perf_counter(); import twisted_exec.cli.main; "
     "print(time.perf_counter() - t)"
