@@ -11,7 +11,6 @@ starts, then one read (up to 64 KiB, as Twisted reads) for every connection not 
 
 from __future__ import annotations
 
-import struct
 from collections import deque
 from typing import Any
 
@@ -20,6 +19,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
+from bench.floodpeer import frame as masked
 from twisted_exec.net import pacedreader
 from twisted_exec.rendezvous.server import RendezvousServer
 from twisted_exec.wire.frames import encodeData, encodeResume
@@ -27,16 +27,6 @@ from twisted_exec.wire.frames import encodeData, encodeResume
 READ_BYTES = 65536  # what Twisted's TCP transport reads per turn
 #: Tiny data frames on one stream (~26 bytes each: 2,500 in one 64 KiB read).
 FLOOD_FRAMES = 30_000
-
-
-def masked(payload: bytes) -> bytes:
-    """One masked binary websocket frame (a zero mask keeps the payload as it is)."""
-    length = len(payload)
-    if length < 126:
-        head = struct.pack("!BB", 0x82, 0x80 | length)
-    else:
-        head = struct.pack("!BBH", 0x82, 0x80 | 126, length)
-    return head + b"\0\0\0\0" + payload
 
 
 class TurnClock(Clock):
