@@ -61,7 +61,17 @@ class StalledHarnessTests(TestCase):
 
     async def start(self, limits: Limits) -> tuple[Any, ExecutorConnection]:
         executor = Executor(reactor, limits=limits)
-        self.addCleanup(executor.shutdown)
+
+        async def shutdown() -> None:
+            # The killed ``yes`` was paused at its source: its pipes reach EOF on later reactor
+            # turns, after trial's check for selectables left behind unless waited for.
+            executor.shutdown()
+            for _ in range(500):
+                if not any(type(r).__name__ == "_Reader" for r in reactor.getReaders()):
+                    return
+                await deferLater(reactor, 0.01, lambda: None)
+
+        self.addCleanup(lambda: Deferred.fromCoroutine(shutdown()))
         config = RemoteConfig.fromInputs(
             self.registry.baseUrl, EXECUTOR_ID, environ={TOKEN_ENV: TOKEN}
         )
