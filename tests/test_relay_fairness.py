@@ -14,7 +14,6 @@ a benchmark: the soak's ``hostile`` scenario times it for 60 s against an execut
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 from twisted.internet import reactor
@@ -22,15 +21,12 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
+from tests.support.relay import TestCloudMixin, startRemoteExecutor
 from tests.test_processes import ENVIRON
-from tests.test_relay_demux import captureLogs
 from twisted_exec.executor.core.limits import Limits
 from twisted_exec.executor.executor import Executor
-from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
-from twisted_exec.executor.transports.relay.service import makeRemoteService
 from twisted_exec.harness.connection import HarnessConnection, connectHarness
-from twisted_exec.testing.registry import FakeRegistry
-from twisted_exec.testing.rendezvous import ExecutorConnection, Rendezvous
+from twisted_exec.testing.rendezvous import ExecutorConnection
 
 TOKEN = "tok-FAIRNESS-s3cret"
 EXECUTOR_ID = "fair"
@@ -45,19 +41,9 @@ def bounded(d: Deferred[Any], seconds: float = 20) -> Deferred[Any]:
     return d.addTimeout(seconds, reactor)
 
 
-class StalledHarnessTests(TestCase):
+class StalledHarnessTests(TestCloudMixin, TestCase):
     timeout = 60 + CALLS // 5
-
-    def setUp(self) -> None:
-        self.logs = captureLogs(self)
-        self.tmp = tempfile.mkdtemp()
-        self.rendezvous = Rendezvous(reactor)
-        self.rendezvous.listen()
-        self.registry = FakeRegistry(TOKEN, self.rendezvous.executorUrl)
-        self.registry.listen(reactor)
-        self.addCleanup(self.rendezvous.stopListening)
-        self.addCleanup(self.registry.stopListening)
-        self.addCleanup(self.rendezvous.closeAll)
+    cloudToken = TOKEN
 
     async def start(self, limits: Limits) -> tuple[Any, ExecutorConnection]:
         executor = Executor(reactor, limits=limits)
@@ -72,12 +58,7 @@ class StalledHarnessTests(TestCase):
                 await deferLater(reactor, 0.01, lambda: None)
 
         self.addCleanup(lambda: Deferred.fromCoroutine(shutdown()))
-        config = RemoteConfig.fromInputs(
-            self.registry.baseUrl, EXECUTOR_ID, environ={TOKEN_ENV: TOKEN}
-        )
-        service = makeRemoteService(reactor, executor.processorFactory, config)
-        service.startService()
-        self.addCleanup(lambda: service.stopService() if service.running else None)
+        service = startRemoteExecutor(self, executor, self.registry.baseUrl, EXECUTOR_ID, TOKEN)
         conn: ExecutorConnection = await bounded(self.rendezvous.waitForConnection(1))
         return service, conn
 
