@@ -23,8 +23,11 @@ def main() -> None:  # pragma: no cover - exercised by the subprocess tests
     executor = Executor(reactor)
     service = makeStdioService(reactor, executor.processorFactory)
     service.startService()
+    # before the reactor stops, so that its Deferred (the killed children reaped) is waited for
+    reactor.addSystemEventTrigger(  # type: ignore[attr-defined]
+        "before", "shutdown", executor.shutdown
+    )
     reactor.run()  # type: ignore[attr-defined]
-    executor.shutdown()
 
 
 if __name__ == "__main__":  # pragma: no cover
