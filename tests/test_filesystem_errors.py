@@ -1,8 +1,5 @@
 """fs/* error mapping: OS errors as the reference words them (Rust error kinds, musl's texts),
 permission errors, and path normalisation.
-
-Every expected dict and message below was observed on the reference binary with the same file
-layout (the probe scripts sent the same calls over its local websocket).
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
 """fs/remove and fs/copy against real trees: exact results and errors, as probed on Codex CLI
 0.131.0.
-
-Every expected dict and message below was observed on the reference binary with the same file
-layout (the probe scripts sent the same calls over its local websocket).
 """
 
 from __future__ import annotations
