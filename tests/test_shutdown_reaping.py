@@ -20,6 +20,7 @@ from twisted.trial.unittest import TestCase
 from twisted_exec.compat.params import ExecParams
 from twisted_exec.executor.executor import Executor, whenAllFired
 from twisted_exec.executor.resources.process_entry import _Entry
+from twisted_exec.executor.resources.processes import ProcessTable
 from twisted_exec.executor.service import ExecutorService
 
 ENVIRON = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
@@ -115,4 +116,19 @@ class StopServiceReapsTests(TestCase):
         # reaped: not even a zombie is left (kill(pid, 0) succeeds on a zombie)
         with self.assertRaises(ProcessLookupError):
             os.kill(pid, 0)
+        self.assertEqual(table.whenAllEnded(), [])
+
+
+class NeverStartedTests(TestCase):
+    """A spawn that failed (or was abandoned by a closing session) is not waited for."""
+
+    def test_aFailedSpawnEndsTheWait(self) -> None:
+        table = ProcessTable(MemoryReactorClock(), lambda method, params: None)
+        entry = _Entry(table, "p", tty=False, pipeStdin=False)
+        table._entries["p"] = entry
+        table._running += 1
+        [wait] = table.whenAllEnded()
+        self.assertNoResult(wait)
+        table._forgetFailed("p")
+        self.successResultOf(wait)
         self.assertEqual(table.whenAllEnded(), [])

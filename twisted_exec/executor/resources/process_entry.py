@@ -214,6 +214,13 @@ class _Entry:
         # Reaped and every pipe (or the pty) closed.
         self._openOutputs.clear()
         self._machine.outputClosed()
+        self._fireEnded()
+
+    def neverStarted(self) -> None:
+        """The spawn failed or was abandoned: no child of ours, nothing to wait for."""
+        self._fireEnded()
+
+    def _fireEnded(self) -> None:
         self.hasEnded = True
         waiters, self._endWaiters = self._endWaiters, []
         for waiter in waiters:

@@ -193,7 +193,7 @@ class ProcessTable:
         return len(self._tombstones)
 
     def _forgetFailed(self, processId: str) -> None:
-        del self._entries[processId]
+        self._entries.pop(processId).neverStarted()
         self._running -= 1
 
     async def _spawnOffThread(
