@@ -55,6 +55,25 @@ class RegistryTests(unittest.TestCase):
         }
         return self.registry.validate(credential, env, json.dumps(body).encode())
 
+    def authorize(self, harnessKey: NoisePublicKey) -> str:
+        """A fresh one-use authorization for ``harnessKey`` from a connect to ``env-1``."""
+        authorization: str = self.connect(harnessKey)[1]["harness_key_authorization"]
+        return authorization
+
+    def assertValidates(
+        self,
+        valid: bool,
+        registration: str,
+        harnessKey: NoisePublicKey,
+        authorization: str,
+        **where: str,
+    ) -> None:
+        """``validate`` (``env``, ``credential`` in ``where``) answers 200 ``{"valid": valid}``."""
+        self.assertEqual(
+            self.validate(registration, harnessKey, authorization, **where),
+            (200, {"valid": valid}),
+        )
+
     # -- register -------------------------------------------------------------------------
 
     def test_registerAnswersWhat071Expects(self) -> None:
@@ -189,70 +208,51 @@ class RegistryTests(unittest.TestCase):
     def test_validateOnceForTheKeyItWasMintedFor(self) -> None:
         registration = self.online()
         harness = newKey()
-        authorization = self.connect(harness)[1]["harness_key_authorization"]
-        self.assertEqual(
-            self.validate(registration, harness, authorization), (200, {"valid": True})
-        )
-        self.assertEqual(
-            self.validate(registration, harness, authorization), (200, {"valid": False})
-        )
+        authorization = self.authorize(harness)
+        self.assertValidates(True, registration, harness, authorization)
+        self.assertValidates(False, registration, harness, authorization)
         self.assertEqual(self.registry.pendingAuthorizations(), 0)
 
     def test_validateRefusesAnotherKeyAndSpendsTheAuthorization(self) -> None:
         registration = self.online()
         harness = newKey()
-        authorization = self.connect(harness)[1]["harness_key_authorization"]
-        self.assertEqual(
-            self.validate(registration, newKey(), authorization), (200, {"valid": False})
-        )
-        self.assertEqual(
-            self.validate(registration, harness, authorization), (200, {"valid": False})
-        )
+        authorization = self.authorize(harness)
+        self.assertValidates(False, registration, newKey(), authorization)
+        self.assertValidates(False, registration, harness, authorization)
 
     def test_validateIsBoundToTheRegistrationAndEnvironment(self) -> None:
         registration = self.online()
         other = self.online(env="env-2")
         harness = newKey()
-        authorization = self.connect(harness)[1]["harness_key_authorization"]
-        self.assertEqual(
-            self.validate(other, harness, authorization, env="env-2"), (200, {"valid": False})
-        )
-        authorization = self.connect(harness)[1]["harness_key_authorization"]
-        self.assertEqual(
-            self.validate("reg-forged", harness, authorization), (200, {"valid": False})
-        )
-        authorization = self.connect(harness)[1]["harness_key_authorization"]
-        self.assertEqual(self.validate(registration, harness, "forged"), (200, {"valid": False}))
-        self.assertEqual(
-            self.validate(registration, harness, authorization), (200, {"valid": True})
-        )
+        authorization = self.authorize(harness)
+        self.assertValidates(False, other, harness, authorization, env="env-2")
+        authorization = self.authorize(harness)
+        self.assertValidates(False, "reg-forged", harness, authorization)
+        authorization = self.authorize(harness)
+        self.assertValidates(False, registration, harness, "forged")
+        self.assertValidates(True, registration, harness, authorization)
 
     def test_validateAfterExpiry(self) -> None:
         registration = self.online()
         harness = newKey()
-        authorization = self.connect(harness)[1]["harness_key_authorization"]
+        authorization = self.authorize(harness)
         self.clock.advance(30)
-        self.assertEqual(
-            self.validate(registration, harness, authorization), (200, {"valid": False})
-        )
+        self.assertValidates(False, registration, harness, authorization)
 
     def test_newRegistrationVoidsOutstandingAuthorizations(self) -> None:
         registration = self.online()
         harness = newKey()
-        authorization = self.connect(harness)[1]["harness_key_authorization"]
+        authorization = self.authorize(harness)
         self.registry.executorLost("env-1", registration)
         status, body = self.register(key=newKey())
         self.assertEqual(status, 200)
         self.assertEqual(self.registry.pendingAuthorizations(), 0)
-        self.assertEqual(
-            self.validate(body["executor_registration_id"], harness, authorization),
-            (200, {"valid": False}),
-        )
+        self.assertValidates(False, body["executor_registration_id"], harness, authorization)
 
     def test_validateRefusals(self) -> None:
         registration = self.online()
         harness = newKey()
-        authorization = self.connect(harness)[1]["harness_key_authorization"]
+        authorization = self.authorize(harness)
         status, body = self.validate(registration, harness, authorization, credential=BOB)
         self.assertEqual((status, body["error"]["code"]), (403, "forbidden"))
         status, body = self.validate(registration, harness, authorization, env="nowhere")
@@ -260,14 +260,12 @@ class RegistryTests(unittest.TestCase):
         status, body = self.registry.validate(ALICE, "env-1", b'{"harness_public_key": 1}')
         self.assertEqual((status, body["error"]["code"]), (400, "invalid_request"))
         # Refused requests did not spend it.
-        self.assertEqual(
-            self.validate(registration, harness, authorization), (200, {"valid": True})
-        )
+        self.assertValidates(True, registration, harness, authorization)
 
     def test_reprShowsNoSecrets(self) -> None:
         self.online()
         harness = newKey()
-        authorization = self.connect(harness)[1]["harness_key_authorization"]
+        authorization = self.authorize(harness)
         self.assertNotIn(authorization, repr(self.registry))
         self.assertNotIn(authorization, repr(self.registry.environments()))
         self.assertNotIn(base64.b64encode(harness.x25519).decode(), repr(harness))
