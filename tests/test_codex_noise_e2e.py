@@ -31,20 +31,18 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.trial import unittest
 
-from tests.support.reference import NOT_FOUND, binary171, findCodex171
-from tests.test_codex_cli_e2e import (
-    _OURS_LAUNCHER,
-    EXEC_CMD,
-    PATCH,
+from tests.support.codex_processes import (
+    OURS_LAUNCHER,
     CliRun,
-    _Collector,
-    _firstOf,
-    _stopProcess,
+    Collector,
     childEnv,
+    firstOf,
     freshBaseDir,
-    prepareWorkdir,
     runCodexExec,
+    stopProcess,
 )
+from tests.support.codex_scenario import EXEC_CMD, PATCH, prepareWorkdir
+from tests.support.reference import NOT_FOUND, binary171, findCodex171
 from twisted_exec.testing.environments import (
     FROM_EXECUTOR,
     FROM_HARNESS,
@@ -95,13 +93,13 @@ class Executor:
     kind: str
     pid: int
     transport: Any
-    proto: _Collector
+    proto: Collector
 
     async def stop(self, reactor: Any) -> None:
-        await _stopProcess(reactor, self.transport, self.proto)
+        await stopProcess(reactor, self.transport, self.proto)
 
     async def exited(self, reactor: Any) -> int | None:
-        return await _firstOf(self.proto.ended, EXIT_TIMEOUT, reactor)  # type: ignore[no-any-return]
+        return await firstOf(self.proto.ended, EXIT_TIMEOUT, reactor)  # type: ignore[no-any-return]
 
 
 def startExecutor(
@@ -119,7 +117,7 @@ def startExecutor(
         argv += ["--environment-id", environmentId]
         env = childEnv(home, CODEX_API_KEY=token)
     else:
-        argv = [sys.executable, "-c", _OURS_LAUNCHER, str(ROOT / "twistd_plugins"), "-n"]
+        argv = [sys.executable, "-c", OURS_LAUNCHER, str(ROOT / "twistd_plugins"), "-n"]
         argv += ["--pidfile=", "codex-executor", "--remote", rendezvousUrl]
         argv += ["--environment-id", environmentId]
         env = childEnv(
@@ -128,7 +126,7 @@ def startExecutor(
             CODEX_API_KEY=token,
             CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN=token,
         )
-    proto = _Collector()
+    proto = Collector()
     transport = reactor.spawnProcess(proto, argv[0], argv, env=env, path=str(base))
     executor = Executor(kind, transport.pid, transport, proto)
     case.addCleanup(lambda: defer.ensureDeferred(executor.stop(reactor)))
@@ -313,12 +311,12 @@ class CodexExecTests(_Base):
             argv += ["-e", "env-cli", "run", "-C", f"file://{self.base}", "--"]
             argv += ["sh", "-c", 'echo "ppid=$PPID"; exit 3']
             env = childEnv(self.base, PYTHONPATH=str(ROOT), CODEX_RENDEZVOUS_TOKEN=HARNESS_TOKEN)
-            proto = _Collector()
+            proto = Collector()
             transport = self.reactor.spawnProcess(
                 proto, argv[0], argv, env=env, path=str(self.base)
             )
             transport.closeStdin()
-            code = await _firstOf(proto.ended, START_TIMEOUT, self.reactor)
+            code = await firstOf(proto.ended, START_TIMEOUT, self.reactor)
             self.assertEqual(code, 3, proto.stderr[-2000:])
             self.assertEqual(proto.stdout, f"ppid={executor.pid}\n".encode())
             capture = self.rendezvous.capture
