@@ -2,8 +2,9 @@
 
 Usage::
 
-    python bench/startup.py [--runs 5] [--storm 20] [--codex-bin PATH] [--only ours|reference]
-                            [--baseline DIR] [--markdown FILE] [--note TEXT]
+    python bench/startup.py [--runs 5] [--storm 20] [--codex-bin PATH] [--codex171-bin PATH]
+                            [--only ours|reference] [--baseline DIR] [--markdown FILE]
+                            [--note TEXT]
 
 Rows (median of ``--runs``; every run starts the targets in turn, the order rotating):
 
@@ -11,14 +12,19 @@ Rows (median of ``--runs``; every run starts the targets in turn, the order rota
   ``initialize`` over that websocket is answered (the lazy imports must not just move the cost
   behind the URL);
 - ``--listen stdio`` until ``initialize`` on stdin is answered;
-- the RSS of the idle websocket executor (after the URL, then after one ``initialize``);
+- the CPU time (user+sys, ``wait4``'s rusage: the process is killed as soon as it answered) of
+  both: on a shared machine wall time measures the neighbours too, CPU time much less;
+- the RSS of the idle executor (websocket: after the URL, then after one ``initialize``; stdio:
+  after ``initialize``);
 - a stdio *storm*: ``--storm`` (20) stdio executors started at once, each sent ``initialize``
-  at once; how many answered within 2 s, the median and the slowest answer.
+  at once; how many answered within 2 s, the median and the slowest answer, their CPU in all.
 
 Ours is ``twistd -n codex-executor`` from this source tree (``--baseline DIR``: also from another
 tree, as "before"); twistd alone (a plugin that listens and prints) is the floor; "ours,
-stdio_main" is ``python -m twisted_exec.executor.stdio_main`` (stdio without twistd). Only the
-standard library here (sockets, ``selectors``): the measuring side costs next to nothing.
+stdio_main" is ``python -m twisted_exec.executor.stdio_main`` (stdio without twistd); the
+references are Codex 0.131 and 0.171 (``vendor/``), with ``CODEX_HOME`` an empty directory
+outside /tmp. Only the standard library here (sockets, ``selectors``), in a process of its own:
+the measuring side costs next to nothing.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.benchlib import Row, machineDescription, renderTable, rssKiB
+from bench.benchlib import Row, formatValue, machineDescription, ratio, rssKiB
 from scripts.conformancelib import launch
 
 INITIALIZE = b'{"id":1,"method":"initialize","params":{"clientName":"bench-startup"}}\n'
@@ -110,9 +116,15 @@ class Target:
         )
 
 
-def _stop(p: subprocess.Popen[bytes]) -> None:
+def _stop(p: subprocess.Popen[bytes]) -> float:
+    """Kill ``p`` and reap it: the CPU time (user+sys, ms) it used."""
     p.kill()
-    p.wait()
+    for pipe in (p.stdin, p.stdout):
+        if pipe is not None:
+            pipe.close()
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return (usage.ru_utime + usage.ru_stime) * 1000
 
 
 def wsInitialize(url: str, timeout: float = 10.0) -> None:
@@ -144,16 +156,31 @@ def wsInitialize(url: str, timeout: float = 10.0) -> None:
         s.close()
 
 
+def cpuTicksMs(pid: int) -> float | None:
+    """user+sys CPU of a running process so far (``/proc/PID/stat``, clock ticks of 10 ms)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # after the command: state is field 3, utime and stime are fields 14 and 15
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def measureWs(t: Target) -> dict[str, float]:
     start = time.perf_counter()
     p = t.spawn("ws://127.0.0.1:0")
+    result: dict[str, float] = {}
     try:
         assert p.stdout is not None
         url = p.stdout.readline().decode().strip()
         urlAt = time.perf_counter()
         if not url.startswith("ws://"):
             raise RuntimeError(f"{t.name}: no URL on stdout")
-        result = {"url_ms": (urlAt - start) * 1000}
+        result["url_ms"] = (urlAt - start) * 1000
+        urlCpu = cpuTicksMs(p.pid)
+        if urlCpu is not None:
+            result["url_cpu_ms"] = urlCpu
         if t.ws:
             rss = rssKiB(p.pid)
             wsInitialize(url)
@@ -162,14 +189,17 @@ def measureWs(t: Target) -> dict[str, float]:
             if rss is not None and after is not None:
                 result["rss_url"] = rss / 1024
                 result["rss_init"] = after / 1024
-        return result
     finally:
-        _stop(p)
+        cpu = _stop(p)
+    # CPU to the first initialize answered (the floor: to the URL, it answers nothing)
+    result["ws_cpu_ms"] = cpu
+    return result
 
 
-def measureStdio(t: Target) -> float:
+def measureStdio(t: Target) -> dict[str, float]:
     start = time.perf_counter()
     p = t.spawn("stdio")
+    result: dict[str, float] = {}
     try:
         assert p.stdin is not None and p.stdout is not None
         p.stdin.write(INITIALIZE)
@@ -177,9 +207,13 @@ def measureStdio(t: Target) -> float:
         line = p.stdout.readline()
         if b'"sessionId"' not in line:
             raise RuntimeError(f"{t.name}: no initialize reply on stdout: {line[:80]!r}")
-        return (time.perf_counter() - start) * 1000
+        result["stdio_ms"] = (time.perf_counter() - start) * 1000
+        rss = rssKiB(p.pid)
+        if rss is not None:
+            result["rss_stdio"] = rss / 1024
     finally:
-        _stop(p)
+        result["stdio_cpu_ms"] = _stop(p)
+    return result
 
 
 def storm(t: Target, count: int) -> dict[str, float]:
@@ -209,14 +243,14 @@ def storm(t: Target, count: int) -> dict[str, float]:
                 if b'"sessionId"' in buffers[pid] and pid not in answered:
                     answered[pid] = (time.perf_counter() - start) * 1000
     finally:
-        for p in procs:
-            _stop(p)
+        cpu = sum(_stop(p) for p in procs)
     times = sorted(answered.values())
     within = sum(1 for x in times if x <= STORM_DEADLINE * 1000)
     return {
         "within": float(within),
         "median_ms": statistics.median(times) if times else float("nan"),
         "max_ms": times[-1] if len(times) == count else float("nan"),
+        "cpu_s": cpu / 1000,
     }
 
 
@@ -232,29 +266,61 @@ def buildTargets(args: argparse.Namespace, root: Path) -> list[Target]:
     targets: list[Target] = []
     if args.only != "reference":
         targets.append(Target("ours", [*twistd, "codex-executor"], env))
+        # stdio without twistd (what a harness that spawns stdio sessions should run)
+        stdioMain = [args.python, "-m", "twisted_exec.executor.stdio_main"]
+        targets.append(Target("ours, stdio_main", stdioMain, env, ws=False, url=False))
         if args.baseline:
             before = dict(env)
             before["PYTHONPATH"] = os.pathsep.join([str(Path(args.baseline).resolve()), str(shim)])
             targets.append(Target("before", [*twistd, "codex-executor"], before))
+            targets.append(Target("before, stdio_main", stdioMain, before, ws=False, url=False))
         floor = [*twistd, "--logfile=/dev/null", "bench-floor"]
         targets.append(Target("twistd alone", floor, env, ws=False, stdio=False))
-        # stdio without twistd (what a harness that spawns stdio sessions should run)
-        stdioMain = [args.python, "-m", "twisted_exec.executor.stdio_main"]
-        targets.append(Target("ours, stdio_main", stdioMain, env, ws=False, url=False))
     if args.only != "ours":
         ref = launch.findReference(args.codex_bin)
         if ref is None:
             print("reference binary not found: measuring without it", file=sys.stderr)
         else:
-            targets.append(Target("reference", [str(ref), "exec-server"], env))
+            targets.append(Target("ref 0.131", [str(ref), "exec-server"], env))
+        ref171 = Path(args.codex171_bin or launch.REPO / "vendor" / "codex-0.171.0" / "codex")
+        if ref171.exists():
+            targets.append(Target("ref 0.171", [str(ref171), "exec-server"], env))
+        else:
+            print(f"{ref171} not found: measuring without 0.171", file=sys.stderr)
     return targets
+
+
+#: Ratio columns: each of ours against each reference (when both are in the run).
+RATIOS = [
+    ("ours", "ref 0.131"),
+    ("ours", "ref 0.171"),
+    ("ours, stdio_main", "ref 0.131"),
+    ("ours, stdio_main", "ref 0.171"),
+    ("before", "ref 0.171"),
+]
+
+
+def render(rows: list[Row], columns: list[str]) -> list[str]:
+    """The table: one column per target, then ours/reference for each pair present."""
+    pairs = [(a, b) for a, b in RATIOS if a in columns and b in columns]
+    head = ["measurement", "unit", *columns, *(f"{a} / {b}" for a, b in pairs)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = [row.label, row.unit + (" ↓" if row.lowerIsBetter else " ↑")]
+        cells.extend(formatValue(row.values.get(c)) for c in columns)
+        for a, b in pairs:
+            r = ratio(row.values.get(a), row.values.get(b))
+            cells.append("-" if r is None else f"{r:.2f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--runs", type=int, default=5, help="runs per row (median kept)")
     p.add_argument("--storm", type=int, default=20, help="stdio executors started at once")
-    p.add_argument("--codex-bin", help="the reference codex binary (default: $CODEX_BIN, vendor/)")
+    p.add_argument("--codex-bin", help="the 0.131 reference (default: $CODEX_BIN, vendor/)")
+    p.add_argument("--codex171-bin", help="the 0.171 reference (default: vendor/codex-0.171.0)")
     p.add_argument("--python", default=sys.executable)
     p.add_argument("--only", choices=["ours", "reference"])
     p.add_argument("--baseline", metavar="DIR", help="also our executor from this source tree")
@@ -276,34 +342,41 @@ def main(argv: Sequence[str] | None = None) -> None:
                 for key, value in measureWs(t).items():
                     keep(t, key, value)
             if t.stdio:
-                keep(t, "stdio_ms", measureStdio(t))
+                for key, value in measureStdio(t).items():
+                    keep(t, key, value)
         print(f"run {r + 1}/{args.runs} done", file=sys.stderr)
     storms: dict[str, dict[str, float]] = {}
     for t in targets:
         if t.stdio and args.storm:
             storms[t.name] = storm(t, args.storm)
             print(f"storm [{t.name}]: {storms[t.name]}", file=sys.stderr)
-    rows = [
-        Row("ws: spawn to the URL on stdout (median)", "ms", True, {}),
-        Row("ws: spawn to the first initialize answered (median)", "ms", True, {}),
-        Row("stdio: spawn to initialize answered (median)", "ms", True, {}),
-        Row("RSS idle, URL printed", "MiB", True, {}),
-        Row("RSS idle, after one initialize", "MiB", True, {}),
-        Row(f"{args.storm} stdio at once: answered within {STORM_DEADLINE:g} s", "", False, {}),
-        Row(f"{args.storm} stdio at once: median answer", "ms", True, {}),
-        Row(f"{args.storm} stdio at once: slowest answer", "ms", True, {}),
+    n = args.storm
+    medianRows = [
+        ("url_ms", Row("ws: spawn to the URL on stdout (median)", "ms", True, {})),
+        ("url_cpu_ms", Row("ws: CPU to the URL (/proc, 10 ms ticks)", "ms", True, {})),
+        ("init_ms", Row("ws: spawn to the first initialize answered (median)", "ms", True, {})),
+        ("ws_cpu_ms", Row("ws: CPU to the first initialize (floor: to the URL)", "ms", True, {})),
+        ("stdio_ms", Row("stdio: spawn to initialize answered (median)", "ms", True, {})),
+        ("stdio_cpu_ms", Row("stdio: CPU to initialize answered (median)", "ms", True, {})),
+        ("rss_url", Row("RSS idle, ws, URL printed", "MiB", True, {})),
+        ("rss_init", Row("RSS idle, ws, after one initialize", "MiB", True, {})),
+        ("rss_stdio", Row("RSS idle, stdio, after initialize", "MiB", True, {})),
     ]
-    keys = ["url_ms", "init_ms", "stdio_ms", "rss_url", "rss_init"]
+    stormRows = [
+        ("within", Row(f"{n} stdio at once: answered within {STORM_DEADLINE:g} s", "", False, {})),
+        ("median_ms", Row(f"{n} stdio at once: median answer", "ms", True, {})),
+        ("max_ms", Row(f"{n} stdio at once: slowest answer", "ms", True, {})),
+        ("cpu_s", Row(f"{n} stdio at once: CPU of all {n}", "s", True, {})),
+    ]
     for t in targets:
-        for row, key in zip(rows, keys, strict=False):
+        for key, row in medianRows:
             if (t.name, key) in samples:
                 row.values[t.name] = statistics.median(samples[(t.name, key)])
-        if t.name in storms:
-            for row, key in zip(rows[5:], ("within", "median_ms", "max_ms"), strict=True):
-                row.values[t.name] = storms[t.name][key]
+        for key, row in stormRows if t.name in storms else ():
+            row.values[t.name] = storms[t.name][key]
     load = os.getloadavg()
     conditions.append(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    lines = renderTable(rows, [t.name for t in targets])
+    lines = render([row for _, row in medianRows + stormRows], [t.name for t in targets])
     print("\n".join(lines))
     if args.markdown:
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

@@ -22,13 +22,10 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from twisted_exec.compat import params
 from twisted_exec.compat.base64strict import encodeBase64
+from twisted_exec.compat.fileuri import normalizePath
 from twisted_exec.compat.oserror import fromOSError, osErrorMessage
 from twisted_exec.executor.resources import fs_tree
-from twisted_exec.executor.resources.filesystem import (
-    MAX_READ_FILE_BYTES,
-    FileSystem,
-    normalizePath,
-)
+from twisted_exec.executor.resources.filesystem import MAX_READ_FILE_BYTES, FileSystem
 from twisted_exec.wire.errors import RpcError
 
 NOENT = {"code": -32004, "message": "No such file or directory (os error 2)"}

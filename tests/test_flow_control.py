@@ -161,7 +161,7 @@ class ProcessTablePauseTests(TestCase):
             entry = self.table._entries["p"]
             # The child exits; while paused its output stays in the pipe and no event is sent.
             await self.poll(lambda: entry.isReaped)
-            await self.poll(lambda: entry._graceDue)
+            await self.poll(lambda: entry.state == "drainHeld")
             self.assertEqual(self.events, [])
             self.table.resumeAll()
             await self.until(lambda: any(m == "process/closed" for m, _ in self.events))

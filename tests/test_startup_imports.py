@@ -3,7 +3,11 @@ websocket mode prints its URL before it imports autobahn and twisted.web.
 
 Start-up time is what a client pays for every stdio session it spawns (bench/startup.py
 measures it; nothing is timed here). Each check runs in a fresh interpreter, so ``sys.modules``
-shows exactly what that path imported.
+shows exactly what that path imported: the option parser and ``makeService`` alone, and the real
+entry points (``python -m twisted_exec.executor.stdio_main``, ``twistd codex-executor``) after
+they answered ``initialize`` and exited on stdin EOF. None of them loads TLS (pyOpenSSL,
+cryptography: ``net/leanreactor.py``), prometheus_client (stdio has no ``/metrics``) or
+``twisted.web.client`` (``http/request``'s Agent is built on the first request).
 """
 
 from __future__ import annotations
@@ -14,34 +18,57 @@ import subprocess
 import sys
 from pathlib import Path
 
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
+from zope.interface.verify import verifyObject
 
 ROOT = Path(__file__).resolve().parent.parent
+#: TLS: Twisted's reactor imports it unless net/leanreactor.py holds it back.
+TLS = (
+    "OpenSSL",
+    "cryptography",
+    "service_identity",
+    "twisted.internet.ssl",
+    "twisted.internet._sslverify",
+    "twisted.protocols.tls",
+    "twisted.internet._newtls",
+    "twisted.internet.endpoints",
+)
+#: /metrics: only when something serves it.
+METRICS = ("prometheus_client", "twisted_exec.net.metrics")
 HEAVY = (
     "autobahn",
     "treq",
     "google.protobuf",
     "twisted.web",
     "twisted_exec.executor.transports.relay",
+    "jwt",
+    *TLS,
+    *METRICS,
+    # http/request: built on the first request
+    "twisted_exec.executor.resources.http_request",
+    "twisted_exec.executor.resources.http_agent",
 )
+#: Not loaded before the URL is printed, but the local listener's site needs them: autobahn,
+#: twisted.web, /metrics, and TLS (``autobahn.twisted`` imports its WAMP stack, which imports
+#: ``twisted.internet.ssl``, whatever the application uses). Not ``_newtls``: the reactor's TCP
+#: was imported without it and stays so.
+SITE = ("autobahn", "twisted.web", *METRICS, *(m for m in TLS if m != "twisted.internet._newtls"))
 
 STDIO = """
 import json, sys
-from twisted.internet import reactor
 from twisted_exec.executor.options import ExecutorOptions, makeService
 options = ExecutorOptions()
 options.parseOptions(["--listen", "stdio", "--concurrent-requests", "2"])
-makeService(options, reactor)
+makeService(options)
 print(json.dumps(sorted(sys.modules)))
 """
 
 WEBSOCKET = """
 import json, sys
-from twisted.internet import reactor
 from twisted_exec.executor.options import ExecutorOptions, makeService
 options = ExecutorOptions()
 options.parseOptions(["--listen", "ws://127.0.0.1:0"])
-top = makeService(options, reactor)
+top = makeService(options)
 [local] = list(top)
 announced = []
 local.announce = announced.append
@@ -53,22 +80,105 @@ local.port.stopListening()
 """
 
 
-def run(script: str) -> object:
+#: Runs an entry point as a user does (argv after the dump file), answering what is on stdin,
+#: and writes ``sorted(sys.modules)`` to the dump file when the process exits.
+ENTRY = """
+import atexit, json, runpy, sys
+dump = sys.argv.pop(1)
+def write():
+    with open(dump, "w") as f:
+        json.dump(sorted(sys.modules), f)
+atexit.register(write)
+if sys.argv[1] == "stdio_main":
+    sys.argv[0:2] = ["stdio_main"]
+    runpy.run_module("twisted_exec.executor.stdio_main", run_name="__main__")
+else:
+    from twisted.scripts.twistd import run
+    sys.argv[0] = "twistd"
+    run()
+"""
+
+INITIALIZE = b'{"id":1,"method":"initialize","params":{"clientName":"test"}}\n'
+
+#: TLS the endpoint way after the reactor was imported without it: Agent's https policy (which
+#: twisted.web.client disables for good if it is imported while OpenSSL is not importable) and
+#: a TLS echo over loopback (what http/request to an https URL and a wss relay do).
+TLS_AFTER = """
+import json, sys
+from pathlib import Path
+from twisted_exec.net.leanreactor import importReactorDeferringTLS
+reactor = importReactorDeferringTLS()
+before = "OpenSSL" in sys.modules
+from twisted.web.client import BrowserLikePolicyForHTTPS
+BrowserLikePolicyForHTTPS().creatorForNetloc(b"localhost", 443)  # raises without TLS
+import twisted.test
+from twisted.internet import ssl
+from twisted.internet.endpoints import TCP4ClientEndpoint, wrapClientTLS
+from twisted.internet.protocol import Factory, Protocol
+from twisted.protocols.tls import TLSMemoryBIOFactory
+pem = (Path(twisted.test.__file__).parent / "server.pem").read_bytes()
+server = ssl.PrivateCertificate.loadPEM(pem).options()
+result = {"before": before}
+class Echo(Protocol):
+    def dataReceived(self, data):
+        self.transport.write(data)
+class Ask(Protocol):
+    def connectionMade(self):
+        self.transport.write(b"ping")
+    def dataReceived(self, data):
+        result["echo"] = data.decode()
+        result["tls"] = self.transport.getPeerCertificate() is not None
+        reactor.stop()
+def failed(f):
+    result["error"] = str(f.value)
+    reactor.stop()
+wrapped = TLSMemoryBIOFactory(server, False, Factory.forProtocol(Echo))
+port = reactor.listenTCP(0, wrapped, interface="127.0.0.1")
+dial = TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port, timeout=10)
+d = wrapClientTLS(ssl.CertificateOptions(), dial).connect(Factory.forProtocol(Ask))
+d.addErrback(failed)
+reactor.callLater(30, reactor.stop)
+reactor.run()
+print(json.dumps(result))
+"""
+
+
+def environ() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def run(script: str) -> object:
     out = subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True,
         check=True,
         timeout=60,
-        env=env,
+        env=environ(),
         cwd=str(ROOT),
     ).stdout
     return json.loads(out.splitlines()[-1])
 
 
-def heavy(modules: list[str]) -> list[str]:
-    return [m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+def entryPoint(dump: str, *argv: str) -> tuple[bytes, list[str]]:
+    """Run an entry point with ``initialize`` then EOF on stdin: its stdout and its modules."""
+    done = subprocess.run(
+        [sys.executable, "-c", ENTRY, dump, *argv],
+        input=INITIALIZE,
+        capture_output=True,
+        check=True,
+        timeout=60,
+        env=environ(),
+        cwd=str(ROOT),
+    )
+    with open(dump) as f:
+        modules: list[str] = json.load(f)
+    return done.stdout, modules
+
+
+def heavy(modules: list[str], names: tuple[str, ...] = HEAVY) -> list[str]:
+    return [m for m in modules if any(m == h or m.startswith(h + ".") for h in names)]
 
 
 class StartupImportTests(SynchronousTestCase):
@@ -85,3 +195,62 @@ class StartupImportTests(SynchronousTestCase):
         self.assertEqual(heavy(result["before"]), [])
         self.assertIn("autobahn.twisted.websocket", result["after"])
         self.assertIn("twisted.web.server", result["after"])
+        # the site needs autobahn, twisted.web and /metrics; still no TLS, no http/request
+        onlyHeavy = tuple(h for h in HEAVY if h not in SITE)
+        self.assertEqual(heavy(result["after"], onlyHeavy), [])
+
+    def test_stdioMainAfterInitialize(self) -> None:
+        """``python -m twisted_exec.executor.stdio_main`` answers and exits without them."""
+        out, modules = entryPoint(os.path.abspath(self.mktemp()), "stdio_main")
+        self.assertIn(b'"sessionId"', out)
+        self.assertIn("twisted.internet.epollreactor", modules)
+        self.assertEqual(heavy(modules), [])
+
+    def test_twistdStdioAfterInitialize(self) -> None:
+        """``twistd -n codex-executor --listen stdio``: plugin discovery included."""
+        from twisted.application.service import IServiceMaker
+        from twisted.plugin import getPlugins
+
+        if not any(p.tapname == "codex-executor" for p in getPlugins(IServiceMaker)):
+            raise SkipTest("the codex-executor twistd plugin is not installed (pip install .)")
+        argv = ("-n", "--pidfile=", "codex-executor", "--listen", "stdio")
+        out, modules = entryPoint(os.path.abspath(self.mktemp()), *argv)
+        self.assertIn(b'"sessionId"', out)
+        self.assertIn("twisted.scripts.twistd", modules)
+        self.assertEqual(heavy(modules), [])
+
+    def test_tlsAfterTheLeanReactor(self) -> None:
+        """The reactor imported without pyOpenSSL still does TLS through endpoints, loaded
+        then (``wrapClientTLS``: what Agent and ``net/wsendpoints`` use)."""
+        result = run(TLS_AFTER)
+        self.assertEqual(result, {"before": False, "echo": "ping", "tls": True})
+
+
+class DeferredHttpRequesterTests(SynchronousTestCase):
+    """``http/request``'s requester is built on the session's first request."""
+
+    def test_builtOnFirstRequestWithTheSessionState(self) -> None:
+        from twisted.internet.task import Clock
+
+        from twisted_exec.compat.params import HttpRequestParams
+        from twisted_exec.executor.core.interfaces import IHttpRequester
+        from twisted_exec.executor.executor import DeferredHttpRequester
+        from twisted_exec.executor.resources.http_request import HttpRequester
+
+        lazy = DeferredHttpRequester(Clock(), lambda *a: None, 12345)
+        verifyObject(IHttpRequester, lazy)
+        lazy.pauseProducing()
+        lazy.cancelAll()  # nothing to cancel yet
+        self.assertIsNone(lazy.real)
+        failed = lazy.request(HttpRequestParams(method="GET", url="ftp://x/", requestId="r"))
+        self.failureResultOf(failed)
+        real = lazy.real
+        assert isinstance(real, HttpRequester)
+        self.assertEqual(real.maxBufferedBody, 12345)
+        self.assertTrue(real.paused)
+        lazy.resumeProducing()
+        self.assertFalse(real.paused)
+        lazy.request(HttpRequestParams(method="GET", url="ftp://y/", requestId="s")).addErrback(
+            lambda _: None
+        )
+        self.assertIs(lazy.real, real)

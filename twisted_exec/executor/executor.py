@@ -91,8 +91,55 @@ def executorMetrics(registry: SessionRegistry) -> ExecutorMetrics:
     return metrics
 
 
+@implementer(IHttpRequester)
+class DeferredHttpRequester:
+    """A session's ``http/request`` side, built on its first request.
+
+    The real :class:`~twisted_exec.executor.resources.http_request.HttpRequester` imports
+    ``twisted.web.client`` (~15 ms and a few MiB) and builds an ``Agent`` with a connection pool:
+    every ``initialize`` makes a session, few sessions send ``http/request``.
+    """
+
+    def __init__(self, reactor: Any, notify: Any, maxBufferedBody: int) -> None:
+        self.reactor = reactor
+        self.notify = notify
+        self.maxBufferedBody = maxBufferedBody
+        self.paused = False
+        self.real: IHttpRequester | None = None
+
+    def request(self, p: Any) -> Any:
+        if self.real is None:
+            from twisted_exec.executor.resources.http_request import HttpRequester
+
+            self.real = HttpRequester(
+                self.reactor, self.notify, maxBufferedBody=self.maxBufferedBody
+            )
+            if self.paused:
+                self.real.pauseProducing()
+        return self.real.request(p)
+
+    def cancelAll(self) -> None:
+        if self.real is not None:
+            self.real.cancelAll()
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+        if self.real is not None:
+            self.real.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        if self.real is not None:
+            self.real.resumeProducing()
+
+
 class Executor:
-    """One executor: a session registry and a processor factory that transports share."""
+    """One executor: a session registry and a processor factory that transports share.
+
+    ``metrics=False``: count nothing (:attr:`metrics` is None), for a process that serves no
+    ``/metrics``: stdio without ``--metrics-listen`` (prometheus_client is ~7 ms and ~3 MiB of
+    every stdio session's start-up).
+    """
 
     def __init__(
         self,
@@ -103,6 +150,7 @@ class Executor:
         environ: Mapping[str, str] | None = None,
         containment: Containment | None = None,
         scrubber: SecretScrubber | None = None,
+        metrics: bool = True,
     ) -> None:
         from twisted.python.threadpool import ThreadPool
 
@@ -139,7 +187,8 @@ class Executor:
         self.fsStreams = fs171.FsStreams(reactor, self.offload)
         fs171.register(self.methods, self.fsStreams)
         self.environment = LocalEnvironment(environ)
-        self.metrics = executorMetrics(self.registry)
+        self._countMetrics = metrics
+        self._metrics: ExecutorMetrics | None = None
         self.processorFactory = ExecProcessorFactory(
             self.registry,
             self.filesystem,
@@ -148,11 +197,29 @@ class Executor:
             concurrentRequests=self.limits.concurrentRequests,
             limits=self.limits,
             clock=reactor,
-            onRequestDone=self.metrics.requestDone,
+            onRequestDone=self._requestDone if metrics else None,
         )
 
+    @property
+    def metrics(self) -> ExecutorMetrics | None:
+        """The executor's metrics, built on first use (prometheus_client is not imported before
+        the local listener prints its URL: its site asks for them on the next reactor turn);
+        None with ``metrics=False``."""
+        if self._metrics is None and self._countMetrics:
+            self._metrics = executorMetrics(self.registry)
+        return self._metrics
+
+    def _requestDone(self, method: str, seconds: float) -> None:
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.requestDone(method, seconds)
+
+    def _processStarted(self) -> None:
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.processStarted()
+
     def _makeResources(self, session: Session) -> SessionResources:
-        from twisted_exec.executor.resources.http_request import HttpRequester
         from twisted_exec.executor.resources.processes import ProcessTable
 
         processes = ProcessTable(
@@ -168,10 +235,9 @@ class Executor:
             containment=self.containment,
             spawnPool=self.spawnPool,
         )
-        http = HttpRequester(
-            self.reactor, session.notify, maxBufferedBody=self.limits.httpBodyLimit()
-        )
-        processes.onStarted = self.metrics.processStarted
+        http = DeferredHttpRequester(self.reactor, session.notify, self.limits.httpBodyLimit())
+        if self._countMetrics:
+            processes.onStarted = self._processStarted
         return SessionResources(processes, http, self.limits.maxFsInFlight)
 
     def shutdown(self) -> None:

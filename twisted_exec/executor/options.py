@@ -222,7 +222,13 @@ class ExecutorOptions(OperatorOptions):
 
 def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
     """Build the executor service for parsed options."""
-    if reactor is None:
+    if reactor is None and options["remote"] is None:
+        # stdio and the local listener speak no TLS: the reactor without pyOpenSSL (~40 ms and
+        # ~12 MiB per stdio session; net/leanreactor.py)
+        from twisted_exec.net.leanreactor import importReactorDeferringTLS
+
+        reactor = importReactorDeferringTLS()
+    elif reactor is None:
         from twisted.internet import reactor as _reactor
 
         reactor = _reactor
@@ -252,21 +258,32 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
         registrationEnv.get(secrets.REGISTRATION_TOKEN_ENV) if registrationEnv else None,
         environmentToken,
     )
-    top = ExecutorService(reactor, ttl=options["session-ttl"], limits=limits, scrubber=scrubber)
+    stdio = options["listen"] in ("stdio", "stdio://")
+    # stdio has no /metrics to serve unless --metrics-listen: count nothing (no prometheus_client)
+    countMetrics = not stdio or options["metrics-listen"] is not None or bool(options["remote"])
+    top = ExecutorService(
+        reactor,
+        ttl=options["session-ttl"],
+        limits=limits,
+        scrubber=scrubber,
+        metrics=countMetrics,
+    )
     twistd = getattr(options, "parent", None)
     if twistd is not None and hasattr(twistd, "get"):
         top.logToStderr = bool(
             twistd.get("nodaemon") and not twistd.get("logfile") and not twistd.get("logger")
         )
         top.logObserver = observerForTwistd(twistd, options["log-format"], options["log-level"])
-    metrics = top.executor.metrics
     if options["metrics-listen"] is not None:
         from twisted_exec.net.metrics_web import MetricsService
+
+        metrics = top.executor.metrics
+        assert metrics is not None  # countMetrics above
 
         MetricsService(reactor, metrics, options["metrics-listen"]).setServiceParent(top)
     factory = top.executor.processorFactory
     listen = options["listen"]
-    if listen in ("stdio", "stdio://"):
+    if stdio:
         from twisted_exec.executor.transports.stdio import makeStdioService
 
         makeStdioService(reactor, factory, top, maxLineBytes=maxMessageBytes).setServiceParent(top)
@@ -282,7 +299,7 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
                 maxMessageBytes=maxMessageBytes,
                 auth=wsAuth,
                 insecureNoAuth=bool(options["insecure-no-auth"]),
-                metrics=metrics,
+                metricsFrom=lambda: top.executor.metrics,
             )
         except ValueError as err:  # a bind beyond loopback without --ws-auth
             raise SystemExit(f"Error: {err}") from None
@@ -298,7 +315,7 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
             registrationEnv=registrationEnv or {},
             environmentToken=environmentToken,
             maxMessageBytes=maxMessageBytes,
-            metrics=metrics,
+            metrics=top.executor.metrics,
         )
     if listen not in ("stdio", "stdio://") and (
         options["exit-on-stdin-close"] or stdin_watch.wantedByEnvironment()

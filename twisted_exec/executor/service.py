@@ -93,6 +93,7 @@ class LocalWebSocketService(ListeningService):
         auth: WsAuthMode | None = None,
         insecureNoAuth: bool = False,
         metrics: Any = None,
+        metricsFrom: Callable[[], Any] | None = None,
     ) -> None:
         super().__init__(reactor, parseListenUrl(listenUrl), announce)
         #: ``--ws-auth``: who may open the websocket (``None``: anyone who reaches the port,
@@ -101,7 +102,10 @@ class LocalWebSocketService(ListeningService):
         problem = listenerProblem(self.address.host, auth, insecureNoAuth)
         if problem is not None:
             raise ValueError(problem)
+        #: ``/metrics`` on the listener: ``metrics``, or what ``metricsFrom()`` returns when the
+        #: site is built (after the URL is printed: prometheus_client is not a start-up cost).
         self.metrics = metrics
+        self.metricsFrom = metricsFrom
         self.processorFactory = processorFactory
         self.maxMessageBytes = maxMessageBytes
         self._factory: LocalExecFactory | None = None
@@ -121,6 +125,8 @@ class LocalWebSocketService(ListeningService):
     def _makeSite(self) -> Any:
         from twisted_exec.executor.transports.local_ws import makeSite
 
+        if self.metrics is None and self.metricsFrom is not None:
+            self.metrics = self.metricsFrom()
         return makeSite(self.factory, self.address.host, self.auth, metrics=self.metrics)
 
     def makeFactory(self) -> Any:
@@ -178,10 +184,11 @@ class ExecutorService(MultiService):
         limits: ExecutorLimits | None = None,
         environ: Mapping[str, str] | None = None,
         scrubber: SecretScrubber | None = None,
+        metrics: bool = True,
     ) -> None:
         super().__init__()
         self.executor = Executor(
-            reactor, ttl=ttl, limits=limits, environ=environ, scrubber=scrubber
+            reactor, ttl=ttl, limits=limits, environ=environ, scrubber=scrubber, metrics=metrics
         )
         self._sweep: LoopingCall | None = None
 

@@ -9,12 +9,11 @@ token's SHA-256 is kept) or a :class:`SignedBearerToken`. The checks of an upgra
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from cryptography.hazmat.primitives import hashes
 
 from twisted_exec.net.configfile import readOrFail
 
@@ -33,9 +32,9 @@ class WsAuthConfigError(Exception):
 
 
 def sha256(data: bytes) -> bytes:
-    digest = hashes.Hash(hashes.SHA256())
-    digest.update(data)
-    return digest.finalize()
+    # hashlib, not cryptography's hashes: the same digest without loading cryptography's
+    # bindings into every executor at start-up (tests/test_startup_imports.py)
+    return hashlib.sha256(data).digest()
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ from twisted.python.threadpool import ThreadPool
 
 from twisted_exec.compat.base64strict import decodeBase64Strict, encodeBase64
 from twisted_exec.compat.fileuri import normalizePath
-from twisted_exec.compat.oserror import fromOSError
 from twisted_exec.compat.params import (
     FsCopyParams,
     FsCreateDirectoryParams,
@@ -38,6 +37,7 @@ from twisted_exec.compat.params import (
     FsRemoveParams,
     FsWriteFileParams,
 )
+from twisted_exec.executor.resources.fs_blocking import mapped
 from twisted_exec.executor.resources.fs_tree import (
     _copyFile,
     _copyTree,
@@ -50,9 +50,6 @@ from twisted_exec.wire.errors import INVALID_REQUEST, RpcError
 
 MAX_READ_FILE_BYTES = 512 * 1024 * 1024
 """The reference refuses ``fs/readFile`` of anything whose size is above this (512 MiB)."""
-
-
-_NUL_IN_PATH = "file name contained an unexpected NUL byte"
 
 
 # -- the blocking operations (run on the thread pool; plain functions, testable directly) --------
@@ -192,22 +189,6 @@ def _unixMillis(ns: int) -> int:
 _P = ParamSpec("_P")
 
 
-def _mapErrors(f: Callable[_P, dict[str, Any]]) -> Callable[_P, dict[str, Any]]:
-    """Turn OS errors into the reference's JSON-RPC errors, inside the worker thread."""
-
-    def run(*args: _P.args, **kwargs: _P.kwargs) -> dict[str, Any]:
-        try:
-            return f(*args, **kwargs)
-        except OSError as e:
-            raise fromOSError(e) from None
-        except ValueError as e:
-            if "null byte" in str(e):
-                raise RpcError(INVALID_REQUEST, _NUL_IN_PATH) from None
-            raise
-
-    return run
-
-
 class FileSystem:
     """The ``fs/*`` handlers: one per service, stateless.
 
@@ -230,7 +211,7 @@ class FileSystem:
         self, f: Callable[_P, dict[str, Any]], *args: _P.args, **kwargs: _P.kwargs
     ) -> Deferred[dict[str, Any]]:
         pool = self._threadpool if self._threadpool is not None else self._reactor.getThreadPool()
-        return deferToThreadPool(self._reactor, pool, _mapErrors(f), *args, **kwargs)
+        return deferToThreadPool(self._reactor, pool, mapped(f), *args, **kwargs)
 
     def readFile(self, p: FsReadFileParams) -> Deferred[dict[str, Any]]:
         return self._run(readFile, normalizePath(p.path), self.maxReadBytes)
@@ -264,5 +245,4 @@ class FileSystem:
 __all__ = [
     "MAX_READ_FILE_BYTES",
     "FileSystem",
-    "normalizePath",
 ]

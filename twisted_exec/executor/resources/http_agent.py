@@ -1,13 +1,14 @@
 """Twisted web client plumbing for http/request: a pool that records the exact request bytes,
-body collectors within a byte budget, and producers."""
+body protocols (collected within a byte budget, streamed in coalesced deltas, discarded) and
+producers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IConsumer
+from twisted.internet.interfaces import IConsumer, IDelayedCall, IReactorTime
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -77,6 +78,8 @@ class _RecordingPool(HTTPConnectionPool):
 
 
 class _NoProducer:
+    """A producer that has nothing to pause, resume or stop."""
+
     def pauseProducing(self) -> None:
         pass
 
@@ -142,7 +145,7 @@ class _BodyCollector(Protocol):
 
 
 @implementer(IBodyProducer)
-class _BytesProducer:
+class _BytesProducer(_NoProducer):
     """The whole request body in one write: it is in memory already (decoded from base64)."""
 
     def __init__(self, data: bytes) -> None:
@@ -153,11 +156,63 @@ class _BytesProducer:
         consumer.write(self._data)
         return succeed(None)
 
-    def pauseProducing(self) -> None:
-        pass
 
-    def resumeProducing(self) -> None:
-        pass
+class _BodyStreamer(Protocol):
+    """Streamed mode: coalesces body bytes into ``bodyDelta`` notifications, in order.
 
-    def stopProducing(self) -> None:
-        pass
+    Bytes are held up to ``maxDelta`` and flushed on the next reactor turn at the latest;
+    ``delta(data)`` sends one, ``ended(error)`` reports the end (``error`` None when clean).
+    """
+
+    def __init__(
+        self,
+        reactor: IReactorTime,
+        maxDelta: int,
+        delta: Callable[[bytes], None],
+        ended: Callable[[str | None], None],
+    ) -> None:
+        self.reactor = reactor
+        self.maxDelta = maxDelta
+        self.delta = delta
+        self.ended = ended
+        self.pending: list[bytes] = []
+        self.pendingSize = 0
+        self.flushCall: IDelayedCall | None = None
+        self.finished = False
+        self.maxHeld = 0
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.finished:
+            return
+        self.pending.append(data)
+        self.pendingSize += len(data)
+        self.maxHeld = max(self.maxHeld, self.pendingSize)
+        if self.pendingSize >= self.maxDelta:
+            self.flush()
+        elif self.flushCall is None:
+            self.flushCall = self.reactor.callLater(0, self.flush)
+
+    def flush(self) -> None:
+        if self.flushCall is not None and self.flushCall.active():
+            self.flushCall.cancel()
+        self.flushCall = None
+        if not self.pending:
+            return
+        data = b"".join(self.pending)
+        self.pending, self.pendingSize = [], 0
+        self.delta(data)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self.finished:
+            return
+        self.flush()
+        self.finished = True
+        self.ended(None if reason.check(ResponseDone, PotentialDataLoss) else BODY_ERROR)
+
+    def abort(self) -> None:
+        """Stop for good without notifying (the session went away)."""
+        self.finished = True
+        self.pending = []
+        if self.flushCall is not None and self.flushCall.active():
+            self.flushCall.cancel()
+        _producer(self).stopProducing()

@@ -23,38 +23,26 @@ from __future__ import annotations
 
 import binascii
 import json
-import os
-import signal
-from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
-from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import ProcessProtocol
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from twisted_exec.executor.core.output_buffer import Chunk, Closed, Event, Exited, OutputBuffer
-from twisted_exec.executor.resources.process_spawn import _pendingBytes
+from twisted_exec.executor.resources.process_lifecycle import (
+    LifecycleOwner,
+    ProcessCore,
+    ProcessMachine,
+)
 from twisted_exec.wire.jsonrpc import EncodedParams
 
-log = Logger()
 
-
-_DRAIN_READS = 64
-
-
-class EntryOwner(Protocol):
+class EntryOwner(LifecycleOwner, Protocol):
     """What an entry needs of its :class:`~.processes.ProcessTable` (no import cycle)."""
 
     retainBytes: int
-    exitGrace: float
-    paused: bool
-    reactor: Any
-    notify: Callable[[str, Any], None]
 
-    def _closedOne(self) -> None: ...
-
-    def _reapedOne(self) -> None: ...
+    def notify(self, method: str, params: Any) -> None: ...
 
     def _retire(self, entry: _Entry) -> None: ...
 
@@ -94,7 +82,13 @@ class _Protocol(ProcessProtocol):
 
 
 class _Entry:
-    """State of one started process: its buffer, transport and exit/close sequencing."""
+    """One started process: a thin class over its :class:`.process_lifecycle.ProcessMachine`.
+
+    The transport's callbacks (through :class:`_Protocol`) and the table's requests become the
+    machine's inputs; what the table reads of a process (transport, exit code, ...) lives in the
+    machine's :class:`~.process_lifecycle.ProcessCore`. Kept here: the notifications' framing
+    and what only ``process/write`` and ``process/closeStdin`` use.
+    """
 
     def __init__(
         self,
@@ -108,22 +102,52 @@ class _Entry:
         self.tty = tty
         self.pipeStdin = pipeStdin
         self.buffer = OutputBuffer(table.retainBytes, self._emit)
-        self.transport: Any = None
+        self.core = ProcessCore(table, self.buffer, tty, pipeStdin, self._retire)
+        self._machine = ProcessMachine(self.core)
         #: process/closeStdin ended the stdin (later writes answer stdinClosed).
         self.stdinEnded = False
-        self.pgid: int | None = None
-        self.isReaped = False
-        self.terminated = False
-        self.exitCode = 0
         #: Started by a 0.171 request: 128 + signal for a signal's death, ``sandboxDenied``.
         self.v171 = False
         #: writeIds already handled (0.171 de-duplicates a repeated one), newest last.
         self.writeIds: dict[str, None] = {}
         self._openOutputs = {1, 2}
-        self._grace: IDelayedCall | None = None
-        self._graceDue = False  # the grace ran out while paused: drain once resumed
         # stream -> the JSON around seq and chunk in process/output params (see _outputParams)
         self._outputFraming: dict[str, tuple[bytes, bytes]] = {}
+
+    # -- what the table reads ---------------------------------------------------------------
+
+    @property
+    def transport(self) -> Any:
+        return self.core.transport
+
+    @transport.setter
+    def transport(self, transport: Any) -> None:
+        self.core.transport = transport
+
+    @property
+    def pgid(self) -> int | None:
+        return self.core.pgid
+
+    @pgid.setter
+    def pgid(self, pgid: int | None) -> None:
+        self.core.pgid = pgid
+
+    @property
+    def isReaped(self) -> bool:
+        return self.core.exitCode is not None
+
+    @property
+    def exitCode(self) -> int:
+        return 0 if self.core.exitCode is None else self.core.exitCode
+
+    @property
+    def terminated(self) -> bool:
+        return self.core.terminated
+
+    @property
+    def state(self) -> str:
+        """The lifecycle state's name (tests, debugging)."""
+        return self._machine.stateName()
 
     # the buffer's observer: one notification per event, in seq order
     def _emit(self, event: Event) -> None:
@@ -165,108 +189,73 @@ class _Entry:
         }
         return EncodedParams(value, raw)
 
+    # -- the transport's events ---------------------------------------------------------------
+
     def dataReceived(self, childFD: int, data: bytes) -> None:
+        """Output goes straight to the buffer, not through the machine: it changes no state
+        (see :mod:`.process_lifecycle`), and a transition per chunk cost ~8 µs, more than the
+        rest of handling an 8 KiB chunk."""
+        if self.buffer.closed:
+            return  # nothing can follow ``closed`` (the flag code raised into the reactor)
         stream = "pty" if self.tty else ("stdout" if childFD == 1 else "stderr")
         self.buffer.appendOutput(stream, data)
 
     def pipeClosed(self, childFD: int) -> None:
-        self._openOutputs.discard(childFD)
-        if not self._openOutputs:
-            self._outputClosed()
+        if childFD in self._openOutputs:
+            self._openOutputs.discard(childFD)
+            if not self._openOutputs:
+                self._machine.outputClosed()
 
     def ended(self) -> None:
         # Reaped and every pipe (or the pty) closed.
         self._openOutputs.clear()
-        self._outputClosed()
+        self._machine.outputClosed()
 
     def reaped(self, reason: Failure) -> None:
-        self.isReaped = True
-        self.table._reapedOne()
-        value = reason.value
-        code = getattr(value, "exitCode", None)
-        signum = getattr(value, "signal", None)
-        if code is None and self.v171 and signum and not self.tty:
-            # 0.171 reports a piped child's signal death as a shell would: 128 + the signal
-            # (probed); a pty child still reports portable-pty's 1, as in 0.131
-            code = 128 + signum
-        elif code is None:
-            # Killed by a signal: -1 for pipes; portable-pty reports 1 for a pty (probed).
-            code = 1 if self.tty else -1
-        self.exitCode = code
-        if not self.tty and self.pipeStdin:
-            self.transport.closeStdin()
-        if not self._openOutputs:
-            self._finish()
-        else:
-            self._grace = self.table.reactor.callLater(self.table.exitGrace, self._graceExpired)
+        self.core.exitCode = exitCodeOf(reason, tty=self.tty, v171=self.v171)
+        self._machine.reaped()
 
-    def _outputClosed(self) -> None:
-        if self.isReaped:
-            self._finish()
-
-    def _graceExpired(self) -> None:
-        """The output is still open ``exitGrace`` after the exit (a grandchild holds it, or the
-        reactor was busy): read what is already buffered in the pipes, then send ``exited``.
-
-        Reading the bytes pending *now* keeps the promise that everything the child wrote
-        before it exited precedes ``exited``, even when the reactor did not get to the pipes
-        in time (e.g. a long run of spawns). Bounded, as a grandchild may keep writing.
-        """
-        self._grace = None
-        if self.table.paused:
-            # Reading now would bypass the pause; the pipes are read again on resume.
-            self._graceDue = True
-            return
-        for reader in self._readers():
-            for _ in range(_DRAIN_READS):
-                try:
-                    pending = _pendingBytes(reader.fileno())
-                except OSError:
-                    break
-                if pending <= 0 or reader.doRead() is not None:
-                    break
-        self._sendExited()
-
-    def _readers(self) -> list[Any]:
-        transport = self.transport
-        if transport is None or not getattr(transport, "connected", True):
-            return []
-        if self.tty:
-            return [transport]
-        return [transport.pipes[fd] for fd in (1, 2) if fd in transport.pipes]
-
-    def _sendExited(self) -> None:
-        if not self.buffer.exited:
-            self.buffer.markExited(self.exitCode)
+    # -- the table's requests -----------------------------------------------------------------
 
     def pause(self) -> None:
-        if self.transport is not None and not self.buffer.closed:
-            self.transport.pauseProducing()
+        self._machine.pause()
 
     def resume(self) -> None:
-        if self.transport is not None and not self.buffer.closed:
-            self.transport.resumeProducing()
-        if self._graceDue:
-            self._graceDue = False
-            self._grace = self.table.reactor.callLater(self.table.exitGrace, self._graceExpired)
+        self._machine.resume()
 
-    def _finish(self) -> None:
-        self._graceDue = False
-        if self._grace is not None:
-            self._grace.cancel()
-            self._grace = None
-        if self.buffer.closed:
-            return
-        self.table._closedOne()
-        self.buffer.markFinished(self.exitCode)
+    def interrupt(self) -> None:
+        self._machine.interrupt()
+
+    def terminate(self) -> bool:
+        """SIGKILL the group of a running child; whether it was still running."""
+        running = not self.isReaped
+        self._machine.terminate()
+        return running
+
+    def kill(self) -> None:
+        self._machine.kill()
+
+    def _retire(self) -> None:
         self.table._retire(self)
 
-    def killGroup(self, signum: int = signal.SIGKILL) -> None:
-        if self.pgid is None:
-            return
-        try:
-            os.killpg(self.pgid, signum)
-        except ProcessLookupError:
-            pass
-        except OSError as err:
-            log.warn("killpg({pgid}) failed: {err}", pgid=self.pgid, err=err)
+    def tombstone(self) -> _Tombstone:
+        """Forget this closed process; what is left of it."""
+        self._machine.forget()
+        return _Tombstone(
+            self.buffer.lastSeq + 1, self.exitCode, self.tty, self.pipeStdin, self.terminated
+        )
+
+
+def exitCodeOf(reason: Failure, *, tty: bool, v171: bool) -> int:
+    """The exit code a reaped child reports, as the reference's dialect gives it (probed)."""
+    value = reason.value
+    code = getattr(value, "exitCode", None)
+    signum = getattr(value, "signal", None)
+    if code is None and v171 and signum and not tty:
+        # 0.171 reports a piped child's signal death as a shell would: 128 + the signal
+        # (probed); a pty child still reports portable-pty's 1, as in 0.131
+        return int(128 + signum)
+    if code is None:
+        # Killed by a signal: -1 for pipes; portable-pty reports 1 for a pty (probed).
+        return 1 if tty else -1
+    return int(code)

@@ -25,7 +25,7 @@ import os
 import struct
 import subprocess
 import termios
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from twisted_exec.executor.resources.process_programs import (
@@ -105,16 +105,23 @@ def prespawnPty(
     """Resolve and start a PTY child (on a worker thread)."""
     workdir = _ptyCwd(cwd, env, environ)
     executable = resolvePtyProgram(program, env, workdir)
+    with openPty() as pty:
+        popen = _popenSpawn(workdir, executable, args, env, {"slavefd": pty[1]})
+    return Prespawned(popen, executable, workdir, pty=pty)
+
+
+@contextlib.contextmanager
+def openPty() -> Iterator[tuple[int, int, str]]:
+    """A new pty of the reference's size, ``(master, slave, name)``; both ends are closed if
+    the block raises (otherwise the transport that was given them owns them)."""
     master, slave = os.openpty()
     try:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", PTY_ROWS, PTY_COLS, 0, 0))
-        name = os.ttyname(slave)
-        popen = _popenSpawn(workdir, executable, args, env, {"slavefd": slave})
+        yield master, slave, os.ttyname(slave)
     except BaseException:
         os.close(master)
         os.close(slave)
         raise
-    return Prespawned(popen, executable, workdir, pty=(master, slave, name))
 
 
-__all__ = ["Prespawned", "prespawnPipes", "prespawnPty"]
+__all__ = ["Prespawned", "openPty", "prespawnPipes", "prespawnPty"]

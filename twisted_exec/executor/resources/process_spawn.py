@@ -184,23 +184,15 @@ class _Reader(_ReadingState, ProcessReader):
         return readSeveral(self.fd, self.dataReceived, self._reading, pipe=True)
 
 
-class _PipeProcess(Process):
-    """Twisted's pipe transport, spawned by :func:`_popenSpawn` in a new session, or adopting
-    a child spawned on a worker thread (``_prespawned``, see ``process_prespawn.py``)."""
+class _PopenSpawned:
+    """What both transports share: the child is spawned by :func:`_popenSpawn` (in a new
+    session), or was spawned on a worker thread and is adopted (``_prespawned``, see
+    ``process_prespawn.py``); the ``Popen`` is released once Twisted reaped the child."""
 
-    processReaderFactory = _Reader
     _popen: subprocess.Popen[bytes] | None = None
     _prespawned: Any = None
-
-    @classmethod
-    def adopt(cls, reactor: Any, prespawned: Any, args: list[str], proto: Any) -> _PipeProcess:
-        """The transport of an already running child (on the reactor thread)."""
-        self = cls.__new__(cls)
-        self._prespawned = prespawned
-        self.__init__(  # type: ignore[misc]
-            reactor, prespawned.executable, args, {}, prespawned.cwd, proto, childFDs={}
-        )
-        return self
+    pid: Any
+    status: Any
 
     def _trySpawnInsteadOfFork(
         self,
@@ -216,34 +208,51 @@ class _PipeProcess(Process):
         if prespawned is None:
             self._popen = _popenSpawn(path, executable, args, environment, kwargs)
         else:
-            # Readers and writers before Twisted registers the pid: output precedes the exit.
             self._popen = prespawned.popen
-            pipes: dict[int, Any] = self.pipes
-            for childFD, parentFD in prespawned.pipes.items():
-                if childFD == 0:
-                    pipes[0] = self.processWriterFactory(
-                        self._reactor, self, 0, parentFD, forceReadHack=True
-                    )
-                else:
-                    pipes[childFD] = self.processReaderFactory(
-                        self._reactor, self, childFD, parentFD
-                    )
+            self._adoptDescriptors(prespawned)
         self.pid = self._popen.pid
         self.status = -1
         return True
 
+    def _adoptDescriptors(self, prespawned: Any) -> None:
+        """Take over the prespawned child's descriptors (a pty's are ``usePTY`` already)."""
+
     def processEnded(self, status: int) -> None:
         _releasePopen(self._popen, status)
         self._popen = None
-        super().processEnded(status)
+        super().processEnded(status)  # type: ignore[misc]
 
 
-class _PtyProcess(_ReadingState, PTYProcess):
+class _PipeProcess(_PopenSpawned, Process):
+    """Twisted's pipe transport, spawned by :func:`_popenSpawn` or adopting a prespawned child."""
+
+    processReaderFactory = _Reader
+
+    @classmethod
+    def adopt(cls, reactor: Any, prespawned: Any, args: list[str], proto: Any) -> _PipeProcess:
+        """The transport of an already running child (on the reactor thread)."""
+        self = cls.__new__(cls)
+        self._prespawned = prespawned
+        self.__init__(  # type: ignore[misc]
+            reactor, prespawned.executable, args, {}, prespawned.cwd, proto, childFDs={}
+        )
+        return self
+
+    def _adoptDescriptors(self, prespawned: Any) -> None:
+        # Readers and writers before Twisted registers the pid: output precedes the exit.
+        pipes: dict[int, Any] = self.pipes
+        for childFD, parentFD in prespawned.pipes.items():
+            if childFD == 0:
+                pipes[0] = self.processWriterFactory(
+                    self._reactor, self, 0, parentFD, forceReadHack=True
+                )
+            else:
+                pipes[childFD] = self.processReaderFactory(self._reactor, self, childFD, parentFD)
+
+
+class _PtyProcess(_ReadingState, _PopenSpawned, PTYProcess):
     """Twisted's PTY transport, spawned by :func:`_popenSpawn` (setsid + TIOCSCTTY), or
     adopting a child spawned on a worker thread (``_prespawned``)."""
-
-    _popen: subprocess.Popen[bytes] | None = None
-    _prespawned: Any = None
 
     @classmethod
     def adopt(cls, reactor: Any, prespawned: Any, args: list[str], proto: Any) -> _PtyProcess:
@@ -266,27 +275,3 @@ class _PtyProcess(_ReadingState, PTYProcess):
 
     def doRead(self) -> object:
         return readSeveral(self.fd, self._deliver, self._reading, pipe=False)
-
-    def _trySpawnInsteadOfFork(
-        self,
-        path: str | None,
-        uid: int | None,
-        gid: int | None,
-        executable: str,
-        args: list[str],
-        environment: dict[str, str],
-        kwargs: dict[str, Any],
-    ) -> bool:
-        prespawned, self._prespawned = self._prespawned, None
-        if prespawned is None:
-            self._popen = _popenSpawn(path, executable, args, environment, kwargs)
-        else:
-            self._popen = prespawned.popen  # its pty is kwargs' master/slave
-        self.pid = self._popen.pid  # type: ignore[assignment]
-        self.status = -1
-        return True
-
-    def processEnded(self, status: int) -> None:
-        _releasePopen(self._popen, status)
-        self._popen = None
-        super().processEnded(status)

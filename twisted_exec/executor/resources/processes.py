@@ -9,15 +9,15 @@ shrink to a tombstone (a few dozen bytes: the id, which may still never be reuse
 ``process/read`` of a closed process with no output left answers). At most ``maxTombstones``
 tombstones are kept per session; beyond that the oldest ids are forgotten.
 
-Spawning: :mod:`.process_spawn`; program lookup: :mod:`.process_programs`; one process's
-lifecycle, notification order and flow control: :mod:`.process_entry`.
+Starting a child: :mod:`.process_launch` (transports: :mod:`.process_spawn`; program lookup:
+:mod:`.process_programs`); one process, its notification order and flow control:
+:mod:`.process_entry`, its lifecycle's state machine: :mod:`.process_lifecycle`.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-import signal
 import struct
 import subprocess
 import termios
@@ -26,9 +26,6 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
-from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -45,58 +42,25 @@ from twisted_exec.compat.params import (
 from twisted_exec.executor.core.dialect import Dialect
 from twisted_exec.executor.core.interfaces import IProcessTable
 from twisted_exec.executor.core.limits import Limits
-from twisted_exec.executor.core.output_buffer import OutputBuffer
 from twisted_exec.executor.resources.containment import Containment, restoreChildSignals
 from twisted_exec.executor.resources.process_entry import (
     _Entry,
     _Protocol,
     _Tombstone,
 )
-from twisted_exec.executor.resources.process_prespawn import (
-    Prespawned,
-    prespawnPipes,
-    prespawnPty,
-)
-from twisted_exec.executor.resources.process_programs import (
-    _ptyCwd,
-    resolvePipeProgram,
-    resolvePtyProgram,
-)
-from twisted_exec.executor.resources.process_spawn import (
-    _PipeProcess,
-    _PtyProcess,
-)
+from twisted_exec.executor.resources.process_io import waitForEvents, writeBacklog
+from twisted_exec.executor.resources.process_launch import spawnOnReactor, spawnOnWorker
 from twisted_exec.net.secretenv import SecretScrubber
 from twisted_exec.wire.errors import internalError, invalidParams, invalidRequest
 
 log = Logger()
 
-PTY_ROWS = 24
-PTY_COLS = 80
-#: At most this many 8 KiB reads when draining a pipe at exit time (see ``_graceExpired``).
 #: Closed processes per session kept whole (output readable) before older ones are tombstoned.
 RETAIN_CLOSED = 32
 #: Tombstones (ids of forgotten closed processes) per session before the oldest are dropped.
 MAX_TOMBSTONES = 16384
 #: writeIds remembered per process for 0.171's de-duplication (the oldest are forgotten).
 MAX_WRITE_IDS = 4096
-
-
-# -- program resolution ----------------------------------------------------------------------
-
-
-# -- Twisted transports spawned through Popen -----------------------------------------------------
-
-
-# -- reading output: several reads per reactor turn ------------------------------------------------
-
-#: At most this many reads of 8 KiB from one pipe or pty per reactor turn.
-
-
-# -- one process ------------------------------------------------------------------------------
-
-
-# -- the table ---------------------------------------------------------------------------------
 
 
 @implementer(IProcessTable)
@@ -176,10 +140,8 @@ class ProcessTable:
         try:
             if self.spawnPool is not None:
                 await self._spawnOffThread(entry, p, args, env)
-            elif p.tty:
-                self._spawnPty(entry, p.argv[0], args, env, p.cwd)
             else:
-                self._spawnPipes(entry, p.argv[0], args, env, p.cwd, bool(p.pipeStdin))
+                spawnOnReactor(self.reactor, _Protocol(entry), p, args, env, self.environ)
         except OSError as err:
             self._forgetFailed(p.processId)
             raise internalError(osErrorMessage(err)) from None
@@ -221,9 +183,7 @@ class ProcessTable:
             old = self._entries.pop(self._closedOrder.popleft(), None)
             if old is None:
                 continue
-            self._tombstones[old.processId] = _Tombstone(
-                old.buffer.lastSeq + 1, old.exitCode, old.tty, old.pipeStdin, old.terminated
-            )
+            self._tombstones[old.processId] = old.tombstone()
             while len(self._tombstones) > self.maxTombstones:
                 del self._tombstones[next(iter(self._tombstones))]
 
@@ -243,84 +203,19 @@ class ProcessTable:
         if containment is not None:
             containment.beginSpawn()
         try:
-            await self._spawnOnWorker(entry, p, args, env)
+            await spawnOnWorker(
+                self.reactor,
+                self.spawnPool,
+                lambda: _Protocol(entry),
+                p,
+                args,
+                env,
+                self.environ,
+                abandoned=lambda: self._killed,
+            )
         finally:
             if containment is not None:
                 containment.endSpawn()
-
-    async def _spawnOnWorker(
-        self, entry: _Entry, p: ExecParams, args: list[str], env: dict[str, str]
-    ) -> None:
-        if p.tty:
-            prespawned: Prespawned = await deferToThreadPool(
-                self.reactor, self.spawnPool, prespawnPty, p.argv[0], args, env, p.cwd, self.environ
-            )
-        else:
-            prespawned = await deferToThreadPool(
-                self.reactor,
-                self.spawnPool,
-                prespawnPipes,
-                p.argv[0],
-                args,
-                env,
-                p.cwd,
-                bool(p.pipeStdin),
-                self.environ,
-            )
-        if self._killed:
-            # The session ended while the child was being started: it never becomes ours.
-            await deferToThreadPool(self.reactor, self.spawnPool, prespawned.abandon)
-            raise internalError("session closed while the process was starting")
-        if p.tty:
-            _PtyProcess.adopt(self.reactor, prespawned, args, _Protocol(entry))
-        else:
-            _PipeProcess.adopt(self.reactor, prespawned, args, _Protocol(entry))
-
-    def _spawnPipes(
-        self,
-        entry: _Entry,
-        program: str,
-        args: list[str],
-        env: dict[str, str],
-        cwd: str,
-        pipeStdin: bool,
-    ) -> None:
-        executable = resolvePipeProgram(program, env, self.environ)
-        devnull = None
-        if pipeStdin:
-            childFDs: dict[int, Any] = {0: "w", 1: "r", 2: "r"}
-        else:
-            devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-            childFDs = {0: devnull, 1: "r", 2: "r"}
-        try:
-            _PipeProcess(
-                self.reactor, executable, args, env, cwd, _Protocol(entry), childFDs=childFDs
-            )
-        finally:
-            if devnull is not None:
-                os.close(devnull)
-
-    def _spawnPty(
-        self, entry: _Entry, program: str, args: list[str], env: dict[str, str], cwd: str
-    ) -> None:
-        workdir = _ptyCwd(cwd, env, self.environ)
-        executable = resolvePtyProgram(program, env, workdir)
-        master, slave = os.openpty()
-        try:
-            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", PTY_ROWS, PTY_COLS, 0, 0))
-            _PtyProcess(
-                self.reactor,
-                executable,
-                args,
-                env,
-                workdir,
-                _Protocol(entry),
-                usePTY=(master, slave, os.ttyname(slave)),
-            )
-        except BaseException:
-            os.close(master)
-            os.close(slave)
-            raise
 
     # -- read / write / terminate --------------------------------------------------------------
 
@@ -435,16 +330,14 @@ class ProcessTable:
     def interrupt(self, processId: str) -> None:
         """``process/signal interrupt``: SIGINT to the process group; unknown ids are ignored."""
         entry = self._entries.get(processId)
-        if entry is not None and not entry.isReaped:
-            entry.killGroup(signal.SIGINT)
+        if entry is not None:
+            entry.interrupt()
 
     def terminate(self, p: TerminateParams) -> dict[str, Any]:
         entry = self._entries.get(p.processId)
-        if entry is None or entry.isReaped:
+        if entry is None:
             return {"running": False}
-        entry.terminated = True
-        entry.killGroup()
-        return {"running": True}
+        return {"running": entry.terminate()}
 
     # -- flow control --------------------------------------------------------------------------
 
@@ -472,44 +365,8 @@ class ProcessTable:
         if self.containment is not None and self.containment.enabled:
             live = [e.pgid for e in self._entries.values() if not e.isReaped and e.pgid is not None]
             self.containment.killOwned(self, live)
-        for entry in self._entries.values():
-            if not entry.buffer.closed:
-                entry.terminated = True
-                entry.killGroup()
+        for entry in list(self._entries.values()):
+            entry.kill()
 
 
-def writeBacklog(writer: Any) -> int:
-    """Bytes a Twisted ``FileDescriptor`` holds that the kernel has not taken yet."""
-    buffered = len(getattr(writer, "dataBuffer", b"")) - getattr(writer, "offset", 0)
-    return buffered + getattr(writer, "_tempDataLen", 0)
-
-
-def waitForEvents(
-    clock: IReactorTime, buffer: OutputBuffer, afterSeq: int, waitMs: int
-) -> Deferred[None]:
-    """Fire at the first event with seq > ``afterSeq`` or after ``waitMs``, whichever is first.
-
-    Fires at once when such events exist already or the process is closed (nothing more can come).
-    """
-    done: Deferred[None] = Deferred()
-    if buffer.hasEventsAfter(afterSeq) or buffer.closed:
-        done.callback(None)
-        return done
-
-    def wake() -> None:
-        if timer.active():
-            timer.cancel()
-        if not done.called:
-            done.callback(None)
-
-    def timeout() -> None:
-        cancel()
-        if not done.called:
-            done.callback(None)
-
-    timer = clock.callLater(waitMs / 1000.0, timeout)
-    cancel = buffer.addWaiter(afterSeq, wake)
-    return done
-
-
-__all__ = ["ProcessTable", "waitForEvents"]
+__all__ = ["ProcessTable", "waitForEvents", "writeBacklog"]
