@@ -21,8 +21,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
+from tests.support.processes import ENVIRON
 from tests.support.relay import TestCloudMixin, startRemoteExecutor
-from tests.test_processes import ENVIRON
 from twisted_exec.executor.core.limits import Limits
 from twisted_exec.executor.executor import Executor
 from twisted_exec.harness.connection import HarnessConnection, connectHarness

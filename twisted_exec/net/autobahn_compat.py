@@ -71,6 +71,15 @@ class PromptFailMixin:
         super().connectionLost(reason)  # type: ignore[misc]
 
 
+def sendCloseCode(protocol: Any, code: int, reason: str) -> None:
+    """Start a close handshake with any valid close code. autobahn's public ``sendClose``
+    takes only 1000 and 3000-4999 (what an application may send) and raises on the protocol
+    codes a server sends about its peer (1008 policy violation, 1009, ...)."""
+    if protocol.state != WebSocketProtocol.STATE_OPEN:
+        return
+    protocol.sendCloseFrame(code=code, reasonUtf8=encode_truncate(reason, 123), isReply=False)
+
+
 def canWriteFrameDirectly(protocol: Any, size: int) -> bool:
     """May ``protocol`` write a ``size``-byte binary message as one pre-built frame?
 

@@ -28,7 +28,11 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from twisted_exec.net.autobahn_compat import canWriteFrameDirectly, deliverWholeFrames
+from twisted_exec.net.autobahn_compat import (
+    canWriteFrameDirectly,
+    deliverWholeFrames,
+    sendCloseCode,
+)
 from twisted_exec.net.keepalive import Keepalive
 from twisted_exec.net.pacedreader import PacedReader, WebsocketCutter
 from twisted_exec.net.wsoptions import capWithoutHandshakeTimers
@@ -83,7 +87,7 @@ class RelayLink:
         self._protocol.sendMessage(text.encode(), isBinary=False)
 
     def close(self, code: int = 1000, reason: str = "rendezvous closing") -> None:
-        self._protocol.sendClose(code, reason)
+        sendCloseCode(self._protocol, code, reason)  # 1008 too, which sendClose refuses
 
     def abort(self) -> None:
         """Drop the TCP connection without a close handshake (and what it still had to read)."""
