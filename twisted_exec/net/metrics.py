@@ -93,6 +93,8 @@ class ExecutorMetrics(_Base):
         r = self.registry
         #: Labelled children already looked up, by (metric, label).
         self._children: dict[tuple[str, str], Any] = {}
+        #: Bytes received/sent not yet added to their counter, by ("in"|"out", transport).
+        self._pendingBytes: dict[tuple[str, str], int] = {}
         self.processesStarted = Counter(
             "codex_exec_processes_started",
             "Processes started (process/start that spawned)",
@@ -143,16 +145,36 @@ class ExecutorMetrics(_Base):
         self.processesStarted.inc()
 
     def received(self, transport: str, size: int) -> None:
-        child = self._children.get(("in", transport))
-        if child is None:  # prometheus_client's labels() costs a lock and a tuple per call
-            child = self._children["in", transport] = self.bytesReceived.labels(transport)
-        child.inc(size)
+        key = ("in", transport)
+        pending = self._pendingBytes.get(key)
+        if pending is None:  # prometheus_client's labels() costs a lock and a tuple per call
+            self._children[key] = self.bytesReceived.labels(transport)
+            pending = 0
+        self._pendingBytes[key] = pending + size
 
     def sent(self, transport: str, size: int) -> None:
-        child = self._children.get(("out", transport))
-        if child is None:
-            child = self._children["out", transport] = self.bytesSent.labels(transport)
-        child.inc(size)
+        key = ("out", transport)
+        pending = self._pendingBytes.get(key)
+        if pending is None:
+            self._children[key] = self.bytesSent.labels(transport)
+            pending = 0
+        self._pendingBytes[key] = pending + size
+
+    def render(self) -> bytes:
+        """The exposition, once the byte counts kept since the last one are in the counters.
+
+        Bytes are counted per message (three a relay call); a plain ``int`` addition instead of
+        prometheus_client's locked ``inc`` saves about 1 µs of a call. Every reader of the
+        metrics goes through here, so what it sees is unchanged."""
+        self.flushBytes()
+        return super().render()
+
+    def flushBytes(self) -> None:
+        """Add the byte counts kept since the last flush to their counters."""
+        for key, pending in self._pendingBytes.items():
+            if pending:
+                self._children[key].inc(pending)
+                self._pendingBytes[key] = 0
 
     def registration(self, outcome: str) -> None:
         self.registrations.labels(outcome).inc()

@@ -9,6 +9,7 @@ variants as serde's derive does, so a harness sees the reference's replies in lo
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,6 +192,9 @@ def decode(payload: bytes | str) -> Message:
     message shapes (else ``data did not match ...``, even with junk after the value); only then
     is text after the value refused (``trailing characters``). Never raises.
     """
+    value = _orjsonRoad(payload)
+    if value is not _SLOW:
+        return classify(value)
     try:
         text = payload.decode("utf-8") if isinstance(payload, bytes) else payload
     except UnicodeDecodeError:
@@ -212,6 +216,72 @@ def decode(payload: bytes | str) -> Message:
     if parsed.trailing is not None and not isinstance(message, Unparseable):
         return Unparseable(parsed.trailing)
     return message
+
+
+_SLOW = object()  # _orjsonRoad's "take the serde-exact road"
+#: Where a key ends: its closing quote, JSON whitespace, the colon. Every key of the text makes
+#: one such match (strings may make more), so as many matches as distinct keys means no repeat.
+_KEY_END = re.compile(rb'"[ \t\n\r]*:')
+_ROAD_DEPTH = serde_json_errors.RECURSION_LIMIT - 1
+
+
+def _orjsonRoad(payload: bytes | str) -> object:
+    """The parsed value when orjson's is serde's for certain, else :data:`_SLOW`.
+
+    orjson (about 0.3 µs for a request against ~1.5 µs for ``json`` with serde's hooks) agrees
+    with serde_json on strings, integers in 64 bits, booleans, null, arrays and objects, and it
+    refuses what serde refuses there (lone surrogates, control characters, trailing text,
+    invalid UTF-8: refused means the slow road, which gives serde's message). Where the two can
+    differ the slow road decides: any float (serde rounds its own way), ``-0`` anywhere in the
+    text (serde reads it as a float), nesting near serde's recursion limit, and repeated keys
+    (orjson keeps the last one silently; ``_objectHook`` keeps them all for serde's "duplicate
+    field"): the text's key ends are counted against the keys orjson kept.
+    ``tests/test_jsonrpc_orjson_road.py`` holds the two roads together.
+    """
+    raw = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
+    if b"-0" in raw:
+        return _SLOW
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _SLOW
+    keys = _countKeys(value, 1)
+    if keys <= 0:
+        return value if keys == 0 else _SLOW
+    # Every key is followed by a colon, so as many colons as keys kept means none repeated
+    # (one bytes.count); a colon inside a string sends us to the exact count of key ends.
+    if raw.count(b":") != keys and len(_KEY_END.findall(raw)) != keys:
+        return _SLOW
+    return value
+
+
+def _countKeys(value: object, depth: int) -> int:
+    """The keys of every object in ``value``; -1 for a float or nesting near the limit.
+
+    orjson makes exact ``dict``/``list``/``float``, so ``type() is`` is enough (and cheaper)."""
+    kind = type(value)
+    if kind is float:
+        return -1
+    if kind is dict:
+        total = len(value)  # type: ignore[arg-type]
+        children = value.values()  # type: ignore[attr-defined]
+    elif kind is list:
+        total = 0
+        children = value
+    else:
+        return 0
+    if depth >= _ROAD_DEPTH:
+        return -1
+    for child in children:
+        inner = type(child)
+        if inner is dict or inner is list:
+            found = _countKeys(child, depth + 1)
+            if found < 0:
+                return -1
+            total += found
+        elif inner is float:
+            return -1
+    return total
 
 
 def classify(value: object) -> Message:
