@@ -35,7 +35,7 @@ def _conformanceMessages() -> list[str]:
 
 _KEYS = st.sampled_from(["id", "method", "params", "a", 'a\\"', "x"])
 _WS = st.sampled_from(["", " ", "\n", "\t ", "\r"])
-_LEAVES = st.sampled_from(['1', '"s"', '"\\":"', "null", "[]", "{}", '-0', "1.5", '"a-0"', "true"])
+_LEAVES = st.sampled_from(["1", '"s"', '"\\":"', "null", "[]", "{}", "-0", "1.5", '"a-0"', "true"])
 
 
 @st.composite
