@@ -44,6 +44,7 @@ from twisted.python.failure import Failure
 from twisted.web.iweb import IResponse
 
 from twisted_exec.compat.base64strict import encodeBase64
+from twisted_exec.executor.core.lazymachine import LazyMachine
 from twisted_exec.executor.resources.http_agent import (
     BODY_ERROR,
     _BodyCollector,
@@ -302,7 +303,9 @@ def _buildMachine() -> Callable[[ExchangeCore], ExchangeEvents]:
 
 
 #: Builds the machine of one exchange around its :class:`ExchangeCore`.
-ExchangeMachine = _buildMachine()
+ExchangeMachine: LazyMachine[ExchangeCore, ExchangeEvents] = LazyMachine(
+    "http exchange", _buildMachine
+)
 
 
 class Exchange:

@@ -45,6 +45,7 @@ from automat import TypeMachineBuilder
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
+from twisted_exec.executor.core.lazymachine import LazyMachine
 from twisted_exec.executor.core.output_buffer import OutputBuffer
 from twisted_exec.executor.resources.process_spawn import _pendingBytes
 
@@ -299,6 +300,6 @@ def _buildMachine() -> Callable[[ProcessCore], ProcessEvents]:
 
 
 #: Builds the machine of one process around its :class:`ProcessCore`.
-ProcessMachine = _buildMachine()
+ProcessMachine: LazyMachine[ProcessCore, ProcessEvents] = LazyMachine("process", _buildMachine)
 
 __all__ = ["DRAIN_READS", "LifecycleOwner", "ProcessCore", "ProcessEvents", "ProcessMachine"]

@@ -38,6 +38,7 @@ from typing import Protocol
 from automat import TypeMachine, TypeMachineBuilder
 
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor
+from twisted_exec.executor.core.lazymachine import LazyMachine
 
 
 class StreamLifecycle(Protocol):
@@ -122,4 +123,4 @@ def _buildMachine() -> TypeMachine[StreamLifecycle, StreamCore]:
 
 
 #: Builds a stream's lifecycle in ``Running`` over its :class:`StreamCore`.
-StreamMachine = _buildMachine()
+StreamMachine: LazyMachine[StreamCore, StreamLifecycle] = LazyMachine("relay stream", _buildMachine)
