@@ -230,10 +230,11 @@ class StartupImportTests(SynchronousTestCase):
         self.assertLazy(loaded)
 
     def assertLazy(self, loaded: dict[str, list[str]]) -> None:
-        """Imported, but no Automat machine built (``initialize`` starts no process and no
-        exchange), and the parameter types are not dataclasses."""
+        """Imported, but no Automat machine built and Automat not even imported (``initialize``
+        starts no process and no exchange), and the parameter types are not dataclasses."""
         self.assertIn("process", loaded["machines"])
         self.assertEqual(loaded["built"], [])
+        self.assertNotIn("automat", loaded["modules"])  # imported by the first build
         self.assertEqual(loaded["dataclasses"], [])
 
     def test_twistdStdioAfterInitialize(self) -> None:

@@ -111,6 +111,10 @@ def _delattr(self: object, name: str) -> None:
     raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
 
 
+#: Methods a class may define itself (a ``__repr__`` that hides a secret, say).
+_KEPT = frozenset({"__repr__", "__eq__", "__hash__"})
+
+
 @dataclass_transform(frozen_default=True)
 def frozen(cls: type[T]) -> type[T]:
     """Make ``cls`` an immutable record of its annotated fields (see the module docstring)."""
@@ -126,6 +130,8 @@ def frozen(cls: type[T]) -> type[T]:
         "__match_args__": names,
     }
     for name, member in members.items():
+        if name in _KEPT and name in cls.__dict__:
+            continue  # the class's own, as dataclass keeps it
         setattr(cls, name, member)
     return cls
 

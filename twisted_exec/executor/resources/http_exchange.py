@@ -37,7 +37,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from automat import TypeMachineBuilder
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Protocol as BodyProtocol
 from twisted.python.failure import Failure
@@ -72,6 +71,8 @@ def ignore(m: ExchangeEvents, core: ExchangeCore, *args: object, **kwargs: objec
 
 
 def _buildMachine() -> Callable[[ExchangeCore], ExchangeEvents]:
+    from automat import TypeMachineBuilder  # here: importing Automat costs ~10 ms
+
     builder = TypeMachineBuilder(ExchangeEvents, ExchangeCore)
     idle = builder.state("idle")
     sending = builder.state("sending", enterSending)

@@ -41,7 +41,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from automat import TypeMachineBuilder
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
@@ -186,6 +185,8 @@ def ignore(m: ProcessEvents, core: ProcessCore, *args: object) -> None:
 
 
 def _buildMachine() -> Callable[[ProcessCore], ProcessEvents]:
+    from automat import TypeMachineBuilder  # here: importing Automat costs ~10 ms
+
     builder = TypeMachineBuilder(ProcessEvents, ProcessCore)
     running = builder.state("running")
     outputClosed = builder.state("outputClosed")
