@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from twisted_exec.compat.base64strict import decodeBase64Strict
-from twisted_exec.compat.record import frozen
 from twisted_exec.wire.errors import RpcError, invalidParams
 
 U64_MAX = 2**64 - 1
@@ -180,7 +180,7 @@ def enum(*variants: str) -> Decoder:
     return decode
 
 
-@frozen
+@dataclass(frozen=True)  # not compat/record.frozen: read on every decode, see decisions
 class Field:
     """One struct field: its wire name, decoder, and whether it may be absent.
 
