@@ -216,9 +216,12 @@ class Worker(LineReceiver):
             self.done.callback(None)
 
 
-def main() -> None:
+def main(workerClass: type[Worker] = Worker) -> None:
+    """Serve commands on stdin/stdout until stdin closes (``bench/noise_worker.py`` passes its
+    own :class:`Worker` subclass)."""
+
     def run(reactor: Any) -> Deferred[None]:
-        worker = Worker(reactor)
+        worker = workerClass(reactor)
         StandardIO(worker, reactor=reactor)
         return worker.done
 

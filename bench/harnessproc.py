@@ -43,9 +43,10 @@ class _Process(protocol.ProcessProtocol):
 class HarnessProcess:
     """The harness as a separate interpreter, driven over its stdin/stdout."""
 
-    def __init__(self, reactor: Any, python: str = sys.executable) -> None:
+    def __init__(self, reactor: Any, python: str = sys.executable, worker: Path = WORKER) -> None:
         self._reactor = reactor
         self._python = python
+        self._worker = worker  # bench/noise_worker.py speaks the same line protocol
         self._seq = 0
         self._pending: dict[int, Deferred[dict[str, Any]]] = {}
         self._proc: _Process | None = None
@@ -58,7 +59,7 @@ class HarnessProcess:
         # This source tree's twisted_exec, as for our executor (not whatever is installed).
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
         self._transport = self._reactor.spawnProcess(
-            self._proc, self._python, [self._python, str(WORKER)], env=env
+            self._proc, self._python, [self._python, str(self._worker)], env=env
         )
         self.pid = self._transport.pid
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import tempfile
 from typing import Any
 
 from twisted.internet import reactor
@@ -19,8 +18,8 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from tests.helpers import RecordingSink
+from tests.support.relay import TestCloudExecutorMixin, startRemoteExecutor
 from tests.test_processes import ENVIRON, Collector, execParams
-from tests.test_relay_demux import captureLogs
 from twisted_exec.compat.params import WriteParams
 from twisted_exec.executor.core.limits import (
     READ_FILE_REPLY_OVERHEAD,
@@ -29,11 +28,7 @@ from twisted_exec.executor.core.limits import (
 )
 from twisted_exec.executor.executor import Executor
 from twisted_exec.executor.resources.processes import ProcessTable, writeBacklog
-from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
-from twisted_exec.executor.transports.relay.service import makeRemoteService
 from twisted_exec.executor.transports.stdio import StdioJsonRpcProtocol
-from twisted_exec.testing.registry import FakeRegistry
-from twisted_exec.testing.rendezvous import Rendezvous
 from twisted_exec.wire.errors import RpcError
 
 MiB = 1024 * 1024
@@ -155,31 +150,14 @@ async def _tick() -> None:
     await deferLater(reactor, 0.01, lambda: None)
 
 
-class RelayReadFileTests(TestCase):
+class RelayReadFileTests(TestCloudExecutorMixin, TestCase):
     """The issue's scenario through the real rendezvous (64 MiB message limit)."""
 
     timeout = 60
-
-    def setUp(self) -> None:
-        self.logs = captureLogs(self)
-        self.tmp = tempfile.mkdtemp()
-        self.rendezvous = Rendezvous(reactor)
-        self.rendezvous.listen()
-        self.registry = FakeRegistry(TOKEN, self.rendezvous.executorUrl)
-        self.registry.listen(reactor)
-        self.executor = Executor(reactor)
-        self.addCleanup(self.rendezvous.stopListening)
-        self.addCleanup(self.registry.stopListening)
-        self.addCleanup(self.rendezvous.closeAll)
-        self.addCleanup(self.executor.shutdown)
+    cloudToken = TOKEN
 
     async def test_50MiBReadFileIsAnErrorAndOtherStreamsCarryOn(self) -> None:
-        config = RemoteConfig.fromInputs(
-            self.registry.baseUrl, "budgets", environ={TOKEN_ENV: TOKEN}
-        )
-        service = makeRemoteService(reactor, self.executor.processorFactory, config)
-        service.startService()
-        self.addCleanup(lambda: service.stopService() if service.running else None)
+        startRemoteExecutor(self, self.executor, self.registry.baseUrl, "budgets", TOKEN)
         conn = await bounded(self.rendezvous.waitForConnection(1))
         big = os.path.join(self.tmp, "big")
         with open(big, "wb") as f:
@@ -262,7 +240,8 @@ class QueueBytesTests(SynchronousTestCase):
     def test_bytesBudget(self) -> None:
         from twisted.internet.task import Clock
 
-        from tests.test_processor import INIT, INITIALIZED, FakeFileSystem, FakeResources
+        from tests.support.fakes import PathOnlyFilesystem
+        from tests.test_processor import INIT, INITIALIZED, FakeResources
         from twisted_exec.executor.core.processor import ExecProcessorFactory
         from twisted_exec.executor.core.session import SessionRegistry
 
@@ -271,7 +250,7 @@ class QueueBytesTests(SynchronousTestCase):
         from twisted_exec.executor.methods import buildRegistry
 
         factory = ExecProcessorFactory(
-            registry, FakeFileSystem(), methods=buildRegistry(), limits=limits
+            registry, PathOnlyFilesystem(), methods=buildRegistry(), limits=limits
         )
         processor = factory.buildProcessor(None)
         sink = RecordingSink()

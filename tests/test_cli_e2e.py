@@ -16,35 +16,29 @@ from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
-from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, TestCase
 
+from tests.support.children import ChildOutput, spawnChild
+from tests.support.twistd import SOURCE_ROOT
 from tests.test_full_loop import TOKEN, FullLoop, bounded, closedPortUrl
-from tests.test_twistd_cli import SOURCE_ROOT
 
 CLI = [sys.executable, "-m", "twisted_exec.cli"]
 
 
-class _Cli(ProcessProtocol):
+class _Cli(ChildOutput):
+    """A ``codex-exec`` child: given stdin (then EOF), and a shell's exit status (128 + signal)."""
+
     def __init__(self, stdin: bytes | None) -> None:
+        super().__init__()
         self.stdin = stdin
-        self.out = b""
-        self.err = b""
-        self.ended: Deferred[int] = Deferred()
 
     def connectionMade(self) -> None:
         assert self.transport is not None
         if self.stdin is not None:
             self.transport.write(self.stdin)
             self.transport.closeStdin()
-
-    def outReceived(self, data: bytes) -> None:
-        self.out += data
-
-    def errReceived(self, data: bytes) -> None:
-        self.err += data
 
     def processEnded(self, reason: Failure) -> None:
         value: Any = reason.value
@@ -88,18 +82,17 @@ class CliCase(TestCase):
         env: dict[str, str] | None = None,
         seconds: float = 30,
     ) -> Result:
-        proto = _Cli(stdin)
-        process = reactor.spawnProcess(
-            proto, CLI[0], [*CLI, *args], env=env or self.env(), path=self.tmp
-        )
-
-        def kill() -> None:
-            if not proto.ended.called:
-                process.signalProcess("KILL")
-
-        self.addCleanup(kill)
+        proto = self.spawnCli(*args, stdin=stdin, env=env)
         code = await bounded(proto.ended, seconds)
-        return Result(code, proto.out, proto.err)
+        return Result(code, proto.stdout, proto.stderr)
+
+    def spawnCli(
+        self, *args: str, stdin: bytes | None, env: dict[str, str] | None = None, **options: Any
+    ) -> _Cli:
+        """``codex-exec ARGS`` in the test's directory, killed at cleanup if still running."""
+        proto = _Cli(stdin)
+        spawnChild(self, proto, [*CLI, *args], env or self.env(), path=self.tmp, **options)
+        return proto
 
     async def ready(self, executorId: str = "box") -> None:
         self.loop.startExecutor(executorId)
@@ -312,65 +305,41 @@ class BigCopyTests(CliCase):
 
 
 class TerminalTests(CliCase):
-    async def test_ttyStartsAtTheLocalSize(self) -> None:
+    async def runOnTerminal(self, rows: int, cols: int, script: str) -> tuple[int, _Cli]:
+        """``codex-exec run --tty -- sh -c SCRIPT`` on a local pty of ``rows`` x ``cols``, once
+        the executor is there: the pty's master side (to resize) and the child."""
         import fcntl
         import struct
         import termios
 
         await self.ready()
         master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 41, 97, 0, 0))
-        proto = _Cli(None)
-        process = reactor.spawnProcess(
-            proto,
-            CLI[0],
-            [*CLI, "run", "--tty", "--", "sh", "-c", "stty size; exit 4"],
-            env=self.env(),
-            path=self.tmp,
-            usePTY=(master, slave, os.ttyname(slave)),  # type: ignore[arg-type]
-        )
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        argv = ("run", "--tty", "--", "sh", "-c", script)
+        pty = (master, slave, os.ttyname(slave))
+        return master, self.spawnCli(*argv, stdin=None, usePTY=pty)
 
-        def kill() -> None:
-            if not proto.ended.called:
-                process.signalProcess("KILL")
-
-        self.addCleanup(kill)
+    async def test_ttyStartsAtTheLocalSize(self) -> None:
+        _, proto = await self.runOnTerminal(41, 97, "stty size; exit 4")
         code = await bounded(proto.ended, 30)
-        self.assertEqual(code, 4, proto.out)
-        self.assertIn(b"41 97", proto.out)
+        self.assertEqual(code, 4, proto.stdout)
+        self.assertIn(b"41 97", proto.stdout)
 
     async def test_resizeFollowsTheLocalTerminal(self) -> None:
         import fcntl
         import struct
         import termios
 
-        await self.ready()
-        master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 90, 0, 0))
-        proto = _Cli(None)
         script = "trap 'stty size; exit 5' WINCH; echo ready; while :; do sleep 0.05; done"
-        process = reactor.spawnProcess(
-            proto,
-            CLI[0],
-            [*CLI, "run", "--tty", "--", "sh", "-c", script],
-            env=self.env(),
-            path=self.tmp,
-            usePTY=(master, slave, os.ttyname(slave)),  # type: ignore[arg-type]
-        )
-
-        def kill() -> None:
-            if not proto.ended.called:
-                process.signalProcess("KILL")
-
-        self.addCleanup(kill)
+        master, proto = await self.runOnTerminal(30, 90, script)
         for _ in range(300):
-            if b"ready" in proto.out:
+            if b"ready" in proto.stdout:
                 break
             await deferLater(reactor, 0.05, lambda: None)
-        self.assertIn(b"ready", proto.out)
+        self.assertIn(b"ready", proto.stdout)
         # the local terminal changes size: the kernel signals SIGWINCH to codex-exec, which
         # sends process/resize; the remote pty's kernel signals the remote shell in turn
         fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 132, 0, 0))
         code = await bounded(proto.ended, 30)
-        self.assertEqual(code, 5, proto.out)
-        self.assertIn(b"50 132", proto.out)
+        self.assertEqual(code, 5, proto.stdout)
+        self.assertIn(b"50 132", proto.stdout)

@@ -9,17 +9,13 @@ import tempfile
 from typing import Any
 
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred
-from twisted.internet.protocol import ProcessProtocol
-from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
 from tests.logguard import GUARD
+from tests.support.children import ChildOutput, spawnChild
+from tests.support.relay import startRemoteExecutor, startRendezvous
 from twisted_exec.cli.safetext import escapeControl, redactUrls, safe
 from twisted_exec.executor.executor import Executor
-from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
-from twisted_exec.executor.transports.relay.service import makeRemoteService
-from twisted_exec.rendezvous import RendezvousServer, RendezvousService
 from twisted_exec.rendezvous.auth import TokenSet
 from twisted_exec.testing.executorproc import SOURCE_ROOT
 
@@ -49,27 +45,11 @@ class SafeTextTests(TestCase):
         self.assertNotIn("\x1b", safe("x \x1b[31m http://u:p@h/"))
 
 
-class _Run(ProcessProtocol):
-    def __init__(self) -> None:
-        self.out = b""
-        self.err = b""
-        self.ended: Deferred[int] = Deferred()
-
-    def outReceived(self, data: bytes) -> None:
-        self.out += data
-
-    def errReceived(self, data: bytes) -> None:
-        self.err += data
-
-    def processEnded(self, reason: Failure) -> None:
-        self.ended.callback(getattr(reason.value, "exitCode", -1))
-
-
-def codexExec(*args: str, env: dict[str, str] | None = None) -> _Run:
-    run = _Run()
+def codexExec(case: TestCase, *args: str, env: dict[str, str] | None = None) -> ChildOutput:
+    run = ChildOutput()
     environ = {**os.environ, "PYTHONPATH": str(SOURCE_ROOT), **(env or {})}
     argv = [sys.executable, "-m", "twisted_exec.cli", *args]
-    reactor.spawnProcess(run, argv[0], argv, env=environ, path=str(SOURCE_ROOT))
+    spawnChild(case, run, argv, environ, path=str(SOURCE_ROOT))
     return run
 
 
@@ -78,34 +58,28 @@ class CodexExecOverSocketsTests(TestCase):
 
     async def test_remoteFileNamesAreEscaped(self) -> None:
         GUARD.learn(TOKEN)
-        server = RendezvousServer(reactor, TokenSet([TOKEN]))
-        service = RendezvousService(reactor, server, "http://127.0.0.1:0")
-        service.startService()
-        self.addCleanup(service.stopService)
-        assert service.url is not None
+        server, _, url = startRendezvous(self, TokenSet([TOKEN]))
         executor = Executor(reactor)
-        config = RemoteConfig.fromInputs(service.url, "box", environ={TOKEN_ENV: TOKEN})
-        remote = makeRemoteService(reactor, executor.processorFactory, config)
-        remote.startService()
         self.addCleanup(executor.shutdown)
-        self.addCleanup(lambda: remote.stopService() if remote.running else None)
+        startRemoteExecutor(self, executor, url, "box", TOKEN)
         await server.router.waitForExecutor("box").addTimeout(15, reactor)
         directory = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, directory, True)
         with open(os.path.join(directory, EVIL), "w") as f:
             f.write("x")
         run = codexExec(
+            self,
             "ls",
             directory,
             "-e",
             "box",
-            env={"CODEX_RENDEZVOUS_URL": service.url, "CODEX_RENDEZVOUS_TOKEN": TOKEN},
+            env={"CODEX_RENDEZVOUS_URL": url, "CODEX_RENDEZVOUS_TOKEN": TOKEN},
         )
         code = await run.ended.addTimeout(60, reactor)
-        self.assertEqual(code, 0, run.err)
-        self.assertNotIn(b"\x1b", run.out)
-        self.assertNotIn(b"\x07", run.out)
-        self.assertIn(b"evil\\x1b]0;pwned\\x07\\x1b[2J\\u202etxt.exe\\x0aname", run.out)
+        self.assertEqual(code, 0, run.stderr)
+        self.assertNotIn(b"\x1b", run.stdout)
+        self.assertNotIn(b"\x07", run.stdout)
+        self.assertIn(b"evil\\x1b]0;pwned\\x07\\x1b[2J\\u202etxt.exe\\x0aname", run.stdout)
 
     async def test_urlSecretsNeverShown(self) -> None:
         from twisted.internet.protocol import ServerFactory
@@ -116,12 +90,13 @@ class CodexExecOverSocketsTests(TestCase):
         secret = "userinfo-SECRET-0123"
         GUARD.learn(secret)
         run = codexExec(
+            self,
             "ls-executors",
             "--rendezvous",
             f"http://alice:{secret}@127.0.0.1:{closed}/?token={secret}",
             env={"CODEX_RENDEZVOUS_TOKEN": TOKEN},
         )
         code = await run.ended.addTimeout(60, reactor)
-        self.assertEqual(code, 125, run.err)
-        self.assertNotIn(secret.encode(), run.err + run.out)
-        self.assertIn(f"http://127.0.0.1:{closed}/?<redacted>".encode(), run.err)
+        self.assertEqual(code, 125, run.stderr)
+        self.assertNotIn(secret.encode(), run.stderr + run.stdout)
+        self.assertIn(f"http://127.0.0.1:{closed}/?<redacted>".encode(), run.stderr)

@@ -15,32 +15,16 @@ from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SkipTest, TestCase
+from twisted.trial.unittest import TestCase
 
+from tests.support.reference import listeningReference
 from twisted_exec.cli import transfer
 from twisted_exec.harness.errors import CallError
 from twisted_exec.testing.wsclient import JsonRpcError, connectJsonRpc
 
 ROOT = Path(__file__).resolve().parent.parent
-BINARY_171 = ROOT / "vendor/codex-0.171.0/codex"
-
-
-class _Reference(ProcessProtocol):
-    def __init__(self) -> None:
-        self.url: Deferred[str] = Deferred()
-        self.ended: Deferred[None] = Deferred()
-        self._out = b""
-
-    def outReceived(self, data: bytes) -> None:
-        self._out += data
-        if b"\n" in self._out and not self.url.called:
-            self.url.callback(self._out.split(b"\n", 1)[0].decode().strip())
-
-    def processEnded(self, reason: Failure) -> None:
-        self.ended.callback(None)
 
 
 class _Session:
@@ -82,22 +66,7 @@ class BlockTransferAgainstReference(TestCase):
     timeout = 120
 
     async def startReference(self) -> _Session:
-        if not (BINARY_171.is_file() and os.access(BINARY_171, os.X_OK)):
-            raise SkipTest("Codex 0.171 binary not found; run scripts/fetch_codex.sh")
-        home = os.path.abspath(self.mktemp())
-        os.makedirs(home)
-        proto = _Reference()
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CODEX_HOME": home}
-        argv = [str(BINARY_171), "exec-server", "--listen", "ws://127.0.0.1:0"]
-        process = reactor.spawnProcess(proto, str(BINARY_171), argv, env=env)
-
-        def stop() -> Any:
-            if not proto.ended.called:
-                process.signalProcess("KILL")
-            return proto.ended
-
-        self.addCleanup(stop)
-        url = await bounded(proto.url)
+        url = await listeningReference(self, timeout=30)
         client = await bounded(connectJsonRpc(reactor, url))
         self.addCleanup(client.abort)
         await bounded(client.handshake())

@@ -33,6 +33,7 @@ from twisted.internet.protocol import ProcessProtocol, ServerFactory
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
+from tests.support.reference import binary131
 from twisted_exec.testing.fake_responses import (
     API_KEY_ENV,
     FakeResponsesAPI,
@@ -46,12 +47,6 @@ from twisted_exec.testing.fake_responses import (
 from twisted_exec.testing.ws_recorder import CLIENT_TO_SERVER, RecordedEvent, WebSocketRecorder
 
 ROOT = Path(__file__).resolve().parent.parent
-_BIN_IN_PACKAGE = Path("package/vendor/x86_64-unknown-linux-musl/codex/codex")
-CANDIDATE_BINARIES = (
-    ROOT / "vendor/codex-0.131.0" / _BIN_IN_PACKAGE,
-    Path("/work/ref") / _BIN_IN_PACKAGE,
-)
-NOT_FOUND = "Codex CLI binary not found; run scripts/fetch_codex.sh"
 
 # Starts twistd with our plugin from the source tree: ``twistd_plugins/`` is only mapped onto
 # ``twisted/plugins/`` by a regular install, so add it to the plugin path unless installed.
@@ -91,16 +86,6 @@ PATCH = (
 )
 TTY_CMD = 'read -r line; echo "got:$line"'
 FINAL_TEXT = "e2e done"
-
-
-def findCodexBinary(environ: Mapping[str, str] = os.environ) -> Path | None:
-    """$CODEX_BIN, then ./vendor/codex-0.131.0/..., then /work/ref/...; None when absent."""
-    given = environ.get("CODEX_BIN")
-    candidates = [Path(given)] if given else list(CANDIDATE_BINARIES)
-    for path in candidates:
-        if path.is_file() and os.access(path, os.X_OK):
-            return path
-    return None
 
 
 def _isUnder(path: Path, ancestor: Path) -> bool:
@@ -345,11 +330,15 @@ async def runScenario(
     *,
     reachable: bool = True,
     prepare: Callable[[Path], None] = lambda workdir: None,
+    model: str = MODEL,
+    transcriptName: str | None = None,
 ) -> Scenario:
     """Start the exec-server (``kind``), the proxy and the fake API; run ``codex exec`` once.
 
     With ``reachable=False`` the exec-server is started and stopped again before the CLI runs, so
-    the CLI is pointed at a port where nobody listens any more.
+    the CLI is pointed at a port where nobody listens any more. ``model`` is the one the CLI's
+    config names (it decides which tools the CLI offers); the transcript kept under
+    ``CODEX_E2E_TRANSCRIPT_DIR`` is named ``transcriptName`` (``kind`` unless given).
     """
     base = freshBaseDir(case)
     workdir, cliHome = base / "work", base / "cli-home"
@@ -372,14 +361,14 @@ async def runScenario(
         await server.stop(reactor)
         url = server.url
 
-    (cliHome / "config.toml").write_text(codexConfigToml(api.baseUrl, MODEL))
+    (cliHome / "config.toml").write_text(codexConfigToml(api.baseUrl, model))
     env = childEnv(cliHome, **{API_KEY_ENV: "sk-e2e-fake", "CODEX_EXEC_SERVER_URL": url})
     cli = await runCodexExec(reactor, codex, env, workdir, "run the end-to-end script")
     if recorder is not None:
         await recorder.stop()
     await api.stopListening()
     scenario = Scenario(base, workdir, server, cli, api, list(recorder.events) if recorder else [])
-    _keepTranscript(scenario, kind, case)
+    _keepTranscript(scenario, transcriptName or kind, case)
     return scenario
 
 
@@ -557,22 +546,84 @@ def _keepTranscript(scenario: Scenario, kind: str, case: unittest.TestCase) -> N
             f.write(json.dumps(line, sort_keys=False) + "\n")
 
 
+def assertCompleted(case: unittest.TestCase, s: Scenario) -> None:
+    """The CLI ran the whole conversation: exit 0, the final text, every turn asked for."""
+    assert s.server is not None
+    case.assertEqual(s.cli.exitCode, 0, s.cli.stderr)
+    case.assertIn(FINAL_TEXT, s.cli.stdout)
+    case.assertEqual(s.api.unexpected, [])
+    case.assertEqual(len(s.api.requests), len(mainTurns()), s.cli.stderr)
+
+
+def assertCommandRanInTheServer(case: unittest.TestCase, s: Scenario) -> list[Any]:
+    """exec_command's child wrote the marker and is a direct child of the exec-server leading
+    its own session (setsid, hence its own process group), as the reference's is. Returns the
+    ``process/start`` requests (the command's first)."""
+    assert s.server is not None
+    case.assertEqual((s.workdir / MARKER).read_text().strip(), str(s.server.pid))
+    out = s.toolOutput("call_exec")
+    case.assertIn("Process exited with code 0", out)
+    match = _PIDS_LINE.search(out)
+    case.assertIsNotNone(match, out)
+    assert match is not None
+    pid, ppid, pgid, sid = (int(match.group(i)) for i in range(1, 5))
+    case.assertEqual((ppid, pgid, sid), (s.server.pid, pid, pid), out)
+    starts = [m for m in s.messages(CLIENT_TO_SERVER) if m.get("method") == "process/start"]
+    case.assertEqual(len(starts), 2)
+    case.assertEqual(starts[0]["params"]["argv"][-1], EXEC_CMD)
+    return starts
+
+
+def assertPatchWroteThroughFs(
+    case: unittest.TestCase, s: Scenario, hostPath: Callable[[str], str]
+) -> None:
+    """apply_patch's two files have their new text, written with ``fs/writeFile`` (whose
+    ``path`` ``hostPath`` turns into a host path: 0.171 sends ``file:`` URIs)."""
+    case.assertEqual((s.workdir / "e2e-added.txt").read_text(), "added by apply_patch\n")
+    case.assertEqual((s.workdir / "e2e-edit.txt").read_text(), "after\n")
+    writes = {
+        hostPath(m["params"]["path"]): base64.b64decode(m["params"]["dataBase64"]).decode()
+        for m in s.messages(CLIENT_TO_SERVER)
+        if m.get("method") == "fs/writeFile"
+    }
+    case.assertEqual(
+        writes,
+        {
+            str(s.workdir / "e2e-added.txt"): "added by apply_patch\n",
+            str(s.workdir / "e2e-edit.txt"): "after\n",
+        },
+    )
+
+
+def assertWriteStdinReachedTheTty(case: unittest.TestCase, s: Scenario, echoed: str) -> None:
+    """The tty command started, and write_stdin's text came back in its output as ``echoed``."""
+    case.assertIn("Process running with session ID", s.toolOutput("call_tty"))
+    written = s.toolOutput("call_write")
+    case.assertIn("Process exited with code 0", written)
+    case.assertIn(echoed, written)
+
+
 # --- the tests ---------------------------------------------------------------------------------
 
 
-class _CodexCliE2EMixin:
-    """The scenarios, run against the exec-server named by ``kind``."""
+class CodexScenarioMixin:
+    """Scenarios run against the exec-server named by ``kind`` (``reference`` or ``ours``),
+    driven by the Codex CLI that ``locate`` finds (skipping the test when it finds none)."""
 
     kind: str
+    locate: Callable[[], str]
 
     def setUp(self) -> None:
-        codex = findCodexBinary()
-        if codex is None:
-            raise unittest.SkipTest(NOT_FOUND)
-        self.codex = codex
+        self.codex = Path(type(self).locate())
         from twisted.internet import reactor
 
         self.reactor: Any = reactor
+
+
+class _CodexCliE2EMixin(CodexScenarioMixin):
+    """The scenarios, run against the exec-server named by ``kind``."""
+
+    locate = staticmethod(binary131)
 
     async def _main(self) -> Scenario:
         case: unittest.TestCase = self  # type: ignore[assignment]
@@ -589,26 +640,10 @@ class _CodexCliE2EMixin:
     async def _checkMain(self) -> None:
         case: unittest.TestCase = self  # type: ignore[assignment]
         s = await self._main()
-        assert s.server is not None
-        case.assertEqual(s.cli.exitCode, 0, s.cli.stderr)
-        case.assertIn(FINAL_TEXT, s.cli.stdout)
-        case.assertEqual(s.api.unexpected, [])
-        case.assertEqual(len(s.api.requests), len(mainTurns()), s.cli.stderr)
+        assertCompleted(case, s)
 
         # (a) the command ran as a child of the exec-server, in its own process group.
-        case.assertEqual((s.workdir / MARKER).read_text().strip(), str(s.server.pid))
-        out = s.toolOutput("call_exec")
-        case.assertIn("Process exited with code 0", out)
-        match = _PIDS_LINE.search(out)
-        case.assertIsNotNone(match, out)
-        assert match is not None
-        pid, ppid, pgid, sid = (int(match.group(i)) for i in range(1, 5))
-        # As the reference does: the child is a direct child of the exec-server and leads its
-        # own session (setsid), hence its own process group.
-        case.assertEqual((ppid, pgid, sid), (s.server.pid, pid, pid), out)
-        starts = [m for m in s.messages(CLIENT_TO_SERVER) if m.get("method") == "process/start"]
-        case.assertEqual(len(starts), 2)
-        case.assertEqual(starts[0]["params"]["argv"][-1], EXEC_CMD)
+        assertCommandRanInTheServer(case, s)
 
         # (b) apply_patch read and wrote the files through fs/*.
         case.assertRegex(
@@ -616,26 +651,10 @@ class _CodexCliE2EMixin:
             r"^Exit code: 0\nWall time: [0-9.]+ seconds\nOutput:\n"
             r"Success\. Updated the following files:\nA e2e-added\.txt\nM e2e-edit\.txt\n$",
         )
-        case.assertEqual((s.workdir / "e2e-added.txt").read_text(), "added by apply_patch\n")
-        case.assertEqual((s.workdir / "e2e-edit.txt").read_text(), "after\n")
-        writes = {
-            m["params"]["path"]: base64.b64decode(m["params"]["dataBase64"]).decode()
-            for m in s.messages(CLIENT_TO_SERVER)
-            if m.get("method") == "fs/writeFile"
-        }
-        case.assertEqual(
-            writes,
-            {
-                str(s.workdir / "e2e-added.txt"): "added by apply_patch\n",
-                str(s.workdir / "e2e-edit.txt"): "after\n",
-            },
-        )
+        assertPatchWroteThroughFs(case, s, lambda path: path)
 
         # (a') an interactive command: tty on the exec-server, write_stdin is process/write.
-        case.assertIn("Process running with session ID", s.toolOutput("call_tty"))
-        written = s.toolOutput("call_write")
-        case.assertIn("Process exited with code 0", written)
-        case.assertIn("typed\r\ngot:typed\r\n", written)
+        assertWriteStdinReachedTheTty(case, s, "typed\r\ngot:typed\r\n")
         requests = s.messages(CLIENT_TO_SERVER)
         ttyStart = next(
             m for m in requests if m.get("method") == "process/start" and m["params"]["tty"]

@@ -13,11 +13,9 @@ Set ``CODEX_E2E_TRANSCRIPT_DIR`` to keep the normalised websocket transcripts of
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -26,41 +24,23 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.trial import unittest
 
+from tests.support.reference import binary171
 from tests.test_codex_cli_e2e import (
-    _PIDS_LINE,
     AGENTS_TEXT,
-    EXEC_CMD,
-    FINAL_TEXT,
-    MARKER,
+    CodexScenarioMixin,
     Scenario,
-    _keepTranscript,
-    childEnv,
-    freshBaseDir,
+    assertCommandRanInTheServer,
+    assertCompleted,
+    assertPatchWroteThroughFs,
+    assertWriteStdinReachedTheTty,
     mainTurns,
     prepareWorkdir,
-    runCodexExec,
-    startExecServer,
+    runScenario,
 )
-from twisted_exec.testing.fake_responses import API_KEY_ENV, FakeResponsesAPI, Turn, codexConfigToml
-from twisted_exec.testing.ws_recorder import CLIENT_TO_SERVER, WebSocketRecorder
+from twisted_exec.testing.fake_responses import Turn
+from twisted_exec.testing.ws_recorder import CLIENT_TO_SERVER
 
-ROOT = Path(__file__).resolve().parent.parent
-CANDIDATE_BINARIES = (
-    ROOT / "vendor/codex-0.171.0/codex",
-    Path("/work/main/vendor/codex-0.171.0/codex"),
-)
-NOT_FOUND = "Codex CLI 0.171.0 not found; run scripts/fetch_codex.sh"
 MODEL = "gpt-5.5"  # offers exec_command, write_stdin and apply_patch in 0.171
-
-
-def findCodex171(environ: Mapping[str, str] = os.environ) -> Path | None:
-    """$CODEX_171_BIN, then ./vendor/codex-0.171.0/codex; None when absent."""
-    given = environ.get("CODEX_171_BIN")
-    candidates = [Path(given)] if given else list(CANDIDATE_BINARIES)
-    for path in candidates:
-        if path.is_file() and os.access(path, os.X_OK):
-            return path
-    return None
 
 
 def uriPath(uri: str) -> str:
@@ -80,42 +60,22 @@ async def runScenario171(
     prepare: Callable[[Path], None] = lambda workdir: None,
 ) -> Scenario:
     """Start the exec-server (``kind``), the proxy and the fake API; run ``codex exec`` once."""
-    base = freshBaseDir(case)
-    workdir, cliHome = base / "work", base / "cli-home"
-    workdir.mkdir()
-    cliHome.mkdir()
-    prepare(workdir)
-    server = await startExecServer(reactor, kind, codex, base)
-    case.addCleanup(lambda: defer.ensureDeferred(server.stop(reactor)))
-    api = FakeResponsesAPI(turns)
-    api.listen(reactor)
-    case.addCleanup(api.stopListening)
-    recorder = WebSocketRecorder(reactor, server.url)
-    recorder.listen()
-    case.addCleanup(recorder.stop)
-    (cliHome / "config.toml").write_text(codexConfigToml(api.baseUrl, MODEL))
-    env = childEnv(cliHome, **{API_KEY_ENV: "sk-e2e-fake", "CODEX_EXEC_SERVER_URL": recorder.url})
-    cli = await runCodexExec(reactor, codex, env, workdir, "run the end-to-end script")
-    await recorder.stop()
-    await api.stopListening()
-    scenario = Scenario(base, workdir, server, cli, api, list(recorder.events))
-    _keepTranscript(scenario, f"{kind}-v171", case)
-    return scenario
+    return await runScenario(
+        case,
+        reactor,
+        codex,
+        kind,
+        turns,
+        prepare=prepare,
+        model=MODEL,
+        transcriptName=f"{kind}-v171",
+    )
 
 
-class _Codex171E2EMixin:
+class _Codex171E2EMixin(CodexScenarioMixin):
     """The scenario, run against the exec-server named by ``kind``."""
 
-    kind: str
-
-    def setUp(self) -> None:
-        codex = findCodex171()
-        if codex is None:
-            raise unittest.SkipTest(NOT_FOUND)
-        self.codex = codex
-        from twisted.internet import reactor
-
-        self.reactor: Any = reactor
+    locate = staticmethod(binary171)
 
     def test_execCommandWriteStdinApplyPatchAgents(self) -> Deferred[None]:
         """exec_command runs in the exec-server (its parent PID is the server's); write_stdin
@@ -128,49 +88,19 @@ class _Codex171E2EMixin:
         s = await runScenario171(
             case, self.reactor, self.codex, self.kind, mainTurns(), prepare=prepareWorkdir
         )
-        assert s.server is not None
-        case.assertEqual(s.cli.exitCode, 0, s.cli.stderr)
-        case.assertIn(FINAL_TEXT, s.cli.stdout)
-        case.assertEqual(s.api.unexpected, [])
-        case.assertEqual(len(s.api.requests), len(mainTurns()), s.cli.stderr)
+        assertCompleted(case, s)
         requests = s.messages(CLIENT_TO_SERVER)
 
         # (a) the command ran as a direct child of the exec-server, leading its own session.
-        case.assertEqual((s.workdir / MARKER).read_text().strip(), str(s.server.pid))
-        out = s.toolOutput("call_exec")
-        case.assertIn("Process exited with code 0", out)
-        match = _PIDS_LINE.search(out)
-        case.assertIsNotNone(match, out)
-        assert match is not None
-        pid, ppid, pgid, sid = (int(match.group(i)) for i in range(1, 5))
-        case.assertEqual((ppid, pgid, sid), (s.server.pid, pid, pid), out)
-        starts = [m for m in requests if m.get("method") == "process/start"]
-        case.assertEqual(len(starts), 2)
-        case.assertEqual(starts[0]["params"]["argv"][-1], EXEC_CMD)
+        starts = assertCommandRanInTheServer(case, s)
         case.assertEqual(uriPath(starts[0]["params"]["cwd"]), str(s.workdir))
 
         # (b) apply_patch read and wrote the files through fs/* (paths as file: URIs).
         case.assertIn("Success. Updated the following files:", s.toolOutput("call_patch"))
-        case.assertEqual((s.workdir / "e2e-added.txt").read_text(), "added by apply_patch\n")
-        case.assertEqual((s.workdir / "e2e-edit.txt").read_text(), "after\n")
-        writes = {
-            uriPath(m["params"]["path"]): base64.b64decode(m["params"]["dataBase64"]).decode()
-            for m in requests
-            if m.get("method") == "fs/writeFile"
-        }
-        case.assertEqual(
-            writes,
-            {
-                str(s.workdir / "e2e-added.txt"): "added by apply_patch\n",
-                str(s.workdir / "e2e-edit.txt"): "after\n",
-            },
-        )
+        assertPatchWroteThroughFs(case, s, uriPath)
 
         # (c) write_stdin to the running tty command is process/write with a writeId.
-        case.assertIn("Process running with session ID", s.toolOutput("call_tty"))
-        written = s.toolOutput("call_write")
-        case.assertIn("Process exited with code 0", written)
-        case.assertIn("got:typed", written)
+        assertWriteStdinReachedTheTty(case, s, "got:typed")
         writes_ = [m["params"] for m in requests if m.get("method") == "process/write"]
         case.assertTrue(writes_, requests)
         case.assertEqual({w["chunk"] for w in writes_}, {"dHlwZWQK"})

@@ -20,7 +20,6 @@ Skipped when the 0.171 binary is absent (``scripts/fetch_codex.sh``).
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.trial import unittest
 
+from tests.support.reference import NOT_FOUND, binary171, findCodex171
 from tests.test_codex_cli_e2e import (
     _OURS_LAUNCHER,
     EXEC_CMD,
@@ -62,8 +62,6 @@ from twisted_exec.testing.fake_responses import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-CODEX_171 = Path(os.environ.get("CODEX_171_BIN", ROOT / "vendor/codex-0.171.0/codex"))
-NOT_FOUND = "Codex CLI 0.171.0 not found; run scripts/fetch_codex.sh"
 
 MODEL = "gpt-5.5"  # offers exec_command and apply_patch in 0.171
 EXECUTOR_TOKEN = "sk-envreg-executor-token"
@@ -76,10 +74,6 @@ FINAL_TEXT = "noise e2e done"
 # Noise_hybridIK message sizes (docs: shared/spec/noise-0.171.md §2), checked on the binary.
 MESSAGE_1_FIXED = 3568  # plus the UTF-8 authorization
 MESSAGE_2 = 3424
-
-
-def _binary() -> Path | None:
-    return CODEX_171 if CODEX_171.is_file() and os.access(CODEX_171, os.X_OK) else None
 
 
 def oursMissing() -> str | None:
@@ -121,7 +115,7 @@ def startExecutor(
 ) -> Executor:
     home = Path(tempfile.mkdtemp(prefix=f"{kind}-executor-home-", dir=base))
     if kind == "reference":
-        argv = [str(CODEX_171), "exec-server", "--remote", rendezvousUrl]
+        argv = [binary171(), "exec-server", "--remote", rendezvousUrl]
         argv += ["--environment-id", environmentId]
         env = childEnv(home, CODEX_API_KEY=token)
     else:
@@ -189,7 +183,9 @@ async def runCli(
             "CODEX_EXEC_SERVER_NOISE_AUTH_TOKEN": token,
         },
     )
-    cli = await runCodexExec(reactor, CODEX_171, env, workdir, "run the noise end-to-end script")
+    cli = await runCodexExec(
+        reactor, Path(binary171()), env, workdir, "run the noise end-to-end script"
+    )
     await api.stopListening()
     return Run(workdir, cli, api)
 
@@ -198,7 +194,7 @@ class _Base(unittest.TestCase):
     timeout = 180
 
     def setUp(self) -> None:
-        if _binary() is None:
+        if findCodex171() is None:
             raise unittest.SkipTest(NOT_FOUND)
         from twisted.internet import reactor
 
@@ -503,11 +499,11 @@ class TwistdRendezvousTests(unittest.TestCase):
     timeout = 180
 
     def setUp(self) -> None:
-        from tests.test_rendezvous_twistd import pluginsInstalled
+        from tests.support.twistd import pluginInstalled
 
-        if _binary() is None:
+        if findCodex171() is None:
             raise unittest.SkipTest(NOT_FOUND)
-        if not pluginsInstalled():
+        if not pluginInstalled("codex-executor", "codex-rendezvous"):
             raise unittest.SkipTest("the twistd plugins are not installed (pip install .)")
         from twisted.internet import reactor
 

@@ -16,20 +16,20 @@ from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
-from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import Clock
 from twisted.python import usage
-from twisted.python.failure import Failure
-from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from tests.test_processor import INIT, INITIALIZED, FakeFileSystem, FakeResources, req
+from tests.support.fakes import PathOnlyFilesystem
+from tests.support.local import connectClient, serveExecutor
+from tests.support.reference import listeningReference
+from tests.test_processor import INIT, INITIALIZED, FakeResources, req
 from twisted_exec.executor.core.processor import ExecProcessor, ExecProcessorFactory
 from twisted_exec.executor.core.session import SessionRegistry
 from twisted_exec.executor.executor import Executor, ExecutorLimits
 from twisted_exec.executor.methods import buildRegistry
 from twisted_exec.executor.options import ExecutorOptions
-from twisted_exec.executor.service import LocalWebSocketService
-from twisted_exec.testing.wsclient import JsonRpcClient, connectJsonRpc
+from twisted_exec.testing.wsclient import JsonRpcClient
 
 from .helpers import RecordingSink
 
@@ -38,7 +38,7 @@ class ConcurrentRequestsTests(SynchronousTestCase):
     def ready(self, concurrent: int) -> tuple[ExecProcessor, RecordingSink, Any]:
         registry = SessionRegistry(Clock(), FakeResources, ttl=10.0)
         factory = ExecProcessorFactory(
-            registry, FakeFileSystem(), methods=buildRegistry(), concurrentRequests=concurrent
+            registry, PathOnlyFilesystem(), methods=buildRegistry(), concurrentRequests=concurrent
         )
         processor = factory.buildProcessor("test message")
         sink = RecordingSink()
@@ -113,7 +113,6 @@ class OptionTests(SynchronousTestCase):
             self.parse("--concurrent-requests", "abc")
 
 
-REFERENCE_171 = Path(__file__).resolve().parent.parent / "vendor/codex-0.171.0/codex"
 TIMEOUT = 15
 
 
@@ -145,23 +144,6 @@ async def overtakeScenario(
     return order
 
 
-class _Spawned(ProcessProtocol):
-    def __init__(self) -> None:
-        self.url: Deferred[str] = Deferred()
-        self.ended: Deferred[None] = Deferred()
-        self._out = b""
-
-    def outReceived(self, data: bytes) -> None:
-        self._out += data
-        if b"\n" in self._out and not self.url.called:
-            self.url.callback(self._out.split(b"\n")[0].decode().strip())
-
-    def processEnded(self, reason: Failure) -> None:
-        if not self.url.called:
-            self.url.errback(RuntimeError("the reference exited before printing its URL"))
-        self.ended.callback(None)
-
-
 class OverLoopbackTests(TestCase):
     """The same scenario against ours (in-process, real websocket and processes) and 0.171."""
 
@@ -174,13 +156,9 @@ class OverLoopbackTests(TestCase):
     async def ours(self, concurrent: int) -> list[Any]:
         executor = Executor(reactor, limits=ExecutorLimits(concurrentRequests=concurrent))
         self.addCleanup(executor.shutdown)
-        service = LocalWebSocketService(reactor, executor.processorFactory, "ws://127.0.0.1:0")
-        service.privilegedStartService()
-        service.startService()
-        self.addCleanup(service.stopService)
+        service = serveExecutor(self, executor)
         assert service.url is not None
-        client = await bounded(Deferred.fromCoroutine(connectJsonRpc(reactor, service.url)))
-        self.addCleanup(client.abort)
+        client = await connectClient(self, service.url, TIMEOUT)
         waitMs = 300 if concurrent == 1 else 10_000
         return await overtakeScenario(client, self.workdir, lambda p: p, waitMs)
 
@@ -191,29 +169,8 @@ class OverLoopbackTests(TestCase):
         self.assertEqual(await self.ours(4), ["getMetadata", "read"])
 
     async def reference(self, *extra: str) -> list[Any]:
-        if not os.access(REFERENCE_171, os.X_OK):
-            raise SkipTest(f"no 0.171 reference binary at {REFERENCE_171}")
-        binary = str(REFERENCE_171.resolve())
-        codexHome = os.path.abspath(self.mktemp())  # under _trial_temp, not /tmp
-        os.makedirs(codexHome)
-        proto = _Spawned()
-        argv = [binary, "exec-server", "--listen", "ws://127.0.0.1:0", *extra]
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "HOME": os.environ.get("HOME", "/"),
-            "CODEX_HOME": codexHome,
-        }
-        transport = reactor.spawnProcess(proto, binary, argv, env=env, path=self.workdir)
-
-        def stop() -> Deferred[None]:
-            if not proto.ended.called:
-                transport.signalProcess("KILL")
-            return proto.ended
-
-        self.addCleanup(stop)
-        url = await bounded(proto.url)
-        client = await bounded(Deferred.fromCoroutine(connectJsonRpc(reactor, url)))
-        self.addCleanup(client.abort)
+        url = await listeningReference(self, *extra, timeout=TIMEOUT)
+        client = await connectClient(self, url, TIMEOUT)
         waitMs = 10_000 if extra else 300
         return await overtakeScenario(client, self.workdir, lambda p: Path(p).as_uri(), waitMs)
 

@@ -56,39 +56,49 @@ class InProcessTarget:
         return defer.maybeDeferred(self.top.stopService)
 
 
-class GoldenTranscriptTests(TestCase):
-    timeout = 60
+class GoldenTranscriptMixin:
+    """Plays ``SESSIONS/NAME.json`` against :class:`InProcessTarget` and asserts the recorded
+    ``GOLDEN/NAME.txt`` line by line; one subclass per dialect's set of recordings."""
 
-    def play(self, name: str) -> Deferred[None]:
+    SESSIONS: Path
+    GOLDEN: Path
+    #: What the diff calls the recording's side, and the failure message the reference.
+    referenceLabel: str
+    referenceName: str
+    runPrefix: str
+    #: Fewer golden files than this means recordings went missing.
+    atLeast: int
+
+    def play(self: Any, name: str) -> Deferred[None]:
+        """Plays session ``name`` and checks its transcript (within 45 s)."""
+
         async def go() -> None:
-            expected = readGolden(GOLDEN, name)
-            (script,) = loadScripts(REPO / "conformance", [name])
+            expected = readGolden(self.GOLDEN, name)
+            (script,) = loadScripts(self.SESSIONS, [name])
             target = InProcessTarget()
             await target.start()
             self.addCleanup(target.stop)
-            runDir = Path(tempfile.mkdtemp(prefix=f"golden-{name}-", dir=self.mktemp_parent()))
+            parent = Path(self.mktemp()).resolve()
+            parent.mkdir(parents=True)
+            runDir = Path(tempfile.mkdtemp(prefix=f"{self.runPrefix}-{name}-", dir=parent))
             transcript = await SessionRunner(reactor, target, runDir).run(script)
             diff = "\n".join(
                 difflib.unified_diff(
-                    expected, transcript.lines, "reference", "ours", lineterm="", n=2
+                    expected, transcript.lines, self.referenceLabel, "ours", lineterm="", n=2
                 )
             )
-            self.assertEqual(diff, "", f"{name} differs from the reference:\n{diff}")
+            self.assertEqual(diff, "", f"{name} differs from {self.referenceName}:\n{diff}")
             self.assertEqual(transcript.orderProblems, [])
 
         return ensureDeferred(go()).addTimeout(45, reactor)
 
-    def mktemp_parent(self) -> str:
-        parent = Path(self.mktemp())
-        parent.mkdir(parents=True)
-        return str(parent.resolve())
-
-    def test_everyGoldenFileHasItsScript(self) -> None:
-        golden = {p.stem for p in GOLDEN.glob("*.txt")}
-        scripts = {p.stem for p in (REPO / "conformance").glob("*.json")}
-        self.assertGreaterEqual(len(golden), 10)
+    def test_everyGoldenFileHasItsScript(self: Any) -> None:
+        golden = {p.stem for p in self.GOLDEN.glob("*.txt")}
+        scripts = {p.stem for p in self.SESSIONS.glob("*.json")}
+        self.assertGreaterEqual(len(golden), self.atLeast)
         self.assertEqual(golden - scripts, set())
 
+    # The sessions both dialects recorded; each subclass adds its own.
     def test_fsBasic(self) -> Deferred[None]:
         return self.play("fs-basic")
 
@@ -121,3 +131,13 @@ class GoldenTranscriptTests(TestCase):
 
     def test_resume(self) -> Deferred[None]:
         return self.play("resume")
+
+
+class GoldenTranscriptTests(GoldenTranscriptMixin, TestCase):
+    timeout = 60
+    SESSIONS = REPO / "conformance"
+    GOLDEN = GOLDEN
+    referenceLabel = "reference"
+    referenceName = "the reference"
+    runPrefix = "golden"
+    atLeast = 10

@@ -24,9 +24,10 @@ from twisted.trial.unittest import TestCase
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
+from tests.support.local import serveOnLoopback
 from twisted_exec.compat.fileuri import fromHostPath
 from twisted_exec.executor.methods.registry import CAPABILITY_NAMES
-from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
+from twisted_exec.executor.service import ExecutorService
 from twisted_exec.testing.wsclient import JsonRpcClient, JsonRpcError, connectJsonRpc
 
 TIMEOUT = 10.0
@@ -69,13 +70,8 @@ class DialectIntegrationTests(TestCase):
             "CODEX_HOME": str(self.home),
             "E2E_SECRET": "s3cret",
         }
-        self.top = ExecutorService(reactor, ttl=10.0, environ=self.environ)
-        self.local = LocalWebSocketService(
-            reactor, self.top.executor.processorFactory, "ws://127.0.0.1:0"
-        )
-        self.local.setServiceParent(self.top)
-        self.top.startService()
-        self.addCleanup(self.top.stopService)
+        top = ExecutorService(reactor, ttl=10.0, environ=self.environ)
+        self.top, self.local = serveOnLoopback(self, top)
 
     def uri(self, *parts: str) -> str:
         return fromHostPath(str(self.base.joinpath(*parts)))
@@ -640,51 +636,24 @@ class DialectIntegrationTests(TestCase):
             import base64
 
             client = await self.connect()
-            stop = await self.ask(
-                client,
-                "http/request",
-                {
-                    "method": "GET",
-                    "url": f"{base}/redir",
-                    "requestId": "a",
-                    "redirectPolicy": "stop",
-                },
-            )
+
+            async def getRedir(requestId: str, **policy: Any) -> Any:
+                """``GET /redir`` (a 302 to ``/echo``) with ``redirectPolicy`` when given."""
+                params = {"method": "GET", "url": f"{base}/redir", "requestId": requestId}
+                return await self.ask(client, "http/request", {**params, **policy})
+
+            stop = await getRedir("a", redirectPolicy="stop")
             self.assertEqual(
                 (stop["result"]["status"], stop["result"]["bodyBase64"]), (302, _b64("moo"))
             )
-            follow = await self.ask(
-                client, "http/request", {"method": "GET", "url": f"{base}/redir", "requestId": "b"}
-            )
+            follow = await getRedir("b")
             self.assertEqual(follow["result"]["status"], 200)
             self.assertEqual(
-                (
-                    await self.ask(
-                        client,
-                        "http/request",
-                        {
-                            "method": "GET",
-                            "url": f"{base}/redir",
-                            "requestId": "c",
-                            "redirectPolicy": "bogus",
-                        },
-                    )
-                )["error"],
+                (await getRedir("c", redirectPolicy="bogus"))["error"],
                 {"code": -32602, "message": "unknown variant `bogus`, expected `follow` or `stop`"},
             )
             self.assertEqual(
-                (
-                    await self.ask(
-                        client,
-                        "http/request",
-                        {
-                            "method": "GET",
-                            "url": f"{base}/redir",
-                            "requestId": "j",
-                            "redirectPolicy": None,
-                        },
-                    )
-                )["error"],
+                (await getRedir("j", redirectPolicy=None))["error"],
                 {"code": -32602, "message": "invalid type: null, expected string or map"},
             )
             echo = await self.ask(

@@ -15,9 +15,8 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SkipTest, TestCase
 
 from tests.logguard import GUARD
+from tests.support.relay import startTestCloud
 from twisted_exec.testing.executorproc import ExecutorProcess
-from twisted_exec.testing.registry import FakeRegistry
-from twisted_exec.testing.rendezvous import Rendezvous
 
 TOKEN = "tok-EXECSECRETS-registry-0123456789"
 API_KEY = "sk-EXECSECRETS-api-key-0123456789"
@@ -35,13 +34,7 @@ class ChildAndExecutorEnvironTests(TestCase):
             raise SkipTest("needs Linux /proc")
         GUARD.learn(TOKEN)
         GUARD.learn(API_KEY)
-        rendezvous = Rendezvous(reactor)
-        rendezvous.listen()
-        registry = FakeRegistry(TOKEN, rendezvous.executorUrl)
-        registry.listen(reactor)
-        self.addCleanup(registry.stopListening)
-        self.addCleanup(rendezvous.stopListening)
-        self.addCleanup(rendezvous.closeAll)
+        rendezvous, registry = startTestCloud(self, TOKEN)
         executor = ExecutorProcess(
             reactor,
             registry.baseUrl,

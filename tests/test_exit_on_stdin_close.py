@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import ensureDeferred
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
-from tests.test_twistd_cli import SOURCE_ROOT, TWISTD, _Collect, pluginInstalled
+from tests.support.children import ChildOutput
+from tests.support.twistd import pluginInstalled, spawnTwistd
 from twisted_exec.executor.stdin_watch import StdinWatch, wantedByEnvironment
 from twisted_exec.testing.wsclient import connectJsonRpc
 
@@ -62,25 +62,8 @@ class ExitOnStdinCloseTests(TestCase):
         if not pluginInstalled():
             raise SkipTest("the codex-executor twistd plugin is not installed (pip install .)")
 
-    def spawn(self, *args: str) -> tuple[Any, _Collect]:
-        proto = _Collect()
-        cwd = os.path.abspath(self.mktemp())
-        os.makedirs(cwd)
-        transport = reactor.spawnProcess(
-            proto,
-            sys.executable,
-            [sys.executable, "-c", TWISTD, "-n", "--pidfile=", "codex-executor", *args],
-            env={"PATH": os.environ["PATH"], "PYTHONPATH": SOURCE_ROOT},
-            path=cwd,
-        )
-
-        def stop() -> Any:
-            if not proto.ended.called:
-                transport.signalProcess("KILL")
-            return proto.ended
-
-        self.addCleanup(stop)
-        return transport, proto
+    def spawn(self, *args: str) -> tuple[Any, ChildOutput]:
+        return spawnTwistd(self, "codex-executor", *args)
 
     def test_closingStdinEndsTheExecutor(self) -> Any:
         async def go() -> None:

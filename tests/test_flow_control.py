@@ -11,16 +11,18 @@ import base64
 import hashlib
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.internet.task import Clock, LoopingCall
+from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
-from zope.interface import implementer
 
+from tests.support.fakes import PathOnlyFilesystem, StubResources
+from tests.support.local import serveOnLoopback
+from tests.support.waiting import pollUntil
 from twisted_exec.compat.params import ExecParams
-from twisted_exec.executor.core.interfaces import ISessionResources
 from twisted_exec.executor.core.processor import ExecProcessor
 from twisted_exec.executor.core.session import SessionRegistry
 from twisted_exec.executor.methods import buildRegistry
@@ -46,16 +48,14 @@ def patternBlock(index: int) -> bytes:
     return index.to_bytes(4, "big") * 16384
 
 
-@implementer(ISessionResources)
-class FakeResources:
+class FakeResources(StubResources):
+    """No processes, no HTTP: records the pauses and resumes the processor forwards."""
+
     def __init__(self, session: Any) -> None:
+        super().__init__(session)
         self.processes = None
         self.http = None
         self.calls: list[str] = []
-        self.closed = False
-
-    def close(self) -> None:
-        self.closed = True
 
     def pauseProducing(self) -> None:
         self.calls.append("pause")
@@ -70,7 +70,7 @@ class ProcessorFlowControlTests(TestCase):
     def setUp(self) -> None:
         self.clock = Clock()
         self.registry = SessionRegistry(self.clock, FakeResources, ttl=10.0)
-        self.filesystem = _FakeFilesystem()
+        self.filesystem = PathOnlyFilesystem()
         self.processor = ExecProcessor(
             self.registry, self.filesystem, "ctx", methods=buildRegistry()
         )
@@ -114,11 +114,6 @@ class ProcessorFlowControlTests(TestCase):
         self.assertEqual(resources.calls, ["pause"])
 
 
-class _FakeFilesystem:
-    def getMetadata(self, p: Any, withSize: bool = False) -> dict[str, Any]:
-        return {"path": p.path}
-
-
 def _execParams(processId: str, argv: list[str]) -> ExecParams:
     return ExecParams(
         processId=processId,
@@ -157,17 +152,7 @@ class ProcessTablePauseTests(TestCase):
 
     def poll(self, predicate: Any) -> Deferred[None]:
         """Bounded poll of state that produces no notification."""
-        done: Deferred[None] = Deferred()
-
-        def check() -> None:
-            if predicate() and not done.called:
-                loop.stop()
-                done.callback(None)
-
-        loop = LoopingCall(check)
-        loop.clock = reactor
-        loop.start(0.01)
-        return done.addTimeout(20, reactor)
+        return pollUntil(predicate, 0.01, 20)
 
     def test_startedWhilePausedReadsNothingUntilResumed(self) -> Any:
         async def go() -> None:
@@ -207,13 +192,7 @@ class SlowReaderTests(TestCase):
     timeout = TIMEOUT
 
     def setUp(self) -> None:
-        self.top = ExecutorService(reactor, ttl=10.0)
-        self.local = LocalWebSocketService(
-            reactor, self.top.executor.processorFactory, "ws://127.0.0.1:0"
-        )
-        self.local.setServiceParent(self.top)
-        self.top.startService()
-        self.addCleanup(self.top.stopService)
+        self.top, self.local = serveOnLoopback(self)
 
     def test_slowReaderBoundsExecutorBuffer(self) -> Any:
         blocks = 320  # 20 MiB
@@ -246,16 +225,7 @@ class SlowReaderTests(TestCase):
             table = session.resources.processes
 
             # Wait until the executor paused the child and its output stopped moving.
-            progress: list[int] = []
-
-            def stalled() -> bool:
-                entry = table._entries.get("flood")
-                if entry is None or not table.paused:
-                    return False
-                progress.append(entry.buffer.lastSeq)
-                return len(progress) >= 20 and progress[-1] == progress[-20]
-
-            await _poll(stalled, 0.01)
+            await _poll(_pausedAndStalled(table, "flood"), 0.01)
             entry = table._entries["flood"]
             self.assertFalse(entry.isReaped, "the child finished: it was never held back")
             self.assertLess(peak[0], BOUND)
@@ -326,16 +296,7 @@ class StalledPeerShutdownTests(TestCase):
             )
             (server,) = local.factory.connections
             table = next(iter(top.executor.registry._sessions.values())).resources.processes
-            progress: list[int] = []
-
-            def stalled() -> bool:
-                entry = table._entries.get("yes")
-                if entry is None or not table.paused:
-                    return False
-                progress.append(entry.buffer.lastSeq)
-                return len(progress) >= 20 and progress[-1] == progress[-20]
-
-            await _poll(stalled, 0.01)
+            await _poll(_pausedAndStalled(table, "yes"), 0.01)
             began = reactor.seconds()  # type: ignore[attr-defined]
             await top.stopService()
             # Whether the kernel still took the close frame or we aborted after closeTimeout
@@ -351,14 +312,19 @@ class StalledPeerShutdownTests(TestCase):
 
 
 def _poll(predicate: Any, interval: float) -> Deferred[None]:
-    done: Deferred[None] = Deferred()
+    return pollUntil(predicate, interval, 30)
 
-    def check() -> None:
-        if predicate() and not done.called:
-            loop.stop()
-            done.callback(None)
 
-    loop = LoopingCall(check)
-    loop.clock = reactor
-    loop.start(interval)
-    return done.addTimeout(30, reactor)
+def _pausedAndStalled(table: Any, processId: str) -> Callable[[], bool]:
+    """A predicate: the executor paused ``processId`` and its output stopped moving (the same
+    last sequence number over 20 checks)."""
+    progress: list[int] = []
+
+    def stalled() -> bool:
+        entry = table._entries.get(processId)
+        if entry is None or not table.paused:
+            return False
+        progress.append(entry.buffer.lastSeq)
+        return len(progress) >= 20 and progress[-1] == progress[-20]
+
+    return stalled

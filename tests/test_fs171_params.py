@@ -6,6 +6,7 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.support.fs171 import WALK_OPTIONS
 from twisted_exec.compat import fsparams171 as p
 from twisted_exec.compat import params171, serde
 from twisted_exec.wire.errors import RpcError
@@ -183,13 +184,7 @@ class StructTests(SynchronousTestCase):
 
     def test_walk(self) -> None:
         cls = p.FsWalkParams
-        options = {
-            "maxDepth": 10,
-            "maxDirectories": 100,
-            "maxEntries": 1000,
-            "followDirectorySymlinks": False,
-            "pruneHiddenDirectories": False,
-        }
+        options = dict(WALK_OPTIONS)
         for name in ("maxDepth", "maxDirectories", "maxEntries", "followDirectorySymlinks"):
             partial = {k: v for k, v in options.items() if k != name}
             self.assertEqual(error(cls, {"path": U, "options": partial}), f"missing field `{name}`")

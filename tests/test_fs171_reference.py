@@ -10,49 +10,20 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
-from twisted.internet.protocol import ProcessProtocol
-from twisted.python.failure import Failure
-from twisted.trial.unittest import SkipTest, TestCase
+from twisted.trial.unittest import TestCase
 
-from tests.test_codex_cli_e2e_v171 import NOT_FOUND, findCodex171
-from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
+from tests.support.fs171 import WALK_OPTIONS
+from tests.support.local import serveOnLoopback
+from tests.support.reference import listeningReference
 from twisted_exec.testing.wsclient import JsonRpcClient, connectJsonRpc
 
 WAIT = 20.0
-
-
-def reference171() -> str:
-    found = findCodex171()
-    if found is None:
-        raise SkipTest(NOT_FOUND)
-    return str(found)
-
-
-class _Announced(ProcessProtocol):
-    """The reference's process: its announced ``ws://`` URL, and when it ended."""
-
-    def __init__(self) -> None:
-        self.url: Deferred[str] = Deferred()
-        self.ended: Deferred[None] = Deferred()
-        self._out = b""
-
-    def outReceived(self, data: bytes) -> None:
-        self._out += data
-        found = re.search(rb"ws://127\.0\.0\.1:\d+", self._out)
-        if found and not self.url.called:
-            self.url.callback(found.group(0).decode())
-
-    def processEnded(self, reason: Failure) -> None:
-        if not self.url.called:
-            self.url.errback(RuntimeError(f"reference exited: {self._out!r}"))
-        self.ended.callback(None)
 
 
 def layout(root: str) -> None:
@@ -68,13 +39,7 @@ def layout(root: str) -> None:
     os.mkfifo(os.path.join(root, "fifo"))
 
 
-OPTIONS = {
-    "maxDepth": 10,
-    "maxDirectories": 100,
-    "maxEntries": 1000,
-    "followDirectorySymlinks": False,
-    "pruneHiddenDirectories": False,
-}
+OPTIONS = dict(WALK_OPTIONS)
 
 # (connection, method, params); "{D}" is the side's directory as a URI, "{P}" as a path.
 SCRIPT: list[tuple[int, str, Any]] = [
@@ -210,31 +175,10 @@ class ReferenceDifferentialTests(TestCase):
     timeout = 120
 
     async def startReference(self) -> str:
-        binary = reference171()
-        home = os.path.abspath(self.mktemp())  # under _trial_temp, not /tmp
-        os.makedirs(home)
-        proto = _Announced()
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "CODEX_HOME": home}
-        argv = [binary, "exec-server", "--listen", "ws://127.0.0.1:0"]
-        transport = reactor.spawnProcess(proto, binary, argv, env=env, path=home)
-
-        def stop() -> Deferred[None]:
-            if not proto.ended.called:
-                transport.signalProcess("KILL")
-            return proto.ended
-
-        self.addCleanup(stop)
-        proto.url.addTimeout(WAIT, reactor)
-        return await proto.url
+        return await listeningReference(self, timeout=WAIT)
 
     def startOurs(self) -> str:
-        top = ExecutorService(reactor, ttl=10.0)
-        local = LocalWebSocketService(
-            reactor, top.executor.processorFactory, "ws://127.0.0.1:0", announce=lambda _: None
-        )
-        local.setServiceParent(top)
-        top.startService()
-        self.addCleanup(top.stopService)
+        _, local = serveOnLoopback(self, announce=lambda _: None)
         assert local.url is not None
         return local.url
 

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.support.fs171 import WALK_OPTIONS
 from twisted_exec.compat.fsparams171 import WalkOptions
 from twisted_exec.executor.resources.fs_blocking import mapped
 from twisted_exec.executor.resources.fs_metadata import canonicalize, getMetadata171
@@ -32,13 +33,7 @@ def outcome(f: Any, *args: Any) -> Any:
 
 
 def options(**overrides: Any) -> WalkOptions:
-    values: dict[str, Any] = {
-        "maxDepth": 10,
-        "maxDirectories": 100,
-        "maxEntries": 1000,
-        "followDirectorySymlinks": False,
-        "pruneHiddenDirectories": False,
-    }
+    values: dict[str, Any] = dict(WALK_OPTIONS)
     values.update(overrides)
     return WalkOptions(**values)
 

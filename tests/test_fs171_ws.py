@@ -16,7 +16,8 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
-from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
+from tests.support.fs171 import WALK_OPTIONS
+from tests.support.local import serveOnLoopback
 from twisted_exec.testing.wsclient import JsonRpcClient, connectJsonRpc
 
 TIMEOUT = 20
@@ -38,13 +39,7 @@ class Fs171WebSocketTests(TestCase):
     timeout = 60
 
     def setUp(self) -> None:
-        self.top = ExecutorService(reactor, ttl=10.0)
-        self.local = LocalWebSocketService(
-            reactor, self.top.executor.processorFactory, "ws://127.0.0.1:0", announce=lambda _: None
-        )
-        self.local.setServiceParent(self.top)
-        self.top.startService()
-        self.addCleanup(self.top.stopService)
+        self.top, self.local = serveOnLoopback(self, announce=lambda _: None)
         assert self.local.url is not None
         self.url: str = self.local.url
         self.dir = os.path.abspath(self.mktemp())
@@ -258,13 +253,7 @@ class Fs171WebSocketTests(TestCase):
         c = await self.client()
         os.makedirs(self.p("sub/deeper"))
         open(self.p("sub/deeper/f"), "w").close()
-        options = {
-            "maxDepth": 10,
-            "maxDirectories": 100,
-            "maxEntries": 1000,
-            "followDirectorySymlinks": False,
-            "pruneHiddenDirectories": False,
-        }
+        options = dict(WALK_OPTIONS)
         self.assertEqual(
             await self.raw(c, "fs/walk", {"path": uri(self.dir), "options": options}),
             {

@@ -16,10 +16,10 @@ from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 from zope.interface.verify import verifyObject
 
+from tests.support.relay import startRemoteExecutor, startRendezvous
 from tests.test_relay_demux import captureLogs
 from twisted_exec.executor.executor import Executor
-from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
-from twisted_exec.executor.transports.relay.service import RemoteExecutorService, makeRemoteService
+from twisted_exec.executor.transports.relay.service import RemoteExecutorService
 from twisted_exec.harness import (
     AuthenticationError,
     CallError,
@@ -32,7 +32,6 @@ from twisted_exec.harness import (
     connectHarness,
     listExecutors,
 )
-from twisted_exec.rendezvous import RendezvousServer, RendezvousService
 from twisted_exec.rendezvous.auth import TokenSet
 from twisted_exec.rendezvous.interfaces import IRelayPeer
 from twisted_exec.wire.reasons import EXECUTOR_DISCONNECTED
@@ -50,24 +49,16 @@ class FullLoop:
 
     def __init__(self, test: TestCase) -> None:
         self.test = test
-        self.server = RendezvousServer(reactor, TokenSet([TOKEN]))
-        self.service = RendezvousService(reactor, self.server, "http://127.0.0.1:0")
-        self.service.startService()
-        test.addCleanup(self.service.stopService)
-        assert self.service.url is not None
-        self.url: str = self.service.url
+        self.server, self.service, self.url = startRendezvous(test, TokenSet([TOKEN]))
 
     def startExecutor(
         self, executorId: str = "box", name: str | None = None
     ) -> tuple[RemoteExecutorService, Executor]:
         executor = Executor(reactor)
-        config = RemoteConfig.fromInputs(self.url, executorId, name, environ={TOKEN_ENV: TOKEN})
-        service = makeRemoteService(
-            reactor, executor.processorFactory, config, retryPolicy=lambda attempt: 0.05
-        )
-        service.startService()
         self.test.addCleanup(executor.shutdown)
-        self.test.addCleanup(lambda: service.stopService() if service.running else None)
+        service = startRemoteExecutor(
+            self.test, executor, self.url, executorId, TOKEN, name, retryPolicy=lambda attempt: 0.05
+        )
         return service, executor
 
     async def harness(self, executorId: str = "box", token: str = TOKEN) -> HarnessConnection:
@@ -331,23 +322,13 @@ class TestRendezvousHarnessRouteTests(TestCase):
     timeout = 30
 
     async def test_harnessClientThroughTheTestRendezvous(self) -> None:
-        from twisted_exec.testing.registry import FakeRegistry
-        from twisted_exec.testing.rendezvous import Rendezvous
+        from tests.support.relay import startRemoteExecutor, startTestCloud
 
         captureLogs(self)
-        rendezvous = Rendezvous(reactor)
-        rendezvous.listen()
-        registry = FakeRegistry(TOKEN, rendezvous.executorUrl)
-        registry.listen(reactor)
-        self.addCleanup(rendezvous.stopListening)
-        self.addCleanup(registry.stopListening)
-        self.addCleanup(rendezvous.closeAll)
+        rendezvous, registry = startTestCloud(self, TOKEN)
         executor = Executor(reactor)
         self.addCleanup(executor.shutdown)
-        config = RemoteConfig.fromInputs(registry.baseUrl, "tbox", environ={TOKEN_ENV: TOKEN})
-        service = makeRemoteService(reactor, executor.processorFactory, config)
-        service.startService()
-        self.addCleanup(service.stopService)
+        startRemoteExecutor(self, executor, registry.baseUrl, "tbox", TOKEN)
         connection = await bounded(rendezvous.waitForConnection(1))
         harness = await bounded(connectHarness(reactor, rendezvous.httpUrl, "tbox", None))
         self.addCleanup(harness.close)

@@ -16,11 +16,10 @@ from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import implementer
 
 from tests.helpers import RecordingSink
+from tests.support.fakes import StubFilesystem, StubResources
 from twisted_exec.executor.core.dialect import Dialect
-from twisted_exec.executor.core.interfaces import IHttpRequester, IProcessTable, ISessionResources
 from twisted_exec.executor.core.processor import ExecProcessor
 from twisted_exec.executor.core.session import SessionRegistry
 from twisted_exec.executor.methods import buildRegistry
@@ -60,78 +59,9 @@ DECODERS = [
 methods = st.sampled_from([*NAMES, "initialized", "no/such", "", "process/Start"])
 
 
-@implementer(IProcessTable)
-class _FakeProcesses:
-    def start(self, p: Any, dialect: Any = None) -> dict[str, Any]:
-        return {"processId": p.processId}
-
-    def interrupt(self, processId: str) -> None:
-        pass
-
-    def read(self, p: Any, dialect: Any = None) -> dict[str, Any]:
-        return {"chunks": [], "nextSeq": 1, "exited": False, "exitCode": None, "closed": False}
-
-    def write(self, p: Any, writeId: Any = None) -> dict[str, Any]:
-        return {"status": "accepted"}
-
-    def terminate(self, p: Any) -> dict[str, Any]:
-        return {"running": False}
-
-    def closeStdin(self, p: Any) -> dict[str, Any]:
-        return {}
-
-    def resize(self, p: Any) -> dict[str, Any]:
-        return {}
-
-    def pauseAll(self) -> None:
-        pass
-
-    def resumeAll(self) -> None:
-        pass
-
-    def killAll(self) -> None:
-        pass
-
-
-@implementer(IHttpRequester)
-class _FakeHttp:
-    def request(self, p: Any) -> dict[str, Any]:
-        return {"status": 200, "headers": [], "body": None}
-
-    def cancelAll(self) -> None:
-        pass
-
-    def pauseProducing(self) -> None:
-        pass
-
-    def resumeProducing(self) -> None:
-        pass
-
-
-@implementer(ISessionResources)
-class _FakeResources:
-    def __init__(self, session: Any) -> None:
-        self.processes = _FakeProcesses()
-        self.http = _FakeHttp()
-
-    def close(self) -> None:
-        pass
-
-    def pauseProducing(self) -> None:
-        pass
-
-    def resumeProducing(self) -> None:
-        pass
-
-
-class _FakeFilesystem:
-    def __getattr__(self, name: str) -> Any:
-        return lambda p, **options: {}
-
-
 def newProcessor(context: str | None = "ctx") -> tuple[ExecProcessor, RecordingSink]:
-    registry = SessionRegistry(Clock(), _FakeResources, ttl=10.0)
-    processor = ExecProcessor(registry, _FakeFilesystem(), context, methods=REGISTRY)
+    registry = SessionRegistry(Clock(), StubResources, ttl=10.0)
+    processor = ExecProcessor(registry, StubFilesystem(), context, methods=REGISTRY)
     sink = RecordingSink()
     processor.makeConnection(sink)
     return processor, sink

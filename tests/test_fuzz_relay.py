@@ -18,7 +18,8 @@ from treq.testing import StubTreq
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.test_fuzz_envelope import FUZZ, _FailureWatch, _FakeFilesystem, _FakeResources
+from tests.support.fakes import StubFilesystem, StubResources
+from tests.test_fuzz_envelope import FUZZ, _FailureWatch
 from tests.test_relay_connector import TOKEN, _Endpoints, _TimedRegistry, stopOnClock
 from tests.test_relay_protocol import serverFrame
 from twisted_exec.executor.core.processor import ExecProcessorFactory
@@ -48,10 +49,10 @@ class _Harness:
     """A demux with real processors (over fake resources) and a decoded view of what it sends."""
 
     def __init__(self) -> None:
-        registry = SessionRegistry(Clock(), _FakeResources, ttl=10.0)
+        registry = SessionRegistry(Clock(), StubResources, ttl=10.0)
         self.sent: list[bytes] = []
         self.demux = RelayDemux(
-            ExecProcessorFactory(registry, _FakeFilesystem(), methods=buildRegistry()),
+            ExecProcessorFactory(registry, StubFilesystem(), methods=buildRegistry()),
             self.sent.append,
             maxStreams=8,
         )
@@ -122,8 +123,8 @@ class WebsocketFuzzTests(SynchronousTestCase):
         service = makeRemoteService(
             clock,
             ExecProcessorFactory(
-                SessionRegistry(clock, _FakeResources, 10.0),
-                _FakeFilesystem(),
+                SessionRegistry(clock, StubResources, 10.0),
+                StubFilesystem(),
                 methods=buildRegistry(),
             ),
             config,

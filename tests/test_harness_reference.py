@@ -14,9 +14,9 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ProcessProtocol
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SkipTest, TestCase
+from twisted.trial.unittest import TestCase
 
-from tests.test_codex_cli_e2e import CANDIDATE_BINARIES, NOT_FOUND
+from tests.support.reference import binary131
 from tests.test_full_loop import TOKEN, FullLoop, bounded
 from twisted_exec.harness import CallError, StreamError
 from twisted_exec.wire.reasons import EXECUTOR_DISCONNECTED
@@ -35,18 +35,11 @@ class _Reference(ProcessProtocol):
             self.ended.callback(None)
 
 
-def referenceBinary() -> str:
-    for candidate in CANDIDATE_BINARIES:
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    raise SkipTest(NOT_FOUND)
-
-
 class HarnessAgainstReferenceTests(TestCase):
     timeout = 60
 
     async def test_referenceExecutorThroughOurRendezvous(self) -> None:
-        binary = referenceBinary()
+        binary = binary131()
         loop = FullLoop(self)
         codexHome = os.path.abspath(self.mktemp())  # under _trial_temp, not /tmp
         os.makedirs(codexHome)

@@ -6,8 +6,8 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
+from tests.support.fakes import StubHttp, StubProcesses, StubResources
 from tests.test_flow_control import FakeResources as FlowFakeResources
-from tests.test_fuzz_envelope import _FakeHttp, _FakeProcesses, _FakeResources
 from tests.test_processor import FakeProcesses, FakeResources
 from twisted_exec.executor.core.interfaces import (
     IHttpRequester,
@@ -39,7 +39,7 @@ class InterfaceTests(SynchronousTestCase):
         session = Session("s")
         self.assertTrue(verifyObject(IProcessTable, FakeProcesses()))
         self.assertTrue(verifyObject(ISessionResources, FakeResources(session)))
-        self.assertTrue(verifyObject(IProcessTable, _FakeProcesses()))
-        self.assertTrue(verifyObject(IHttpRequester, _FakeHttp()))
-        self.assertTrue(verifyObject(ISessionResources, _FakeResources(session)))
+        self.assertTrue(verifyObject(IProcessTable, StubProcesses()))
+        self.assertTrue(verifyObject(IHttpRequester, StubHttp()))
+        self.assertTrue(verifyObject(ISessionResources, StubResources(session)))
         self.assertTrue(verifyObject(ISessionResources, FlowFakeResources(session)))

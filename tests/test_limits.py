@@ -13,6 +13,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python import usage
 from twisted.trial.unittest import TestCase
 
+from tests.support.local import serveOnLoopback
 from tests.test_processes import ProcessTestCase, execParams
 from tests.test_relay_demux import EchoFactory, captureLogs, request
 from twisted_exec.compat.params import ReadParams, TerminateParams, WriteParams
@@ -234,13 +235,7 @@ class LocalMessageSizeTests(TestCase):
     timeout = 30
 
     async def test_oversizedMessageClosesWith1009(self) -> None:
-        top = ExecutorService(reactor)
-        local = LocalWebSocketService(
-            reactor, top.executor.processorFactory, "ws://127.0.0.1:0", maxMessageBytes=1024
-        )
-        local.setServiceParent(top)
-        top.startService()
-        self.addCleanup(top.stopService)
+        _, local = serveOnLoopback(self, ExecutorService(reactor), maxMessageBytes=1024)
         assert local.url is not None
         client = await connectJsonRpc(reactor, local.url)
         await client.handshake()
@@ -308,7 +303,7 @@ class QueueLimitTests(TestCase):
         from twisted.internet.task import Clock
 
         from tests.helpers import RecordingSink
-        from tests.test_fuzz_envelope import _FakeResources
+        from tests.support.fakes import StubResources
         from twisted_exec.executor.core.processor import ExecProcessor
         from twisted_exec.executor.core.session import SessionRegistry
 
@@ -321,7 +316,7 @@ class QueueLimitTests(TestCase):
                 return d
 
         logs = captureLogs(self)
-        registry = SessionRegistry(Clock(), _FakeResources, ttl=10.0)
+        registry = SessionRegistry(Clock(), StubResources, ttl=10.0)
         processor = ExecProcessor(
             registry, SlowFilesystem(), "ctx", maxQueued=3, methods=buildRegistry()
         )

@@ -15,6 +15,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.trial.unittest import TestCase
 
+from tests.support.local import serveOnLoopback
 from twisted_exec.executor.options import ExecutorOptions, makeService
 from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
 from twisted_exec.net.wsauth_config import CapabilityToken, SignedBearerToken
@@ -28,13 +29,7 @@ SECRET = b"s" * 40
 
 class _Listener:
     def __init__(self, case: TestCase, auth: Any = None, listen: str = "ws://127.0.0.1:0") -> None:
-        self.top = ExecutorService(reactor, ttl=10.0)
-        self.local = LocalWebSocketService(
-            reactor, self.top.executor.processorFactory, listen, auth=auth
-        )
-        self.local.setServiceParent(self.top)
-        self.top.startService()
-        case.addCleanup(self.top.stopService)
+        self.top, self.local = serveOnLoopback(case, listen=listen, auth=auth)
         assert self.local.url is not None
         self.url = self.local.url
         self.host, port = self.url[len("ws://") :].rsplit(":", 1)

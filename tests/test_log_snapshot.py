@@ -26,8 +26,8 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, TestCase
 from twisted.web.client import Agent
 
+from tests.support.twistd import SOURCE_ROOT, TWISTD, pluginInstalled
 from tests.test_full_loop import TOKEN, FullLoop, bounded
-from tests.test_twistd_cli import SOURCE_ROOT, TWISTD, pluginInstalled
 from twisted_exec.net.quietweb import QuietConnectionPool
 from twisted_exec.rendezvous.websocket import ExecutorLink
 

@@ -11,11 +11,10 @@ from typing import Any
 
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import implementer
 
 from tests.helpers import RecordingSink
+from tests.support.fakes import StubResources
 from twisted_exec.executor.core.dialect import Dialect
-from twisted_exec.executor.core.interfaces import ISessionResources
 from twisted_exec.executor.core.processor import ExecProcessor
 from twisted_exec.executor.core.session import SessionRegistry
 from twisted_exec.executor.methods import (
@@ -138,20 +137,11 @@ class RegistryTests(SynchronousTestCase):
             self.assertFalse(caps[name], name)
 
 
-@implementer(ISessionResources)
-class _Resources:
+class _Resources(StubResources):
     def __init__(self, session: Any) -> None:
-        self.processes: Any = None
-        self.http: Any = None
-
-    def close(self) -> None:
-        pass
-
-    def pauseProducing(self) -> None:
-        pass
-
-    def resumeProducing(self) -> None:
-        pass
+        super().__init__(session)
+        self.processes = None
+        self.http = None
 
 
 class _FileSystem:

@@ -17,16 +17,13 @@ from twisted.internet.defer import Deferred
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from tests.support.local import connectClient, serveExecutor
+from tests.support.relay import startRemoteExecutor, startRendezvous
 from twisted_exec.executor.executor import Executor
-from twisted_exec.executor.service import LocalWebSocketService
 from twisted_exec.executor.transports.relay.protocol import MAX_MESSAGE_BYTES
-from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
-from twisted_exec.executor.transports.relay.service import makeRemoteService
 from twisted_exec.harness import connectHarness
 from twisted_exec.net.nodelay import NoDelayMixin, setNoDelay
-from twisted_exec.rendezvous import RendezvousServer, RendezvousService
 from twisted_exec.rendezvous.auth import TokenSet
-from twisted_exec.testing.wsclient import connectJsonRpc
 
 TOKEN = "tok-NODELAY-s3cret"
 TIMEOUT = 15
@@ -59,13 +56,9 @@ class LocalListenerTests(OptionsReachProtocol, TestCase):
     async def test_bothEndsOfALocalWebsocket(self) -> None:
         executor = Executor(reactor)
         self.addCleanup(executor.shutdown)
-        service = LocalWebSocketService(reactor, executor.processorFactory, "ws://127.0.0.1:0")
-        service.privilegedStartService()
-        service.startService()
-        self.addCleanup(service.stopService)
+        service = serveExecutor(self, executor)
         assert service.url is not None
-        client = await bounded(Deferred.fromCoroutine(connectJsonRpc(reactor, service.url)))
-        self.addCleanup(client.abort)
+        client = await connectClient(self, service.url)
         await bounded(Deferred.fromCoroutine(client.handshake()))
         [server] = service.factory.connections
         live: Any = server
@@ -80,21 +73,14 @@ class RelayTests(OptionsReachProtocol, TestCase):
     timeout = 30
 
     async def test_relayRendezvousAndHarness(self) -> None:
-        server = RendezvousServer(reactor, TokenSet([TOKEN]))
-        rendezvous = RendezvousService(reactor, server, "http://127.0.0.1:0")
-        rendezvous.startService()
-        self.addCleanup(rendezvous.stopService)
-        assert rendezvous.url is not None
+        server, _, url = startRendezvous(self, TokenSet([TOKEN]))
         executor = Executor(reactor)
         self.addCleanup(executor.shutdown)
-        config = RemoteConfig.fromInputs(rendezvous.url, "box", environ={TOKEN_ENV: TOKEN})
-        remote = makeRemoteService(
-            reactor, executor.processorFactory, config, retryPolicy=lambda attempt: 0.05
+        remote = startRemoteExecutor(
+            self, executor, url, "box", TOKEN, retryPolicy=lambda attempt: 0.05
         )
-        remote.startService()
-        self.addCleanup(lambda: remote.stopService() if remote.running else None)
         await bounded(server.router.waitForExecutor("box", 1))
-        harness = await bounded(connectHarness(reactor, rendezvous.url, "box", TOKEN))
+        harness = await bounded(connectHarness(reactor, url, "box", TOKEN))
         self.addCleanup(harness.close)
         session = await bounded(harness.openSession())
         await bounded(session.getMetadata("/"))

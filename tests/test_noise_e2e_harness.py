@@ -16,10 +16,10 @@ from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
-from twisted.internet.protocol import ProcessProtocol
-from twisted.python.failure import Failure
-from twisted.trial.unittest import SkipTest, TestCase
+from twisted.trial.unittest import TestCase
 
+from tests.support.children import ChildOutput, spawnChild
+from tests.support.reference import codexHome, spawnReference
 from twisted_exec.executor.executor import Executor
 from twisted_exec.executor.transports.relay.environment_registry import EnvironmentConfig
 from twisted_exec.executor.transports.relay.environment_service import EnvironmentExecutorService
@@ -32,34 +32,8 @@ HARNESS_TOKEN = "sk-noise-e2e-harness"
 COMMAND_MARK = b"noise-e2e-ppid="
 
 
-def binary171() -> str:
-    for candidate in (
-        Path(os.environ.get("CODEX_171_BIN", ROOT / "vendor/codex-0.171.0/codex")),
-        Path("/work/main/vendor/codex-0.171.0/codex"),
-    ):
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    raise SkipTest("Codex CLI 0.171.0 not found; run scripts/fetch_codex.sh")
-
-
 def bounded(d: Deferred[Any], seconds: float = 30.0) -> Deferred[Any]:
     return d.addTimeout(seconds, reactor)
-
-
-class _Collect(ProcessProtocol):
-    def __init__(self) -> None:
-        self.out = b""
-        self.err = b""
-        self.ended: Deferred[int] = Deferred()
-
-    def outReceived(self, data: bytes) -> None:
-        self.out += data
-
-    def errReceived(self, data: bytes) -> None:
-        self.err += data
-
-    def processEnded(self, reason: Failure) -> None:
-        self.ended.callback(getattr(reason.value, "exitCode", -1))
 
 
 class NoiseHarnessEndToEndTests(TestCase):
@@ -70,23 +44,12 @@ class NoiseHarnessEndToEndTests(TestCase):
         self.rendezvous = EnvironmentRendezvous(reactor, [EXECUTOR_TOKEN, HARNESS_TOKEN])
         self.url = self.rendezvous.listen()
         self.addCleanup(self.rendezvous.stop)
-        self.home = os.path.abspath(self.mktemp())
-        os.makedirs(self.home)
+        self.home = codexHome(self)
 
     def startReference(self, environmentId: str) -> int:
-        binary = binary171()
-        proto = _Collect()
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": self.home}
-        env.update(CODEX_HOME=self.home, CODEX_API_KEY=EXECUTOR_TOKEN)
-        argv = [binary, "exec-server", "--remote", self.url, "--environment-id", environmentId]
-        transport = reactor.spawnProcess(proto, binary, argv, env=env, path=self.home)
-
-        def stop() -> Deferred[int]:
-            if not proto.ended.called:
-                transport.signalProcess("KILL")
-            return proto.ended
-
-        self.addCleanup(stop)
+        argv = ["--remote", self.url, "--environment-id", environmentId]
+        env = {"CODEX_API_KEY": EXECUTOR_TOKEN}
+        transport = spawnReference(self, ChildOutput(), self.home, *argv, env=env)
         pid: int = transport.pid
         return pid
 
@@ -101,17 +64,22 @@ class NoiseHarnessEndToEndTests(TestCase):
         self.addCleanup(lambda: service.stopService() if service.running else None)
         return os.getpid()
 
-    async def codexExec(self, environmentId: str) -> tuple[bytes, int]:
-        proto = _Collect()
+    async def codexExecNoise(self, environmentId: str, *command: str) -> tuple[ChildOutput, int]:
+        """``codex-exec --noise -e ENV COMMAND...`` until it ends (bounded): it and its code."""
+        proto = ChildOutput()
         argv = [sys.executable, "-m", "twisted_exec.cli", "--rendezvous", self.url, "--noise"]
-        argv += ["-e", environmentId, "run", "--", "/bin/sh", "-c"]
-        argv += [f"printf '{COMMAND_MARK.decode()}%s\\n' $PPID; exit 7"]
+        argv += ["-e", environmentId, *command]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT)}
         env["CODEX_RENDEZVOUS_TOKEN"] = HARNESS_TOKEN
-        reactor.spawnProcess(proto, sys.executable, argv, env=env, path=self.home)
-        code = await bounded(proto.ended, 60)
-        self.assertEqual(code, 7, proto.err)
-        return proto.out, code
+        spawnChild(self, proto, argv, env, path=self.home)
+        code: int = await bounded(proto.ended, 60)
+        return proto, code
+
+    async def codexExec(self, environmentId: str) -> tuple[bytes, int]:
+        script = f"printf '{COMMAND_MARK.decode()}%s\\n' $PPID; exit 7"
+        proto, code = await self.codexExecNoise(environmentId, "run", "--", "/bin/sh", "-c", script)
+        self.assertEqual(code, 7, proto.stderr)
+        return proto.stdout, code
 
     def assertNoPlaintext(self) -> None:
         capture = self.rendezvous.capture
@@ -141,14 +109,9 @@ class NoiseHarnessEndToEndTests(TestCase):
             (["cat", str(target)], b"hello over noise\n"),
             (["ls", self.home], b"hello.txt"),
         ):
-            proto = _Collect()
-            argv = [sys.executable, "-m", "twisted_exec.cli", "--rendezvous", self.url]
-            argv += ["--noise", "-e", "fs-env", *command]
-            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT)}
-            env["CODEX_RENDEZVOUS_TOKEN"] = HARNESS_TOKEN
-            reactor.spawnProcess(proto, sys.executable, argv, env=env, path=self.home)
-            self.assertEqual(await bounded(proto.ended, 60), 0, proto.err)
-            self.assertIn(expected, proto.out)
+            proto, code = await self.codexExecNoise("fs-env", *command)
+            self.assertEqual(code, 0, proto.stderr)
+            self.assertIn(expected, proto.stdout)
         self.assertNoPlaintext()
 
     async def test_libraryAgainstReference(self) -> None:

@@ -19,10 +19,11 @@ from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
-from twisted.internet.protocol import ProcessProtocol
-from twisted.python.failure import Failure
-from twisted.trial.unittest import SkipTest, TestCase
+from twisted.internet.interfaces import IProcessTransport
+from twisted.trial.unittest import TestCase
 
+from tests.support.children import ChildOutput, spawnChild
+from tests.support.reference import binary171, codexHome, spawnReference
 from twisted_exec.executor.transports.relay.environment_registry import EnvironmentConfig
 from twisted_exec.executor.transports.relay.environment_service import EnvironmentExecutorService
 from twisted_exec.harness.noise_stream import ConnectBundle, NoiseHarnessStream
@@ -32,18 +33,6 @@ from twisted_exec.wire.frames import encodeHandshake
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 20.0
-
-
-def binary171() -> str:
-    given = os.environ.get("CODEX_171_BIN")
-    for candidate in (
-        Path(given) if given else None,
-        ROOT / "vendor/codex-0.171.0/codex",
-        Path("/work/main/vendor/codex-0.171.0/codex"),
-    ):
-        if candidate is not None and candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    raise SkipTest("Codex 0.171.0 binary not found; run scripts/fetch_codex.sh")
 
 
 def bounded(d: Deferred[Any], timeout: float = TIMEOUT) -> Deferred[Any]:
@@ -82,39 +71,53 @@ async def rpc(ws: Any, stream: NoiseHarnessStream, message: dict[str, Any]) -> l
     return seen
 
 
-class _Proc(ProcessProtocol):
-    def __init__(self) -> None:
-        self.ended: Deferred[None] = Deferred()
-        self.stderr = b""
+def ppidCommand(home: str) -> dict[str, Any]:
+    """0.171 ``process/start`` params of a command that prints its parent's pid (the executor's)."""
+    return {
+        "processId": "p1",
+        "argv": ["/bin/sh", "-c", "echo ppid=$PPID"],
+        "cwd": Path(home).as_uri(),
+        "env": {},
+        "tty": False,
+        "pipeStdin": False,
+        "arg0": None,
+        "sandbox": None,
+    }
 
-    def errReceived(self, data: bytes) -> None:
-        self.stderr += data
 
-    def processEnded(self, reason: Failure) -> None:
-        self.ended.callback(None)
+def startReferenceBehind(case: TestCase) -> tuple[NoiseCloud, str, IProcessTransport]:
+    """A NoiseCloud and the 0.171 reference registered with it as environment ``e1``."""
+    binary171()  # skip before listening when the binary is absent
+    cloud = NoiseCloud(reactor)
+    case.addCleanup(cloud.listening.stopListening)
+    home = codexHome(case)
+    argv = ["--remote", cloud.url, "--environment-id", "e1"]
+    transport = spawnReference(
+        case, ChildOutput(), home, *argv, env={"CODEX_API_KEY": "test-bearer"}
+    )
+    return cloud, home, transport
+
+
+def startOursBehind(case: TestCase, **options: Any) -> NoiseCloud:
+    """A NoiseCloud and our executor, in this process, registered with it as environment ``e1``."""
+    from twisted_exec.executor.executor import Executor
+
+    cloud = NoiseCloud(reactor)
+    case.addCleanup(cloud.listening.stopListening)
+    executor = Executor(reactor)
+    case.addCleanup(executor.shutdown)
+    config = EnvironmentConfig.fromInputs(cloud.url, "e1", environ={"CODEX_API_KEY": "tb"})
+    service = EnvironmentExecutorService(reactor, executor.processorFactory, config, **options)
+    service.startService()
+    case.addCleanup(lambda: service.stopService() if service.running else None)
+    return cloud
 
 
 class Reference171Tests(TestCase):
     timeout = 60
 
     async def test_handshakeAndJsonRpcWithReference(self) -> None:
-        binary = binary171()
-        cloud = NoiseCloud(reactor)
-        self.addCleanup(cloud.listening.stopListening)
-        home = os.path.abspath(self.mktemp())
-        os.makedirs(home)
-        proc = _Proc()
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "CODEX_HOME": home}
-        env["CODEX_API_KEY"] = "test-bearer"
-        argv = [binary, "exec-server", "--remote", cloud.url, "--environment-id", "e1"]
-        transport = reactor.spawnProcess(proc, binary, argv, env=env, path=home)
-
-        def stop() -> Deferred[None]:
-            if not proc.ended.called:
-                transport.signalProcess("KILL")
-            return proc.ended
-
-        self.addCleanup(stop)
+        cloud, home, transport = startReferenceBehind(self)
         ws = await bounded(cloud.executorConnected)
 
         # The register call: bearer, compact body, the suite's key shape.
@@ -154,20 +157,7 @@ class Reference171Tests(TestCase):
         ws.sendMessage(
             stream.encodeMessage(b'{"method":"initialized","params":{}}')[0], isBinary=True
         )
-        start = {
-            "id": 2,
-            "method": "process/start",
-            "params": {
-                "processId": "p1",
-                "argv": ["/bin/sh", "-c", "echo ppid=$PPID"],
-                "cwd": Path(home).as_uri(),
-                "env": {},
-                "tty": False,
-                "pipeStdin": False,
-                "arg0": None,
-                "sandbox": None,
-            },
-        }
+        start = {"id": 2, "method": "process/start", "params": ppidCommand(home)}
         messages = await rpc(ws, stream, start)
         while not any(m.get("method") == "process/closed" for m in messages):
             frame = await nextFrame(ws)
@@ -198,23 +188,7 @@ class HarnessLibraryTests(TestCase):
         return connection, session
 
     async def test_againstReference(self) -> None:
-        binary = binary171()
-        cloud = NoiseCloud(reactor)
-        self.addCleanup(cloud.listening.stopListening)
-        home = os.path.abspath(self.mktemp())
-        os.makedirs(home)
-        proc = _Proc()
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "CODEX_HOME": home}
-        env["CODEX_API_KEY"] = "test-bearer"
-        argv = [binary, "exec-server", "--remote", cloud.url, "--environment-id", "e1"]
-        transport = reactor.spawnProcess(proc, binary, argv, env=env, path=home)
-
-        def stop() -> Deferred[None]:
-            if not proc.ended.called:
-                transport.signalProcess("KILL")
-            return proc.ended
-
-        self.addCleanup(stop)
+        cloud, home, transport = startReferenceBehind(self)
         _, session = await self.runAgainst(cloud)
         outputs: list[bytes] = []
         closed: Deferred[None] = Deferred()
@@ -226,53 +200,14 @@ class HarnessLibraryTests(TestCase):
                 closed.callback(None)
 
         session.onNotification(onNote)
-        result = await bounded(
-            session.call(
-                "process/start",
-                {
-                    "processId": "p1",
-                    "argv": ["/bin/sh", "-c", "echo ppid=$PPID"],
-                    "cwd": Path(home).as_uri(),
-                    "env": {},
-                    "tty": False,
-                    "pipeStdin": False,
-                    "arg0": None,
-                    "sandbox": None,
-                },
-            )
-        )
+        result = await bounded(session.call("process/start", ppidCommand(home)))
         self.assertEqual(result["processId"], "p1")
         await bounded(closed)
         self.assertEqual(b"".join(outputs), f"ppid={transport.pid}\n".encode())
 
     async def test_againstOurs(self) -> None:
-        from twisted_exec.executor.executor import Executor
-
-        cloud = NoiseCloud(reactor)
-        self.addCleanup(cloud.listening.stopListening)
-        executor = Executor(reactor)
-        self.addCleanup(executor.shutdown)
-        config = EnvironmentConfig.fromInputs(cloud.url, "e1", environ={"CODEX_API_KEY": "tb"})
-        service = EnvironmentExecutorService(reactor, executor.processorFactory, config)
-        service.startService()
-        self.addCleanup(lambda: service.stopService() if service.running else None)
+        cloud = startOursBehind(self)
         await self.runAgainst(cloud)
-
-
-class _Collect(ProcessProtocol):
-    def __init__(self) -> None:
-        self.out = b""
-        self.err = b""
-        self.ended: Deferred[int] = Deferred()
-
-    def outReceived(self, data: bytes) -> None:
-        self.out += data
-
-    def errReceived(self, data: bytes) -> None:
-        self.err += data
-
-    def processEnded(self, reason: Failure) -> None:
-        self.ended.callback(getattr(reason.value, "exitCode", -1))
 
 
 class CodexExecNoiseTests(TestCase):
@@ -283,25 +218,16 @@ class CodexExecNoiseTests(TestCase):
     async def test_runOverNoise(self) -> None:
         import sys
 
-        from twisted_exec.executor.executor import Executor
-
-        cloud = NoiseCloud(reactor)
-        self.addCleanup(cloud.listening.stopListening)
-        executor = Executor(reactor)
-        self.addCleanup(executor.shutdown)
-        config = EnvironmentConfig.fromInputs(cloud.url, "e1", environ={"CODEX_API_KEY": "tb"})
-        service = EnvironmentExecutorService(reactor, executor.processorFactory, config)
-        service.startService()
-        self.addCleanup(lambda: service.stopService() if service.running else None)
+        cloud = startOursBehind(self)
         await bounded(cloud.executorConnected)
-        proto = _Collect()
+        proto = ChildOutput()
         argv = [sys.executable, "-m", "twisted_exec.cli", "--rendezvous", cloud.url]
         argv += ["--noise", "-e", "e1", "run", "--", "/bin/sh", "-c", "echo noise-ok; exit 4"]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT)}
         env["CODEX_RENDEZVOUS_TOKEN"] = "harness-bearer"
-        reactor.spawnProcess(proto, sys.executable, argv, env=env, path=str(ROOT))
+        spawnChild(self, proto, argv, env, path=str(ROOT))
         code = await bounded(proto.ended, 40)
-        self.assertEqual((proto.out, code), (b"noise-ok\n", 4), proto.err)
+        self.assertEqual((proto.stdout, code), (b"noise-ok\n", 4), proto.stderr)
         self.assertEqual(len(cloud.connects), 1)
         self.assertEqual(len(cloud.validations), 1)
 
@@ -312,16 +238,7 @@ class OursTests(TestCase):
     timeout = 30
 
     async def test_handshakeAndJsonRpcWithOurs(self) -> None:
-        from twisted_exec.executor.executor import Executor
-
-        cloud = NoiseCloud(reactor)
-        self.addCleanup(cloud.listening.stopListening)
-        executor = Executor(reactor)
-        self.addCleanup(executor.shutdown)
-        config = EnvironmentConfig.fromInputs(cloud.url, "e1", environ={"CODEX_API_KEY": "tb"})
-        service = EnvironmentExecutorService(reactor, executor.processorFactory, config)
-        service.startService()
-        self.addCleanup(lambda: service.stopService() if service.running else None)
+        cloud = startOursBehind(self)
         ws = await bounded(cloud.executorConnected)
         [(headers, _)] = cloud.registrations
         self.assertEqual(headers["authorization"], "Bearer tb")
@@ -341,18 +258,7 @@ class ReconnectTests(TestCase):
     timeout = 30
 
     async def test_reusesRegistrationThenRegistersAgainAfter4xx(self) -> None:
-        from twisted_exec.executor.executor import Executor
-
-        cloud = NoiseCloud(reactor)
-        self.addCleanup(cloud.listening.stopListening)
-        executor = Executor(reactor)
-        self.addCleanup(executor.shutdown)
-        config = EnvironmentConfig.fromInputs(cloud.url, "e1", environ={"CODEX_API_KEY": "tb"})
-        service = EnvironmentExecutorService(
-            reactor, executor.processorFactory, config, retryPolicy=lambda n: 0.05
-        )
-        service.startService()
-        self.addCleanup(lambda: service.stopService() if service.running else None)
+        cloud = startOursBehind(self, retryPolicy=lambda n: 0.05)
         ws = await bounded(cloud.executorConnected)
         firstKey = cloud.executorKey
 

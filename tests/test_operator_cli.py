@@ -18,8 +18,9 @@ from twisted.internet.protocol import ServerFactory
 from twisted.trial.unittest import SkipTest, TestCase
 from twisted.web.client import Agent
 
+from tests.support.children import ChildOutput
+from tests.support.twistd import SOURCE_ROOT, pluginInstalled, spawnTwistd
 from tests.test_full_loop import TOKEN, FullLoop, bounded
-from tests.test_twistd_cli import SOURCE_ROOT, TWISTD, _Collect, pluginInstalled
 from twisted_exec.executor.executor import Executor
 from twisted_exec.executor.service import LocalWebSocketService
 from twisted_exec.net.quietweb import QuietConnectionPool
@@ -44,30 +45,8 @@ class TwistdEntryPointTests(TestCase):
         if not pluginInstalled():
             raise SkipTest("the twistd plugins are not installed (pip install .)")
 
-    def spawn(self, *args: str) -> _Collect:
-        proto = _Collect()
-        env = {
-            "PATH": os.environ["PATH"],
-            "PYTHONPATH": SOURCE_ROOT,
-            "CODEX_RENDEZVOUS_TOKENS": TOKEN,
-        }
-        cwd = os.path.abspath(self.mktemp())
-        os.makedirs(cwd)
-        transport = reactor.spawnProcess(
-            proto,
-            sys.executable,
-            [sys.executable, "-c", TWISTD, "-n", "--pidfile=", *args],
-            env=env,
-            path=cwd,
-        )
-
-        def stop() -> Any:
-            if not proto.ended.called:
-                transport.signalProcess("KILL")
-            return proto.ended
-
-        self.addCleanup(stop)
-        return proto
+    def spawn(self, *args: str) -> ChildOutput:
+        return spawnTwistd(self, *args, env={"CODEX_RENDEZVOUS_TOKENS": TOKEN})[1]
 
     async def test_versionIsOursOnEveryEntryPoint(self) -> None:
         for plugin in ("codex-executor", "codex-rendezvous"):
@@ -107,15 +86,7 @@ class TwistdEntryPointTests(TestCase):
         """``/readyz`` probes and ``/metrics`` scrapes leave no access lines; SIGTERM exits 0."""
         import signal
 
-        proto = _Collect()
-        env = {"PATH": os.environ["PATH"], "PYTHONPATH": SOURCE_ROOT}
-        cwd = os.path.abspath(self.mktemp())
-        os.makedirs(cwd)
-        argv = [sys.executable, "-c", TWISTD, "-n", "--pidfile=", "codex-executor"]
-        transport = reactor.spawnProcess(
-            proto, sys.executable, [*argv, "--listen", "ws://127.0.0.1:0"], env=env, path=cwd
-        )
-        self.addCleanup(lambda: proto.ended if proto.ended.called else transport.signalProcess(9))
+        transport, proto = spawnTwistd(self, "codex-executor", "--listen", "ws://127.0.0.1:0")
         url = (await bounded(proto.firstLine)).replace("ws://", "http://")
         http = HTTPClient(Agent(reactor, pool=QuietConnectionPool(reactor, persistent=False)))
         for path in ("/readyz", "/metrics", "/readyz"):

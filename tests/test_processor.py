@@ -8,15 +8,13 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
+from tests.support.fakes import PathOnlyFilesystem, StubProcesses, StubResources
 from twisted_exec.executor.core.interfaces import (
     IJsonRpcProcessor,
     IMessageSink,
     IProcessorFactory,
-    IProcessTable,
-    ISessionResources,
 )
 from twisted_exec.executor.core.processor import ExecProcessor, ExecProcessorFactory
 from twisted_exec.executor.core.session import Session, SessionRegistry
@@ -25,17 +23,12 @@ from twisted_exec.executor.methods import buildRegistry
 from .helpers import RecordingSink
 
 
-@implementer(IProcessTable)
-class FakeProcesses:
+class FakeProcesses(StubProcesses):
+    """Reads never answer (the test fires them), writes fail."""
+
     def __init__(self) -> None:
-        self.killed = False
+        super().__init__()
         self.pendingReads: list[Deferred[dict[str, Any]]] = []
-
-    def start(self, p: Any, dialect: Any = None) -> dict[str, Any]:
-        return {"processId": p.processId}
-
-    def interrupt(self, processId: str) -> None:
-        pass
 
     def read(self, p: Any, dialect: Any = None) -> Deferred[dict[str, Any]]:
         d: Deferred[dict[str, Any]] = Deferred()
@@ -45,47 +38,14 @@ class FakeProcesses:
     def write(self, p: Any, writeId: Any = None) -> dict[str, Any]:
         raise RuntimeError("boom")
 
-    def terminate(self, p: Any) -> dict[str, Any]:
-        return {"running": False}
 
-    def closeStdin(self, p: Any) -> dict[str, Any]:
-        return {}
+class FakeResources(StubResources):
+    """:class:`FakeProcesses` and no HTTP."""
 
-    def resize(self, p: Any) -> dict[str, Any]:
-        return {}
-
-    def killAll(self) -> None:
-        self.killed = True
-
-    def pauseAll(self) -> None:
-        pass
-
-    def resumeAll(self) -> None:
-        pass
-
-
-@implementer(ISessionResources)
-class FakeResources:
     def __init__(self, session: Session) -> None:
-        self.session = session
+        super().__init__(session)
         self.processes = FakeProcesses()
         self.http = None
-        self.closed = False
-
-    def close(self) -> None:
-        self.closed = True
-        self.processes.killAll()
-
-    def pauseProducing(self) -> None:
-        pass
-
-    def resumeProducing(self) -> None:
-        pass
-
-
-class FakeFileSystem:
-    def getMetadata(self, p: Any, withSize: bool = False) -> dict[str, Any]:
-        return {"path": p.path}
 
 
 def req(id: Any, method: str, params: Any = None) -> bytes:
@@ -104,13 +64,21 @@ class ProcessorTests(SynchronousTestCase):
         self.clock = Clock()
         self.registry = SessionRegistry(self.clock, FakeResources, ttl=10.0)
         self.factory = ExecProcessorFactory(
-            self.registry, FakeFileSystem(), methods=buildRegistry()
+            self.registry, PathOnlyFilesystem(), methods=buildRegistry()
         )
 
     def connect(self, context: str | None = "test message") -> tuple[ExecProcessor, RecordingSink]:
         processor = self.factory.buildProcessor(context)
         sink = RecordingSink()
         processor.makeConnection(sink)
+        return processor, sink
+
+    def resume(self, sessionId: str) -> tuple[ExecProcessor, RecordingSink]:
+        """A new connection whose first message asks to resume ``sessionId``."""
+        processor, sink = self.connect()
+        processor.messageReceived(
+            req(1, "initialize", {"clientName": "t", "resumeSessionId": sessionId})
+        )
         return processor, sink
 
     def ready(self) -> tuple[ExecProcessor, RecordingSink, str]:
@@ -262,18 +230,12 @@ class ProcessorTests(SynchronousTestCase):
         first.connectionLost()
         self.clock.advance(9.9)
         self.assertFalse(resources.closed)
-        second, sink = self.connect()
-        second.messageReceived(
-            req(1, "initialize", {"clientName": "t", "resumeSessionId": sessionId})
-        )
+        second, sink = self.resume(sessionId)
         self.assertEqual(sink.take(), [{"id": 1, "result": {"sessionId": sessionId}}])
         self.clock.advance(60)
         self.assertFalse(resources.closed)
         # attached elsewhere
-        third, sink3 = self.connect()
-        third.messageReceived(
-            req(1, "initialize", {"clientName": "t", "resumeSessionId": sessionId})
-        )
+        third, sink3 = self.resume(sessionId)
         self.assertEqual(
             sink3.take()[0]["error"],
             {
@@ -287,10 +249,7 @@ class ProcessorTests(SynchronousTestCase):
         second.connectionLost()
         self.clock.advance(10)
         self.assertTrue(resources.closed)
-        fourth, sink4 = self.connect()
-        fourth.messageReceived(
-            req(1, "initialize", {"clientName": "t", "resumeSessionId": sessionId})
-        )
+        _, sink4 = self.resume(sessionId)
         self.assertEqual(
             sink4.take()[0]["error"], {"code": -32600, "message": f"unknown session id {sessionId}"}
         )
@@ -303,10 +262,7 @@ class ProcessorTests(SynchronousTestCase):
         self.assertEqual(sink1.take(), [{"method": "process/output", "params": {"seq": 1}}])
         first.connectionLost()
         session.notify("process/output", {"seq": 2})  # dropped while detached
-        second, sink2 = self.connect()
-        second.messageReceived(
-            req(1, "initialize", {"clientName": "t", "resumeSessionId": sessionId})
-        )
+        _, sink2 = self.resume(sessionId)
         sink2.take()
         session.notify("process/output", {"seq": 3})
         self.assertEqual(sink2.take(), [{"method": "process/output", "params": {"seq": 3}}])

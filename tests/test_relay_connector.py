@@ -46,6 +46,27 @@ def stopOnClock(service: Any, clock: Clock) -> Deferred[None] | None:
     return d
 
 
+def startOnClock(
+    case: TestCase,
+    clock: Clock,
+    factory: Any,
+    registry: Any,
+    endpoints: Any,
+    token: str,
+    registryUrl: str = "http://r.example",
+) -> Any:
+    """A remote service as ``exec-1`` serving ``factory``, all on ``clock``: ``registry`` answers
+    through StubTreq, ``endpoints`` (an :class:`_Endpoints`) makes its memory connections.
+    Stopped at cleanup with :func:`stopOnClock`."""
+    config = RemoteConfig.fromInputs(registryUrl, "exec-1", environ={TOKEN_ENV: token})
+    service = makeRemoteService(
+        clock, factory, config, http=StubTreq(registry.resource()), endpointFor=endpoints
+    )
+    service.startService()
+    case.addCleanup(stopOnClock, service, clock)
+    return service
+
+
 class _Transport(StringTransport):
     """A string transport that reports the loss to its protocol, as a real one would."""
 
@@ -150,19 +171,16 @@ class ReconnectTests(TestCase):
 
     def start(self, modes: list[str], token: str = TOKEN) -> Any:
         self.endpoints = _Endpoints(self.clock, list(modes))
-        config = RemoteConfig.fromInputs(
-            "http://registry.example", "exec-1", environ={TOKEN_ENV: token}
-        )
-        service = makeRemoteService(
+        service = startOnClock(
+            self,
             self.clock,
             EchoFactory(),
-            config,
-            http=StubTreq(self.registry.resource()),
-            endpointFor=self.endpoints,
+            self.registry,
+            self.endpoints,
+            token,
+            "http://registry.example",
         )
-        service.startService()
         self.clock.advance(0)
-        self.addCleanup(stopOnClock, service, self.clock)
         return service
 
     def advance(self, seconds: float, step: float = 0.25) -> None:

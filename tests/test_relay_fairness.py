@@ -13,7 +13,6 @@ deadline is reset, not the websocket.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from typing import Any
 
@@ -22,15 +21,12 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
+from tests.support.relay import TestCloudMixin, startRemoteExecutor
 from tests.test_processes import ENVIRON
-from tests.test_relay_demux import captureLogs
 from twisted_exec.executor.core.limits import Limits
 from twisted_exec.executor.executor import Executor
-from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
-from twisted_exec.executor.transports.relay.service import makeRemoteService
 from twisted_exec.harness.connection import HarnessConnection, connectHarness
-from twisted_exec.testing.registry import FakeRegistry
-from twisted_exec.testing.rendezvous import ExecutorConnection, Rendezvous
+from twisted_exec.testing.rendezvous import ExecutorConnection
 
 TOKEN = "tok-FAIRNESS-s3cret"
 EXECUTOR_ID = "fair"
@@ -46,29 +42,14 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
-class StalledHarnessTests(TestCase):
+class StalledHarnessTests(TestCloudMixin, TestCase):
     timeout = 60 + SECONDS * 2
-
-    def setUp(self) -> None:
-        self.logs = captureLogs(self)
-        self.tmp = tempfile.mkdtemp()
-        self.rendezvous = Rendezvous(reactor)
-        self.rendezvous.listen()
-        self.registry = FakeRegistry(TOKEN, self.rendezvous.executorUrl)
-        self.registry.listen(reactor)
-        self.addCleanup(self.rendezvous.stopListening)
-        self.addCleanup(self.registry.stopListening)
-        self.addCleanup(self.rendezvous.closeAll)
+    cloudToken = TOKEN
 
     async def start(self, limits: Limits) -> tuple[Any, ExecutorConnection]:
         executor = Executor(reactor, limits=limits)
         self.addCleanup(executor.shutdown)
-        config = RemoteConfig.fromInputs(
-            self.registry.baseUrl, EXECUTOR_ID, environ={TOKEN_ENV: TOKEN}
-        )
-        service = makeRemoteService(reactor, executor.processorFactory, config)
-        service.startService()
-        self.addCleanup(lambda: service.stopService() if service.running else None)
+        service = startRemoteExecutor(self, executor, self.registry.baseUrl, EXECUTOR_ID, TOKEN)
         conn: ExecutorConnection = await bounded(self.rendezvous.waitForConnection(1))
         return service, conn
 

@@ -15,7 +15,6 @@ import sys
 import time
 from typing import Any, cast
 
-from treq.testing import StubTreq
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.interfaces import IPushProducer
@@ -25,7 +24,7 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from tests.test_relay_connector import TOKEN as CONNECTOR_TOKEN
-from tests.test_relay_connector import _Endpoints, _TimedRegistry, stopOnClock
+from tests.test_relay_connector import _Endpoints, _TimedRegistry, startOnClock
 from tests.test_relay_demux import captureLogs, request
 from tests.test_relay_protocol import serverFrame
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
@@ -157,18 +156,9 @@ class ProtocolBackpressureTests(TestCase):
         self.clock = Clock()
         self.registry = _TimedRegistry(self.clock)
         self.endpoints = _Endpoints(self.clock, [])
-        config = RemoteConfig.fromInputs(
-            "http://r.example", "exec-1", environ={TOKEN_ENV: CONNECTOR_TOKEN}
+        self.service = startOnClock(
+            self, self.clock, FlowFactory(), self.registry, self.endpoints, CONNECTOR_TOKEN
         )
-        self.service = makeRemoteService(
-            self.clock,
-            FlowFactory(),
-            config,
-            http=StubTreq(self.registry.resource()),
-            endpointFor=self.endpoints,
-        )
-        self.service.startService()
-        self.addCleanup(stopOnClock, self.service, self.clock)
         self.transport = self.endpoints.open[0]
         self.relay = self.transport.protocol
 

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import base64
 import os
-import tempfile
 from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
+from tests.support.relay import TestCloudExecutorMixin, startRemoteExecutor
 from tests.test_relay_demux import captureLogs
 from twisted_exec.executor.executor import Executor
-from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
-from twisted_exec.executor.transports.relay.service import RemoteExecutorService, makeRemoteService
+from twisted_exec.executor.transports.relay.service import RemoteExecutorService
 from twisted_exec.testing.registry import FakeRegistry, Reply, errorBody
-from twisted_exec.testing.rendezvous import ExecutorConnection, HarnessStream, Rendezvous
+from twisted_exec.testing.rendezvous import ExecutorConnection, HarnessStream
 
 TOKEN = "tok-INTEGRATION-s3cret"
 TIMEOUT = 10
@@ -42,21 +41,9 @@ async def processOutput(stream: HarnessStream, processId: str) -> tuple[bytes, l
             return output, methods
 
 
-class RemoteIntegrationTests(TestCase):
+class RemoteIntegrationTests(TestCloudExecutorMixin, TestCase):
     timeout = 60
-
-    def setUp(self) -> None:
-        self.logs = captureLogs(self)
-        self.tmp = tempfile.mkdtemp()
-        self.rendezvous = Rendezvous(reactor)
-        self.rendezvous.listen()
-        self.registry = FakeRegistry(TOKEN, self.rendezvous.executorUrl)
-        self.registry.listen(reactor)
-        self.executor = Executor(reactor)
-        self.addCleanup(self.rendezvous.stopListening)
-        self.addCleanup(self.registry.stopListening)
-        self.addCleanup(self.rendezvous.closeAll)
-        self.addCleanup(self.executor.shutdown)
+    cloudToken = TOKEN
 
     def tearDown(self) -> None:
         text = "\n".join(self.logs)
@@ -65,13 +52,9 @@ class RemoteIntegrationTests(TestCase):
             self.assertNotIn(sig, text)
 
     def startService(self, token: str = TOKEN, **kwargs: Any) -> RemoteExecutorService:
-        config = RemoteConfig.fromInputs(
-            self.registry.baseUrl, "exec-it", environ={TOKEN_ENV: token}
+        return startRemoteExecutor(
+            self, self.executor, self.registry.baseUrl, "exec-it", token, **kwargs
         )
-        service = makeRemoteService(reactor, self.executor.processorFactory, config, **kwargs)
-        service.startService()
-        self.addCleanup(lambda: service.stopService() if service.running else None)
-        return service
 
     async def connection(self, n: int = 1) -> ExecutorConnection:
         connection: ExecutorConnection = await bounded(self.rendezvous.waitForConnection(n))
@@ -279,12 +262,9 @@ class TlsVerificationTests(TestCase):
         self.addCleanup(registry.stopListening)
         executor = Executor(reactor)
         self.addCleanup(executor.shutdown)
-        config = RemoteConfig.fromInputs(registry.baseUrl, "tls", environ={TOKEN_ENV: TOKEN})
-        service = makeRemoteService(
-            reactor, executor.processorFactory, config, retryPolicy=lambda attempt: 0.05
+        service = startRemoteExecutor(
+            self, executor, registry.baseUrl, "tls", TOKEN, retryPolicy=lambda attempt: 0.05
         )
-        service.startService()
-        self.addCleanup(service.stopService)
         await bounded(registry.waitForRequest(3))
         self.assertGreaterEqual(len(accepted), 1)  # TCP got there ...
         failures = [line for line in logs if "handshake with wss://localhost" in line]

@@ -9,14 +9,11 @@ from __future__ import annotations
 import json
 import struct
 
-from treq.testing import StubTreq
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
-from tests.test_relay_connector import TOKEN, _Endpoints, _TimedRegistry, stopOnClock
+from tests.test_relay_connector import TOKEN, _Endpoints, _TimedRegistry, startOnClock
 from tests.test_relay_demux import EchoFactory, captureLogs
-from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
-from twisted_exec.executor.transports.relay.service import makeRemoteService
 from twisted_exec.wire.frames import Data, decodeFrame, encodeData
 
 
@@ -61,16 +58,9 @@ class RelayProtocolTests(TestCase):
         self.registry = _TimedRegistry(self.clock)
         self.endpoints = _Endpoints(self.clock, [])
         self.factory = EchoFactory()
-        config = RemoteConfig.fromInputs("http://r.example", "exec-1", environ={TOKEN_ENV: TOKEN})
-        self.service = makeRemoteService(
-            self.clock,
-            self.factory,
-            config,
-            http=StubTreq(self.registry.resource()),
-            endpointFor=self.endpoints,
+        self.service = startOnClock(
+            self, self.clock, self.factory, self.registry, self.endpoints, TOKEN
         )
-        self.service.startService()
-        self.addCleanup(stopOnClock, self.service, self.clock)
         self.transport = self.endpoints.open[0]
         self.transport.clear()  # the upgrade request
 

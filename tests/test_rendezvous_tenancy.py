@@ -16,11 +16,9 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
 from tests.logguard import GUARD
+from tests.support.relay import startRemoteExecutor, startRendezvous
 from twisted_exec.executor.executor import Executor
-from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
-from twisted_exec.executor.transports.relay.service import makeRemoteService
 from twisted_exec.harness import AuthenticationError, connectHarness, listExecutors
-from twisted_exec.rendezvous import RendezvousServer, RendezvousService
 from twisted_exec.rendezvous.auth import TokenSet
 from twisted_exec.rendezvous.server import RendezvousLimits
 from twisted_exec.rendezvous.tenancy import parseTokensFile
@@ -46,23 +44,15 @@ class TenancyAttackTests(TestCase):
             parseTokensFile(f"{TOKEN_A} name=a\n{TOKEN_B} name=b\n{TOKEN_OPS} name=ops reach=*\n")
         )
         limits = RendezvousLimits(requestTimeout=1.0, maxConnectionsPerIp=64)
-        self.server = RendezvousServer(reactor, tokens, limits=limits)
-        self.service = RendezvousService(reactor, self.server, "http://127.0.0.1:0")
-        self.service.startService()
-        self.addCleanup(self.service.stopService)
-        assert self.service.url is not None
-        self.url = self.service.url
+        self.server, self.service, self.url = startRendezvous(self, tokens, limits=limits)
         self.port = int(self.url.rsplit(":", 1)[1])
 
     async def startExecutor(self, executorId: str, token: str) -> None:
         executor = Executor(reactor)
-        config = RemoteConfig.fromInputs(self.url, executorId, environ={TOKEN_ENV: token})
-        service = makeRemoteService(
-            reactor, executor.processorFactory, config, retryPolicy=lambda attempt: 0.05
-        )
-        service.startService()
         self.addCleanup(executor.shutdown)
-        self.addCleanup(lambda: service.stopService() if service.running else None)
+        startRemoteExecutor(
+            self, executor, self.url, executorId, token, retryPolicy=lambda attempt: 0.05
+        )
         await bounded(self.server.router.waitForExecutor(executorId))
 
     def post(

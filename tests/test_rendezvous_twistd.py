@@ -14,8 +14,9 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import SkipTest, TestCase
 
+from tests.support.children import ChildOutput
+from tests.support.twistd import TWISTD, pluginInstalled, spawnFromTree
 from tests.test_full_loop import closedPortUrl
-from tests.test_twistd_cli import SOURCE_ROOT, TWISTD, _Collect
 from twisted_exec.executor.transports.relay.service import defaultHttpClient
 from twisted_exec.harness import HarnessConnection, StreamError, connectHarness, listExecutors
 from twisted_exec.wire.reasons import EXECUTOR_DISCONNECTED
@@ -23,37 +24,20 @@ from twisted_exec.wire.reasons import EXECUTOR_DISCONNECTED
 TOKEN = "tok-TWISTD-LOOP-s3cret"
 
 
-def pluginsInstalled() -> bool:
-    from twisted.application.service import IServiceMaker
-    from twisted.plugin import getPlugins
-
-    names = {p.tapname for p in getPlugins(IServiceMaker)}
-    return {"codex-executor", "codex-rendezvous"} <= names
-
-
 class _Spawner:
     def __init__(self, test: TestCase) -> None:
         self.test = test
 
-    def spawn(self, argv: list[str], env: dict[str, str], stdin: bytes | None = None) -> _Collect:
-        proto = _Collect()
-        environ = {"PATH": os.environ["PATH"], "PYTHONPATH": SOURCE_ROOT, **env}
-        cwd = os.path.abspath(self.test.mktemp())
-        os.makedirs(cwd)
-        transport = reactor.spawnProcess(proto, sys.executable, argv, env=environ, path=cwd)
+    def spawn(
+        self, argv: list[str], env: dict[str, str], stdin: bytes | None = None
+    ) -> ChildOutput:
+        transport, proto = spawnFromTree(self.test, argv, env)
         if stdin is not None:
             transport.write(stdin)
         transport.closeStdin()
-
-        def stop() -> Any:
-            if not proto.ended.called:
-                transport.signalProcess("KILL")
-            return proto.ended
-
-        self.test.addCleanup(stop)
         return proto
 
-    def twistd(self, *args: str, env: dict[str, str]) -> _Collect:
+    def twistd(self, *args: str, env: dict[str, str]) -> ChildOutput:
         return self.spawn([sys.executable, "-c", TWISTD, "-n", "--pidfile=", *args], env)
 
 
@@ -61,7 +45,7 @@ class TwistdFullLoopTests(TestCase):
     timeout = 90
 
     def setUp(self) -> None:
-        if not pluginsInstalled():
+        if not pluginInstalled("codex-executor", "codex-rendezvous"):
             raise SkipTest("the twistd plugins are not installed (pip install .)")
         self.spawner = _Spawner(self)
 
@@ -77,7 +61,7 @@ class TwistdFullLoopTests(TestCase):
         self.assertRegex(url, r"^http://127\.0\.0\.1:\d+$")
         return url
 
-    def startExecutor(self, url: str, executorId: str = "box") -> _Collect:
+    def startExecutor(self, url: str, executorId: str = "box") -> ChildOutput:
         return self.spawner.twistd(
             "codex-executor",
             "--remote",
@@ -100,14 +84,16 @@ class TwistdFullLoopTests(TestCase):
             await deferLater(reactor, 0.1, lambda: None)
         self.fail(f"executor {executorId} did not connect")
 
-    def cli(self, url: str, *args: str, token: str = TOKEN, stdin: bytes | None = None) -> _Collect:
+    def cli(
+        self, url: str, *args: str, token: str = TOKEN, stdin: bytes | None = None
+    ) -> ChildOutput:
         return self.spawner.spawn(
             [sys.executable, "-m", "twisted_exec.cli", *args],
             {"CODEX_RENDEZVOUS_URL": url, "CODEX_RENDEZVOUS_TOKEN": token},
             stdin=stdin,
         )
 
-    async def ran(self, proto: _Collect) -> tuple[int, str, str]:
+    async def ran(self, proto: ChildOutput) -> tuple[int, str, str]:
         code = await proto.ended.addTimeout(30, reactor)
         return code, proto.stdout.decode(), proto.stderr.decode()
 

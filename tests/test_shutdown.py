@@ -3,9 +3,7 @@ closes the websocket with a close frame (1000) and exits 0 within 5 s."""
 
 from __future__ import annotations
 
-import base64
 import os
-import re
 import signal
 import sys
 import time
@@ -15,11 +13,11 @@ from typing import Any
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.protocol import ProcessProtocol
-from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, TestCase
 
-from twisted_exec.testing.wsclient import JsonRpcClient, connectJsonRpc
+from tests.support.waiting import pidFromOutput, pollUntil
+from twisted_exec.testing.wsclient import connectJsonRpc
 
 ROOT = Path(__file__).resolve().parent.parent
 TWISTD = Path(sys.executable).with_name("twistd")
@@ -57,32 +55,6 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def _poll(predicate: Any, timeout: float) -> Deferred[None]:
-    done: Deferred[None] = Deferred()
-
-    def check() -> None:
-        if predicate() and not done.called:
-            loop.stop()
-            done.callback(None)
-
-    loop = LoopingCall(check)
-    loop.clock = reactor
-    loop.start(0.02)
-    return done.addTimeout(timeout, reactor)
-
-
-async def _pidFromOutput(client: JsonRpcClient, processId: str) -> int:
-    text = b""
-    while True:
-        note = await client.nextNotification()
-        params = note.get("params", {})
-        if note.get("method") == "process/output" and params.get("processId") == processId:
-            text += base64.b64decode(params["chunk"])
-            match = re.search(rb"pid=(\d+)\b", text)
-            if match:
-                return int(match.group(1))
 
 
 class TwistdShutdownTests(TestCase):
@@ -141,7 +113,7 @@ class TwistdShutdownTests(TestCase):
                         "tty": tty,
                     },
                 )
-                pids[processId] = await _pidFromOutput(client, processId)
+                pids[processId] = await pidFromOutput(client.nextNotification, processId)
             for processId, pid in pids.items():
                 self.assertTrue(_alive(pid), processId)
 
@@ -155,7 +127,7 @@ class TwistdShutdownTests(TestCase):
             self.assertLess(elapsed, 5.0)
             self.assertEqual(closeCode, 1000)
             # SIGKILL went out before twistd exited; give the kernel a moment to finish them.
-            await _poll(lambda: not any(_alive(pid) for pid in pids.values()), 5)
+            await pollUntil(lambda: not any(_alive(pid) for pid in pids.values()), 0.02, 5)
             for pid in pids.values():
                 if _alive(pid):  # pragma: no cover - failure path; do not leak
                     os.kill(pid, signal.SIGKILL)

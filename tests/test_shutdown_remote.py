@@ -4,18 +4,18 @@ every process group, closes the relay websocket with a close frame (1000) and ex
 
 from __future__ import annotations
 
-import base64
-import re
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SkipTest, TestCase
 
+from tests.support.relay import startTestCloud
+from tests.support.waiting import pidFromOutput
 from twisted_exec.testing.executorproc import TWISTD, ExecutorProcess, processesInSessions
-from twisted_exec.testing.registry import FakeRegistry
-from twisted_exec.testing.rendezvous import ExecutorConnection, HarnessStream, Rendezvous
+from twisted_exec.testing.rendezvous import ExecutorConnection, HarnessStream
 from twisted_exec.testing.soak import poll, startParams
 
 TOKEN = "tok-SHUTDOWN-s3cret"
@@ -25,16 +25,8 @@ def bounded(d: Deferred[Any], seconds: float = 20) -> Deferred[Any]:
     return d.addTimeout(seconds, reactor)
 
 
-async def pidOf(stream: HarnessStream, processId: str) -> int:
-    text = b""
-    while True:
-        note = await bounded(stream.notifications.get())
-        params = note.get("params", {})
-        if note.get("method") == "process/output" and params.get("processId") == processId:
-            text += base64.b64decode(params["chunk"])
-            match = re.search(rb"pid=(\d+)\b", text)
-            if match:
-                return int(match.group(1))
+def pidOf(stream: HarnessStream, processId: str) -> Awaitable[int]:
+    return pidFromOutput(lambda: bounded(stream.notifications.get()), processId)
 
 
 class RemoteSigtermTests(TestCase):
@@ -43,13 +35,7 @@ class RemoteSigtermTests(TestCase):
     def setUp(self) -> None:
         if not TWISTD.exists():
             raise SkipTest(f"no twistd at {TWISTD}")
-        self.rendezvous = Rendezvous(reactor)
-        self.rendezvous.listen()
-        self.registry = FakeRegistry(TOKEN, self.rendezvous.executorUrl)
-        self.registry.listen(reactor)
-        self.addCleanup(self.registry.stopListening)
-        self.addCleanup(self.rendezvous.stopListening)
-        self.addCleanup(self.rendezvous.closeAll)
+        self.rendezvous, self.registry = startTestCloud(self, TOKEN)
         self.executor = ExecutorProcess(reactor, self.registry.baseUrl, "shut", TOKEN)
         self.addCleanup(self.executor.kill)
 

@@ -4,49 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from typing import Any
 
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.internet.protocol import ProcessProtocol
-from twisted.python.failure import Failure
+from twisted.internet.defer import ensureDeferred
 from twisted.trial.unittest import SkipTest, TestCase
 from twisted.web import resource, server
 
-import twisted_exec
+from tests.support.children import ChildOutput
+from tests.support.twistd import pluginInstalled, spawnTwistd
 from twisted_exec.testing.wsclient import connectJsonRpc
-
-# `python -m twisted.scripts.twistd` is a no-op (that module has no __main__ block).
-TWISTD = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
-SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(twisted_exec.__file__)))
-
-
-def pluginInstalled() -> bool:
-    from twisted.application.service import IServiceMaker
-    from twisted.plugin import getPlugins
-
-    return any(p.tapname == "codex-executor" for p in getPlugins(IServiceMaker))
-
-
-class _Collect(ProcessProtocol):
-    def __init__(self) -> None:
-        self.stdout = b""
-        self.stderr = b""
-        self.ended: Deferred[int] = Deferred()
-        self.firstLine: Deferred[str] = Deferred()
-
-    def outReceived(self, data: bytes) -> None:
-        self.stdout += data
-        if b"\n" in self.stdout and not self.firstLine.called:
-            self.firstLine.callback(self.stdout.split(b"\n", 1)[0].decode())
-
-    def errReceived(self, data: bytes) -> None:
-        self.stderr += data
-
-    def processEnded(self, reason: Failure) -> None:
-        code = getattr(reason.value, "exitCode", None)
-        self.ended.callback(-1 if code is None else code)
 
 
 class TwistdCommandLineTests(TestCase):
@@ -56,26 +23,8 @@ class TwistdCommandLineTests(TestCase):
         if not pluginInstalled():
             raise SkipTest("the codex-executor twistd plugin is not installed (pip install .)")
 
-    def spawn(self, *args: str, env: dict[str, str] | None = None) -> _Collect:
-        proto = _Collect()
-        environ = {"PATH": os.environ["PATH"], "PYTHONPATH": SOURCE_ROOT, **(env or {})}
-        cwd = os.path.abspath(self.mktemp())
-        os.makedirs(cwd)
-        transport = reactor.spawnProcess(
-            proto,
-            sys.executable,
-            [sys.executable, "-c", TWISTD, "-n", "--pidfile=", *args],
-            env=environ,
-            path=cwd,
-        )
-
-        def stop() -> Any:
-            if not proto.ended.called:
-                transport.signalProcess("KILL")
-            return proto.ended
-
-        self.addCleanup(stop)
-        return proto
+    def spawn(self, *args: str, env: dict[str, str] | None = None) -> ChildOutput:
+        return spawnTwistd(self, *args, env=env)[1]
 
     def test_localModePrintsOnlyTheUrlOnStdoutAndServes(self) -> Any:
         async def go() -> None:

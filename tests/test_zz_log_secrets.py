@@ -16,11 +16,11 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
 from tests.logguard import GUARD
+from tests.support.local import serveOnLoopback
+from tests.support.relay import startRemoteExecutor, startTestCloud
 from twisted_exec.executor.executor import Executor
 from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
 from twisted_exec.executor.transports.relay.service import makeRemoteService
-from twisted_exec.testing.registry import FakeRegistry
-from twisted_exec.testing.rendezvous import Rendezvous
 
 TOKEN = "tok-ZZ-LOGGUARD-s3cret"
 
@@ -33,24 +33,15 @@ class LogSecretsTests(TestCase):
     timeout = 60
 
     async def test_noTokenOrQueryStringInAnyLogLine(self) -> None:
-        rendezvous = Rendezvous(reactor)
-        rendezvous.listen()
-        registry = FakeRegistry(TOKEN, rendezvous.executorUrl)
-        registry.listen(reactor)
+        rendezvous, registry = startTestCloud(self, TOKEN)
         executor = Executor(reactor)
-        self.addCleanup(registry.stopListening)
-        self.addCleanup(rendezvous.stopListening)
-        self.addCleanup(rendezvous.closeAll)
         self.addCleanup(executor.shutdown)
         before = GUARD.relayLines
 
         rendezvous.refuseUpgrades = True  # one failed handshake: its log line names the URL
-        config = RemoteConfig.fromInputs(registry.baseUrl, "guard", environ={TOKEN_ENV: TOKEN})
-        service = makeRemoteService(
-            reactor, executor.processorFactory, config, retryPolicy=lambda attempt: 0.05
+        service = startRemoteExecutor(
+            self, executor, registry.baseUrl, "guard", TOKEN, retryPolicy=lambda attempt: 0.05
         )
-        service.startService()
-        self.addCleanup(lambda: service.stopService() if service.running else None)
         await bounded(registry.waitForRequest(2))
         rendezvous.refuseUpgrades = False
         conn = await bounded(rendezvous.waitForConnection(1))
@@ -79,22 +70,14 @@ class WebSocketAuthLogTests(TestCase):
     async def test_noBearerOrJwtInAnyLogLine(self) -> None:
         import time
 
-        from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
+        from twisted_exec.executor.service import ExecutorService
         from twisted_exec.net.wsauth_config import SignedBearerToken
         from twisted_exec.net.wsauth_jwt import mintSignedBearer
         from twisted_exec.testing.rawhttp import rawExchange, upgradeRequest
 
         secret = b"zz-logguard-jwt-secret-0123456789abcdef"
-        top = ExecutorService(reactor)
-        local = LocalWebSocketService(
-            reactor,
-            top.executor.processorFactory,
-            "ws://127.0.0.1:0",
-            auth=SignedBearerToken(secret, issuer="zz"),
-        )
-        local.setServiceParent(top)
-        top.startService()
-        self.addCleanup(top.stopService)
+        auth = SignedBearerToken(secret, issuer="zz")
+        _, local = serveOnLoopback(self, ExecutorService(reactor), auth=auth)
         assert local.url is not None
         host, port = local.url[len("ws://") :].rsplit(":", 1)
         before = GUARD.lines

@@ -211,8 +211,12 @@ class HarnessConnection:
         if match:
             status, reason = int(match.group(1)), match.group(2).rstrip(")")
             return upgradeError(status, reason, self.rendezvousUrl, self.executorId)
+        hint = ""
+        if self.rendezvousUrl.lower().startswith(("https://", "wss://")):
+            # a TLS client against a plain-http port ends here too once the server gives up
+            hint = f"; {TLS_HINT.replace('the TLS handshake failed', 'no TLS handshake?')}"
         return RendezvousUnreachableError(
-            f"websocket handshake with the rendezvous at {self.rendezvousUrl} failed: {text}"
+            f"websocket handshake with the rendezvous at {self.rendezvousUrl} failed: {text}{hint}"
         )
 
     def whenLost(self) -> Deferred[None]:

@@ -72,3 +72,19 @@ def canWriteFrameDirectly(protocol: Any, size: int) -> bool:
         and not protocol.send_queue
         and (limit == 0 or size <= limit)
     )
+
+
+def betweenWholeFrames(protocol: Any) -> bool:
+    """Is an open ``protocol``'s parser between frames, with nothing buffered?
+
+    Then bytes that start with a whole, uncompressed, unfragmented frame may be read past
+    autobahn (``executor/transports/local_ws``), and whatever follows handed to its own
+    ``dataReceived`` without changing their order or its state.
+    """
+    return (
+        protocol.state == WebSocketProtocol.STATE_OPEN
+        and protocol.current_frame is None
+        and not protocol.inside_message
+        and not protocol.data
+        and protocol._perMessageCompress is None
+    )

@@ -30,11 +30,17 @@ from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSin
 from twisted_exec.executor.transports.defaults import (
     DEFAULT_MAX_MESSAGE_BYTES as DEFAULT_MAX_MESSAGE_BYTES,
 )
-from twisted_exec.net.autobahn_compat import PromptFailMixin
+from twisted_exec.net.autobahn_compat import (
+    PromptFailMixin,
+    betweenWholeFrames,
+    canWriteFrameDirectly,
+)
 from twisted_exec.net.backpressure import TransportBackpressure
+from twisted_exec.net.eagerwrite import writeNow
 from twisted_exec.net.quietweb import QuietSite
 from twisted_exec.net.upgradeguard import AuthorizedWebSocket, Refusals, UpgradeGuard
 from twisted_exec.net.wsauth_config import WsAuthMode
+from twisted_exec.wire.wstext import nextClientTextMessage, serverTextFrame
 
 log = Logger()
 
@@ -49,10 +55,17 @@ class _WebSocketSink:
     def sendMessage(self, payload: bytes) -> None:
         # Once our close frame is out (shutdown, or a peer's close), autobahn refuses to send;
         # the session is about to be detached and keeps process output for process/read.
-        if self._protocol.state != WebSocketServerProtocol.STATE_OPEN:
+        protocol = self._protocol
+        if protocol.state != WebSocketServerProtocol.STATE_OPEN:
             log.debug("message dropped: the websocket is closing")
             return
-        self._protocol.sendMessage(payload, isBinary=False)
+        transport = protocol.transport
+        if transport is not None and canWriteFrameDirectly(protocol, len(payload)):
+            # The bytes sendMessage would write, without its per-call checks (wire/wstext),
+            # sent now rather than on the next writable event (net/eagerwrite).
+            writeNow(transport, serverTextFrame(payload))
+            return
+        protocol.sendMessage(payload, isBinary=False)
 
     def loseConnection(self) -> None:
         self._protocol.sendClose()
@@ -63,6 +76,7 @@ class LocalExecProtocol(PromptFailMixin, WebSocketServerProtocol):  # type: igno
 
     processor: IJsonRpcProcessor | None = None
     backpressure: TransportBackpressure | None = None
+    maxMessagePayloadSize: int  # autobahn copies it from the factory's options
     _handshakeTimer: Any = None
 
     def connectionMade(self) -> None:
@@ -120,6 +134,25 @@ class LocalExecProtocol(PromptFailMixin, WebSocketServerProtocol):  # type: igno
             transport.unregisterProducer()
         self.backpressure = TransportBackpressure(self, processor)
         transport.registerProducer(self.backpressure, True)
+
+    def dataReceived(self, data: bytes) -> None:
+        # Whole masked text frames, between frames, go straight to onMessage (wire/wstext);
+        # the rest (handshake, control frames, fragments, anything to refuse) to autobahn,
+        # in order: only while autobahn has nothing buffered and no frame or message begun.
+        offset = 0
+        if betweenWholeFrames(self):
+            limit = self.maxMessagePayloadSize
+            processor = self.processor
+            while processor is not None and self.state == WebSocketServerProtocol.STATE_OPEN:
+                found = nextClientTextMessage(data, offset, limit)
+                if found is None:
+                    break
+                payload, offset = found
+                processor.messageReceived(payload)
+                processor = self.processor
+            if offset == len(data):
+                return
+        super().dataReceived(data[offset:] if offset else data)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         if self.processor is not None:
