@@ -9,6 +9,8 @@ thread hand-off) to :class:`RelayDemux` over one initialized stream and counts t
 call from the inbound frame to the outbound masked websocket frame: what the relay path costs
 before the socket and the system call. ``--profile`` prints the top functions (cProfile).
 Deterministic enough to compare commits on a busy machine (it measures process CPU time).
+``--gated``: the fs call goes through a session fs gate (``DeferredSemaphore``) and is answered
+with a fired Deferred, the executor's shape without the thread hand-off.
 """
 
 from __future__ import annotations
@@ -23,11 +25,17 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
+from twisted.internet.defer import DeferredSemaphore, succeed
 from twisted.internet.task import Clock
 
 if __name__ == "__main__" and "PYTHONPATH" not in os.environ:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this source tree
-from twisted_exec.executor.core.processor import ExecProcessorFactory
+try:
+    from twisted_exec.executor.core.processor_factory import ExecProcessorFactory
+except ImportError:  # a tree from before the split (PYTHONPATH=DIR, for a before/after)
+    from twisted_exec.executor.core.processor import (  # type: ignore[attr-defined,no-redef]
+        ExecProcessorFactory,
+    )
 from twisted_exec.executor.core.session import SessionRegistry
 from twisted_exec.executor.methods import buildRegistry
 from twisted_exec.executor.transports.relay.demux import RelayDemux
@@ -36,23 +44,30 @@ from twisted_exec.wire.wsframe import binaryFrame, newMaskKey
 
 
 class _Resources:
+    gated = False  # --gated: the session's fs gate, as the executor's SessionResources has
+
     def __init__(self, session: Any) -> None:
         self.processes = None
         self.http = None
+        if self.gated:
+            self.fsGate = DeferredSemaphore(4)
 
     def close(self) -> None:
         pass
 
 
 class _FileSystem:
-    def getMetadata(self, p: Any) -> dict[str, Any]:
-        return {
+    deferred = False  # --gated: answered with a fired Deferred, as the thread pool would
+
+    def getMetadata(self, p: Any) -> Any:
+        result = {
             "isDirectory": True,
             "isFile": False,
             "isSymlink": False,
             "createdAtMs": 0,
             "modifiedAtMs": 1796316679636,
         }
+        return succeed(result) if self.deferred else result
 
 
 def run(calls: int) -> float:
@@ -91,7 +106,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--calls", type=int, default=20000)
     p.add_argument("--profile", action="store_true")
+    p.add_argument(
+        "--gated",
+        action="store_true",
+        help="the fs call through the session's gate, answered with a Deferred (no thread)",
+    )
     args = p.parse_args()
+    _Resources.gated = _FileSystem.deferred = args.gated
     run(1000)  # warm up
     if args.profile:
         profiler = cProfile.Profile()

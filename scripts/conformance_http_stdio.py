@@ -3,7 +3,7 @@
 Both executors are spawned as a harness would, ``--listen stdio`` (ours: ``python -m
 twisted_exec.executor.stdio_main``), and driven with the same cases against the same loopback
 twisted.web
-server (``tests/test_http_request.py``'s, whose ``/echo`` reports the raw request lines). The
+server (``twisted_exec/testing/httpsite.py``, whose ``/echo`` reports the raw request lines). The
 transcripts are normalised (ports, ``date``, session ids, timings) and compared case by case.
 
     python scripts/conformance_http_stdio.py [--only ours|ref] [--json OUT] [--cases NAME,...] \

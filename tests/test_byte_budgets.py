@@ -18,8 +18,8 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from tests.helpers import RecordingSink
+from tests.support.processes import ENVIRON, Collector, execParams
 from tests.support.relay import TestCloudExecutorMixin, startRemoteExecutor
-from tests.test_processes import ENVIRON, Collector, execParams
 from twisted_exec.compat.params import WriteParams
 from twisted_exec.executor.core.limits import (
     READ_FILE_REPLY_OVERHEAD,
@@ -242,7 +242,7 @@ class QueueBytesTests(SynchronousTestCase):
 
         from tests.support.fakes import PathOnlyFilesystem
         from tests.test_processor import INIT, INITIALIZED, FakeResources
-        from twisted_exec.executor.core.processor import ExecProcessorFactory
+        from twisted_exec.executor.core.processor_factory import ExecProcessorFactory
         from twisted_exec.executor.core.session import SessionRegistry
 
         registry = SessionRegistry(Clock(), FakeResources, ttl=10.0)

@@ -24,8 +24,7 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.trial import unittest
 
-from tests.support.reference import binary171
-from tests.test_codex_cli_e2e import (
+from tests.support.codex_scenario import (
     AGENTS_TEXT,
     CodexScenarioMixin,
     Scenario,
@@ -37,6 +36,7 @@ from tests.test_codex_cli_e2e import (
     prepareWorkdir,
     runScenario,
 )
+from tests.support.reference import binary171
 from twisted_exec.testing.fake_responses import Turn
 from twisted_exec.testing.ws_recorder import CLIENT_TO_SERVER
 

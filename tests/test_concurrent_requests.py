@@ -24,7 +24,8 @@ from tests.support.fakes import PathOnlyFilesystem
 from tests.support.local import connectClient, serveExecutor
 from tests.support.reference import listeningReference
 from tests.test_processor import INIT, INITIALIZED, FakeResources, req
-from twisted_exec.executor.core.processor import ExecProcessor, ExecProcessorFactory
+from twisted_exec.executor.core.processor import ExecProcessor
+from twisted_exec.executor.core.processor_factory import ExecProcessorFactory
 from twisted_exec.executor.core.session import SessionRegistry
 from twisted_exec.executor.executor import Executor, ExecutorLimits
 from twisted_exec.executor.methods import buildRegistry

@@ -18,7 +18,7 @@ from typing import Any
 from twisted.internet import reactor
 from twisted.trial import unittest
 
-from tests.test_processes import ENVIRON, Collector, execParams, until
+from tests.support.processes import ENVIRON, Collector, execParams, until
 from twisted_exec.executor.resources.containment import (
     Containment,
     descendants,

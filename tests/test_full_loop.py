@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from typing import Any
 
 from twisted.internet import reactor
@@ -38,6 +37,9 @@ from twisted_exec.wire.reasons import EXECUTOR_DISCONNECTED
 
 TOKEN = "tok-FULL-LOOP-s3cret"
 TIMEOUT = 15
+#: Relay frames one way for a 10 MiB writeFile + readFile: each message is one frame (the
+#: relay carries messages up to 64 MiB whole), and a few small ones (replies, initialize).
+FRAMES_PER_BULK_CALLS = 8
 
 
 def bounded(d: Deferred[Any], seconds: float = TIMEOUT) -> Deferred[Any]:
@@ -135,20 +137,37 @@ class FullLoopTests(TestCase):
         )
 
     async def test_tenMegabyteFileRoundTrip(self) -> None:
+        """10 MiB written and read back through the relay, each byte crossing it once, in bulk:
+        counted, not timed (``scripts/full_loop_timing.py`` times it)."""
         self.loop.startExecutor()
         await self.ready()
         session = await bounded((await self.loop.harness()).openSession())
         data = os.urandom(10 * 1024 * 1024)
         path = os.path.join(self.tmp, "big.bin")
-        started = time.monotonic()
+        routed: dict[str, list[int]] = {"to_executor": [], "to_harness": []}
+        router = self.loop.server.router
+        metrics = router.onRouted
+
+        def counting(direction: str, size: int) -> None:
+            routed[direction].append(size)
+            if metrics is not None:
+                metrics(direction, size)
+
+        router.onRouted = counting
+        self.addCleanup(setattr, router, "onRouted", metrics)
         await bounded(session.writeFile(path, data))
         back = await bounded(session.readFile(path))
-        elapsed = time.monotonic() - started
         self.assertEqual(len(back), len(data))
         self.assertTrue(back == data)
         with open(path, "rb") as f:
             self.assertTrue(f.read() == data)
-        self.assertLess(elapsed, 10)
+        # base64 once each way (4/3), plus JSON and frame headers: no byte sent twice, and in
+        # frames of megabytes, not kilobytes (a regression to 64 KiB pieces would be 200+).
+        encoded = len(data) * 4 // 3
+        for direction, sizes in routed.items():
+            self.assertLess(sum(sizes), encoded + 64 * 1024, direction)
+            self.assertGreater(sum(sizes), encoded, direction)
+            self.assertLessEqual(len(sizes), FRAMES_PER_BULK_CALLS, (direction, len(sizes)))
 
     async def test_twoHarnessesOnOneExecutorNoCrossTalk(self) -> None:
         self.loop.startExecutor()

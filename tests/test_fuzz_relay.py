@@ -22,7 +22,7 @@ from tests.support.fakes import StubFilesystem, StubResources
 from tests.test_fuzz_envelope import FUZZ, _FailureWatch
 from tests.test_relay_connector import TOKEN, _Endpoints, _TimedRegistry, stopOnClock
 from tests.test_relay_protocol import serverFrame
-from twisted_exec.executor.core.processor import ExecProcessorFactory
+from twisted_exec.executor.core.processor_factory import ExecProcessorFactory
 from twisted_exec.executor.core.session import SessionRegistry
 from twisted_exec.executor.methods import buildRegistry
 from twisted_exec.executor.transports.relay.demux import RelayDemux

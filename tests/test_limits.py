@@ -14,7 +14,7 @@ from twisted.python import usage
 from twisted.trial.unittest import TestCase
 
 from tests.support.local import serveOnLoopback
-from tests.test_processes import ProcessTestCase, execParams
+from tests.support.processes import ProcessTestCase, execParams
 from tests.test_relay_demux import EchoFactory, captureLogs, request
 from twisted_exec.compat.params import ReadParams, TerminateParams, WriteParams
 from twisted_exec.executor.executor import MAX_PROCESSES, Executor, ExecutorLimits

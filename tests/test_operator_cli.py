@@ -1,13 +1,13 @@
 """Every entry point as an operator meets it: ``--version``, a busy port, ``/metrics`` on the
-local listener and on the rendezvous (parsed by prometheus_client's text parser), and how fast
-``codex-exec --help`` answers."""
+local listener and on the rendezvous (parsed by prometheus_client's text parser), and what
+``codex-exec --help`` loads (what keeps it fast)."""
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
-import time
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,8 +26,26 @@ from twisted_exec.executor.service import LocalWebSocketService
 from twisted_exec.net.quietweb import QuietConnectionPool
 from twisted_exec.testing.wsclient import connectJsonRpc
 
-#: The issue's budget for ``codex-exec --help``; the interpreter alone takes ~20 ms of it.
-HELP_BUDGET = 0.150
+#: Modules the ``--help`` path may load beyond ``import argparse`` (29 today): the count that
+#: stands in for its 150 ms budget (``bench/cli_help.py`` times it).
+HELP_MODULES = 40
+#: Of ours, besides ``twisted_exec.cli.*``.
+OUR_HELP_MODULES = {"twisted_exec", "twisted_exec.cli", "twisted_exec.net", "twisted_exec.net.urls"}
+#: Standard-library packages that cost milliseconds each or more (asyncio alone ~15 ms).
+HEAVY_STDLIB = {
+    "asyncio",
+    "concurrent",
+    "ctypes",
+    "email",
+    "http",
+    "logging",
+    "multiprocessing",
+    "sqlite3",
+    "ssl",
+    "subprocess",
+    "unittest",
+    "xml",
+}
 
 
 def values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -201,46 +219,40 @@ class FastHelpTests(TestCase):
         self.assertIn("ls-executors", result.stdout)
         self.assertEqual(result.stderr.strip(), "[]")
 
-    def test_helpWithinBudget(self) -> None:
-        """Our own imports are held to 50 ms; end to end, best of 7 interleaved with ``python -c
-        'import argparse'`` (the machine is shared): under 150 ms, or within 100 ms of that
-        floor. On a machine busier than half its cores the end-to-end part is skipped
-        with the numbers (the interpreter alone can take the whole budget there)."""
-
-        own = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import argparse, time; t = time.perf_counter(); import twisted_exec.cli.main; "
-                "print(time.perf_counter() - t)",
-            ],
+    def test_helpLoadsOnlyTheStandardLibraryAndTheCli(self) -> None:
+        """What keeps ``--help`` inside its 150 ms budget, checked without a clock (the timing is
+        ``bench/cli_help.py``): beyond ``python -c 'import argparse'``, the console script's
+        ``--help`` loads only standard-library modules that are cheap to import, and of ours
+        only the package roots, ``cli`` and ``net.urls``; at most :data:`HELP_MODULES` in all
+        (29 today). Round 1 imported Twisted, treq and autobahn first: 300 ms."""
+        probe = (
+            "import sys; import argparse; floor = set(sys.modules)\n"
+            "sys.argv = ['codex-exec', '--help']\n"
+            "from twisted_exec.cli.main import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(set(sys.modules) - floor), file=sys.stderr)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", probe],
             capture_output=True,
             text=True,
             timeout=30,
             cwd=SOURCE_ROOT,
         )
-        self.assertLess(float(own.stdout), 0.050, own.stderr)
-        script = "import sys; sys.argv = ['codex-exec', '--help']; "
-        script += "from twisted_exec.cli.main import main; main()"  # as the console script
-        runs: dict[str, list[float]] = {"help": [], "floor": []}
-        for _ in range(7):  # interleaved, so that both see the same load
-            for name, argv in (
-                ("help", [sys.executable, "-c", script]),
-                ("floor", [sys.executable, "-c", "import argparse"]),
-            ):
-                started = time.perf_counter()
-                subprocess.run(argv, capture_output=True, timeout=30, cwd=SOURCE_ROOT)
-                runs[name].append(time.perf_counter() - started)
-        help, floor = min(runs["help"]), min(runs["floor"])
-        load = os.getloadavg()[0]
-        if load > (os.cpu_count() or 1) / 2 and help >= HELP_BUDGET:
-            raise SkipTest(
-                f"machine loaded (load average {load:.1f}): --help took {help * 1000:.0f} ms, "
-                f"python + argparse alone {floor * 1000:.0f} ms; the import check above and "
-                "test_helpAndVersionImportNoTwisted still hold"
-            )
-        self.assertTrue(
-            help < HELP_BUDGET or help < floor + 0.100,
-            f"codex-exec --help took {help * 1000:.0f} ms (python + argparse alone: "
-            f"{floor * 1000:.0f} ms)",
+        self.assertIn("ls-executors", result.stdout)
+        loaded: list[str] = ast.literal_eval(result.stderr.strip().splitlines()[-1])
+        ours = [m for m in loaded if m.split(".")[0] == "twisted_exec"]
+        others = [m for m in loaded if m.split(".")[0] != "twisted_exec"]
+        self.assertEqual(
+            [m for m in others if m.split(".")[0] not in sys.stdlib_module_names], [], loaded
         )
+        self.assertEqual([m for m in others if m.split(".")[0] in HEAVY_STDLIB], [], loaded)
+        self.assertEqual(
+            [
+                m
+                for m in ours
+                if m not in OUR_HELP_MODULES and not m.startswith("twisted_exec.cli.")
+            ],
+            [],
+        )
+        self.assertLessEqual(len(loaded), HELP_MODULES, loaded)

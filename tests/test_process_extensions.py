@@ -6,7 +6,7 @@ first, ``run --tty`` follows the local terminal's size with the second.
 
 from __future__ import annotations
 
-from tests.test_processes import ProcessTestCase, execParams
+from tests.support.processes import ProcessTestCase, execParams
 from twisted_exec.compat import params
 from twisted_exec.wire.errors import RpcError
 

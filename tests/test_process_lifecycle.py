@@ -12,7 +12,7 @@ from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.test_http_exchange import RecordingProducer
+from tests.support.http_exchange import RecordingProducer
 from twisted_exec.executor.core.output_buffer import Chunk, Event, Exited, OutputBuffer
 from twisted_exec.executor.resources.process_entry import _Entry, exitCodeOf
 from twisted_exec.executor.resources.process_lifecycle import (

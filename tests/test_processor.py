@@ -16,7 +16,8 @@ from twisted_exec.executor.core.interfaces import (
     IMessageSink,
     IProcessorFactory,
 )
-from twisted_exec.executor.core.processor import ExecProcessor, ExecProcessorFactory
+from twisted_exec.executor.core.processor import ExecProcessor
+from twisted_exec.executor.core.processor_factory import ExecProcessorFactory
 from twisted_exec.executor.core.session import Session, SessionRegistry
 from twisted_exec.executor.methods import buildRegistry
 

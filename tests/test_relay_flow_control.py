@@ -11,8 +11,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import sys
-import time
 from typing import Any, cast
 
 from twisted.internet import reactor
@@ -30,6 +30,7 @@ from tests.test_relay_protocol import serverFrame
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor, IMessageSink, IProcessorFactory
 from twisted_exec.executor.executor import Executor
 from twisted_exec.executor.transports.relay.demux import RelayDemux
+from twisted_exec.executor.transports.relay.protocol import WRITE_BUFFER_BYTES
 from twisted_exec.executor.transports.relay.registry import TOKEN_ENV, RemoteConfig
 from twisted_exec.executor.transports.relay.service import makeRemoteService
 from twisted_exec.net.backpressure import TransportBackpressure
@@ -231,6 +232,8 @@ class SlowRendezvousTests(TestCase):
             relay = self.service.endpoint.current
             assert relay is not None and relay.backpressure is not None
             transport: Any = relay.transport
+            # above one turn of process output, so output does not pause every stream each turn
+            self.assertEqual(transport.bufferSize, WRITE_BUFFER_BYTES)
             peak = meterWriteBuffer(self, transport)
 
             checker = PatternChecker()
@@ -285,17 +288,31 @@ class SlowRendezvousTests(TestCase):
             # Each reply waits only for what is already buffered (our 64 KiB, and the kernel's
             # socket buffers: a few MB on loopback), never for the flood to end.
             total = blocks * 65536
+            # Counted in bytes, not timed: what the peer reads between a request and its reply is
+            # what was buffered ahead of it (our user-space buffer, the two kernel buffers and
+            # the peer's read in flight; ~3.5 MB here), and what flowed while the call was
+            # served: at most as much again. The 2 s this replaces were ~24 MB at 12 MB/s.
+            executorSocket = transport.getHandle()
+            peerSocket = conn._protocol.transport.getHandle()
             for ident in range(2, 5):
-                began = time.monotonic()
+                before = conn.bytesRead
                 reply = await call("ask", ident, "fs/getMetadata", {"path": os.getcwd()})
                 self.assertTrue(reply["result"]["isDirectory"])
                 self.assertLess(checker.offset, total, "the flood ended first")
-                self.assertLess(time.monotonic() - began, 2.0)
+                buffered = (
+                    512 * 1024  # our user-space buffer's ceiling, asserted below
+                    + executorSocket.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+                    + peerSocket.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+                    + 65536
+                )
+                read = conn.bytesRead - before
+                self.assertLess(read, 2 * buffered, f"{read} bytes read, {buffered} buffered")
             await floodClosed.addTimeout(30, reactor)
             self.assertEqual(checker.firstBad, None)
             self.assertEqual(checker.offset, total)
             self.assertGreaterEqual(relay.backpressure.pauses, 1)
-            # 64 KiB high-water mark + the writes of the turn that crossed it
+            # the relay high-water mark (256 KiB, WRITE_BUFFER_BYTES) + the writes of the turn
+            # that crossed it
             self.assertLess(peak[0], 512 * 1024)
 
         return ensureDeferred(go())

@@ -156,3 +156,59 @@ class RelayProtocolTests(TestCase):
         self.assertFalse(transport.lost)
         self.clock.advance(0.2)
         self.assertTrue(transport.lost)
+
+    def test_framesOfOneReadInOrderWhateverTheirKind(self) -> None:
+        """Whole binary frames take the fast path (wire/wsframe.nextServerMessage), anything
+        else autobahn's parser; together they keep the order of the wire."""
+        protocol = self.endpoints.open[-1].protocol
+
+        def message(ident: int) -> bytes:
+            return encodeData("s1", ident, json.dumps({"id": ident, "method": "m"}).encode())
+
+        fragmented = message(4)
+        read = b"".join(
+            [
+                serverFrame(0x2, message(0)),
+                serverFrame(0x2, message(1)),
+                serverFrame(0x9, b"ping!"),
+                serverFrame(0x2, message(2)),
+                serverFrame(0x1, b"text"),
+                serverFrame(0x2, message(3)),
+                bytes((0x02, len(fragmented[:5]))) + fragmented[:5],  # no FIN
+                serverFrame(0x0, fragmented[5:]),  # FIN, continuation
+                serverFrame(0x2, message(5) + b" " * 200),  # 16-bit length
+                serverFrame(0x2, message(6)),
+            ]
+        )
+        cut = len(read) - 7
+        protocol.dataReceived(read[:cut])
+        protocol.dataReceived(read[cut:])
+        frames = self.sent()
+        self.assertIn((0xA, b"ping!"), frames)
+        seqs = []
+        for opcode, payload in frames:
+            if opcode == 0x2:
+                event = decodeFrame(payload)
+                assert isinstance(event, Data)
+                seqs.append(json.loads(event.payload)["id"])
+        self.assertEqual(seqs, [0, 1, 2, 3, 4, 5, 6])
+        self.assertTrue(any("text websocket message" in line for line in self.logs), self.logs)
+
+    def test_wholeBinaryFramesBypassAutobahnsParser(self) -> None:
+        protocol = self.endpoints.open[-1].protocol
+        parsed: list[object] = []
+        original = protocol.processData
+
+        def processData() -> bool:
+            parsed.append(1)
+            return bool(original())
+
+        protocol.processData = processData
+        frames = [serverFrame(0x2, encodeData("s", i, b'{"id":1,"method":"m"}')) for i in range(5)]
+        protocol.dataReceived(b"".join(frames))
+        self.assertEqual(len([op for op, _ in self.sent() if op == 0x2]), 5)
+        self.assertEqual(parsed, [])
+        protocol.dataReceived(frames[0][:3])  # not whole: autobahn buffers it
+        protocol.dataReceived(frames[0][3:])
+        self.assertEqual(len(self.sent()), 1)
+        self.assertNotEqual(parsed, [])

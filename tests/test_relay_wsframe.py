@@ -74,3 +74,41 @@ class BinaryFrameTests(SynchronousTestCase):
         self.assertEqual(len(key), 4)
         self.assertEqual(maskPayload(maskPayload(payload, key), key), payload)
         self.assertNotEqual(maskPayload(payload[:100], key), payload[:100])
+
+
+class NextServerMessageTests(SynchronousTestCase):
+    def test_theShapesItTakes(self) -> None:
+        from tests.test_relay_protocol import serverFrame
+        from twisted_exec.wire.wsframe import nextServerMessage
+
+        for size in (0, 1, 125, 126, 65535, 65536, 70_000):
+            payload = os.urandom(size)
+            frame = b"xy" + serverFrame(0x2, payload) + b"\x82"
+            self.assertEqual(nextServerMessage(frame, 2), (payload, len(frame) - 1))
+            self.assertIsNone(nextServerMessage(frame[:-2], 2))  # not whole
+            self.assertIsNone(nextServerMessage(frame, 2, limit=size - 1) if size > 1 else None)
+        refused = [
+            serverFrame(0x1, b"text"),
+            serverFrame(0x9, b"ping"),
+            bytes((0x02, 3)) + b"abc",  # no FIN
+            bytes((0xC2, 3)) + b"abc",  # RSV1
+            bytes((0x82, 0x83)) + b"\0\0\0\0abc",  # masked
+            bytes((0x82, 126, 0, 3)) + b"abc",  # not the shortest length
+            bytes((0x82, 127)) + (3).to_bytes(8, "big") + b"abc",
+            bytes((0x82, 127)) + (1 << 63 | 70_000).to_bytes(8, "big"),
+        ]
+        for frame in refused:
+            self.assertIsNone(nextServerMessage(frame, 0), frame[:12])
+        self.assertIsNone(nextServerMessage(b"\x82", 0))
+
+    def test_clientFramesAreUnmasked(self) -> None:
+        """The rendezvous's side: masked frames only, the payload returned unmasked."""
+        from tests.test_relay_protocol import serverFrame
+        from twisted_exec.wire.wsframe import nextClientMessage
+
+        for size in (0, 5, 125, 126, 1024, 1025, 65536, 70_000):
+            payload = os.urandom(size)
+            frame = binaryFrame(payload, newMaskKey())
+            self.assertEqual(nextClientMessage(frame + b"\x82", 0), (payload, len(frame)))
+            self.assertIsNone(nextClientMessage(frame[:-1], 0))
+            self.assertIsNone(nextClientMessage(serverFrame(0x2, payload), 0))  # unmasked

@@ -14,7 +14,7 @@ from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
-from tests.test_rendezvous_environments import newKey
+from tests.support.environments import newKey
 from twisted_exec.rendezvous.environments import SECURITY_PROFILE, NoisePublicKey
 from twisted_exec.testing.environments import (
     FROM_EXECUTOR,

@@ -109,14 +109,15 @@ class TenancyAttackTests(TestCase):
         self.addCleanup(ops.close)
 
     async def test_oversizedRegistrationRefusedBeforeTheBody(self) -> None:
-        started = time.monotonic()
+        """Only 64 KiB of the announced 256 MiB are ever sent: a 413 can only be the verdict on
+        the headers (a server waiting for the body would drop us at its 1 s deadline instead,
+        status 0), so no clock is needed to show it came before the body."""
         head = (
             f"POST /cloud/executor/big/register HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             f"Authorization: Bearer {TOKEN_A}\r\nContent-Length: 268435456\r\n\r\n"
         ).encode()
         response = await rawExchange(reactor, "127.0.0.1", self.port, head + b"x" * 65536)
         self.assertEqual(response.status, 413)
-        self.assertLess(time.monotonic() - started, 5)
         self.assertIsNone(self.server.router.record("big"))
         unauthenticated = head.replace(f"Bearer {TOKEN_A}".encode(), b"Bearer nope")
         response = await rawExchange(
@@ -126,7 +127,9 @@ class TenancyAttackTests(TestCase):
         self.assertEqual(json.loads(response.body)["error"]["code"], "unauthorized")
 
     async def test_slowRegistrationDropped(self) -> None:
-        """A byte every 50 ms: the 1 s request deadline still drops it."""
+        """A byte every 50 ms: the 1 s request deadline still drops it. A functional deadline:
+        dropped within 5x the deadline, where the trickle alone would take ~18 s (the
+        exchange gives up at 10 s)."""
         started = time.monotonic()
         body = json.dumps({"pad": "p" * 200}).encode()
         response = await self.post(
@@ -134,5 +137,7 @@ class TenancyAttackTests(TestCase):
         )
         self.assertEqual(response.status, 0)
         self.assertTrue(response.closed)
-        self.assertLess(time.monotonic() - started, 4)
+        deadline = self.server.limits.requestTimeout
+        assert deadline is not None
+        self.assertLess(time.monotonic() - started, 5 * deadline)
         self.assertIsNone(self.server.router.record("slow"))

@@ -32,7 +32,8 @@ class SoakTests(TestCase):
 
         async def go() -> None:
             result = await SCENARIOS[name](reactor, **params)
-            self.assertEqual(verdict(name, result), [], result.asDict())
+            # the latency goals are scripts/soak.py's (benchmarks are not tests)
+            self.assertEqual(verdict(name, result, timed=False), [], result.asDict())
 
         return ensureDeferred(go())
 
@@ -54,5 +55,6 @@ class SoakTests(TestCase):
 
     def test_hostileHarnessesHurtNoOne(self) -> Any:
         """Stalled harness, 50 MiB/FIFO/dev-zero reads, stdin flood, setsid grandchildren:
-        another stream's p99 < 50 ms, websocket up, all refused, nothing left, RSS bounded."""
+        another stream never starved (its p99 < 50 ms is scripts/soak.py's goal), websocket
+        up, all refused, nothing left, RSS bounded."""
         return self.run_("hostile")

@@ -2,8 +2,8 @@
 
 Round 1 looked the program up on PATH (a ``stat`` per entry) and waited for ``Popen``'s exec
 on the reactor thread: a slow filesystem stalled every session. The executor's process tables
-now spawn on ``Executor.spawnPool``; the behaviour tests of ``test_processes`` run again here
-with such a table (notifications, start errors, writes, PTYs, terminate).
+now spawn on ``Executor.spawnPool``; the behaviour tests of the ``test_process_*`` modules run
+again here with such a table (notifications, start errors, writes, PTYs, terminate).
 """
 
 from __future__ import annotations
@@ -16,7 +16,11 @@ from twisted.internet import reactor
 from twisted.python.threadpool import ThreadPool
 from twisted.trial import unittest
 
-import tests.test_processes as tp
+import tests.support.processes as tp
+import tests.test_process_io as processio
+import tests.test_process_notifications as notifications
+import tests.test_process_start as start
+import tests.test_process_termination as termination
 from twisted_exec.executor.executor import Executor
 from twisted_exec.executor.resources import process_programs
 from twisted_exec.executor.resources.offload import OffloadPool
@@ -86,21 +90,21 @@ class _OffThread:
         case.tables = [case.table]
 
 
-class NotificationOffThreadTests(_OffThread, tp.NotificationTests):
+class NotificationOffThreadTests(_OffThread, notifications.NotificationTests):
     pass
 
 
-class StartOffThreadTests(_OffThread, tp.StartTests):
+class StartOffThreadTests(_OffThread, start.StartTests):
     pass
 
 
-class WriteOffThreadTests(_OffThread, tp.WriteTests):
+class WriteOffThreadTests(_OffThread, processio.WriteTests):
     pass
 
 
-class TerminateOffThreadTests(_OffThread, tp.TerminateTests):
+class TerminateOffThreadTests(_OffThread, termination.TerminateTests):
     pass
 
 
-class TtyOffThreadTests(_OffThread, tp.TtyTests):
+class TtyOffThreadTests(_OffThread, start.TtyTests):
     pass

@@ -75,7 +75,7 @@ class Normaliser:
             if "shell" in v and "capabilities" in v:
                 # 0.171's EnvironmentInfo describes the machine and build of each executor
                 # (cwd, providerId, helper dirs; capabilities true only for what ours implements):
-                # compared by tests/test_dialect_integration.py, not here
+                # compared by tests/test_dialect_environment.py, not here
                 return "<environmentInfo>"
             # 0.171's initialize also carries it; ours answers {sessionId} alone in both dialects
             # (the first message cannot tell a 0.131 client from a 0.171 one; docs/decisions.md)
@@ -87,7 +87,7 @@ class Normaliser:
                 return self.decodeB64(v)
             if key in self.MACHINE_KEYS:
                 # environmentConfig/read names the machine, the user's home and CODEX_HOME of
-                # each executor's environment (exact values: tests/test_dialect_integration.py)
+                # each executor's environment (exact values: tests/test_dialect_environment.py)
                 return f"<{key}>"
             return self._text(v)
         if key == "modifiedAtMs" and isinstance(v, int) and v > 0:

@@ -1,7 +1,8 @@
 """The cases both executors are driven with: ``http/request`` params, and raw stdio lines.
 
-``BASE`` and ``PORT`` in a case stand for the loopback test server (``tests/test_http_request.py``'s
-``makeSite``). ``KNOWN`` lists the differences we accept, each with its reason.
+``BASE`` and ``PORT`` in a case stand for the loopback test server
+(``twisted_exec/testing/httpsite.py``'s ``makeSite``). ``KNOWN`` lists the differences we accept,
+each with its reason.
 """
 
 from __future__ import annotations

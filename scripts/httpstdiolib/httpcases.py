@@ -17,7 +17,7 @@ from twisted.internet import task
 from bench.benchlib import statusKiB
 from scripts.httpstdiolib.cases import CASES, KNOWN
 from scripts.httpstdiolib.executor import spawn, waitFor
-from tests.test_http_request import makeSite
+from twisted_exec.testing.httpsite import makeSite
 
 
 def substitute(value: Any, base: str, port: int) -> Any:

@@ -6,21 +6,24 @@ Local websocket, stdio and relay transports all build their processors from one
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import weakref
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from twisted.internet.defer import DeferredSemaphore
+from twisted.internet.defer import Deferred, DeferredSemaphore, succeed
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from twisted_exec.executor.core.interfaces import IHttpRequester, IProcessTable, ISessionResources
 from twisted_exec.executor.core.limits import MAX_PROCESSES, Limits
-from twisted_exec.executor.core.processor import ExecProcessorFactory
+from twisted_exec.executor.core.processor_factory import ExecProcessorFactory
 from twisted_exec.executor.core.session import DETACH_TTL, Session, SessionRegistry
 from twisted_exec.executor.resources.containment import Containment
 from twisted_exec.net.secretenv import SecretScrubber
 
 if TYPE_CHECKING:
+    from twisted_exec.executor.resources.processes import ProcessTable
     from twisted_exec.net.metrics import ExecutorMetrics
 
 log = Logger()
@@ -32,6 +35,9 @@ ExecutorLimits = Limits
 
 #: Worker threads for spawning processes (off the reactor thread).
 SPAWN_THREADS = 4
+
+#: Seconds :meth:`Executor.shutdown` waits for killed processes to end before it gives up.
+SHUTDOWN_GRACE = 5.0
 
 
 @implementer(ISessionResources)
@@ -89,6 +95,34 @@ def executorMetrics(registry: SessionRegistry) -> ExecutorMetrics:
     )
     metrics.gaugeFrom("codex_exec_processes_running", "Processes whose output is open", running)
     return metrics
+
+
+def whenAllFired(
+    clock: IReactorTime, waits: Sequence[Deferred[None]], grace: float
+) -> Deferred[int]:
+    """Fires with 0 once every one of ``waits`` fired, or after ``grace`` seconds with how many
+    had not (never errbacks: a shutdown must go on whatever one process does)."""
+    pending = [wait for wait in waits if not wait.called]
+    if not pending:
+        return succeed(0)
+    done: Deferred[int] = Deferred()
+    left = [len(pending)]
+
+    def giveUp() -> None:
+        if not done.called:
+            done.callback(left[0])
+
+    timer = clock.callLater(grace, giveUp)
+
+    def one(result: object) -> None:
+        left[0] -= 1
+        if left[0] == 0 and not done.called:
+            timer.cancel()
+            done.callback(0)
+
+    for wait in pending:
+        wait.addBoth(one)
+    return done
 
 
 @implementer(IHttpRequester)
@@ -151,6 +185,7 @@ class Executor:
         containment: Containment | None = None,
         scrubber: SecretScrubber | None = None,
         metrics: bool = True,
+        shutdownGrace: float = SHUTDOWN_GRACE,
     ) -> None:
         from twisted.python.threadpool import ThreadPool
 
@@ -165,6 +200,11 @@ class Executor:
         #: Shared by every session's ProcessTable: credentials never reach a child.
         self.scrubber = scrubber if scrubber is not None else SecretScrubber()
         self.registry = SessionRegistry(reactor, self._makeResources, ttl)
+        #: How long :meth:`shutdown` waits for the killed processes to end.
+        self.shutdownGrace = shutdownGrace
+        # Every session's process table, closed sessions' too (their killed children may not
+        # have ended yet); weak, so a table goes once its session and processes are gone.
+        self._tables: weakref.WeakSet[ProcessTable] = weakref.WeakSet()
         # fs/* system calls run on our lean pool (same contract as Twisted's ThreadPool; see
         # offload.py for why), stopped in shutdown().
         self.offload = OffloadPool(maxThreads=self.limits.fsThreads)
@@ -238,10 +278,16 @@ class Executor:
         http = DeferredHttpRequester(self.reactor, session.notify, self.limits.httpBodyLimit())
         if self._countMetrics:
             processes.onStarted = self._processStarted
+        self._tables.add(processes)
         return SessionResources(processes, http, self.limits.maxFsInFlight)
 
-    def shutdown(self) -> None:
-        """End every session and kill every process (service stop)."""
+    def shutdown(self) -> Deferred[None]:
+        """End every session and kill every process (service stop).
+
+        Fires once every killed child has ended (reaped, its pipes closed: no reader or process
+        transport left in the reactor), or after :attr:`shutdownGrace` seconds, logging how
+        many had not: a service's stop must not return while its children still run.
+        """
         count = len(self.registry)
         self.registry.closeAll()
         self.containment.killEverything()
@@ -250,6 +296,26 @@ class Executor:
         self.spawnPool.stop()
         if count:
             log.info("closed {count} session(s) on shutdown", count=count)
+        waits = [wait for table in list(self._tables) for wait in table.whenAllEnded()]
+        grace = self.shutdownGrace
+
+        def report(left: int) -> None:
+            if left:
+                log.warn(
+                    "shutdown: {left} killed process(es) had not ended after {grace}s",
+                    left=left,
+                    grace=grace,
+                )
+
+        return whenAllFired(self.reactor, waits, grace).addCallback(report)
 
 
-__all__ = ["MAX_PROCESSES", "Executor", "ExecutorLimits", "Limits", "SessionResources"]
+__all__ = [
+    "MAX_PROCESSES",
+    "SHUTDOWN_GRACE",
+    "Executor",
+    "ExecutorLimits",
+    "Limits",
+    "SessionResources",
+    "whenAllFired",
+]

@@ -225,11 +225,11 @@ class ExecutorService(MultiService):
     def stopService(self) -> Any:
         d = super().stopService()
 
-        def shutdown(result: object) -> object:
+        def shutdown(result: object) -> Any:
             if self._sweep is not None and self._sweep.running:
                 self._sweep.stop()
-            self.executor.shutdown()
+            ended = self.executor.shutdown()  # fires once the killed children are gone
             exitCleanlyAfterSignal(self.executor.reactor)  # SIGTERM ... exits 0
-            return result
+            return ended.addCallback(lambda _: result)
 
         return d.addBoth(shutdown)

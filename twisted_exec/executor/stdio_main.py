@@ -32,10 +32,11 @@ def main() -> None:  # pragma: no cover - exercised by the subprocess tests
     executor = Executor(reactor, metrics=False)
     service = makeStdioService(reactor, executor.processorFactory)
     service.startService()
+    # before the reactor stops, so that its Deferred (the killed children reaped) is waited for
+    reactor.addSystemEventTrigger("before", "shutdown", executor.shutdown)
     gc.freeze()
     gc.enable()
     reactor.run()
-    executor.shutdown()
 
 
 if __name__ == "__main__":  # pragma: no cover

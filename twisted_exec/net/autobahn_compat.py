@@ -12,10 +12,22 @@ own txaio timer would bound (we set ``closeHandshakeTimeout`` to 0, because thos
 in the reactor). :class:`PromptFailMixin` does neither: it writes the close frame with its code
 and reason and closes the TCP connection once that frame is out, aborting it after
 ``FAIL_ABORT_SECONDS`` if a peer that stopped reading never lets the frame out.
+
+Whole binary frames handed to ``onMessage`` without autobahn's general parser
+(:func:`deliverWholeFrames`): autobahn parses every frame through a state machine of Python
+calls (``processData`` twice, ``onFrameBegin``, ``onFrameData``, ``onFrameEnd``,
+``onMessageEnd``, ...), some 15 µs per small frame, a large share of a relay call (two frames
+per call at the executor, four at the rendezvous). Only the frames that need no judgement (see
+``wire/wsframe.nextServerMessage``) are taken off the front of a read, and only while autobahn
+is between frames with nothing buffered; the first frame of any other kind (a ping, a close,
+text, a fragment, one over the size limit or not whole yet) and everything after it in that
+read are left to autobahn, so whatever the wire, each byte is parsed once and in order
+(tests/test_fastframes.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from autobahn.util import encode_truncate
@@ -59,6 +71,15 @@ class PromptFailMixin:
         super().connectionLost(reason)  # type: ignore[misc]
 
 
+def sendCloseCode(protocol: Any, code: int, reason: str) -> None:
+    """Start a close handshake with any valid close code. autobahn's public ``sendClose``
+    takes only 1000 and 3000-4999 (what an application may send) and raises on the protocol
+    codes a server sends about its peer (1008 policy violation, 1009, ...)."""
+    if protocol.state != WebSocketProtocol.STATE_OPEN:
+        return
+    protocol.sendCloseFrame(code=code, reasonUtf8=encode_truncate(reason, 123), isReply=False)
+
+
 def canWriteFrameDirectly(protocol: Any, size: int) -> bool:
     """May ``protocol`` write a ``size``-byte binary message as one pre-built frame?
 
@@ -88,3 +109,26 @@ def betweenWholeFrames(protocol: Any) -> bool:
         and not protocol.data
         and protocol._perMessageCompress is None
     )
+
+
+FrameParse = Callable[[bytes, int, int], "tuple[bytes, int] | None"]
+
+
+def deliverWholeFrames(protocol: Any, data: bytes, parse: FrameParse) -> int:
+    """Call ``protocol.onMessage(payload, True)`` for each whole frame at the start of
+    ``data`` that ``parse`` accepts; how many bytes of ``data`` that consumed."""
+    if not betweenWholeFrames(protocol):
+        return 0
+    limit: int = protocol.maxMessagePayloadSize
+    frameLimit: int = protocol.maxFramePayloadSize
+    if frameLimit and (not limit or frameLimit < limit):
+        limit = frameLimit
+    offset = 0
+    onMessage = protocol.onMessage
+    while protocol.state == protocol.STATE_OPEN and protocol.transport is not None:
+        found = parse(data, offset, limit)
+        if found is None:
+            break
+        payload, offset = found
+        onMessage(payload, True)
+    return offset

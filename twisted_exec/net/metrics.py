@@ -18,6 +18,7 @@ rendering it takes microseconds, so a thread buys nothing, and the reactor stays
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -90,6 +91,8 @@ class ExecutorMetrics(_Base):
     def __init__(self) -> None:
         super().__init__()
         r = self.registry
+        #: Labelled children already looked up, by (metric, label).
+        self._children: dict[tuple[str, str], Any] = {}
         self.processesStarted = Counter(
             "codex_exec_processes_started",
             "Processes started (process/start that spawned)",
@@ -140,10 +143,16 @@ class ExecutorMetrics(_Base):
         self.processesStarted.inc()
 
     def received(self, transport: str, size: int) -> None:
-        self.bytesReceived.labels(transport).inc(size)
+        child = self._children.get(("in", transport))
+        if child is None:  # prometheus_client's labels() costs a lock and a tuple per call
+            child = self._children["in", transport] = self.bytesReceived.labels(transport)
+        child.inc(size)
 
     def sent(self, transport: str, size: int) -> None:
-        self.bytesSent.labels(transport).inc(size)
+        child = self._children.get(("out", transport))
+        if child is None:
+            child = self._children["out", transport] = self.bytesSent.labels(transport)
+        child.inc(size)
 
     def registration(self, outcome: str) -> None:
         self.registrations.labels(outcome).inc()
@@ -152,7 +161,11 @@ class ExecutorMetrics(_Base):
         self.connections.labels(outcome).inc()
 
     def requestDone(self, method: str, seconds: float) -> None:
-        self.requestLatency.labels(methodLabel(method)).observe(seconds)
+        label = methodLabel(method)  # the children kept are prometheus_client's own
+        child = self._children.get(("latency", label))
+        if child is None:
+            child = self._children["latency", label] = self.requestLatency.labels(label)
+        child.observe(seconds)
 
     def pingAnswered(self, seconds: float) -> None:
         self.relayRtt.observe(seconds)

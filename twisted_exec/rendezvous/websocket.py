@@ -28,13 +28,17 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from twisted_exec.net.autobahn_compat import canWriteFrameDirectly
+from twisted_exec.net.autobahn_compat import (
+    canWriteFrameDirectly,
+    deliverWholeFrames,
+    sendCloseCode,
+)
 from twisted_exec.net.keepalive import Keepalive
-from twisted_exec.net.pacedreader import PacedReader, websocketCut
+from twisted_exec.net.pacedreader import PacedReader, WebsocketCutter
 from twisted_exec.net.wsoptions import capWithoutHandshakeTimers
 from twisted_exec.rendezvous.interfaces import CloseInfo, IRelayPeer, WebSocketLink, WebSocketServer
 from twisted_exec.rendezvous.router import Router
-from twisted_exec.wire.wsframe import serverBinaryFrame
+from twisted_exec.wire.wsframe import nextClientMessage, serverBinaryFrame
 
 log = Logger()
 
@@ -83,7 +87,7 @@ class RelayLink:
         self._protocol.sendMessage(text.encode(), isBinary=False)
 
     def close(self, code: int = 1000, reason: str = "rendezvous closing") -> None:
-        self._protocol.sendClose(code, reason)
+        sendCloseCode(self._protocol, code, reason)  # 1008 too, which sendClose refuses
 
     def abort(self) -> None:
         """Drop the TCP connection without a close handshake (and what it still had to read)."""
@@ -220,14 +224,20 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
 
     def _deliver(self, data: bytes) -> None:
         if self.transport is not None:
-            super().dataReceived(data)
+            # Whole binary frames straight to onMessage (net/autobahn_compat), the rest to autobahn.
+            used = deliverWholeFrames(self, data, nextClientMessage)
+            if used < len(data):
+                super().dataReceived(data[used:] if used else data)
 
     @property
     def reader(self) -> PacedReader:
         reader: PacedReader | None = self.__dict__.get("_reader")
         if reader is None:
             reader = self._reader = PacedReader(
-                self.factory.server.clock, lambda: self.transport, self._deliver, cut=websocketCut
+                self.factory.server.clock,
+                lambda: self.transport,
+                self._deliver,
+                cut=WebsocketCutter().cut,
             )
         return reader
 

@@ -62,3 +62,57 @@ def serverBinaryFrame(payload: bytes) -> bytes:
     else:
         header = struct.pack("!BBQ", 0x82, 127, size)
     return header + payload
+
+
+def nextServerMessage(data: bytes, offset: int, limit: int = 0) -> tuple[bytes, int] | None:
+    """The payload of the binary message that is one whole frame at ``data[offset:]``, and
+    the offset after it; ``None`` when what starts there is anything else.
+
+    The relay's inbound hot path (server to client): an unmasked frame with FIN, opcode 2, no
+    RSV bit, its length in the shortest encoding and at most ``limit`` bytes (0: no limit).
+    Everything else (control frames, fragments, text, a frame not whole yet, anything a
+    websocket library must refuse) is ``None``, for the general parser to handle.
+    """
+    return wholeFrameAt(data, offset, limit, 0x82, masked=False)
+
+
+def nextClientMessage(data: bytes, offset: int, limit: int = 0) -> tuple[bytes, int] | None:
+    """:func:`nextServerMessage` for the rendezvous (client to server): the frame must be
+    masked, and its payload is returned unmasked."""
+    return wholeFrameAt(data, offset, limit, 0x82, masked=True)
+
+
+def wholeFrameAt(
+    data: bytes, offset: int, limit: int, first: int, *, masked: bool
+) -> tuple[bytes, int] | None:
+    """The (unmasked) payload of the frame at ``data[offset:]`` whose first byte is ``first``
+    (FIN, no RSV bit, the opcode), masked or not as ``masked`` says, its length in the
+    shortest encoding and at most ``limit`` (0: no limit), when it is whole; and the offset
+    after it. ``None`` otherwise."""
+    mask = 0x80 if masked else 0
+    size = len(data)
+    if size - offset < 2 or data[offset] != first or data[offset + 1] & 0x80 != mask:
+        return None
+    length = data[offset + 1] & 0x7F
+    start = offset + 2
+    if length == 126:
+        start = offset + 4
+        if size < start:
+            return None
+        length = int.from_bytes(data[offset + 2 : start], "big")
+        if length < 126:
+            return None
+    elif length == 127:
+        start = offset + 10
+        if size < start:
+            return None
+        length = int.from_bytes(data[offset + 2 : start], "big")
+        if length <= 0xFFFF or length >> 63:
+            return None
+    end = start + length + (4 if mask else 0)
+    if end > size or (limit and length > limit):
+        return None
+    if not mask:
+        return data[start:end], end
+    key = data[start : start + 4]
+    return maskPayload(data[start + 4 : end], key), end

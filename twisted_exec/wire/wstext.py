@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 
-from twisted_exec.wire.wsframe import maskPayload
+from twisted_exec.wire.wsframe import wholeFrameAt
 
 
 def nextClientTextMessage(data: bytes, offset: int, limit: int = 0) -> tuple[bytes, int] | None:
@@ -26,31 +26,10 @@ def nextClientTextMessage(data: bytes, offset: int, limit: int = 0) -> tuple[byt
     is valid UTF-8. Everything else (control frames, fragments, binary, unmasked frames, a frame
     not whole yet, invalid UTF-8, a length a websocket library must refuse) is ``None``.
     """
-    size = len(data)
-    if size - offset < 6 or data[offset] != 0x81:
+    found = wholeFrameAt(data, offset, limit, 0x81, masked=True)
+    if found is None:
         return None
-    length = data[offset + 1] & 0x7F
-    if not data[offset + 1] & 0x80:
-        return None  # unmasked: a protocol violation for autobahn to report
-    start = offset + 2
-    if length == 126:
-        start = offset + 4
-        if size < start:
-            return None
-        length = int.from_bytes(data[offset + 2 : start], "big")
-        if length < 126:
-            return None
-    elif length == 127:
-        start = offset + 10
-        if size < start:
-            return None
-        length = int.from_bytes(data[offset + 2 : start], "big")
-        if length <= 0xFFFF or length >> 63:
-            return None
-    end = start + 4 + length
-    if end > size or (limit and length > limit):
-        return None
-    payload = maskPayload(data[start + 4 : end], data[start : start + 4]) if length else b""
+    payload, end = found
     try:
         payload.decode("utf-8")
     except UnicodeDecodeError:

@@ -1,11 +1,13 @@
 """One JSON-RPC endpoint per connection or relay stream: handshake, method table, strict order.
 
-The processor is transport-agnostic: a transport feeds it raw messages with
-:meth:`ExecProcessor.messageReceived` and gives it an :class:`IMessageSink` for replies. Like the
-reference, by default it handles one request at a time in arrival order, so replies leave in request
-order; a ``process/read`` that long-polls holds back the requests behind it. With
-``concurrentRequests`` N (0.171's ``--concurrent-requests``), up to N requests are in flight and
-each reply leaves when it is ready, so replies may overtake each other, as in 0.171.
+The request half (calling the method, answering it) is :mod:`.dispatch`; the factory is
+:mod:`.processor_factory`. The processor is transport-agnostic: a transport feeds it raw
+messages with :meth:`ExecProcessor.messageReceived` and gives it an :class:`IMessageSink` for
+replies. Like the reference, by default it handles one request at a time in arrival order, so
+replies leave in request order; a ``process/read`` that long-polls holds back the requests
+behind it. With ``concurrentRequests`` N (0.171's ``--concurrent-requests``), up to N requests
+are in flight and each reply leaves when it is ready, so replies may overtake each other, as in
+0.171.
 
 Where the reference silently destroys a session (an id of null, a response object, an unknown
 notification, a batch), we answer with a JSON-RPC error and carry on: nothing a client sends may
@@ -28,26 +30,23 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from enum import Enum
-from typing import Any, Protocol
+from typing import Any
 
-from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twisted_exec.compat import params
 from twisted_exec.executor.core.dialect import Dialect
+from twisted_exec.executor.core.dispatch import MethodTable, RequestDispatch, State
 from twisted_exec.executor.core.interfaces import (
     IConnectionResource,
     IJsonRpcProcessor,
     IMessageSink,
-    IProcessorFactory,
 )
 from twisted_exec.executor.core.limits import Limits
 from twisted_exec.executor.core.session import Session, SessionRegistry
 from twisted_exec.wire import jsonrpc
-from twisted_exec.wire.errors import INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, RpcError
+from twisted_exec.wire.errors import INVALID_REQUEST, METHOD_NOT_FOUND, RpcError
 
 log = Logger()
 
@@ -57,34 +56,8 @@ MAX_QUEUED = 1024
 SESSION_ATTACHED_171 = -32010
 
 
-class _State(Enum):
-    NEW = "new"  # nothing yet: only initialize is allowed
-    INITIALIZING = "initializing"  # initialize answered, waiting for the initialized notification
-    READY = "ready"
-
-
-class MethodRow(Protocol):
-    """What the processor needs of a method table row (``executor/methods/registry.Method``)."""
-
-    @property
-    def dialect(self) -> Dialect: ...
-
-    @property
-    def category(self) -> str | None: ...
-
-    def decode(self, raw: object) -> Any: ...
-
-    def call(self, context: Any, decoded: Any) -> object: ...
-
-
-class MethodTable(Protocol):
-    """The method table the executor hands in (``executor/methods``): core only dispatches."""
-
-    def resolve(self, name: str, params: object, current: Dialect) -> MethodRow | None: ...
-
-
 @implementer(IJsonRpcProcessor)
-class ExecProcessor:
+class ExecProcessor(RequestDispatch):
     """The JSON-RPC session endpoint of one connection."""
 
     def __init__(
@@ -113,7 +86,7 @@ class ExecProcessor:
         self.dialect = Dialect.V131
         self.session: Session | None = None
         self._sink: IMessageSink | None = None
-        self._state = _State.NEW
+        self._state = State.NEW
         self._queue: deque[bytes] = deque()
         self._inFlight = 0  # requests started whose reply is not sent yet
         self._queuedBytes = 0
@@ -266,31 +239,23 @@ class ExecProcessor:
             ):
                 payload = self._queue.popleft()
                 self._queuedBytes -= len(payload)
-                pending = self._handle(payload)
-                if pending is not None:
-                    self._inFlight += 1
-                    pending.addBoth(self._requestDone)
+                self._handle(payload)
         finally:
             self._draining = False
 
-    def _requestDone(self, _: object) -> None:
-        self._inFlight -= 1
-        self._drain()
-
     # -- dispatch -----------------------------------------------------------------------------
 
-    def _handle(self, payload: bytes) -> Deferred[None] | None:
+    def _handle(self, payload: bytes) -> None:
         message = jsonrpc.decode(payload)
         if isinstance(message, jsonrpc.Request):
-            return self._handleRequest(message)
-        if isinstance(message, jsonrpc.Notification):
+            self._handleRequest(message)
+        elif isinstance(message, jsonrpc.Notification):
             self._handleNotification(message)
         elif isinstance(message, jsonrpc.Malformed):
             log.warn("malformed JSON-RPC message: {message}", message=message.message)
             self._replyError(message.id, message.code, message.message)
         else:
             self._handleUnparseable(message)
-        return None
 
     def _handleUnparseable(self, message: jsonrpc.Unparseable) -> None:
         if self.parseErrorContext is None:
@@ -302,9 +267,9 @@ class ExecProcessor:
 
     def _handleNotification(self, message: jsonrpc.Notification) -> None:
         if message.method == "initialized":
-            if self._state is _State.INITIALIZING:
-                self._state = _State.READY
-            elif self._state is _State.NEW:
+            if self._state is State.INITIALIZING:
+                self._state = State.READY
+            elif self._state is State.NEW:
                 self._replyError(
                     -1, INVALID_REQUEST, "client must call initialize before sending initialized"
                 )
@@ -313,105 +278,13 @@ class ExecProcessor:
             -1, METHOD_NOT_FOUND, f"exec-server does not handle notification `{message.method}`"
         )
 
-    def _handleRequest(self, request: jsonrpc.Request) -> Deferred[None] | None:
-        observe = self.onRequestDone
-        if observe is None or self.clock is None:
-            return self._dispatch(request)
-        started = self.clock.seconds()
-        clock = self.clock
-
-        def done(result: object) -> object:
-            observe(request.method, clock.seconds() - started)
-            return result
-
-        pending = self._dispatch(request)
-        if pending is None:
-            done(None)
-            return None
-        return pending.addBoth(done)
-
-    def _dispatch(self, request: jsonrpc.Request) -> Deferred[None] | None:
-        method = self.methods.resolve(request.method, request.params, self.dialect)
-        if method is None:
-            self._replyError(
-                request.id,
-                METHOD_NOT_FOUND,
-                f"exec-server stub does not implement `{request.method}` yet",
-            )
-            return None
-        if method.dialect > self.dialect:
-            self._useDialect(method.dialect)
-        try:
-            decoded = method.decode(request.params)
-            if method.category is not None:
-                self._checkReady(method.category)
-            gate = self._fsGate() if method.category == "filesystem" else None
-            if gate is not None:
-                # At most Limits.maxFsInFlight fs calls of one session on the pool at once.
-                return self._whenDone(request.id, gate.run(self._callNow, method, decoded))
-            outcome = method.call(self, decoded)
-        except RpcError as err:
-            self._replyError(request.id, err.code, err.message, err.data)
-            return None
-        except Exception as err:
-            log.failure("{method} failed", method=request.method)
-            self._replyError(request.id, INTERNAL_ERROR, str(err))
-            return None
-        if isinstance(outcome, Deferred):
-            return self._whenDone(request.id, outcome)
-        if hasattr(outcome, "__await__"):
-            return self._whenDone(request.id, ensureDeferred(outcome))  # type: ignore[arg-type]
-        self._reply(request.id, outcome)
-        return None
-
-    def _fsGate(self) -> Any:
-        resources = self.session.resources if self.session is not None else None
-        return getattr(resources, "fsGate", None)
-
-    def _callNow(self, method: MethodRow, decoded: Any) -> object:
-        outcome = method.call(self, decoded)
-        if hasattr(outcome, "__await__") and not isinstance(outcome, Deferred):
-            return ensureDeferred(outcome)  # type: ignore[arg-type]
-        return outcome
-
-    def _whenDone(self, requestId: jsonrpc.RequestId, pending: Deferred[Any]) -> Deferred[None]:
-        def succeeded(result: object) -> None:
-            self._reply(requestId, result)
-
-        def failed(failure: Failure) -> None:
-            if failure.check(RpcError):
-                err = failure.value
-                assert isinstance(err, RpcError)
-                self._replyError(requestId, err.code, err.message, err.data)
-            else:
-                log.failure("request {id} failed", failure, id=requestId)
-                self._replyError(requestId, INTERNAL_ERROR, str(failure.value))
-
-        return pending.addCallbacks(succeeded, failed)
-
-    def _checkReady(self, category: str) -> None:
-        if self._state is _State.NEW:
-            raise RpcError(
-                INVALID_REQUEST, f"client must call initialize before using {category} methods"
-            )
-        if self._state is _State.INITIALIZING:
-            raise RpcError(
-                INVALID_REQUEST, f"client must send initialized before using {category} methods"
-            )
-
-    def _useDialect(self, dialect: Dialect) -> None:
-        """The session spoke a newer dialect: answer it in that one from now on."""
-        self.dialect = dialect
-        if self.session is not None:
-            self.session.dialect = dialect
-
     # -- initialize ---------------------------------------------------------------------------
 
     def initialize(self, p: params.InitializeParams) -> dict[str, Any]:
         """``{sessionId}``, in both dialects: the first message cannot tell a 0.131 client from
         a 0.171 one, and a 0.131 client must keep every byte; 0.171 clients then ask
         ``environment/info`` (docs/decisions.md)."""
-        if self._state is not _State.NEW:
+        if self._state is not State.NEW:
             raise RpcError(INVALID_REQUEST, "initialize may only be sent once per connection")
         if p.resumeSessionId is not None:
             self.session = self._resume(p.resumeSessionId)
@@ -422,7 +295,7 @@ class ExecProcessor:
             self.session.dialect = self.dialect
         if self._paused:
             self._forwardPause(True)
-        self._state = _State.INITIALIZING
+        self._state = State.INITIALIZING
         return {"sessionId": self.session.sessionId}
 
     def _resume(self, sessionId: str) -> Session:
@@ -434,46 +307,3 @@ class ExecProcessor:
             if existing is not None and existing.attached and existing.dialect >= Dialect.V171:
                 raise RpcError(SESSION_ATTACHED_171, err.message) from None
             raise
-
-
-@implementer(IProcessorFactory)
-class ExecProcessorFactory:
-    """Builds processors that share one session registry and one filesystem."""
-
-    def __init__(
-        self,
-        registry: SessionRegistry,
-        filesystem: Any,
-        maxQueued: int | None = MAX_QUEUED,
-        *,
-        clock: Any = None,
-        onRequestDone: Callable[[str, float], None] | None = None,
-        methods: MethodTable,
-        environment: Any = None,
-        concurrentRequests: int = 1,
-        limits: Limits | None = None,
-    ) -> None:
-        self.registry = registry
-        self.filesystem = filesystem
-        self.maxQueued = maxQueued
-        self.clock = clock
-        self.onRequestDone = onRequestDone
-        self.methods = methods
-        self.environment = environment
-        self.concurrentRequests = concurrentRequests
-        self.limits = limits if limits is not None else Limits()
-
-    def buildProcessor(self, parseErrorContext: str | None) -> ExecProcessor:
-        processor = ExecProcessor(
-            self.registry,
-            self.filesystem,
-            parseErrorContext,
-            self.maxQueued,
-            methods=self.methods,
-            environment=self.environment,
-            concurrentRequests=self.concurrentRequests,
-            limits=self.limits,
-        )
-        processor.clock = self.clock
-        processor.onRequestDone = self.onRequestDone
-        return processor

@@ -4,7 +4,7 @@ Every method does its blocking work (system calls, base64 of whole files) in one
 pool, so a 50 MB file never stalls the reactor; the reactor only builds the result ``dict``.
 
 Behaviour and error text follow Codex CLI 0.131.0 as probed on this machine (see
-docs/decisions.md and tests/test_filesystem.py for the cases). Notable facts:
+docs/decisions.md and tests/test_filesystem_*.py for the cases). Notable facts:
 
 - Paths are normalised lexically first, as the reference's ``AbsolutePathBuf`` does: ``.`` and
   empty components vanish and ``..`` pops the previous component without looking at the disk

@@ -25,6 +25,7 @@ import binascii
 import json
 from typing import Any, NamedTuple, Protocol
 
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import ProcessProtocol
 from twisted.python.failure import Failure
 
@@ -111,6 +112,9 @@ class _Entry:
         #: writeIds already handled (0.171 de-duplicates a repeated one), newest last.
         self.writeIds: dict[str, None] = {}
         self._openOutputs = {1, 2}
+        #: ``processEnded`` came: reaped and every pipe closed, nothing of it left in the reactor.
+        self.hasEnded = False
+        self._endWaiters: list[Deferred[None]] = []
         # stream -> the JSON around seq and chunk in process/output params (see _outputParams)
         self._outputFraming: dict[str, tuple[bytes, bytes]] = {}
 
@@ -210,6 +214,30 @@ class _Entry:
         # Reaped and every pipe (or the pty) closed.
         self._openOutputs.clear()
         self._machine.outputClosed()
+        self._fireEnded()
+
+    def neverStarted(self) -> None:
+        """The spawn failed or was abandoned: no child of ours, nothing to wait for."""
+        self._fireEnded()
+
+    def _fireEnded(self) -> None:
+        self.hasEnded = True
+        waiters, self._endWaiters = self._endWaiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    def whenEnded(self) -> Deferred[None]:
+        """Fires once ``processEnded`` came (at once if it did): the executor's shutdown waits
+        for it, so that no reader or process transport outlives the service.
+
+        Not a machine state: ``closed`` can be reached before the transport's last pipe (stdin)
+        is gone, and what shutdown must wait for is the transport leaving the reactor.
+        """
+        if self.hasEnded:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        self._endWaiters.append(waiter)
+        return waiter
 
     def reaped(self, reason: Failure) -> None:
         self.core.exitCode = exitCodeOf(reason, tty=self.tty, v171=self.v171)

@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -192,7 +193,7 @@ class ProcessTable:
         return len(self._tombstones)
 
     def _forgetFailed(self, processId: str) -> None:
-        del self._entries[processId]
+        self._entries.pop(processId).neverStarted()
         self._running -= 1
 
     async def _spawnOffThread(
@@ -367,6 +368,11 @@ class ProcessTable:
             self.containment.killOwned(self, live)
         for entry in list(self._entries.values()):
             entry.kill()
+
+    def whenAllEnded(self) -> list[Deferred[None]]:
+        """One Deferred per process that has not ended yet (``processEnded``), each firing when
+        it has: what :meth:`.Executor.shutdown` waits for after :meth:`killAll`."""
+        return [entry.whenEnded() for entry in self._entries.values() if not entry.hasEnded]
 
 
 __all__ = ["ProcessTable", "waitForEvents", "writeBacklog"]

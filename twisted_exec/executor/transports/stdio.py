@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.application.service import IService, Service
+from twisted.internet.defer import maybeDeferred, succeed
 from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer, ITransport
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.internet.stdio import StandardIO
@@ -234,9 +235,9 @@ def makeStdioService(
     if owner is not None and "onEnd" not in kwargs:
 
         def end() -> None:
-            if owner.running:
-                owner.stopService()
-            service._stopReactor()
+            # The reactor stops only once the owner has (its killed children reaped).
+            stopped = maybeDeferred(owner.stopService) if owner.running else succeed(None)
+            stopped.addBoth(lambda _: service._stopReactor())
 
         service.onEnd = end
     return service

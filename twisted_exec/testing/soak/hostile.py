@@ -47,6 +47,10 @@ P99_BOUND = 0.050
 #: During the hostile rounds the good stream also waits for the executor's CPU (decoding a
 #: 256 KiB stdin write takes a few ms, more on a loaded machine): no stall, not 50 ms.
 MIXED_P99_BOUND = 0.250
+#: What the suite checks instead of the two bounds above (benchmarks are not tests: the
+#: latency goals belong to ``scripts/soak.py``): nobody is starved, a good-stream call that
+#: waits on the stalled harness or the hostile rounds takes seconds, not ms.
+UNSTARVED_BOUND = 2.0
 #: Seconds between hostile rounds (a round is a burst of ~15 MB of requests); the stalled
 #: harness stays stalled throughout.
 ROUND_PAUSE = 0.25
@@ -265,17 +269,21 @@ async def hostile(reactor: Any, seconds: float = 5.0) -> HostileSoakResult:
     return await _withCloud(reactor, Rendezvous(reactor), body)
 
 
-def hostileProblems(result: HostileResult) -> list[str]:
+def hostileProblems(result: HostileResult, *, timed: bool = True) -> list[str]:
+    """The hostile scenario's checks; ``timed=False`` (the suite) holds the latencies only to
+    :data:`UNSTARVED_BOUND`, so that a loaded machine does not fail a sound executor."""
     problems = []
-    if result.p99StalledMs >= P99_BOUND * 1000 or not result.rpcsStalled:
+    stalledBound = P99_BOUND if timed else UNSTARVED_BOUND
+    mixedBound = MIXED_P99_BOUND if timed else UNSTARVED_BOUND
+    if result.p99StalledMs >= stalledBound * 1000 or not result.rpcsStalled:
         problems.append(
             f"good stream p99 {result.p99StalledMs} ms beside a stalled harness "
-            f"(bound {P99_BOUND * 1000:g} ms)"
+            f"(bound {stalledBound * 1000:g} ms)"
         )
-    if result.p99Ms >= MIXED_P99_BOUND * 1000:
+    if result.p99Ms >= mixedBound * 1000:
         problems.append(
             f"good stream p99 {result.p99Ms} ms during hostile rounds "
-            f"(bound {MIXED_P99_BOUND * 1000:g} ms)"
+            f"(bound {mixedBound * 1000:g} ms)"
         )
     if result.websocketDrops:
         problems.append(f"the executor's websocket dropped {result.websocketDrops} time(s)")

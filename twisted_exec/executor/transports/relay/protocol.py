@@ -37,11 +37,15 @@ from twisted.logger import Logger
 from twisted_exec.executor.core.interfaces import IProcessorFactory
 from twisted_exec.executor.core.limits import Limits
 from twisted_exec.executor.transports.relay.demux import MAX_STREAMS, RelayDemux
-from twisted_exec.net.autobahn_compat import PromptFailMixin, canWriteFrameDirectly
+from twisted_exec.net.autobahn_compat import (
+    PromptFailMixin,
+    canWriteFrameDirectly,
+    deliverWholeFrames,
+)
 from twisted_exec.net.backpressure import TransportBackpressure
 from twisted_exec.net.keepalive import Keepalive
 from twisted_exec.net.nodelay import NoDelayMixin
-from twisted_exec.wire.wsframe import binaryFrame, newMaskKey
+from twisted_exec.wire.wsframe import binaryFrame, newMaskKey, nextServerMessage
 
 log = Logger()
 
@@ -66,6 +70,8 @@ PONG_TIMEOUT = 60.0
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 #: Seconds a shutdown waits for the close handshake before aborting the connection.
 CLOSE_TIMEOUT = 2.0
+#: The relay socket's write buffer before it pauses the streams (``TransportBackpressure``).
+WRITE_BUFFER_BYTES = 256 * 1024
 
 
 class HandshakeFailedError(Exception):
@@ -124,6 +130,11 @@ class RelayClientProtocol(NoDelayMixin, PromptFailMixin, WebSocketClientProtocol
             demux,
             onResume=self._pushDeadline,  # it read our buffer out: it is alive
         )
+        if hasattr(transport, "bufferSize"):
+            # Twisted's 64 KiB high-water mark is less than one turn of process output (8
+            # reads of 8 KiB, ~90 KB of frames): every turn paused and resumed every stream's
+            # pipes and the socket's reading, 4 epoll_ctl calls a turn on the output path.
+            transport.bufferSize = WRITE_BUFFER_BYTES
         transport.registerProducer(self.backpressure, True)
 
     def closeForShutdown(self, code: int = 1000, reason: str = "executor shutting down") -> None:
@@ -142,6 +153,12 @@ class RelayClientProtocol(NoDelayMixin, PromptFailMixin, WebSocketClientProtocol
         transport: Any = self.transport
         if transport is not None and not self._ended:
             transport.abortConnection()
+
+    def dataReceived(self, data: bytes) -> None:
+        # Whole binary frames straight to onMessage (net/autobahn_compat), the rest to autobahn.
+        used = deliverWholeFrames(self, data, nextServerMessage)
+        if used < len(data):
+            super().dataReceived(data[used:] if used else data)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         self._pushDeadline()

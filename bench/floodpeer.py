@@ -1,6 +1,7 @@
 """A harness that opens N streams as fast as it can and never reads (run as its own process).
 
-    python tests/floodpeer.py HOST PORT EXECUTOR_ID TOKEN N
+    python bench/floodpeer.py HOST PORT EXECUTOR_ID TOKEN N
+    python bench/floodpeer.py probe HOST PORT SECONDS
 
 It upgrades ``/harness/EXECUTOR_ID`` with the bearer, shrinks its receive buffer so that the
 rendezvous's replies back up at once, writes N ``resume`` frames on distinct stream ids (each
