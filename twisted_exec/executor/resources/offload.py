@@ -123,7 +123,7 @@ class OffloadPool:
                     d.callback(value)
                 else:
                     d.errback(value)
-            except BaseException:  # a callback that raises must not drop the rest
+            except BaseException:  # e.g. AlreadyCalledError: must not drop the rest
                 _log.failure("delivering an offload result")
 
     def stop(self, timeout: float = 2.0) -> None:
