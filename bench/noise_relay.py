@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twisted.internet import defer, error, task
+from twisted.internet import defer, task
 from twisted.internet.defer import Deferred
 
 # This source tree's twisted_exec and bench package, not an installed twisted_exec.
@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.benchlib import Row, machineDescription, renderTable
 from bench.harnessproc import HarnessProcess
 from bench.noise_worker import keepBest
-from bench.relaylib.targets import ExecutorProcess, failureText
+from bench.relaylib.targets import ExecutorProcess, failureText, stopProcess
 from scripts.conformancelib import launch
 from twisted_exec.testing.environments import EnvironmentRendezvous, reaching
 
@@ -99,24 +99,8 @@ class Target:
             raise RuntimeError(f"{self.name} exited before it connected: {tail}")
 
     async def stop(self, reactor: Any) -> None:
-        if self.process is None or self.process.ended.called:
-            return
-        for sig in ("TERM", "KILL"):
-            try:
-                self.transport.signalProcess(sig)
-            except error.ProcessExitedAlready:
-                return
-            try:
-                await Deferred.fromCoroutine(_whenEnded(self.process)).addTimeout(5, reactor)
-                return
-            except defer.TimeoutError:
-                continue
-
-
-async def _whenEnded(process: ExecutorProcess) -> None:
-    waiter: Deferred[None] = Deferred()
-    process.ended.addBoth(lambda r: waiter.callback(None) if not waiter.called else None)
-    await waiter
+        if self.process is not None:
+            await stopProcess(reactor, self.process, self.transport)
 
 
 def buildTargets(args: argparse.Namespace, runRoot: Path) -> list[Target]:

@@ -17,6 +17,17 @@ from twisted.trial import unittest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "twisted_exec"
 
+#: What the executor package's own modules (service, options, ...) build on: every layer below.
+EXECUTOR_STACK = {
+    "wire",
+    "compat",
+    "net",
+    "executor.core",
+    "executor.resources",
+    "executor.methods",
+    "executor.transports",
+}
+
 # layer -> the layers it may import (besides itself)
 ALLOWED: dict[str, set[str]] = {
     "wire": set(),
@@ -26,31 +37,12 @@ ALLOWED: dict[str, set[str]] = {
     "executor.resources": {"wire", "compat", "net", "executor.core"},
     "executor.methods": {"wire", "compat", "net", "executor.core", "executor.resources"},
     "executor.transports": {"wire", "compat", "net", "executor.core"},
-    "executor": {
-        "wire",
-        "compat",
-        "net",
-        "executor.core",
-        "executor.resources",
-        "executor.methods",
-        "executor.transports",
-    },
+    "executor": EXECUTOR_STACK,
     "rendezvous": {"wire", "net"},
     "harness": {"wire", "net"},
     "cli": {"wire", "net", "harness"},
     # public test doubles may assemble anything
-    "testing": {
-        "wire",
-        "compat",
-        "net",
-        "executor.core",
-        "executor.resources",
-        "executor.methods",
-        "executor.transports",
-        "executor",
-        "rendezvous",
-        "harness",
-    },
+    "testing": EXECUTOR_STACK | {"executor", "rendezvous", "harness"},
     # the package's own __init__/__main__ (entry points)
     "": {"executor"},
 }

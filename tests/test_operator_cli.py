@@ -201,14 +201,9 @@ class MetricsEndpointTests(TestCase):
 
 
 class FastHelpTests(TestCase):
-    def test_helpAndVersionImportNoTwisted(self) -> None:
-        probe = (
-            "import sys, runpy; sys.argv = ['codex-exec', '--help']\n"
-            "try:\n    runpy.run_module('twisted_exec.cli', run_name='__main__')\n"
-            "except SystemExit:\n    pass\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('twisted', 'autobahn', 'treq', 'prometheus_client')), file=sys.stderr)\n"
-        )
+    def runHelpProbe(self, probe: str) -> str:
+        """Run ``probe`` (it prints ``--help`` to stdout, then a module list to stderr) in a
+        fresh interpreter from the source root; check the help was printed, return stderr."""
         result = subprocess.run(
             [sys.executable, "-c", probe],
             capture_output=True,
@@ -217,7 +212,18 @@ class FastHelpTests(TestCase):
             cwd=SOURCE_ROOT,
         )
         self.assertIn("ls-executors", result.stdout)
-        self.assertEqual(result.stderr.strip(), "[]")
+        return result.stderr
+
+    def test_helpAndVersionImportNoTwisted(self) -> None:
+        probe = (
+            "import sys, runpy; sys.argv = ['codex-exec', '--help']\n"
+            "try:\n    runpy.run_module('twisted_exec.cli', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('twisted', 'autobahn', 'treq', 'prometheus_client')), file=sys.stderr)\n"
+        )
+        stderr = self.runHelpProbe(probe)
+        self.assertEqual(stderr.strip(), "[]")
 
     def test_helpLoadsOnlyTheStandardLibraryAndTheCli(self) -> None:
         """What keeps ``--help`` inside its 150 ms budget, checked without a clock (the timing is
@@ -232,15 +238,8 @@ class FastHelpTests(TestCase):
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "print(sorted(set(sys.modules) - floor), file=sys.stderr)\n"
         )
-        result = subprocess.run(
-            [sys.executable, "-c", probe],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            cwd=SOURCE_ROOT,
-        )
-        self.assertIn("ls-executors", result.stdout)
-        loaded: list[str] = ast.literal_eval(result.stderr.strip().splitlines()[-1])
+        stderr = self.runHelpProbe(probe)
+        loaded: list[str] = ast.literal_eval(stderr.strip().splitlines()[-1])
         ours = [m for m in loaded if m.split(".")[0] == "twisted_exec"]
         others = [m for m in loaded if m.split(".")[0] != "twisted_exec"]
         self.assertEqual(

@@ -80,14 +80,35 @@ local.port.stopListening()
 """
 
 
+#: Modules of parameter types: ``compat/record.frozen`` records, not dataclasses, whose creation
+#: execs generated code for every class at import.
+PARAMS = (
+    "twisted_exec.compat.params",
+    "twisted_exec.compat.fsparams171",
+    "twisted_exec.executor.methods.fs",
+    "twisted_exec.executor.methods.http",
+)
+
 #: Runs an entry point as a user does (argv after the dump file), answering what is on stdin,
-#: and writes ``sorted(sys.modules)`` to the dump file when the process exits.
+#: and writes ``sorted(sys.modules)``, the Automat machines built (``executor/core/lazymachine``)
+#: and the dataclasses among the parameter types to the dump file when the process exits.
 ENTRY = """
 import atexit, json, runpy, sys
 dump = sys.argv.pop(1)
+PARAMS = %r
+def dataclasses(module):
+    found = [c for c in vars(sys.modules[module]).values() if isinstance(c, type)]
+    found = [c for c in found if c.__module__ == module]
+    return [c.__qualname__ for c in found if hasattr(c, "__dataclass_fields__")]
 def write():
+    lazy = sys.modules["twisted_exec.executor.core.lazymachine"]
     with open(dump, "w") as f:
-        json.dump(sorted(sys.modules), f)
+        json.dump({
+            "modules": sorted(sys.modules),
+            "machines": sorted(m.name for m in lazy.LAZY_MACHINES),
+            "built": lazy.builtMachines(),
+            "dataclasses": [c for m in PARAMS for c in dataclasses(m)],
+        }, f)
 atexit.register(write)
 if sys.argv[1] == "stdio_main":
     sys.argv[0:2] = ["stdio_main"]
@@ -96,7 +117,7 @@ else:
     from twisted.scripts.twistd import run
     sys.argv[0] = "twistd"
     run()
-"""
+""".replace("%r", repr(PARAMS))
 
 INITIALIZE = b'{"id":1,"method":"initialize","params":{"clientName":"test"}}\n'
 
@@ -161,8 +182,9 @@ def run(script: str) -> object:
     return json.loads(out.splitlines()[-1])
 
 
-def entryPoint(dump: str, *argv: str) -> tuple[bytes, list[str]]:
-    """Run an entry point with ``initialize`` then EOF on stdin: its stdout and its modules."""
+def entryPoint(dump: str, *argv: str) -> tuple[bytes, dict[str, list[str]]]:
+    """Run an entry point with ``initialize`` then EOF on stdin: its stdout and what it loaded
+    (``modules``, ``machines``, ``built``, ``dataclasses``: see :data:`ENTRY`)."""
     done = subprocess.run(
         [sys.executable, "-c", ENTRY, dump, *argv],
         input=INITIALIZE,
@@ -173,8 +195,8 @@ def entryPoint(dump: str, *argv: str) -> tuple[bytes, list[str]]:
         cwd=str(ROOT),
     )
     with open(dump) as f:
-        modules: list[str] = json.load(f)
-    return done.stdout, modules
+        loaded: dict[str, list[str]] = json.load(f)
+    return done.stdout, loaded
 
 
 def heavy(modules: list[str], names: tuple[str, ...] = HEAVY) -> list[str]:
@@ -201,10 +223,19 @@ class StartupImportTests(SynchronousTestCase):
 
     def test_stdioMainAfterInitialize(self) -> None:
         """``python -m twisted_exec.executor.stdio_main`` answers and exits without them."""
-        out, modules = entryPoint(os.path.abspath(self.mktemp()), "stdio_main")
+        out, loaded = entryPoint(os.path.abspath(self.mktemp()), "stdio_main")
         self.assertIn(b'"sessionId"', out)
-        self.assertIn("twisted.internet.epollreactor", modules)
-        self.assertEqual(heavy(modules), [])
+        self.assertIn("twisted.internet.epollreactor", loaded["modules"])
+        self.assertEqual(heavy(loaded["modules"]), [])
+        self.assertLazy(loaded)
+
+    def assertLazy(self, loaded: dict[str, list[str]]) -> None:
+        """Imported, but no Automat machine built and Automat not even imported (``initialize``
+        starts no process and no exchange), and the parameter types are not dataclasses."""
+        self.assertIn("process", loaded["machines"])
+        self.assertEqual(loaded["built"], [])
+        self.assertNotIn("automat", loaded["modules"])  # imported by the first build
+        self.assertEqual(loaded["dataclasses"], [])
 
     def test_twistdStdioAfterInitialize(self) -> None:
         """``twistd -n codex-executor --listen stdio``: plugin discovery included."""
@@ -214,10 +245,11 @@ class StartupImportTests(SynchronousTestCase):
         if not any(p.tapname == "codex-executor" for p in getPlugins(IServiceMaker)):
             raise SkipTest("the codex-executor twistd plugin is not installed (pip install .)")
         argv = ("-n", "--pidfile=", "codex-executor", "--listen", "stdio")
-        out, modules = entryPoint(os.path.abspath(self.mktemp()), *argv)
+        out, loaded = entryPoint(os.path.abspath(self.mktemp()), *argv)
         self.assertIn(b'"sessionId"', out)
-        self.assertIn("twisted.scripts.twistd", modules)
-        self.assertEqual(heavy(modules), [])
+        self.assertIn("twisted.scripts.twistd", loaded["modules"])
+        self.assertEqual(heavy(loaded["modules"]), [])
+        self.assertLazy(loaded)
 
     def test_tlsAfterTheLeanReactor(self) -> None:
         """The reactor imported without pyOpenSSL still does TLS through endpoints, loaded

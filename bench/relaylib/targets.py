@@ -49,6 +49,31 @@ class ExecutorProcess(protocol.ProcessProtocol):
         self.ended.callback(None)
 
 
+async def stopProcess(reactor: Any, process: ExecutorProcess, transport: Any) -> None:
+    """SIGTERM, then SIGKILL when it has not ended 5 s later; returns once it has ended (or
+    after the SIGKILL's 5 s), at once when it already had."""
+    if process.ended.called:
+        return
+    for sig in ("TERM", "KILL"):
+        try:
+            transport.signalProcess(sig)
+        except error.ProcessExitedAlready:
+            return
+        waiter: Deferred[None] = Deferred()
+
+        def fire(result: object, waiter: Deferred[None] = waiter) -> object:
+            if not waiter.called:
+                waiter.callback(None)
+            return result
+
+        process.ended.addBoth(fire)
+        try:
+            await waiter.addTimeout(5, reactor)
+            return
+        except defer.TimeoutError:
+            continue
+
+
 class LeanExecutorConnection(ExecutorConnection):
     """The rendezvous's executor link without the growing record of every frame."""
 
@@ -121,26 +146,8 @@ class Target:
             count += 1
 
     async def stop(self, reactor: Any) -> None:
-        if self.process is None or self.process.ended.called:
-            return
-        for sig in ("TERM", "KILL"):
-            try:
-                self.transport.signalProcess(sig)
-            except error.ProcessExitedAlready:
-                return
-            waiter: Deferred[None] = Deferred()
-
-            def fire(result: object, waiter: Deferred[None] = waiter) -> object:
-                if not waiter.called:
-                    waiter.callback(None)
-                return result
-
-            self.process.ended.addBoth(fire)
-            try:
-                await waiter.addTimeout(5, reactor)
-                return
-            except defer.TimeoutError:
-                continue
+        if self.process is not None:
+            await stopProcess(reactor, self.process, self.transport)
 
 
 def failureText(err: BaseException) -> str:

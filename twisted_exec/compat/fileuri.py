@@ -25,7 +25,8 @@ import binascii
 import ipaddress
 import os
 import re
-from dataclasses import dataclass
+
+from twisted_exec.compat.record import frozen
 
 PLATFORM = "linux"
 
@@ -213,7 +214,7 @@ def _parseIPv4(host: str) -> str:
 # -- the file-scheme parser ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class FileUri:
     """A parsed, validated ``file:`` URI: its canonical text, host ("" if none) and path."""
 

@@ -14,12 +14,12 @@ the handlers (``executor/methods/fs171``) turn them into host paths.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from twisted_exec.compat.fileuri import FileUri
 from twisted_exec.compat.params import parse as parse171
 from twisted_exec.compat.params171 import pathUri
+from twisted_exec.compat.record import frozen
 from twisted_exec.compat.serde import (
     U64_MAX,
     Decoder,
@@ -126,7 +126,7 @@ def _openMode(value: object) -> str:
 
 
 @struct171("WireFsCanonicalizeParams", Field("path", uriPath), _SANDBOX)
-@dataclass(frozen=True)
+@frozen
 class FsCanonicalizeParams:
     path: FileUri
     sandbox: Mapping[str, Any] | None = None
@@ -139,7 +139,7 @@ class FsCanonicalizeParams:
     Field("mode", _openMode, required=False, seqDefault=True, default="read"),
     _SANDBOX,
 )
-@dataclass(frozen=True)
+@frozen
 class FsOpenParams:
     handleId: str
     path: FileUri | str  # a host path once the handler has checked it
@@ -150,7 +150,7 @@ class FsOpenParams:
 @struct171(
     "FsReadBlockParams", Field("handleId", string), Field("offset", u64), Field("len", usize)
 )
-@dataclass(frozen=True)
+@frozen
 class FsReadBlockParams:
     handleId: str
     offset: int
@@ -161,7 +161,7 @@ _WRITE_BLOCK_EAGER = (Field("handleId", string), Field("offset", u64), Field("ch
 _WRITE_BLOCK_LAZY = (Field("handleId", string), Field("offset", u64), Field("chunk", string))
 
 
-@dataclass(frozen=True)
+@frozen
 class FsWriteBlockParams:
     """``chunk`` is still base64 here: 1 MiB of it takes milliseconds to decode, so the handler
     decodes it on the offload pool (``decodeChunk``), not on the reactor thread.
@@ -190,7 +190,7 @@ def decodeChunk(chunk: str) -> bytes:
 
 
 @struct171("FsCloseParams", Field("handleId", string))
-@dataclass(frozen=True)
+@frozen
 class FsCloseParams:
     handleId: str
 
@@ -203,7 +203,7 @@ class FsCloseParams:
     Field("followDirectorySymlinks", boolean),
     Field("pruneHiddenDirectories", boolean, required=False, seqDefault=True, default=False),
 )
-@dataclass(frozen=True)
+@frozen
 class WalkOptions:
     maxDepth: int
     maxDirectories: int
@@ -217,7 +217,7 @@ def _walkOptions(value: object) -> WalkOptions:
 
 
 @struct171("WireFsWalkParams", Field("path", uriPath), Field("options", _walkOptions), _SANDBOX)
-@dataclass(frozen=True)
+@frozen
 class FsWalkParams:
     path: FileUri
     options: WalkOptions
@@ -230,7 +230,7 @@ class FsWalkParams:
     Field("missing", sequenceOf(uriPath)),
     Field("present", optional(uriPath), required=False),
 )
-@dataclass(frozen=True)
+@frozen
 class FsWatchMissingParams:
     watchId: int
     missing: list[FileUri]

@@ -10,16 +10,18 @@ integer `5`, expected a string``...), so we reproduce serde's rules rather than 
   array gives ``invalid length N, expected struct X with M elements``;
 - anything else gives ``invalid type: <what>, expected struct X``.
 
-Each ``*Params`` class is a frozen dataclass; :func:`parse` builds one from raw JSON or raises
+Each ``*Params`` class is an immutable record (``compat/record.frozen``, a cheaper frozen
+dataclass); :func:`parse` builds one from raw JSON or raises
 :class:`~twisted_exec.wire.errors.RpcError` (-32602).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, TypeVar
 
+from twisted_exec.compat.record import frozen
 from twisted_exec.compat.serde import (
     U64_MAX,
     Decoder,
@@ -73,7 +75,7 @@ _SANDBOX = Field("sandbox", optional(_sandbox), required=False)
     Field("clientName", string),
     Field("resumeSessionId", optional(string), False),
 )
-@dataclass(frozen=True)
+@frozen
 class InitializeParams:
     clientName: str
     resumeSessionId: str | None = None
@@ -87,7 +89,7 @@ class InitializeParams:
     Field("set", mapOf(string)),
     Field("includeOnly", sequenceOf(string)),
 )
-@dataclass(frozen=True)
+@frozen
 class ExecEnvPolicy:
     inherit: str
     ignoreDefaultExcludes: bool
@@ -113,7 +115,7 @@ def _envPolicy(value: object) -> ExecEnvPolicy:
     Field("pipeStdin", optional(boolean), False),
     Field("arg0", optional(string), False),
 )
-@dataclass(frozen=True)
+@frozen
 class ExecParams:
     processId: str
     argv: list[str]
@@ -132,7 +134,7 @@ class ExecParams:
     Field("maxBytes", optional(usize), False),
     Field("waitMs", optional(u64), False),
 )
-@dataclass(frozen=True)
+@frozen
 class ReadParams:
     processId: str
     afterSeq: int | None = None
@@ -141,14 +143,14 @@ class ReadParams:
 
 
 @struct("WriteParams", Field("processId", string), Field("chunk", base64Bytes))
-@dataclass(frozen=True)
+@frozen
 class WriteParams:
     processId: str
     chunk: bytes
 
 
 @struct("CloseStdinParams", Field("processId", string))
-@dataclass(frozen=True)
+@frozen
 class CloseStdinParams:
     """``process/closeStdin``: our extension (neither Codex dialect can end a stdin)."""
 
@@ -156,7 +158,7 @@ class CloseStdinParams:
 
 
 @struct("ResizeParams", Field("processId", string), Field("rows", u16), Field("cols", u16))
-@dataclass(frozen=True)
+@frozen
 class ResizeParams:
     """``process/resize``: our extension (the reference's pty is always 24x80)."""
 
@@ -166,20 +168,20 @@ class ResizeParams:
 
 
 @struct("TerminateParams", Field("processId", string))
-@dataclass(frozen=True)
+@frozen
 class TerminateParams:
     processId: str
 
 
 @struct("FsReadFileParams", Field("path", absolutePath), _SANDBOX)
-@dataclass(frozen=True)
+@frozen
 class FsReadFileParams:
     path: str
     sandbox: Mapping[str, Any] | None = None
 
 
 @struct("FsWriteFileParams", Field("path", absolutePath), Field("dataBase64", string), _SANDBOX)
-@dataclass(frozen=True)
+@frozen
 class FsWriteFileParams:
     path: str
     dataBase64: str
@@ -192,7 +194,7 @@ class FsWriteFileParams:
     Field("recursive", optional(boolean), False),
     _SANDBOX,
 )
-@dataclass(frozen=True)
+@frozen
 class FsCreateDirectoryParams:
     path: str
     recursive: bool | None = None
@@ -200,14 +202,14 @@ class FsCreateDirectoryParams:
 
 
 @struct("FsGetMetadataParams", Field("path", absolutePath), _SANDBOX)
-@dataclass(frozen=True)
+@frozen
 class FsGetMetadataParams:
     path: str
     sandbox: Mapping[str, Any] | None = None
 
 
 @struct("FsReadDirectoryParams", Field("path", absolutePath), _SANDBOX)
-@dataclass(frozen=True)
+@frozen
 class FsReadDirectoryParams:
     path: str
     sandbox: Mapping[str, Any] | None = None
@@ -220,7 +222,7 @@ class FsReadDirectoryParams:
     Field("force", optional(boolean), False),
     _SANDBOX,
 )
-@dataclass(frozen=True)
+@frozen
 class FsRemoveParams:
     path: str
     recursive: bool | None = None
@@ -235,7 +237,7 @@ class FsRemoveParams:
     Field("recursive", boolean),
     _SANDBOX,
 )
-@dataclass(frozen=True)
+@frozen
 class FsCopyParams:
     sourcePath: str
     destinationPath: str
@@ -243,7 +245,7 @@ class FsCopyParams:
     sandbox: Mapping[str, Any] | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class HttpHeader:
     name: str
     value: str
@@ -267,7 +269,7 @@ def _header(value: object) -> HttpHeader:
     Field("requestId", string),
     Field("streamResponse", boolean, False, seqDefault=True),
 )
-@dataclass(frozen=True)
+@frozen
 class HttpRequestParams:
     method: str
     url: str

@@ -180,7 +180,7 @@ def enum(*variants: str) -> Decoder:
     return decode
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # not compat/record.frozen: read on every decode, see decisions
 class Field:
     """One struct field: its wire name, decoder, and whether it may be absent.
 

@@ -14,18 +14,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from twisted_exec.wire import noise
-from twisted_exec.wire.frames import (
-    Data,
-    Handshake,
-    Ignored,
-    Invalid,
-    Reset,
-    decodeFrame,
-    encodeData,
-    encodeHandshake,
-    encodeResume,
-)
+from twisted_exec.wire import frames, noise
 
 #: What a harness reports when the executor or rendezvous resets the stream. The reset's own
 #: reason is unauthenticated text and is not shown (as 0.171's harness).
@@ -74,7 +63,10 @@ class NoiseHarnessStream:
 
     def openingFrames(self) -> list[bytes]:
         """``resume{0}`` then ``handshake{msg1}``: send both, in order."""
-        return [encodeResume(self.streamId, 0), encodeHandshake(self.streamId, self._message1)]
+        return [
+            frames.encodeResume(self.streamId, 0),
+            frames.encodeHandshake(self.streamId, self._message1),
+        ]
 
     def _fail(self, reason: str) -> NoiseStreamError:
         self.failed = reason
@@ -86,19 +78,19 @@ class NoiseHarnessStream:
         """The JSON-RPC messages ``raw`` completed (none for frames of other streams)."""
         if self.failed is not None:
             return []
-        event = decodeFrame(raw, noise=True)
-        if isinstance(event, Invalid):
+        event = frames.decodeFrame(raw, noise=True)
+        if isinstance(event, frames.Invalid):
             if self._channel is None:
                 raise self._fail(f"invalid Noise relay frame during handshake: {event.reason}")
             return []
         if event.streamId != self.streamId:
             return []
-        if isinstance(event, Ignored):
+        if isinstance(event, frames.Ignored):
             return []
-        if isinstance(event, Reset):
+        if isinstance(event, frames.Reset):
             raise self._fail(RESET_DISCONNECT_REASON)
         if self._channel is None:
-            if not isinstance(event, Handshake):
+            if not isinstance(event, frames.Handshake):
                 raise self._fail("Noise relay received data before handshake completion")
             assert self._handshake is not None
             try:
@@ -107,9 +99,9 @@ class NoiseHarnessStream:
                 raise self._fail(f"Noise relay handshake failed: {e}") from None
             self._handshake = None
             return []
-        if isinstance(event, Handshake):
+        if isinstance(event, frames.Handshake):
             raise self._fail("unexpected Noise relay handshake after completion")
-        assert isinstance(event, Data)
+        assert isinstance(event, frames.Data)
         try:
             return self._channel.receiveRecord(event.seq, event.payload)
         except noise.NoiseError as e:
@@ -123,4 +115,4 @@ class NoiseHarnessStream:
             records = self._channel.encodeMessage(payload)
         except noise.NoiseError as e:
             raise self._fail(str(e)) from None
-        return [encodeData(self.streamId, seq, ct) for seq, ct in records]
+        return [frames.encodeData(self.streamId, seq, ct) for seq, ct in records]

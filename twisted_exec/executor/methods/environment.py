@@ -17,7 +17,6 @@ import pwd
 import socket
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from twisted_exec.compat import params, tomlwrite
 from twisted_exec.compat.fileuri import FileUri, fromHostPath
 from twisted_exec.compat.params import Field, sequenceOf, string, struct
 from twisted_exec.compat.params171 import decode171, pathUri, unitParams
+from twisted_exec.compat.record import frozen
 from twisted_exec.executor.core.dialect import Dialect
 from twisted_exec.executor.methods.registry import Method, MethodRegistry
 from twisted_exec.wire.errors import invalidParams
@@ -128,7 +128,7 @@ class LocalEnvironment:
     Field("configPaths", sequenceOf(sequenceOf(string))),
     Field("requirementsPaths", sequenceOf(sequenceOf(string))),
 )
-@dataclass(frozen=True)
+@frozen
 class ConfigRead:
     cwd: FileUri
     configPaths: list[list[str]]

@@ -14,7 +14,6 @@ modules with the same helpers (:func:`hostPath`, :data:`SANDBOX_171`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
@@ -24,6 +23,7 @@ from twisted_exec.compat import params
 from twisted_exec.compat.fileuri import FileUri, ForeignUriError
 from twisted_exec.compat.params import Field, boolean, optional, string, struct
 from twisted_exec.compat.params171 import decode171, numberMessage, pathUri
+from twisted_exec.compat.record import frozen
 from twisted_exec.executor.core.dialect import Dialect
 from twisted_exec.executor.methods.registry import Method, MethodRegistry
 from twisted_exec.wire.errors import INVALID_REQUEST, RpcError, invalidParams
@@ -62,7 +62,7 @@ PATH = Field("path", pathUri)
 
 
 @struct("WireFsReadFileParams", PATH, FOLLOW_SYMLINKS, SANDBOX_171)
-@dataclass(frozen=True)
+@frozen
 class ReadFile171:
     path: FileUri
     followSymlinks: bool | None = None
@@ -70,7 +70,7 @@ class ReadFile171:
 
 
 @struct("WireFsWriteFileParams", PATH, Field("dataBase64", string), FOLLOW_SYMLINKS, SANDBOX_171)
-@dataclass(frozen=True)
+@frozen
 class WriteFile171:
     path: FileUri
     dataBase64: str
@@ -85,7 +85,7 @@ class WriteFile171:
     FOLLOW_SYMLINKS,
     SANDBOX_171,
 )
-@dataclass(frozen=True)
+@frozen
 class CreateDirectory171:
     path: FileUri
     recursive: bool | None = None
@@ -94,7 +94,7 @@ class CreateDirectory171:
 
 
 @struct("WireFsGetMetadataParams", PATH, FOLLOW_SYMLINKS, SANDBOX_171)
-@dataclass(frozen=True)
+@frozen
 class GetMetadata171:
     path: FileUri
     followSymlinks: bool | None = None
@@ -102,7 +102,7 @@ class GetMetadata171:
 
 
 @struct("WireFsReadDirectoryParams", PATH, SANDBOX_171)
-@dataclass(frozen=True)
+@frozen
 class ReadDirectory171:
     path: FileUri
     sandbox: Any = None
@@ -116,7 +116,7 @@ class ReadDirectory171:
     FOLLOW_SYMLINKS,
     SANDBOX_171,
 )
-@dataclass(frozen=True)
+@frozen
 class Remove171:
     path: FileUri
     recursive: bool | None = None
@@ -132,7 +132,7 @@ class Remove171:
     Field("recursive", boolean),
     SANDBOX_171,
 )
-@dataclass(frozen=True)
+@frozen
 class Copy171:
     sourcePath: FileUri
     destinationPath: FileUri

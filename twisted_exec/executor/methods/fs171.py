@@ -20,13 +20,13 @@ sandbox here).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from twisted.internet.defer import Deferred
 
 from twisted_exec.compat import fsparams171 as p
 from twisted_exec.compat.fileuri import FileUri, fromHostPath
+from twisted_exec.compat.record import replace
 from twisted_exec.executor.core.dialect import Dialect
 from twisted_exec.executor.methods.fs import GetMetadata171, hostPath
 from twisted_exec.executor.methods.registry import Method, MethodRegistry
@@ -72,7 +72,7 @@ class FsStreams:
     def open(self, ctx: Any, params: p.FsOpenParams) -> Deferred[dict[str, Any]]:
         checkHandleId(params.handleId)  # before the path's form, as the reference
         assert isinstance(params.path, FileUri)
-        local = dataclasses.replace(params, path=hostPath(params.path))
+        local = replace(params, path=hostPath(params.path))
         return self.handles(ctx).open(local)
 
     def readBlock(self, ctx: Any, params: p.FsReadBlockParams) -> Deferred[dict[str, Any]]:

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from typing import Any
 
 from twisted_exec.compat import params
@@ -28,6 +27,7 @@ from twisted_exec.compat.params import (
     u64,
 )
 from twisted_exec.compat.params171 import decode171, variant
+from twisted_exec.compat.record import frozen, replace
 from twisted_exec.executor.core.dialect import Dialect
 from twisted_exec.executor.methods.environment import environmentOf
 from twisted_exec.executor.methods.registry import Method, MethodRegistry
@@ -36,7 +36,7 @@ from twisted_exec.wire.errors import invalidParams
 HTTP = "http"
 
 
-@dataclass(frozen=True)
+@frozen
 class Header171:
     name: str
     value: str
@@ -65,7 +65,7 @@ def _header171(value: object) -> Header171:
     Field("requestId", string),
     Field("streamResponse", boolean, False, seqDefault=True),
 )
-@dataclass(frozen=True)
+@frozen
 class HttpRequest171:
     method: str
     url: str

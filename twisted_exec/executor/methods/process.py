@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from twisted_exec.compat import params
@@ -36,6 +35,7 @@ from twisted_exec.compat.params import (
     struct,
 )
 from twisted_exec.compat.params171 import anyMap, decode171, pathUri, uuidString, variant
+from twisted_exec.compat.record import frozen
 from twisted_exec.executor.core.dialect import Dialect
 from twisted_exec.executor.methods.fs import SANDBOX_171
 from twisted_exec.executor.methods.registry import Method, MethodRegistry
@@ -49,7 +49,7 @@ EXEC = "exec"
     Field("threadId", optional(uuidString), False, seqDefault=True),
     Field("toolCallId", optional(string), False, seqDefault=True),
 )
-@dataclass(frozen=True)
+@frozen
 class ExecMetadata:
     threadId: str | None = None
     toolCallId: str | None = None
@@ -93,7 +93,7 @@ def _networkProxy(value: object) -> dict[str, Any]:
     Field("managedNetwork", optional(anyMap("ManagedNetworkSandboxContext")), False),
     Field("networkProxy", optional(_networkProxy), False),
 )
-@dataclass(frozen=True)
+@frozen
 class Exec171:
     processId: str
     argv: list[str]
@@ -117,7 +117,7 @@ class Exec171:
     Field("chunk", base64Bytes),
     Field("writeId", string),
 )
-@dataclass(frozen=True)
+@frozen
 class Write171:
     processId: str
     chunk: bytes
@@ -125,7 +125,7 @@ class Write171:
 
 
 @struct("SignalParams", Field("processId", string), Field("signal", variant("interrupt")))
-@dataclass(frozen=True)
+@frozen
 class Signal171:
     processId: str
     signal: str

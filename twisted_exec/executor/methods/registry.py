@@ -23,10 +23,10 @@ method's params, such as header ``valueEnvVar``, is declared with :meth:`provide
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from twisted_exec.compat.fileuri import hasScheme
+from twisted_exec.compat.record import frozen
 from twisted_exec.executor.core.dialect import Dialect
 
 #: Every capability 0.171's ``environmentInfo`` carries, in the order it prints them.
@@ -78,7 +78,7 @@ Decode = Callable[[object], Any]
 Handler = Callable[[Any, Any], object]
 
 
-@dataclass(frozen=True)
+@frozen
 class Method:
     """One row: ``decode`` turns raw params into a typed value (or raises -32602); ``call``
     gets the context and that value and returns a result dict, a Deferred or a coroutine.

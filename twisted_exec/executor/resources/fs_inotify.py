@@ -27,6 +27,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from twisted_exec.compat.record import frozen
+
 log = Logger()
 
 IN_MODIFY = 0x00000002
@@ -63,7 +65,7 @@ Callback = Callable[[str | None, int], None]
 changed) and the event's mask."""
 
 
-@dataclass(frozen=True)
+@frozen
 class RawEvent:
     wd: int
     mask: int

@@ -25,6 +25,7 @@ from typing import Any
 
 from twisted_exec.compat.fsparams171 import WalkOptions
 from twisted_exec.compat.oserror import osErrorMessage
+from twisted_exec.compat.record import frozen
 from twisted_exec.wire.errors import INVALID_REQUEST, RpcError
 
 MAX_WALK_DEPTH = 64
@@ -76,7 +77,7 @@ class _Outcome:
         return {"entries": self.entries, "errors": self.errors, "truncated": self.truncated}
 
 
-@dataclass(frozen=True)
+@frozen
 class _Listed:
     """One entry of a listing: name, path, and its followed ``stat`` (done while listing)."""
 

@@ -21,13 +21,13 @@ import errno
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 
 from twisted_exec.compat.fileuri import normalizePath
+from twisted_exec.compat.record import frozen
 from twisted_exec.executor.core.interfaces import IConnectionResource
 from twisted_exec.executor.resources.fs_blocking import BlockingRunner, CallInThread
 from twisted_exec.executor.resources.fs_inotify import (
@@ -51,7 +51,7 @@ def ancestors(path: str) -> list[str]:
     return ["/"] + ["/" + "/".join(parts[:i]) for i in range(1, len(parts))]
 
 
-@dataclass(frozen=True)
+@frozen
 class WatchPlan:
     missing: tuple[str, ...]
     present: str | None

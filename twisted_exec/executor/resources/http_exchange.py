@@ -37,13 +37,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from automat import TypeMachineBuilder
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Protocol as BodyProtocol
 from twisted.python.failure import Failure
 from twisted.web.iweb import IResponse
 
 from twisted_exec.compat.base64strict import encodeBase64
+from twisted_exec.executor.core.lazymachine import LazyMachine
 from twisted_exec.executor.resources.http_agent import (
     BODY_ERROR,
     _BodyCollector,
@@ -71,6 +71,8 @@ def ignore(m: ExchangeEvents, core: ExchangeCore, *args: object, **kwargs: objec
 
 
 def _buildMachine() -> Callable[[ExchangeCore], ExchangeEvents]:
+    from automat import TypeMachineBuilder  # here: importing Automat costs ~10 ms
+
     builder = TypeMachineBuilder(ExchangeEvents, ExchangeCore)
     idle = builder.state("idle")
     sending = builder.state("sending", enterSending)
@@ -302,7 +304,9 @@ def _buildMachine() -> Callable[[ExchangeCore], ExchangeEvents]:
 
 
 #: Builds the machine of one exchange around its :class:`ExchangeCore`.
-ExchangeMachine = _buildMachine()
+ExchangeMachine: LazyMachine[ExchangeCore, ExchangeEvents] = LazyMachine(
+    "http exchange", _buildMachine
+)
 
 
 class Exchange:

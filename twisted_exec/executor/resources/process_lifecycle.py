@@ -41,10 +41,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from automat import TypeMachineBuilder
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
+from twisted_exec.executor.core.lazymachine import LazyMachine
 from twisted_exec.executor.core.output_buffer import OutputBuffer
 from twisted_exec.executor.resources.process_spawn import _pendingBytes
 
@@ -185,6 +185,8 @@ def ignore(m: ProcessEvents, core: ProcessCore, *args: object) -> None:
 
 
 def _buildMachine() -> Callable[[ProcessCore], ProcessEvents]:
+    from automat import TypeMachineBuilder  # here: importing Automat costs ~10 ms
+
     builder = TypeMachineBuilder(ProcessEvents, ProcessCore)
     running = builder.state("running")
     outputClosed = builder.state("outputClosed")
@@ -299,6 +301,6 @@ def _buildMachine() -> Callable[[ProcessCore], ProcessEvents]:
 
 
 #: Builds the machine of one process around its :class:`ProcessCore`.
-ProcessMachine = _buildMachine()
+ProcessMachine: LazyMachine[ProcessCore, ProcessEvents] = LazyMachine("process", _buildMachine)
 
 __all__ = ["DRAIN_READS", "LifecycleOwner", "ProcessCore", "ProcessEvents", "ProcessMachine"]

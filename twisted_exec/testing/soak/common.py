@@ -74,7 +74,7 @@ class Common:
         return asdict(self)
 
 
-class _Cloud:
+class Cloud:
     """Registry + rendezvous in this process, the executor as a child; torn down in ``close``."""
 
     def __init__(self, reactor: Any, rendezvous: Rendezvous | SlowRendezvous) -> None:
@@ -126,12 +126,12 @@ class _Cloud:
         os.rmdir(self.tmp)
 
 
-async def _withCloud(
+async def withCloud(
     reactor: Any,
     rendezvous: Rendezvous | SlowRendezvous,
-    body: Callable[[_Cloud], Awaitable[T]],
+    body: Callable[[Cloud], Awaitable[T]],
 ) -> T:
-    cloud = _Cloud(reactor, rendezvous)
+    cloud = Cloud(reactor, rendezvous)
     try:
         return await body(cloud)
     finally:
@@ -162,11 +162,11 @@ class _RssSampler:
             self._loop.stop()
 
 
-class _Run:
+class Run:
     """One scenario's executor from its start to its SIGTERM, with the numbers every ``Common``
     reports: how long it ran, its RSS at the start, at the end and at the peak."""
 
-    def __init__(self, cloud: _Cloud, result: Common, extraArgs: tuple[str, ...] = ()) -> None:
+    def __init__(self, cloud: Cloud, result: Common, extraArgs: tuple[str, ...] = ()) -> None:
         self.cloud = cloud
         self.result = result
         self.executor = cloud.start(extraArgs)
@@ -181,7 +181,7 @@ class _Run:
 
     async def finish(self) -> None:
         """The RSS at the end, the peak (sampled, or the kernel's high-water mark when nothing
-        was sampled) and the duration; then SIGTERM the executor (``_Cloud.stop``)."""
+        was sampled) and the duration; then SIGTERM the executor (``Cloud.stop``)."""
         result = self.result
         result.rssEnd = self.executor.rss()
         if self.sampler is None:
@@ -193,8 +193,8 @@ class _Run:
         await self.cloud.stop(result)
 
 
-async def _connectAndInitialize(
-    cloud: _Cloud, streamIds: list[str]
+async def connectAndInitialize(
+    cloud: Cloud, streamIds: list[str]
 ) -> tuple[ExecutorConnection, dict[str, HarnessStream]]:
     assert isinstance(cloud.rendezvous, Rendezvous)
     conn = await bounded(cloud.reactor, cloud.rendezvous.waitForConnection(1))
@@ -208,7 +208,7 @@ async def _connectAndInitialize(
     return conn, streams
 
 
-async def _runProcess(
+async def runProcess(
     reactor: Any,
     stream: HarnessStream,
     processId: str,

@@ -10,22 +10,11 @@ from typing import Any
 
 from twisted_exec.testing.executorproc import processesInSessions
 from twisted_exec.testing.rendezvous import HarnessStream, Rendezvous
-from twisted_exec.testing.soak.common import (
-    Common,
-    _Cloud,
-    _connectAndInitialize,
-    _Run,
-    _runProcess,
-    _withCloud,
-    bounded,
-    pause,
-    poll,
-    startParams,
-)
+from twisted_exec.testing.soak import common
 
 
 @dataclass
-class FaultsResult(Common):
+class FaultsResult(common.Common):
     drops: int = 0
     reconnects: int = 0
     resumes: int = 0
@@ -46,7 +35,7 @@ async def faults(reactor: Any, drops: int = 5) -> FaultsResult:
     result = FaultsResult()
 
     async def readUntil(stream: HarnessStream, processId: str, afterSeq: int) -> dict[str, Any]:
-        reply = await bounded(
+        reply = await common.bounded(
             reactor,
             stream.request(
                 "process/read", {"processId": processId, "afterSeq": afterSeq, "waitMs": 3000}
@@ -57,21 +46,23 @@ async def faults(reactor: Any, drops: int = 5) -> FaultsResult:
         answer: dict[str, Any] = reply["result"]
         return answer
 
-    async def body(cloud: _Cloud) -> FaultsResult:
+    async def body(cloud: common.Cloud) -> FaultsResult:
         assert isinstance(cloud.rendezvous, Rendezvous)
-        run = _Run(cloud, result)
+        run = common.Run(cloud, result)
         executor = run.executor
-        conn, streams = await _connectAndInitialize(cloud, ["s-0"])
+        conn, streams = await common.connectAndInitialize(cloud, ["s-0"])
         stream = streams["s-0"]
         # Baseline once registered and connected, with a session and no process.
-        await pause(reactor, 0.5)
+        await common.pause(reactor, 0.5)
         before = executor.fds()
         result.fdsBefore = len(before)
         result.rssStart = executor.rss()
         sessionId = await _sessionIdOf(stream)
-        reply = await bounded(
+        reply = await common.bounded(
             reactor,
-            stream.request("process/start", startParams("ticker", ["sh", "-c", TICKER], "/")),
+            stream.request(
+                "process/start", common.startParams("ticker", ["sh", "-c", TICKER], "/")
+            ),
         )
         if "result" not in reply:
             raise AssertionError(f"ticker: {reply!r}")
@@ -91,11 +82,11 @@ async def faults(reactor: Any, drops: int = 5) -> FaultsResult:
             else:
                 conn.close()
             result.drops += 1
-            conn = await bounded(reactor, cloud.rendezvous.waitForConnection(n + 1))
+            conn = await common.bounded(reactor, cloud.rendezvous.waitForConnection(n + 1))
             result.reconnects += 1
             stream = conn.stream(f"s-{n}")
             stream.resume()
-            reply = await bounded(
+            reply = await common.bounded(
                 reactor,
                 stream.request("initialize", {"clientName": "soak", "resumeSessionId": sessionId}),
             )
@@ -111,7 +102,7 @@ async def faults(reactor: Any, drops: int = 5) -> FaultsResult:
             nextSeq = read["nextSeq"]
             # a short process per round, its output complete
             token = f"round-{n}"
-            out = await _runProcess(
+            out = await common.runProcess(
                 reactor,
                 stream,
                 f"r{n}",
@@ -125,20 +116,22 @@ async def faults(reactor: Any, drops: int = 5) -> FaultsResult:
             sessions.add(int(match.group(1)))
             result.processesSpawned += 1
             result.roundsChecked += 1
-        reply = await bounded(reactor, stream.request("process/terminate", {"processId": "ticker"}))
+        reply = await common.bounded(
+            reactor, stream.request("process/terminate", {"processId": "ticker"})
+        )
         while not (await readUntil(stream, "ticker", nextSeq))["closed"]:
             pass
         stream.reset("soak done")
-        await poll(reactor, lambda: not processesInSessions(sessions), 5)
+        await common.poll(reactor, lambda: not processesInSessions(sessions), 5)
         result.processesLeaked = len(processesInSessions(sessions)) + len(executor.children())
-        await poll(reactor, lambda: len(executor.fds()) <= len(before), 5)
+        await common.poll(reactor, lambda: len(executor.fds()) <= len(before), 5)
         after = executor.fds()
         result.fdsAfter = len(after)
         result.fdsLeaked = _fdDiff(before, after)
         await run.finish()
         return result
 
-    return await _withCloud(reactor, Rendezvous(reactor), body)
+    return await common.withCloud(reactor, Rendezvous(reactor), body)
 
 
 async def _sessionIdOf(stream: HarnessStream) -> str:

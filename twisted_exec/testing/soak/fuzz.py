@@ -12,20 +12,12 @@ from typing import Any
 from twisted.internet.defer import DeferredList, ensureDeferred
 
 from twisted_exec.testing.rendezvous import HarnessStream, Rendezvous
-from twisted_exec.testing.soak.common import (
-    Common,
-    _Cloud,
-    _connectAndInitialize,
-    _Run,
-    _runProcess,
-    _withCloud,
-    bounded,
-)
+from twisted_exec.testing.soak import common
 from twisted_exec.wire import relay_pb2
 
 
 @dataclass
-class FramesResult(Common):
+class FramesResult(common.Common):
     frames: int = 0
     textMessages: int = 0
     validRequests: int = 0
@@ -129,10 +121,10 @@ async def fuzzFrames(
     """``frames`` fuzzed frames (1 % text messages), with valid traffic on ``validStreams``."""
     result = FramesResult()
 
-    async def body(cloud: _Cloud) -> FramesResult:
-        run = _Run(cloud, result)
+    async def body(cloud: common.Cloud) -> FramesResult:
+        run = common.Run(cloud, result)
         ids = [f"valid-{i}" for i in range(validStreams)] + ["probe"]
-        conn, streams = await _connectAndInitialize(cloud, ids)
+        conn, streams = await common.connectAndInitialize(cloud, ids)
         run.sampleRss(0.5)
         probe = streams.pop("probe")
         with open(os.path.join(cloud.tmp, "known.txt"), "wb") as f:
@@ -146,12 +138,12 @@ async def fuzzFrames(
                 result.validRequests += 1
                 if n % 3 == 0:
                     token = f"tok-{index}-{n}"
-                    out = await _runProcess(
+                    out = await common.runProcess(
                         reactor, stream, f"p{n}", ["/bin/echo", token], cloud.tmp
                     )
                     ok = out == token.encode() + b"\n"
                 elif n % 3 == 1:
-                    reply = await bounded(
+                    reply = await common.bounded(
                         reactor,
                         stream.request(
                             "fs/readFile", {"path": os.path.join(cloud.tmp, "known.txt")}
@@ -160,7 +152,7 @@ async def fuzzFrames(
                     expected = base64.b64encode(b"known content\n").decode()
                     ok = reply.get("result") == {"dataBase64": expected}
                 else:
-                    reply = await bounded(
+                    reply = await common.bounded(
                         reactor, stream.request("fs/getMetadata", {"path": cloud.tmp})
                     )
                     ok = reply.get("result", {}).get("isDirectory") is True
@@ -181,13 +173,15 @@ async def fuzzFrames(
                 sent += 1
             # pace: the executor has handled everything sent so far once the probe answers
             result.validRequests += 1
-            reply = await bounded(reactor, probe.request("fs/getMetadata", {"path": "/"}))
+            reply = await common.bounded(reactor, probe.request("fs/getMetadata", {"path": "/"}))
             result.validAnswered += 1
             if "result" not in reply:
                 result.wrongAnswers += 1
         result.frames = sent
         done = True
-        await bounded(reactor, DeferredList(loops, fireOnOneErrback=True, consumeErrors=True))
+        await common.bounded(
+            reactor, DeferredList(loops, fireOnOneErrback=True, consumeErrors=True)
+        )
         result.streamsRefusedOrReset = sum(
             1
             for raw in conn.orphans
@@ -196,7 +190,7 @@ async def fuzzFrames(
         await run.finish()
         return result
 
-    return await _withCloud(reactor, Rendezvous(reactor), body)
+    return await common.withCloud(reactor, Rendezvous(reactor), body)
 
 
 def _isReset(raw: bytes) -> bool:

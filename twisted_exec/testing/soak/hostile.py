@@ -30,14 +30,7 @@ from twisted.internet.task import deferLater
 from twisted_exec.harness.connection import connectHarness
 from twisted_exec.testing.executorproc import processGone
 from twisted_exec.testing.rendezvous import HarnessStream, Rendezvous
-from twisted_exec.testing.soak.common import (
-    EXECUTOR_ID,
-    Common,
-    _Cloud,
-    _Run,
-    _withCloud,
-    bounded,
-)
+from twisted_exec.testing.soak import common
 
 #: Bound on the executor's RSS growth over its start (peak minus start) in this scenario:
 #: the stalled stream's window (256 KiB) and kernel-side buffers, a 4 MiB stdin backlog per
@@ -121,15 +114,15 @@ async def hostileRound(
             result.unexpected.append(f"{kind}: {str(reply)[:200]}")
 
     phase("readFile50MiB")
-    reply = await bounded(reactor, stream.request("fs/readFile", {"path": big}))
+    reply = await common.bounded(reactor, stream.request("fs/readFile", {"path": big}))
     refused("readFile50MiB", reply, "file is too large to read")
     phase("readFileFifo")
     for _ in range(10):
-        reply = await bounded(reactor, stream.request("fs/readFile", {"path": fifo}))
+        reply = await common.bounded(reactor, stream.request("fs/readFile", {"path": fifo}))
         refused("readFileFifo", reply, "is not a file")
-    reply = await bounded(reactor, stream.request("fs/readFile", {"path": "/dev/zero"}))
+    reply = await common.bounded(reactor, stream.request("fs/readFile", {"path": "/dev/zero"}))
     refused("readFileDevZero", reply, "is not a file")
-    await bounded(
+    await common.bounded(
         reactor,
         stream.request("process/start", _start("sink", ["sleep", "600"], tmp, pipeStdin=True)),
     )
@@ -138,7 +131,7 @@ async def hostileRound(
     # few ms of base64 decoding on its reactor thread, which other streams wait for).
     chunk = base64.b64encode(b"x" * FLOOD_WRITE).decode()
     for _ in range(10 * MiB // FLOOD_WRITE):
-        reply = await bounded(
+        reply = await common.bounded(
             reactor, stream.request("process/write", {"processId": "sink", "chunk": chunk})
         )
         if "error" in reply:
@@ -149,10 +142,10 @@ async def hostileRound(
     phase("flooded")
     phase("setsid")
     script = "setsid sleep 600 </dev/null >/dev/null 2>&1 & echo $!; exec sleep 600"
-    await bounded(
+    await common.bounded(
         reactor, stream.request("process/start", _start("gc", ["/bin/sh", "-c", script], tmp))
     )
-    read = await bounded(
+    read = await common.bounded(
         reactor,
         stream.request("process/read", {"processId": "gc", "afterSeq": 0, "waitMs": 5000}),
     )
@@ -164,31 +157,31 @@ async def hostileRound(
 
 
 @dataclass
-class HostileSoakResult(Common, HostileResult):
-    """The scenario's numbers: :class:`Common` plus :class:`HostileResult`."""
+class HostileSoakResult(common.Common, HostileResult):
+    """The scenario's numbers: :class:`common.Common` plus :class:`HostileResult`."""
 
 
 async def hostile(reactor: Any, seconds: float = 5.0) -> HostileSoakResult:
     """The scenario (see the module docstring)."""
     result = HostileSoakResult()
 
-    async def body(cloud: _Cloud) -> HostileSoakResult:
+    async def body(cloud: common.Cloud) -> HostileSoakResult:
         assert isinstance(cloud.rendezvous, Rendezvous)
-        run = _Run(cloud, result, ("--session-ttl", "1"))
-        conn = await bounded(reactor, cloud.rendezvous.waitForConnection(1))
+        run = common.Run(cloud, result, ("--session-ttl", "1"))
+        conn = await common.bounded(reactor, cloud.rendezvous.waitForConnection(1))
         with open(os.path.join(cloud.tmp, "big"), "wb") as f:
             f.truncate(50 * MiB)
         os.mkfifo(os.path.join(cloud.tmp, "fifo"))
         good = conn.stream("good")
         good.resume()
-        await bounded(reactor, good.initialize())
+        await common.bounded(reactor, good.initialize())
         run.sampleRss(0.2)
 
-        stalled = await bounded(
-            reactor, connectHarness(reactor, cloud.rendezvous.httpUrl, EXECUTOR_ID, None)
+        stalled = await common.bounded(
+            reactor, connectHarness(reactor, cloud.rendezvous.httpUrl, common.EXECUTOR_ID, None)
         )
-        session = await bounded(reactor, stalled.openSession())
-        await bounded(
+        session = await common.bounded(reactor, stalled.openSession())
+        await common.bounded(
             reactor, session.call("process/start", _start("flood", ["yes", "y" * 60], cloud.tmp))
         )
         protocol: Any = stalled._protocol
@@ -214,7 +207,9 @@ async def hostile(reactor: Any, seconds: float = 5.0) -> HostileSoakResult:
         async def goodLoop() -> None:
             while not done:
                 t0 = time.monotonic()
-                reply = await bounded(reactor, good.request("fs/getMetadata", {"path": cloud.tmp}))
+                reply = await common.bounded(
+                    reactor, good.request("fs/getMetadata", {"path": cloud.tmp})
+                )
                 latencies.append(time.monotonic() - t0)
                 slow.append(
                     (round(t0 - run.began, 2), round(latencies[-1] * 1000, 1), result.phase)
@@ -238,7 +233,7 @@ async def hostile(reactor: Any, seconds: float = 5.0) -> HostileSoakResult:
             result.rounds += 1
             stream = conn.stream(f"hostile-{result.rounds}")
             stream.resume()
-            await bounded(reactor, stream.initialize())
+            await common.bounded(reactor, stream.initialize())
             await hostileRound(reactor, stream, cloud.tmp, result, grandchildren)
             result.phase = "reset"
             stream.reset("hostile round over")
@@ -246,7 +241,7 @@ async def hostile(reactor: Any, seconds: float = 5.0) -> HostileSoakResult:
             await _pause(reactor, ROUND_PAUSE)
             result.phase = "idle"
         done = True
-        await bounded(reactor, loop)
+        await common.bounded(reactor, loop)
         result.rpcs = len(latencies)
         result.p99Ms = _percentileMs(latencies[mark:], 0.99)
         result.maxMs = round(max(latencies) * 1000, 2)
@@ -266,7 +261,7 @@ async def hostile(reactor: Any, seconds: float = 5.0) -> HostileSoakResult:
                 os.kill(pid, 9)
         return result
 
-    return await _withCloud(reactor, Rendezvous(reactor), body)
+    return await common.withCloud(reactor, Rendezvous(reactor), body)
 
 
 def hostileProblems(result: HostileResult, *, timed: bool = True) -> list[str]:

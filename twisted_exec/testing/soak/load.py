@@ -11,20 +11,11 @@ from typing import Any
 from twisted.internet.defer import DeferredList, ensureDeferred
 
 from twisted_exec.testing.rendezvous import HarnessStream, Rendezvous
-from twisted_exec.testing.soak.common import (
-    STEP_TIMEOUT,
-    Common,
-    _Cloud,
-    _connectAndInitialize,
-    _Run,
-    _runProcess,
-    _withCloud,
-    bounded,
-)
+from twisted_exec.testing.soak import common
 
 
 @dataclass
-class LoadResult(Common):
+class LoadResult(common.Common):
     streams: int = 0
     processes: int = 0
     crossTalk: int = 0
@@ -38,11 +29,11 @@ async def load(
     """``streams`` streams, each running ``echo <unique token>`` in a loop for ``seconds``."""
     result = LoadResult(streams=streams)
 
-    async def body(cloud: _Cloud) -> LoadResult:
-        run = _Run(cloud, result, executorArgs)
+    async def body(cloud: common.Cloud) -> LoadResult:
+        run = common.Run(cloud, result, executorArgs)
         executor = run.executor
         ids = [f"load-{i}" for i in range(streams)]
-        conn, harness = await _connectAndInitialize(cloud, ids)
+        conn, harness = await common.connectAndInitialize(cloud, ids)
         run.sampleRss(0.5)
         until = time.monotonic() + seconds
         warmup = time.monotonic() + seconds / 4  # sessions reach their retention caps
@@ -54,7 +45,7 @@ async def load(
                 n += 1
                 token = f"{salt}-{index}-{n}"
                 try:
-                    out = await _runProcess(
+                    out = await common.runProcess(
                         reactor, stream, f"{index}-{n}", ["/bin/echo", token], cloud.tmp
                     )
                 except AssertionError as err:
@@ -70,14 +61,14 @@ async def load(
                 if result.rssAfterWarmup == 0 and time.monotonic() > warmup:
                     result.rssAfterWarmup = executor.rss()
 
-        await bounded(
+        await common.bounded(
             reactor,
             DeferredList(
                 [ensureDeferred(loop(i, harness[sid])) for i, sid in enumerate(ids)],
                 fireOnOneErrback=True,
                 consumeErrors=True,
             ),
-            seconds + STEP_TIMEOUT,
+            seconds + common.STEP_TIMEOUT,
         )
         # every message on every stream belongs to that stream's own processes
         for i, sid in enumerate(ids):
@@ -90,4 +81,4 @@ async def load(
         await run.finish()
         return result
 
-    return await _withCloud(reactor, Rendezvous(reactor), body)
+    return await common.withCloud(reactor, Rendezvous(reactor), body)

@@ -12,21 +12,12 @@ from typing import Any
 from twisted.internet.defer import Deferred
 
 from twisted_exec.testing.slowpeer import SlowConnection, SlowRendezvous
-from twisted_exec.testing.soak.common import (
-    STEP_TIMEOUT,
-    Common,
-    _Cloud,
-    _Run,
-    _withCloud,
-    bounded,
-    pause,
-    startParams,
-)
+from twisted_exec.testing.soak import common
 from twisted_exec.wire.frames import encodeData, encodeResume
 
 
 @dataclass
-class SlowResult(Common):
+class SlowResult(common.Common):
     megabytes: int = 0
     rate: float = 0.0
     bytesReceived: int = 0
@@ -75,10 +66,10 @@ async def slowConsumer(
     result = SlowResult(megabytes=megabytes, rate=rate)
     blocks = megabytes * 1024 * 1024 // BLOCK
 
-    async def body(cloud: _Cloud) -> SlowResult:
+    async def body(cloud: common.Cloud) -> SlowResult:
         assert isinstance(cloud.rendezvous, SlowRendezvous)
-        run = _Run(cloud, result)
-        conn: SlowConnection = await bounded(reactor, cloud.rendezvous.waitForConnection())
+        run = common.Run(cloud, result)
+        conn: SlowConnection = await common.bounded(reactor, cloud.rendezvous.waitForConnection())
         checker = PatternChecker()
         replies: dict[int, Deferred[dict[str, Any]]] = {}
         closed: Deferred[None] = Deferred()
@@ -107,27 +98,27 @@ async def slowConsumer(
             return d
 
         conn.sendFrame(encodeResume("slow-1"))
-        await bounded(reactor, request(1, "initialize", {"clientName": "slow"}))
+        await common.bounded(reactor, request(1, "initialize", {"clientName": "slow"}))
         conn.sendFrame(encodeData("slow-1", seq, b'{"method":"initialized"}'))
         seq += 1
-        await pause(reactor, 0.5)
+        await common.pause(reactor, 0.5)
         sampler = run.sampleRss(sampleEvery)
         result.rssIdle = result.rssStart
         script = os.path.join(cloud.tmp, "writer.py")
         with open(script, "w") as f:
             f.write(WRITER)
-        reply = await bounded(
+        reply = await common.bounded(
             reactor,
             request(
                 2,
                 "process/start",
-                startParams("writer", [sys.executable, script, str(blocks)], cloud.tmp),
+                common.startParams("writer", [sys.executable, script, str(blocks)], cloud.tmp),
             ),
         )
         if "result" not in reply:
             raise AssertionError(f"writer: {reply!r}")
         expectedSeconds = blocks * BLOCK * 1.4 / rate
-        await bounded(reactor, closed, expectedSeconds * 2 + STEP_TIMEOUT)
+        await common.bounded(reactor, closed, expectedSeconds * 2 + common.STEP_TIMEOUT)
         sampler.stop()
         result.bytesReceived = checker.offset
         result.firstBadOffset = checker.firstBad
@@ -138,7 +129,7 @@ async def slowConsumer(
         result.rssGrowth = result.rssPeak - result.rssIdle
         return result
 
-    return await _withCloud(reactor, SlowRendezvous(reactor, rate), body)
+    return await common.withCloud(reactor, SlowRendezvous(reactor, rate), body)
 
 
 #: The slow-consumer bound on the executor's RSS growth over idle (docs/flow-control.md):

@@ -33,11 +33,13 @@ machine's transitions write.
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from automat import TypeMachine, TypeMachineBuilder
+from typing import TYPE_CHECKING, Protocol
 
 from twisted_exec.executor.core.interfaces import IJsonRpcProcessor
+from twisted_exec.executor.core.lazymachine import LazyMachine
+
+if TYPE_CHECKING:
+    from automat import TypeMachine
 
 
 class StreamLifecycle(Protocol):
@@ -78,6 +80,8 @@ class StreamCore:
 
 
 def _buildMachine() -> TypeMachine[StreamLifecycle, StreamCore]:
+    from automat import TypeMachineBuilder  # here: importing Automat costs ~10 ms
+
     machine = TypeMachineBuilder(StreamLifecycle, StreamCore)
     running = machine.state("Running")
     windowPaused = machine.state("WindowPaused")
@@ -122,4 +126,4 @@ def _buildMachine() -> TypeMachine[StreamLifecycle, StreamCore]:
 
 
 #: Builds a stream's lifecycle in ``Running`` over its :class:`StreamCore`.
-StreamMachine = _buildMachine()
+StreamMachine: LazyMachine[StreamCore, StreamLifecycle] = LazyMachine("relay stream", _buildMachine)
