@@ -46,6 +46,7 @@ from twisted_exec.executor.resources.fs_tree import (
     _removeTree,
 )
 from twisted_exec.executor.resources.fsguard import readRegularFile, writeWholeFile
+from twisted_exec.executor.resources.offload import OffloadPool
 from twisted_exec.wire.errors import INVALID_REQUEST, RpcError
 
 MAX_READ_FILE_BYTES = 512 * 1024 * 1024
@@ -187,6 +188,15 @@ def _unixMillis(ns: int) -> int:
 # -- the service object ----------------------------------------------------------------------
 
 _P = ParamSpec("_P")
+_MAPPED: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+
+def _mappedOnce(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``mapped(f)``, built once per operation rather than once per call."""
+    wrapped = _MAPPED.get(f)
+    if wrapped is None:
+        wrapped = _MAPPED[f] = mapped(f)
+    return wrapped
 
 
 class FileSystem:
@@ -211,6 +221,8 @@ class FileSystem:
         self, f: Callable[_P, dict[str, Any]], *args: _P.args, **kwargs: _P.kwargs
     ) -> Deferred[dict[str, Any]]:
         pool = self._threadpool if self._threadpool is not None else self._reactor.getThreadPool()
+        if isinstance(pool, OffloadPool) and not kwargs:  # one batched wake-up (offload.py)
+            return pool.deferToPool(self._reactor, _mappedOnce(f), *args)
         return deferToThreadPool(self._reactor, pool, mapped(f), *args, **kwargs)
 
     def readFile(self, p: FsReadFileParams) -> Deferred[dict[str, Any]]:

@@ -60,6 +60,9 @@ class BlockingRunner:
         self._pool = pool
 
     def run(self, f: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> Deferred[_T]:
+        deferToPool = getattr(self._pool, "deferToPool", None)
+        if deferToPool is not None and not kwargs:  # OffloadPool: one batched wake-up
+            return cast("Deferred[_T]", deferToPool(self._reactor, mapped(f), *args))
         return deferToThreadPool(
             self._reactor, cast(ThreadPool, self._pool), mapped(f), *args, **kwargs
         )

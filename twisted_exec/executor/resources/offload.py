@@ -15,6 +15,12 @@ the same contract, ``callInThreadWithCallback(onResult, f, *args, **kwargs)``, o
 
 ``onResult(True, value)`` or ``onResult(False, Failure)`` is called on the worker thread, as
 Twisted's pool does; ``deferToThreadPool`` hands it to the reactor with ``callFromThread``.
+
+:meth:`deferToPool` is the cheaper road for our own callers: the worker puts the outcome on
+one list of finished calls, and only the first result since the reactor last emptied it
+schedules a ``callFromThread`` (one waker write, one reactor wake-up) for all of them; the
+Deferred is fired from there, without ``deferToThreadPool``'s closure per call. Calls that
+finish while the reactor is busy (pipelined requests) share a wake-up.
 """
 
 from __future__ import annotations
@@ -24,10 +30,21 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorFromThreads
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-_Job = tuple[Callable[[bool, Any], None], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+#: ``onResult`` is a callable run on the worker, or a Deferred fired on the reactor thread.
+_Job = tuple[
+    "Callable[[bool, Any], None] | Deferred[Any]",
+    Callable[..., Any],
+    tuple[Any, ...],
+    dict[str, Any],
+]
+_Finished = tuple["Deferred[Any]", bool, Any]
 _STOP = None
+_log = Logger()
 
 
 class OffloadPool:
@@ -42,6 +59,11 @@ class OffloadPool:
         self._idle = 0
         self._waiting = 0  # jobs queued and not yet taken by a thread
         self._stopped = False
+        # deferToPool's finished calls, waiting for the reactor; ``_wakeScheduled`` is True
+        # while a callFromThread(_deliverFinished) is on its way (both under ``_lock``).
+        self._finished: list[_Finished] = []
+        self._wakeScheduled = False
+        self._reactor: IReactorFromThreads | None = None
 
     @property
     def threadCount(self) -> int:
@@ -61,6 +83,48 @@ class OffloadPool:
             if self._waiting > self._idle and len(self._threads) < self.maxThreads:
                 self._startThread()
         self._queue.put((onResult, func, args, kwargs))
+
+    def deferToPool(
+        self, reactor: IReactorFromThreads, func: Callable[..., Any], *args: Any
+    ) -> Deferred[Any]:
+        """``func(*args)`` on a worker; the Deferred fires on the reactor thread.
+
+        Results finished since the reactor last delivered share one ``callFromThread``.
+        """
+        self._reactor = reactor
+        d: Deferred[Any] = Deferred()
+        self.callInThreadWithCallback(d, func, *args)  # type: ignore[arg-type]
+        return d
+
+    def _finish(self, d: Deferred[Any], ok: bool, value: Any) -> None:
+        """On the worker, after a deferToPool call: idle again, and queue the outcome.
+
+        Only the first outcome since the last delivery asks the reactor for a wake-up; the
+        rest ride along. The worker is counted idle in the same lock, before the reactor can
+        hear of the result (so the next sequential call finds this thread).
+        """
+        with self._lock:
+            self._idle += 1
+            self._finished.append((d, ok, value))
+            wake = not self._wakeScheduled
+            self._wakeScheduled = True
+        if wake:
+            assert self._reactor is not None
+            self._reactor.callFromThread(self._deliverFinished)
+
+    def _deliverFinished(self) -> None:
+        """On the reactor thread: fire every Deferred whose call finished (one wake-up)."""
+        with self._lock:
+            finished, self._finished = self._finished, []
+            self._wakeScheduled = False
+        for d, ok, value in finished:
+            try:
+                if ok:
+                    d.callback(value)
+                else:
+                    d.errback(value)
+            except BaseException:  # e.g. AlreadyCalledError: must not drop the rest
+                _log.failure("delivering an offload result")
 
     def stop(self, timeout: float = 2.0) -> None:
         """No new calls; every thread exits after its current call (joined up to ``timeout``)."""
@@ -104,7 +168,10 @@ class OffloadPool:
                 outcome = (False, Failure())
             # Idle again *before* the reactor hears of the result: the call it sends next
             # (sequential requests) finds this thread instead of starting another one.
-            with self._lock:
-                self._idle += 1
-            onResult(*outcome)
+            if isinstance(onResult, Deferred):
+                self._finish(onResult, *outcome)
+            else:
+                with self._lock:
+                    self._idle += 1
+                onResult(*outcome)
             del job, onResult, func, args, kwargs, outcome

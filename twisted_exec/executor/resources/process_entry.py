@@ -21,7 +21,6 @@ See ``docs/flow-control.md``.
 
 from __future__ import annotations
 
-import binascii
 import json
 from typing import Any, NamedTuple, Protocol
 
@@ -35,6 +34,7 @@ from twisted_exec.executor.resources.process_lifecycle import (
     ProcessCore,
     ProcessMachine,
 )
+from twisted_exec.wire.base64fast import encodeBase64
 from twisted_exec.wire.jsonrpc import EncodedParams
 
 
@@ -183,7 +183,7 @@ class _Entry:
             stream = json.dumps(event.stream, ensure_ascii=False).encode("utf-8")
             framing = (b'{"processId":' + pid + b',"seq":', b',"stream":' + stream + b',"chunk":"')
             self._outputFraming[event.stream] = framing
-        chunk = binascii.b2a_base64(event.data, newline=False)
+        chunk = encodeBase64(event.data)
         raw = b"".join((framing[0], b"%d" % event.seq, framing[1], chunk, b'"}'))
         value = {
             "processId": self.processId,
