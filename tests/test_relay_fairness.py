@@ -113,7 +113,8 @@ class StalledHarnessTests(TestCloudMixin, TestCase):
             window = stalled[0].window if stalled else None
             if window is not None and window.paused:
                 outstanding = sum(router.acks.outstanding(h) for h in router._harnesses)
-                if outstanding >= window.unackedBytes:
+                # ... and no delayed ack (credits.ACK_DELAY) is still on its way to it
+                if outstanding >= window.unackedBytes and not router.acks.waiting:
                     break
             await deferLater(reactor, 0.01, lambda: None)
         [stalled] = [s for s in demux._streams.values() if s.streamId != "fast"]

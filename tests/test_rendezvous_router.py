@@ -13,6 +13,7 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from twisted_exec.rendezvous.auth import TokenConfigError, TokenSet, UrlSigner
+from twisted_exec.rendezvous.credits import ACK_DELAY
 from twisted_exec.rendezvous.interfaces import IRelayPeer
 from twisted_exec.rendezvous.router import Router
 from twisted_exec.rendezvous.server import RendezvousServer
@@ -160,7 +161,7 @@ class RouterTests(TestCase):
         self.assertFalse(self.executor.paused)
         for stream in ("s1", "s2"):
             self.router.fromExecutor("box", self.executor, encodeData(stream, 0, b"{}"))
-        self.clock.advance(0)
+        self.clock.pump([0, ACK_DELAY])  # small frames: acked within ACK_DELAY (credits.py)
         self.assertEqual(self.executor.acks[2:], [("s2", 1)])  # only the harness that reads
         self.router.peerResumed(self.h1)
         self.clock.advance(0)

@@ -8,8 +8,13 @@ Now the router keeps reading the executor and tells it, per stream, how far deli
 an ``ack_frame`` on the stream whose ``ack`` is the number of executor-to-harness data frames of
 that stream handed on to the harness's websocket (mod 2**32). The first one (ack 0) is sent when
 the route opens, so the executor knows the stream is acknowledged before it sends anything; the
-next ones are coalesced, one per stream per reactor turn, and only while the harness keeps up
-(its websocket's write buffer is below the high-water mark). A harness that stops reading stops
+next ones are cumulative and coalesced, and only sent while the harness keeps up (its
+websocket's write buffer is below the high-water mark): at the end of the reactor turn once
+:data:`ACK_BYTES` wait to be acknowledged on the stream (or its harness drained its buffer),
+otherwise at most :data:`ACK_DELAY` later. A stream of small replies thus gets an ack every
+``ACK_DELAY`` rather than one per reply, which had doubled the executor's inbound frames per
+call; a stream that sends enough to approach its window (256 KiB by default, far above
+``ACK_BYTES``) is acknowledged every turn, as before. A harness that stops reading stops
 its acks: frames forwarded to it stay counted in :meth:`DeliveryAcks.outstanding` until its
 buffer drains. Our executor pauses such a stream at its source after its window
 (``executor/transports/relay/window.py``); the other streams carry on.
@@ -36,6 +41,13 @@ SEQ_MODULUS = 2**32
 
 #: Outstanding bytes of a slow harness after which an executor that ignores acks is paused.
 FALLBACK_BYTES = 8 * 1024 * 1024
+
+#: Unacknowledged bytes of a stream that are acknowledged at the end of the turn; fewer wait
+#: for :data:`ACK_DELAY` (a sixteenth of the executor's default 256 KiB window).
+ACK_BYTES = 16 * 1024
+
+#: The longest a delivered frame waits for its ack (seconds).
+ACK_DELAY = 0.02
 
 
 def encodeAck(streamId: str, delivered: int) -> bytes:
@@ -73,7 +85,11 @@ class DeliveryAcks:
         self._byHarness: dict[Any, set[tuple[str, str]]] = {}
         self._slow: set[Any] = set()
         self._dirty: set[tuple[str, str]] = set()
+        self._urgent: set[tuple[str, str]] = (
+            set()
+        )  # acked at the end of the turn, whatever the size
         self._flushCall: IDelayedCall | None = None
+        self._lazyCall: IDelayedCall | None = None
         self.acksSent = 0
 
     def opened(self, key: tuple[str, str], executor: Any, harness: Any) -> None:
@@ -88,6 +104,7 @@ class DeliveryAcks:
     def closed(self, key: tuple[str, str]) -> None:
         credit = self._credits.pop(key, None)
         self._dirty.discard(key)
+        self._urgent.discard(key)
         if credit is not None:
             keys = self._byHarness.get(credit.harness)
             if keys is not None:
@@ -115,6 +132,7 @@ class DeliveryAcks:
         keys = self._byHarness.get(harness, set())
         if keys:
             self._dirty |= keys
+            self._urgent |= keys
             self._scheduleFlush()
 
     def isSlow(self, harness: Any) -> bool:
@@ -123,6 +141,11 @@ class DeliveryAcks:
     def outstanding(self, harness: Any) -> int:
         """Bytes forwarded to ``harness`` that were not acknowledged yet."""
         return sum(self._credits[key].pendingBytes for key in self._byHarness.get(harness, ()))
+
+    @property
+    def waiting(self) -> bool:
+        """Some stream has delivered frames whose ack is still to be sent (for tests)."""
+        return bool(self._dirty)
 
     def overFallback(self, harness: Any) -> bool:
         if not self.enabled:
@@ -134,23 +157,44 @@ class DeliveryAcks:
             self._flushCall = self._clock.callLater(0, self.flush)
 
     def flush(self) -> None:
-        """Send the coalesced acks of every stream whose harness keeps up."""
+        """End of the turn: ack the streams with :data:`ACK_BYTES` waiting (or just drained);
+        the others wait for :meth:`flushAll`, at most :data:`ACK_DELAY` from now."""
         self._flushCall = None
         dirty, self._dirty = self._dirty, set()
+        urgent, self._urgent = self._urgent, set()
         for key in sorted(dirty):
             credit = self._credits.get(key)
             if credit is None or credit.harness in self._slow:
                 continue
-            if credit.forwarded != credit.acked:
-                credit.executor.sendFrame(encodeAck(credit.streamId, credit.forwarded))
-                credit.acked = credit.forwarded
-                credit.pendingBytes = 0
-                self.acksSent += 1
+            if key in urgent or credit.pendingBytes >= ACK_BYTES:
+                self._ack(credit)
+            elif credit.forwarded != credit.acked:
+                self._dirty.add(key)  # kept for the delayed flush
+        if self._dirty and self._lazyCall is None:
+            self._lazyCall = self._clock.callLater(ACK_DELAY, self.flushAll)
+
+    def flushAll(self) -> None:
+        """Ack every stream with anything unacknowledged whose harness keeps up."""
+        self._lazyCall = None
+        dirty, self._dirty = self._dirty, set()
+        self._urgent.clear()
+        for key in sorted(dirty):
+            credit = self._credits.get(key)
+            if credit is not None and credit.harness not in self._slow:
+                self._ack(credit)
+
+    def _ack(self, credit: _Credit) -> None:
+        if credit.forwarded != credit.acked:
+            credit.executor.sendFrame(encodeAck(credit.streamId, credit.forwarded))
+            credit.acked = credit.forwarded
+            credit.pendingBytes = 0
+            self.acksSent += 1
 
     def stop(self) -> None:
-        if self._flushCall is not None and self._flushCall.active():
-            self._flushCall.cancel()
-        self._flushCall = None
+        for call in (self._flushCall, self._lazyCall):
+            if call is not None and call.active():
+                call.cancel()
+        self._flushCall = self._lazyCall = None
 
 
-__all__ = ["FALLBACK_BYTES", "DeliveryAcks", "encodeAck"]
+__all__ = ["ACK_BYTES", "ACK_DELAY", "FALLBACK_BYTES", "DeliveryAcks", "encodeAck"]
