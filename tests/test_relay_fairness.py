@@ -14,6 +14,7 @@ a benchmark: the soak's ``hostile`` scenario times it for 60 s against an execut
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any
 
 from twisted.internet import reactor
@@ -67,6 +68,7 @@ class StalledHarnessTests(TestCloudMixin, TestCase):
         harness = await bounded(connectHarness(reactor, self.rendezvous.httpUrl, EXECUTOR_ID, None))
         self.addCleanup(harness.abort)
         session = await bounded(harness.openSession())
+        self.boundBuffers(harness)
         await bounded(
             session.call(
                 "process/start",
@@ -82,6 +84,24 @@ class StalledHarnessTests(TestCloudMixin, TestCase):
         protocol: Any = harness._protocol
         protocol.transport.pauseProducing()  # stop reading; the socket stays open
         return harness
+
+    def boundBuffers(self, harness: HarnessConnection) -> None:
+        """Small, fixed kernel buffers between the rendezvous and the stalled harness.
+
+        Loopback's buffers otherwise keep growing after the harness stops reading (send-buffer
+        autotuning, receive-queue collapsing), in bursts up to seconds later: each burst empties
+        the rendezvous' write buffer, which rightly acknowledges the stream (handed on to the
+        harness's socket), and the stream sends another window while the calls below run
+        (about one run in four, on main as with batched acks). Bounded buffers make the steady
+        state this test waits for a real one. Set before the flood starts, on both ends."""
+        protocol: Any = harness._protocol
+        sockets = [protocol.transport.getHandle()]
+        router = self.rendezvous.router
+        self.assertEqual(len(router._harnesses), 1)
+        sockets += [h._protocol.transport.getHandle() for h in router._harnesses]
+        for sock in sockets:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
 
     async def calls(self, stream: Any, count: int) -> None:
         """``count`` sequential ``fs/getMetadata`` calls, each answered (bounded, not timed)."""

@@ -35,15 +35,20 @@ class AckBatchingTests(TestCase):
             self.send(1, 100)
             self.clock.advance(0)
         self.assertEqual(self.acks(), [])  # not one ack per reply any more
-        self.clock.advance(ACK_DELAY)
+        self.clock.advance(ACK_DELAY * 0.9)
+        self.assertEqual(self.acks(), [])  # not before ACK_DELAY
+        self.clock.advance(ACK_DELAY * 0.1)
         self.assertEqual(self.acks(), [("s1", 5)])  # cumulative
         self.clock.advance(ACK_DELAY)
         self.assertEqual(self.acks(), [])  # nothing new: nothing sent
 
     def test_bulkIsAcknowledgedAtTheEndOfTheTurn(self) -> None:
-        self.send(2, ACK_BYTES // 2)
+        self.send(1, ACK_BYTES // 2)
         self.clock.advance(0)
-        self.assertEqual(self.acks(), [("s1", 2)])
+        self.assertEqual(self.acks(), [])  # below ACK_BYTES: waits
+        self.send(1, ACK_BYTES // 2)
+        self.clock.advance(0)
+        self.assertEqual(self.acks(), [("s1", 2)])  # ACK_BYTES reached: this turn
         self.send(3, ACK_BYTES // 2)
         self.clock.advance(0)
         self.assertEqual(self.acks(), [("s1", 5)])
