@@ -69,6 +69,14 @@ class AckBatchingTests(TestCase):
         self.clock.advance(ACK_DELAY)
         self.assertEqual(self.acks(), [])
 
+    def test_theLastClosedRouteCancelsTheDelayedFlush(self) -> None:
+        """No timer outlives the routes (a server stopping leaves no delayed call behind)."""
+        self.send(1, 100)
+        self.clock.advance(0)
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        self.router.acks.closed(("box", "s1"))
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_stopCancelsTheDelayedFlush(self) -> None:
         self.send(1, 100)
         self.clock.advance(0)

@@ -111,6 +111,8 @@ class DeliveryAcks:
                 keys.discard(key)
                 if not keys:
                     del self._byHarness[credit.harness]
+        if not self._dirty:
+            self._cancelLazy()  # nothing left for it: no timer outlives the routes
 
     def forwarded(self, key: tuple[str, str], size: int) -> None:
         """A data frame of ``size`` bytes was written to the route's harness."""
@@ -190,11 +192,16 @@ class DeliveryAcks:
             credit.pendingBytes = 0
             self.acksSent += 1
 
+    def _cancelLazy(self) -> None:
+        if self._lazyCall is not None and self._lazyCall.active():
+            self._lazyCall.cancel()
+        self._lazyCall = None
+
     def stop(self) -> None:
-        for call in (self._flushCall, self._lazyCall):
-            if call is not None and call.active():
-                call.cancel()
-        self._flushCall = self._lazyCall = None
+        if self._flushCall is not None and self._flushCall.active():
+            self._flushCall.cancel()
+        self._flushCall = None
+        self._cancelLazy()
 
 
 __all__ = ["ACK_BYTES", "ACK_DELAY", "FALLBACK_BYTES", "DeliveryAcks", "encodeAck"]
