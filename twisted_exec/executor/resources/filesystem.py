@@ -23,7 +23,6 @@ from typing import Any, ParamSpec
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorThreads
-from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
 from twisted_exec.compat.base64strict import decodeBase64Strict, encodeBase64
@@ -37,7 +36,7 @@ from twisted_exec.compat.params import (
     FsRemoveParams,
     FsWriteFileParams,
 )
-from twisted_exec.executor.resources.fs_blocking import mapped
+from twisted_exec.executor.resources.fs_blocking import mapped, onPool
 from twisted_exec.executor.resources.fs_tree import (
     _copyFile,
     _copyTree,
@@ -46,7 +45,6 @@ from twisted_exec.executor.resources.fs_tree import (
     _removeTree,
 )
 from twisted_exec.executor.resources.fsguard import readRegularFile, writeWholeFile
-from twisted_exec.executor.resources.offload import OffloadPool
 from twisted_exec.wire.errors import INVALID_REQUEST, RpcError
 
 MAX_READ_FILE_BYTES = 512 * 1024 * 1024
@@ -221,9 +219,7 @@ class FileSystem:
         self, f: Callable[_P, dict[str, Any]], *args: _P.args, **kwargs: _P.kwargs
     ) -> Deferred[dict[str, Any]]:
         pool = self._threadpool if self._threadpool is not None else self._reactor.getThreadPool()
-        if isinstance(pool, OffloadPool) and not kwargs:  # one batched wake-up (offload.py)
-            return pool.deferToPool(self._reactor, _mappedOnce(f), *args)
-        return deferToThreadPool(self._reactor, pool, mapped(f), *args, **kwargs)
+        return onPool(self._reactor, pool, _mappedOnce(f), *args, **kwargs)
 
     def readFile(self, p: FsReadFileParams) -> Deferred[dict[str, Any]]:
         return self._run(readFile, normalizePath(p.path), self.maxReadBytes)

@@ -60,12 +60,19 @@ class BlockingRunner:
         self._pool = pool
 
     def run(self, f: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> Deferred[_T]:
-        deferToPool = getattr(self._pool, "deferToPool", None)
-        if deferToPool is not None and not kwargs:  # OffloadPool: one batched wake-up
-            return cast("Deferred[_T]", deferToPool(self._reactor, mapped(f), *args))
-        return deferToThreadPool(
-            self._reactor, cast(ThreadPool, self._pool), mapped(f), *args, **kwargs
-        )
+        return onPool(self._reactor, self._pool, mapped(f), *args, **kwargs)
 
 
-__all__ = ["NUL_IN_PATH", "BlockingRunner", "CallInThread", "mapped"]
+def onPool(
+    reactor: Any, pool: CallInThread, f: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
+) -> Deferred[_T]:
+    """A Deferred of ``f(*args)`` computed on ``pool``: by ``OffloadPool.deferToPool`` (one
+    batched reactor wake-up, offload.py) when the pool has it and the call has no keywords,
+    else by Twisted's ``deferToThreadPool``."""
+    deferToPool = getattr(pool, "deferToPool", None)
+    if deferToPool is not None and not kwargs:
+        return cast("Deferred[_T]", deferToPool(reactor, f, *args))
+    return deferToThreadPool(reactor, cast(ThreadPool, pool), f, *args, **kwargs)
+
+
+__all__ = ["NUL_IN_PATH", "BlockingRunner", "CallInThread", "mapped", "onPool"]
