@@ -39,29 +39,25 @@ def maskPayload(payload: bytes, key: bytes) -> bytes:
     return out
 
 
+def frameHeader(first: int, size: int, mask: int = 0) -> bytes:
+    """The header of one frame: ``first`` (FIN, RSV bits, opcode), then ``mask`` (0x80 for a
+    masked client frame, 0 otherwise) with the length in its shortest encoding."""
+    if size <= 125:
+        return bytes((first, mask | size))
+    if size <= 0xFFFF:
+        return struct.pack("!BBH", first, mask | 126, size)
+    return struct.pack("!BBQ", first, mask | 127, size)
+
+
 def binaryFrame(payload: bytes, key: bytes) -> bytes:
     """FIN + opcode 2 (binary), the mask bit, the length, ``key``, the masked payload."""
-    size = len(payload)
-    if size <= 125:
-        header = bytes((0x82, 0x80 | size))
-    elif size <= 0xFFFF:
-        header = struct.pack("!BBH", 0x82, 0x80 | 126, size)
-    else:
-        header = struct.pack("!BBQ", 0x82, 0x80 | 127, size)
-    return b"".join((header, key, maskPayload(payload, key)))
+    return b"".join((frameHeader(0x82, len(payload), 0x80), key, maskPayload(payload, key)))
 
 
 def serverBinaryFrame(payload: bytes) -> bytes:
     """FIN + opcode 2 (binary), unmasked (server to client): the rendezvous's hot path, where
     autobahn's ``sendMessage`` costs several times the routing itself per small frame."""
-    size = len(payload)
-    if size <= 125:
-        header = bytes((0x82, size))
-    elif size <= 0xFFFF:
-        header = struct.pack("!BBH", 0x82, 126, size)
-    else:
-        header = struct.pack("!BBQ", 0x82, 127, size)
-    return header + payload
+    return frameHeader(0x82, len(payload)) + payload
 
 
 def nextServerMessage(data: bytes, offset: int, limit: int = 0) -> tuple[bytes, int] | None:

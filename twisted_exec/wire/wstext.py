@@ -12,9 +12,7 @@ close codes: 1002, 1007, 1009).
 
 from __future__ import annotations
 
-import struct
-
-from twisted_exec.wire.wsframe import wholeFrameAt
+from twisted_exec.wire.wsframe import frameHeader, wholeFrameAt
 
 
 def nextClientTextMessage(data: bytes, offset: int, limit: int = 0) -> tuple[bytes, int] | None:
@@ -40,11 +38,4 @@ def nextClientTextMessage(data: bytes, offset: int, limit: int = 0) -> tuple[byt
 def serverTextFrame(payload: bytes) -> bytes:
     """FIN + opcode 1 (text), unmasked (server to client), the length in its shortest encoding:
     the bytes autobahn's ``sendMessage(payload, isBinary=False)`` writes for one frame."""
-    size = len(payload)
-    if size <= 125:
-        header = bytes((0x81, size))
-    elif size <= 0xFFFF:
-        header = struct.pack("!BBH", 0x81, 126, size)
-    else:
-        header = struct.pack("!BBQ", 0x81, 127, size)
-    return header + payload
+    return frameHeader(0x81, len(payload)) + payload
