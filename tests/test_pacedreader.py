@@ -7,7 +7,7 @@ import random
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
-from twisted_exec.net.pacedreader import PacedReader, WebsocketCutter, websocketCut
+from twisted_exec.net.pacedreader import PacedReader, WebsocketCutter
 from twisted_exec.wire.wsframe import binaryFrame, serverBinaryFrame
 
 
@@ -65,6 +65,11 @@ class PacedReaderTests(TestCase):
         self.assertEqual(self.got, [big])
 
     def test_cut(self) -> None:
+        """A fresh cutter whose byte budget is the whole read cuts after ``frames`` frames."""
+
+        def websocketCut(data: bytes, frames: int) -> int:
+            return WebsocketCutter(frames, budget=len(data)).cut(data)
+
         small = serverBinaryFrame(b"a" * 5)
         medium = binaryFrame(b"b" * 300, b"\0\0\0\0")
         large = serverBinaryFrame(b"c" * 70_000)

@@ -96,12 +96,6 @@ class WebsocketCutter:
         return offset
 
 
-def websocketCut(data: bytes, frames: int = FRAMES_PER_TURN) -> int:
-    """How many bytes of ``data`` (which starts at a frame header) hold its first ``frames``
-    websocket frames (all of it when it holds fewer, or ends inside one)."""
-    return WebsocketCutter(frames, budget=len(data)).cut(data)
-
-
 class PacedReader:
     def __init__(
         self,
