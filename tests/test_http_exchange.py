@@ -11,11 +11,11 @@ from twisted.web.iweb import IAgent
 from zope.interface.verify import verifyObject
 
 from tests.support.http_exchange import (
-    _Agent,
-    _answered,
-    _redirect,
-    _Response,
-    _started,
+    FakeAgent,
+    FakeResponse,
+    answered,
+    redirect,
+    started,
 )
 from twisted_exec.executor.resources.http_agent import BODY_ERROR
 from twisted_exec.executor.resources.http_policy import MAX_REDIRECTS
@@ -23,12 +23,12 @@ from twisted_exec.executor.resources.http_policy import MAX_REDIRECTS
 
 class BufferedTests(SynchronousTestCase):
     def test_fakeAgent(self) -> None:
-        self.assertTrue(verifyObject(IAgent, _Agent()))
+        self.assertTrue(verifyObject(IAgent, FakeAgent()))
 
     def test_answer(self) -> None:
-        h = _started()
+        h = started()
         self.assertEqual(h.state, "sending")
-        response = _Response()
+        response = FakeResponse()
         h.owner.fake.respond(response)
         self.assertEqual(h.state, "collecting")
         response.send(b"he")
@@ -42,21 +42,21 @@ class BufferedTests(SynchronousTestCase):
         self.assertEqual(h.forgotten, [h.exchange])
 
     def test_redirectIsFollowed(self) -> None:
-        h = _started()
-        first = _redirect()
+        h = started()
+        first = redirect()
         h.owner.fake.respond(first)
         self.assertEqual(h.state, "discarding")
         self.assertEqual(len(h.owner.fake.requests), 1, "the body is read away first")
         first.end()
         self.assertEqual(h.state, "sending")
         self.assertEqual(h.owner.fake.requests[1][1], b"http://example.test:80/next")
-        h.owner.fake.respond(_Response(204))
+        h.owner.fake.respond(FakeResponse(204))
         self.assertEqual(h.state, "collecting")
 
     def test_tooManyRedirects(self) -> None:
-        h = _started()
+        h = started()
         for _ in range(MAX_REDIRECTS + 1):
-            response = _redirect()
+            response = redirect()
             h.owner.fake.respond(response)
             response.end()
         self.assertEqual(h.state, "failed")
@@ -64,7 +64,7 @@ class BufferedTests(SynchronousTestCase):
         self.assertIn("error following redirect", h.error())
 
     def test_requestFails(self) -> None:
-        h = _started()
+        h = started()
         h.owner.fake.requests[0][2].errback(ConnectionLost())
         self.assertEqual(h.state, "failed")
         self.assertEqual(
@@ -72,7 +72,7 @@ class BufferedTests(SynchronousTestCase):
         )
 
     def test_bodyCutShort(self) -> None:
-        h, response = _answered()
+        h, response = answered()
         response.end(ConnectionLost())
         self.assertEqual(h.state, "failed")
         self.assertIn(BODY_ERROR, h.error())
@@ -80,7 +80,7 @@ class BufferedTests(SynchronousTestCase):
 
 class StreamedTests(SynchronousTestCase):
     def test_replyThenDeltas(self) -> None:
-        h, response = _answered(stream=True)
+        h, response = answered(stream=True)
         self.assertEqual(h.state, "replied")
         [result] = h.outcomes
         self.assertEqual(result["bodyBase64"], "")
@@ -96,7 +96,7 @@ class StreamedTests(SynchronousTestCase):
         self.assertEqual(h.forgotten, [h.exchange])
 
     def test_pausedBeforeTheBodyConnects(self) -> None:
-        h, response = _answered(stream=True)
+        h, response = answered(stream=True)
         h.owner.paused = True
         h.exchange.pause()  # nothing to pause yet: ignored
         h.clock.advance(0)
@@ -107,14 +107,14 @@ class StreamedTests(SynchronousTestCase):
 
 class DeadlineTests(SynchronousTestCase):
     def test_whileSending(self) -> None:
-        h = _started(timeoutMs=1000)
+        h = started(timeoutMs=1000)
         h.clock.advance(1)
         self.assertEqual(h.state, "failed")
         self.assertIn("error sending request", h.error())
         self.assertEqual(h.clock.getDelayedCalls(), [])
 
     def test_whileCollecting(self) -> None:
-        h, response = _answered(timeoutMs=1000)
+        h, response = answered(timeoutMs=1000)
         h.clock.advance(1)
         self.assertEqual(h.state, "expired")
         self.assertEqual(response.transport.calls, ["stop"])
@@ -122,8 +122,8 @@ class DeadlineTests(SynchronousTestCase):
         self.assertEqual(h.error(), f"failed to read http/request response body: {BODY_ERROR}")
 
     def test_whileDiscardingARedirect(self) -> None:
-        h = _started(timeoutMs=1000)
-        first = _redirect()
+        h = started(timeoutMs=1000)
+        first = redirect()
         h.owner.fake.respond(first)
         h.clock.advance(1)
         first.end()
@@ -134,7 +134,7 @@ class DeadlineTests(SynchronousTestCase):
         )
 
     def test_beforeTheStreamConnects(self) -> None:
-        h, response = _answered(stream=True, timeoutMs=1000)
+        h, response = answered(stream=True, timeoutMs=1000)
         h.clock.advance(1)
         self.assertEqual(h.state, "expired")
         self.assertEqual(response.transport.calls, ["stop"], "connected only to stop")
@@ -143,7 +143,7 @@ class DeadlineTests(SynchronousTestCase):
         self.assertEqual(h.state, "done")
 
     def test_whileStreaming(self) -> None:
-        h, response = _answered(stream=True, timeoutMs=1000)
+        h, response = answered(stream=True, timeoutMs=1000)
         h.clock.advance(0)
         response.send(b"part")
         h.clock.advance(1)

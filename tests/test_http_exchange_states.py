@@ -12,14 +12,14 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tests.support.http_exchange import (
     STATES,
-    _Agent,
-    _answered,
-    _fake,
-    _Harness,
-    _inState,
-    _redirect,
-    _Response,
-    _started,
+    ExchangeHarness,
+    FakeAgent,
+    FakeResponse,
+    answered,
+    asResponse,
+    inState,
+    redirect,
+    started,
 )
 from twisted_exec.compat.params import HttpRequestParams
 from twisted_exec.executor.resources.http_exchange import (
@@ -31,7 +31,7 @@ from twisted_exec.executor.resources.http_request import HttpRequester
 
 class CancelTests(SynchronousTestCase):
     def test_whileSending(self) -> None:
-        h = _started(timeoutMs=1000)
+        h = started(timeoutMs=1000)
         h.exchange.cancel()
         self.assertEqual(h.state, "cancelled")
         self.assertIn("error sending request", h.error())
@@ -39,7 +39,7 @@ class CancelTests(SynchronousTestCase):
         self.assertEqual(h.forgotten, [h.exchange])
 
     def test_whileStreamingNothingMoreIsSent(self) -> None:
-        h, response = _answered(stream=True)
+        h, response = answered(stream=True)
         h.clock.advance(0)
         response.send(b"held")
         h.exchange.cancel()
@@ -49,7 +49,7 @@ class CancelTests(SynchronousTestCase):
         self.assertEqual(h.deltas(), [])
 
     def test_beforeTheStreamConnects(self) -> None:
-        h, response = _answered(stream=True)
+        h, response = answered(stream=True)
         h.exchange.cancel()
         h.clock.advance(0)
         self.assertEqual(response.transport.calls, ["stop"], "the connection is dropped")
@@ -60,14 +60,14 @@ class CancelTests(SynchronousTestCase):
         """Through the requester (so it runs on the flag code too, where it failed): a session
         that ended while a redirect's body was read away sent the next hop anyway."""
         clock = Clock()
-        agent = _Agent()
+        agent = FakeAgent()
         requester = HttpRequester(clock, lambda m, p: None, agent)  # type: ignore[arg-type]
         d = requester.request(
             HttpRequestParams(method="GET", url="http://example.test/a", requestId="r")
         )
         outcomes: list[Any] = []
         d.addBoth(outcomes.append)
-        first = _redirect()
+        first = redirect()
         agent.respond(first)
         requester.cancelAll()
         first.end()
@@ -80,19 +80,19 @@ class EveryInputTests(SynchronousTestCase):
     """Every input is accepted in every state: a late event never raises into the reactor."""
 
     def test_everyInputInEveryState(self) -> None:
-        hop = nextHop(_Harness().exchange.core.hop, 302, "/x")
+        hop = nextHop(ExchangeHarness().exchange.core.hop, 302, "/x")
         assert hop is not None
         inputs: list[Callable[[ExchangeEvents], None]] = [
             lambda m: m.start(),
-            lambda m: m.redirected(_fake(_Response(302)), hop),
+            lambda m: m.redirected(asResponse(FakeResponse(302)), hop),
             lambda m: m.redirectRead(),
             lambda m: m.redirectLimit(),
-            lambda m: m.answered(_fake(_Response())),
-            lambda m: m.answeredStreaming(_fake(_Response())),
+            lambda m: m.answered(asResponse(FakeResponse())),
+            lambda m: m.answeredStreaming(asResponse(FakeResponse())),
             lambda m: m.requestFailed(Failure(ConnectionLost())),
             lambda m: m.bodyCollected(b"x"),
             lambda m: m.bodyFailed(Failure(ConnectionLost())),
-            lambda m: m.startStreaming(_fake(_Response())),
+            lambda m: m.startStreaming(asResponse(FakeResponse())),
             lambda m: m.bodyDelta(b"x"),
             lambda m: m.streamEnded(None),
             lambda m: m.timeout(),
@@ -102,7 +102,7 @@ class EveryInputTests(SynchronousTestCase):
         ]
         for name in STATES:
             for feed in inputs:
-                h = _inState(name)
+                h = inState(name)
                 feed(h.machine)
                 h.clock.advance(0)
                 self.assertIn(h.state, STATES)
@@ -110,7 +110,7 @@ class EveryInputTests(SynchronousTestCase):
 
     def test_lateEventsChangeNothing(self) -> None:
         for name in ["done", "failed"]:
-            h = _inState(name)
+            h = inState(name)
             before = (list(h.outcomes), list(h.owner.sent))
             h.machine.timeout()
             h.machine.streamEnded(None)

@@ -41,7 +41,7 @@ class RecordingProducer:
         self.calls.append("stop")
 
 
-class _Response:
+class FakeResponse:
     def __init__(self, code: int = 200, headers: dict[bytes, list[bytes]] | None = None) -> None:
         self.code = code
         self.headers = Headers(headers or {b"x-a": [b"1"]})
@@ -63,7 +63,7 @@ class _Response:
 
 
 @implementer(IAgent)
-class _Agent:
+class FakeAgent:
     def __init__(self) -> None:
         self.requests: list[tuple[bytes, bytes, Deferred[Any]]] = []
 
@@ -74,14 +74,14 @@ class _Agent:
         self.requests.append((method, uri, d))
         return d
 
-    def respond(self, response: _Response) -> None:
+    def respond(self, response: FakeResponse) -> None:
         self.requests[-1][2].callback(response)
 
 
-class _Owner:
+class FakeOwner:
     def __init__(self) -> None:
         self.reactor = Clock()
-        self.fake = _Agent()
+        self.fake = FakeAgent()
         self.agent: IAgent = self.fake
         self.sent: list[tuple[str, dict[str, Any]]] = []
         self.maxBufferedBody: int | None = None
@@ -92,9 +92,9 @@ class _Owner:
         self.sent.append((method, params))
 
 
-class _Harness:
+class ExchangeHarness:
     def __init__(self, *, stream: bool = False, timeoutMs: int | None = None) -> None:
-        self.owner = _Owner()
+        self.owner = FakeOwner()
         self.clock = self.owner.reactor
         params = HttpRequestParams(
             method="GET",
@@ -132,35 +132,37 @@ class _Harness:
         ]
 
 
-def _started(*, stream: bool = False, timeoutMs: int | None = None) -> _Harness:
-    h = _Harness(stream=stream, timeoutMs=timeoutMs)
+def started(*, stream: bool = False, timeoutMs: int | None = None) -> ExchangeHarness:
+    h = ExchangeHarness(stream=stream, timeoutMs=timeoutMs)
     h.start()
     return h
 
 
-def _answered(*, stream: bool = False, timeoutMs: int | None = None) -> tuple[_Harness, _Response]:
+def answered(
+    *, stream: bool = False, timeoutMs: int | None = None
+) -> tuple[ExchangeHarness, FakeResponse]:
     """Started, and the first hop answered (200)."""
-    h = _started(stream=stream, timeoutMs=timeoutMs)
-    response = _Response()
+    h = started(stream=stream, timeoutMs=timeoutMs)
+    response = FakeResponse()
     h.owner.fake.respond(response)
     return h, response
 
 
-def _fake(response: _Response) -> IResponse:
+def asResponse(response: FakeResponse) -> IResponse:
     return cast(IResponse, response)
 
 
-def _redirect(to: bytes = b"/next") -> _Response:
-    return _Response(302, {b"location": [to]})
+def redirect(to: bytes = b"/next") -> FakeResponse:
+    return FakeResponse(302, {b"location": [to]})
 
 
-def _inState(name: str) -> _Harness:
-    h = _Harness(stream=name in ("replied", "streaming"), timeoutMs=1000)
+def inState(name: str) -> ExchangeHarness:
+    h = ExchangeHarness(stream=name in ("replied", "streaming"), timeoutMs=1000)
     if name == "cancelled":
         h.exchange.cancel()
     elif name != "idle":
         h.start()
-    response = _redirect() if name == "discarding" else _Response()
+    response = redirect() if name == "discarding" else FakeResponse()
     if name in ("discarding", "collecting", "replied", "streaming", "done"):
         h.owner.fake.respond(response)
     if name == "streaming":
