@@ -27,7 +27,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
-from twisted_exec.harness.describe import TLS_HINT, describeConnectError
+from twisted_exec.harness.describe import describeConnectError, noHandshakeHint
 from twisted_exec.harness.errors import (
     AuthenticationError,
     ExecutorNotConnectedError,
@@ -211,10 +211,7 @@ class HarnessConnection:
         if match:
             status, reason = int(match.group(1)), match.group(2).rstrip(")")
             return upgradeError(status, reason, self.rendezvousUrl, self.executorId)
-        hint = ""
-        if self.rendezvousUrl.lower().startswith(("https://", "wss://")):
-            # a TLS client against a plain-http port ends here too once the server gives up
-            hint = f"; {TLS_HINT.replace('the TLS handshake failed', 'no TLS handshake?')}"
+        hint = noHandshakeHint(self.rendezvousUrl)
         return RendezvousUnreachableError(
             f"websocket handshake with the rendezvous at {self.rendezvousUrl} failed: {text}{hint}"
         )
@@ -282,9 +279,7 @@ async def _connectHarness(
             timeout, reactor, onTimeoutCancel=abortHalfOpen
         )
     except TimeoutError:
-        hint = ""
-        if connection.rendezvousUrl.lower().startswith(("https://", "wss://")):
-            hint = f"; {TLS_HINT.replace('the TLS handshake failed', 'no TLS handshake?')}"
+        hint = noHandshakeHint(connection.rendezvousUrl)
         raise RendezvousUnreachableError(
             f"the rendezvous at {connection.rendezvousUrl} did not complete the websocket "
             f"handshake within {timeout:g} s{hint}"

@@ -10,11 +10,24 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["describeConnectError"]
+__all__ = ["describeConnectError", "noHandshakeHint"]
 
 TLS_HINT = (
     "the TLS handshake failed (is the rendezvous serving plain http? then use an http:// URL)"
 )
+
+
+def _secure(url: str) -> bool:
+    return url.lower().startswith(("https://", "wss://"))
+
+
+def noHandshakeHint(url: str) -> str:
+    """For a secure ``url`` whose websocket never opened, ``"; no TLS handshake? (...plain
+    http?...)"`` to append to the error (a TLS client against a plain-http port ends either in
+    our timeout or when the server gives up); ``""`` for a plain one."""
+    if not _secure(url):
+        return ""
+    return "; " + TLS_HINT.replace("the TLS handshake failed", "no TLS handshake?")
 
 
 def _innermost(error: BaseException) -> BaseException:
@@ -37,7 +50,7 @@ def describeConnectError(error: BaseException, url: str) -> str:
     from twisted.internet.defer import CancelledError, TimeoutError
 
     inner = _innermost(error)
-    secure = url.lower().startswith(("https://", "wss://"))
+    secure = _secure(url)
     if isinstance(
         inner,
         TimeoutError | CancelledError | neterror.TimeoutError | neterror.ConnectingCancelledError,
