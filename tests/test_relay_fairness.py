@@ -126,7 +126,7 @@ class StalledHarnessTests(TestCloudMixin, TestCase):
         # Steady state: the kernel's socket buffers are full and the stalled stream's window
         # closed (filling a few MB of buffers first costs this one process some CPU).
         # The stalled stream's window closed and all it sent reached the rendezvous: the
-        # transient is bounded by one window (256 KiB) queued ahead on the shared connection.
+        # transient is bounded by one window (4 MiB) queued ahead on the shared connection.
         router = self.rendezvous.router
         for _ in range(2000):
             stalled = [s for s in demux._streams.values() if s.streamId != "fast"]

@@ -13,7 +13,7 @@ websocket's write buffer is below the high-water mark): at the end of the reacto
 :data:`ACK_BYTES` wait to be acknowledged on the stream (or its harness drained its buffer),
 otherwise at most :data:`ACK_DELAY` later. A stream of small replies thus gets an ack every
 ``ACK_DELAY`` rather than one per reply, which had doubled the executor's inbound frames per
-call; a stream that sends enough to approach its window (256 KiB by default, far above
+call; a stream that sends enough to approach its window (4 MiB by default, far above
 ``ACK_BYTES``) is acknowledged every turn, as before. A harness that stops reading stops
 its acks: frames forwarded to it stay counted in :meth:`DeliveryAcks.outstanding` until its
 buffer drains. Our executor pauses such a stream at its source after its window
@@ -39,11 +39,14 @@ from twisted_exec.wire import relay_pb2
 
 SEQ_MODULUS = 2**32
 
-#: Outstanding bytes of a slow harness after which an executor that ignores acks is paused.
-FALLBACK_BYTES = 8 * 1024 * 1024
+#: Outstanding bytes of a slow harness after which an executor that ignores acks is paused:
+#: eight of our executor's 4 MiB stream windows, so a stalled harness with up to eight busy
+#: streams never pauses the executor's other harnesses.
+FALLBACK_BYTES = 32 * 1024 * 1024
 
 #: Unacknowledged bytes of a stream that are acknowledged at the end of the turn; fewer wait
-#: for :data:`ACK_DELAY` (a sixteenth of the executor's default 256 KiB window).
+#: for :data:`ACK_DELAY` (far below the executor's default 4 MiB window, and below any window
+#: worth configuring).
 ACK_BYTES = 16 * 1024
 
 #: The longest a delivered frame waits for its ack (seconds).

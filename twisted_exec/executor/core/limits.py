@@ -74,7 +74,7 @@ class Limits:
     maxQueuedBytes: int = 64 * MiB
     maxFsInFlight: int = 4
     fsThreads: int = 10
-    relayStreamWindowBytes: int = 256 * 1024
+    relayStreamWindowBytes: int = 4 * MiB
     relayStallSeconds: float = 60.0
     maxProcesses: int | None = MAX_PROCESSES
     retainClosed: int = RETAIN_CLOSED

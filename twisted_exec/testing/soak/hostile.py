@@ -33,7 +33,7 @@ from twisted_exec.testing.rendezvous import HarnessStream, Rendezvous
 from twisted_exec.testing.soak import common
 
 #: Bound on the executor's RSS growth over its start (peak minus start) in this scenario:
-#: the stalled stream's window (256 KiB) and kernel-side buffers, a 4 MiB stdin backlog per
+#: the stalled stream's window (4 MiB, mostly in kernel buffers), a 4 MiB stdin backlog per
 #: flood, one inbound message of ~1.4 MB at a time, the retained output of the processes.
 HOSTILE_RSS_BOUND = 64 * 1024 * 1024
 P99_BOUND = 0.050
@@ -186,7 +186,7 @@ async def hostile(reactor: Any, seconds: float = 5.0) -> HostileSoakResult:
         )
         protocol: Any = stalled._protocol
         protocol.transport.pauseProducing()
-        # Steady state first: the flood's window (256 KiB) queued ahead of the good stream on the
+        # Steady state first: the flood's window (4 MiB) queued ahead of the good stream on the
         # shared connection has reached the rendezvous once its outstanding bytes stop growing.
         router = cloud.rendezvous.router
         last, steadySince = -1, time.monotonic()

@@ -95,7 +95,7 @@ class RelayDemux(StreamTable[_Stream]):
         *,
         maxStreams: int | None = MAX_STREAMS,
         clock: IReactorTime | None = None,
-        windowBytes: int = 256 * 1024,
+        windowBytes: int = 4 * 1024 * 1024,
         stallSeconds: float = 60.0,
     ) -> None:
         super().__init__()
