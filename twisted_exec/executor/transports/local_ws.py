@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from autobahn.twisted.resource import WebSocketResource
-from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import connectionDone
@@ -34,6 +32,11 @@ from twisted_exec.net.autobahn_compat import (
     PromptFailMixin,
     betweenWholeFrames,
     canWriteFrameDirectly,
+)
+from twisted_exec.net.autobahn_ws import (
+    WebSocketServerFactory,
+    WebSocketServerProtocol,
+    webSocketResource,
 )
 from twisted_exec.net.backpressure import TransportBackpressure
 from twisted_exec.net.eagerwrite import writeNow
@@ -239,7 +242,7 @@ def makeSite(
     access log lines (``/readyz`` probes and scrapes would flood the log)."""
     clock = clock if clock is not None else factory.reactor
     refusals = Refusals(clock)
-    websocket = AuthorizedWebSocket(WebSocketResource(factory), auth, clock, refusals)
+    websocket = AuthorizedWebSocket(webSocketResource(factory), auth, clock, refusals)
     root = _Root(websocket)
     if metrics is not None:
         from twisted_exec.net.metrics_web import MetricsResource

@@ -28,7 +28,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from autobahn.websocket.types import ConnectionResponse
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -42,6 +41,7 @@ from twisted_exec.net.autobahn_compat import (
     canWriteFrameDirectly,
     deliverWholeFrames,
 )
+from twisted_exec.net.autobahn_ws import WebSocketClientFactory, WebSocketClientProtocol
 from twisted_exec.net.backpressure import TransportBackpressure
 from twisted_exec.net.keepalive import Keepalive
 from twisted_exec.net.nodelay import NoDelayMixin
