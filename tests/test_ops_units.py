@@ -13,7 +13,7 @@ from twisted.trial.unittest import TestCase
 from twisted.web.test.requesthelper import DummyRequest
 
 from twisted_exec.cli import outcome, terminal
-from twisted_exec.net import logs, metrics, metrics_web, quietweb, twistdopts
+from twisted_exec.net import logs, metrics, metrics_web, quietsite, quietweb, twistdopts
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -89,7 +89,7 @@ class ObserverTests(TestCase):
         self.assertFalse(pool._factory.noisy)
         from twisted.web.resource import Resource
 
-        site = quietweb.QuietSite(Resource())
+        site = quietsite.QuietSite(Resource())
         site.log(DummyRequest([b"readyz"]))  # type: ignore[arg-type]
         self.assertFalse(site.noisy)
 

@@ -62,7 +62,7 @@ class MetricsService(Service):
         from twisted.internet.error import CannotListenError
 
         from twisted_exec.net.listen import cannotListen
-        from twisted_exec.net.quietweb import QuietSite
+        from twisted_exec.net.quietsite import QuietSite
         from twisted_exec.net.twistdopts import failStartup
 
         root = Resource()

@@ -24,7 +24,7 @@ from twisted_exec.net.listen import (
 )
 from twisted_exec.net.logs import LoggingMultiService, installObserver, observerForTwistd
 from twisted_exec.net.metrics_web import MetricsService
-from twisted_exec.net.quietweb import silenceAccessLog
+from twisted_exec.net.quietsite import silenceAccessLog
 from twisted_exec.net.secretenv import SECRET_VARIABLES, scrubOwnEnvironment
 from twisted_exec.net.twistdopts import OperatorOptions
 from twisted_exec.rendezvous.auth import (

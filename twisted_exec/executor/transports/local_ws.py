@@ -40,7 +40,7 @@ from twisted_exec.net.autobahn_ws import (
 )
 from twisted_exec.net.backpressure import TransportBackpressure
 from twisted_exec.net.eagerwrite import writeNow
-from twisted_exec.net.quietweb import QuietSite
+from twisted_exec.net.quietsite import QuietSite
 from twisted_exec.net.upgradeguard import AuthorizedWebSocket, Refusals, UpgradeGuard
 from twisted_exec.net.wsauth_config import WsAuthMode
 from twisted_exec.wire.wstext import nextClientTextMessage, serverTextFrame
