@@ -49,10 +49,9 @@ HEAVY = (
     "twisted_exec.executor.resources.http_agent",
 )
 #: Not loaded before the URL is printed, but the local listener's site needs them: autobahn,
-#: twisted.web, /metrics, and TLS (``autobahn.twisted`` imports its WAMP stack, which imports
-#: ``twisted.internet.ssl``, whatever the application uses). Not ``_newtls``: the reactor's TCP
-#: was imported without it and stays so.
-SITE = ("autobahn", "twisted.web", *METRICS, *(m for m in TLS if m != "twisted.internet._newtls"))
+#: twisted.web, /metrics, and ``twisted.internet.endpoints`` (autobahn imports it), which is
+#: imported without TLS (``net/leanreactor.deferringTLS``), as autobahn is: no pyOpenSSL.
+SITE = ("autobahn", "twisted.web", *METRICS, "twisted.internet.endpoints")
 
 STDIO = """
 import json, sys
@@ -140,6 +139,58 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 pem = (Path(twisted.test.__file__).parent / "server.pem").read_bytes()
 server = ssl.PrivateCertificate.loadPEM(pem).options()
 result = {"before": before}
+class Echo(Protocol):
+    def dataReceived(self, data):
+        self.transport.write(data)
+class Ask(Protocol):
+    def connectionMade(self):
+        self.transport.write(b"ping")
+    def dataReceived(self, data):
+        result["echo"] = data.decode()
+        result["tls"] = self.transport.getPeerCertificate() is not None
+        reactor.stop()
+def failed(f):
+    result["error"] = str(f.value)
+    reactor.stop()
+wrapped = TLSMemoryBIOFactory(server, False, Factory.forProtocol(Echo))
+port = reactor.listenTCP(0, wrapped, interface="127.0.0.1")
+dial = TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port, timeout=10)
+d = wrapClientTLS(ssl.CertificateOptions(), dial).connect(Factory.forProtocol(Ask))
+d.addErrback(failed)
+reactor.callLater(30, reactor.stop)
+reactor.run()
+print(json.dumps(result))
+"""
+
+#: Remote mode with a plain http registry: the remote stack imported without TLS, then TLS the
+#: endpoint way (what a wss URL from that registry does: endpoints' factory on first use) and
+#: our Agents' https policy (http/request and the registry client: net/httpspolicy).
+REMOTE_TLS_AFTER = """
+import json, os, sys
+from pathlib import Path
+os.environ["CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN"] = "not-a-secret"
+from twisted_exec.executor.options import ExecutorOptions, makeService
+options = ExecutorOptions()
+options.parseOptions(["--remote", "http://127.0.0.1:9", "--executor-id", "lean"])
+makeService(options)
+from twisted.internet import reactor
+modules = sorted(sys.modules)
+from twisted_exec.executor.resources.http_request import HttpRequester
+from twisted_exec.executor.transports.relay.service import defaultHttpClient
+from twisted_exec.net.httpspolicy import TLSPolicyOnFirstUse
+from twisted_exec.net.wsendpoints import WebsocketEndpoints
+policies = [HttpRequester(reactor, lambda *a: None).agent._endpointFactory._policyForHTTPS,
+            defaultHttpClient(reactor)._agent._endpointFactory._policyForHTTPS]
+result = {"modules": modules, "policies": [type(p).__name__ for p in policies]}
+TLSPolicyOnFirstUse().creatorForNetloc(b"localhost", 443)  # twisted.internet.ssl, loaded now
+WebsocketEndpoints(reactor)("wss://localhost:1/")
+import twisted.test
+from twisted.internet import ssl
+from twisted.internet.endpoints import TCP4ClientEndpoint, wrapClientTLS
+from twisted.internet.protocol import Factory, Protocol
+from twisted.protocols.tls import TLSMemoryBIOFactory
+pem = (Path(twisted.test.__file__).parent / "server.pem").read_bytes()
+server = ssl.PrivateCertificate.loadPEM(pem).options()
 class Echo(Protocol):
     def dataReceived(self, data):
         self.transport.write(data)
@@ -256,6 +307,25 @@ class StartupImportTests(SynchronousTestCase):
         then (``wrapClientTLS``: what Agent and ``net/wsendpoints`` use)."""
         result = run(TLS_AFTER)
         self.assertEqual(result, {"before": False, "echo": "ping", "tls": True})
+
+    def test_remoteWithHttpRegistryDefersTLS(self) -> None:
+        """``--remote http://...`` imports its relay stack without pyOpenSSL, and TLS still
+        works afterwards: endpoints' ``wrapClientTLS`` (a ``wss`` URL) and the https policy of
+        both our Agents."""
+        result = run(REMOTE_TLS_AFTER)
+        assert isinstance(result, dict)
+        modules = result.pop("modules")
+        self.assertIn("twisted_exec.executor.transports.relay.service", modules)
+        self.assertIn("autobahn.twisted.websocket", modules)
+        self.assertIn("twisted.internet.endpoints", modules)
+        tls = tuple(m for m in TLS if m != "twisted.internet.endpoints")
+        self.assertEqual(heavy(modules, tls), [])
+        self.assertNotIn("autobahn.twisted.wamp", modules)  # net/autobahn_ws
+        self.assertNotIn("twisted.web.server", modules)  # net/quietsite
+        self.assertEqual(
+            result,
+            {"policies": ["TLSPolicyOnFirstUse"] * 2, "echo": "ping", "tls": True},
+        )
 
 
 class DeferredHttpRequesterTests(SynchronousTestCase):

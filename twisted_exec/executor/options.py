@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from typing import Any
+from urllib.parse import urlsplit
 
 from twisted.application.service import IService
 from twisted.python import usage
@@ -14,6 +16,7 @@ from twisted_exec.executor.remote_services import addRemoteService, environmentB
 from twisted_exec.executor.resources.processes import RETAIN_CLOSED
 from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
 from twisted_exec.executor.transports.defaults import DEFAULT_MAX_MESSAGE_BYTES, MAX_STREAMS
+from twisted_exec.net.leanreactor import deferringTLS
 from twisted_exec.net.listen import failIfBusy, parseListenUrl, printToStdout
 from twisted_exec.net.logs import observerForTwistd
 from twisted_exec.net.secretenv import SecretScrubber
@@ -222,9 +225,11 @@ class ExecutorOptions(OperatorOptions):
 
 def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
     """Build the executor service for parsed options."""
-    if reactor is None and options["remote"] is None:
-        # stdio and the local listener speak no TLS: the reactor without pyOpenSSL (~40 ms and
-        # ~12 MiB per stdio session; net/leanreactor.py)
+    # stdio and the local listener speak no TLS, nor remote mode with a plain http registry
+    # until a wss or https URL comes: the reactor and the remote stack without pyOpenSSL, loaded
+    # on first use (~40 ms and ~12 MiB; net/leanreactor.py)
+    deferTLS = options["remote"] is None or not _isHttps(options["remote"])
+    if reactor is None and deferTLS:
         from twisted_exec.net.leanreactor import importReactorDeferringTLS
 
         reactor = importReactorDeferringTLS()
@@ -306,22 +311,27 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
         local.exitOnListenError = twistd is not None
         local.setServiceParent(top)
     if options["remote"] is not None:
-        addRemoteService(
-            options,
-            reactor,
-            factory,
-            top,
-            twistd,
-            registrationEnv=registrationEnv or {},
-            environmentToken=environmentToken,
-            maxMessageBytes=maxMessageBytes,
-            metrics=top.executor.metrics,
-        )
+        with deferringTLS() if deferTLS else nullcontext():
+            addRemoteService(
+                options,
+                reactor,
+                factory,
+                top,
+                twistd,
+                registrationEnv=registrationEnv or {},
+                environmentToken=environmentToken,
+                maxMessageBytes=maxMessageBytes,
+                metrics=top.executor.metrics,
+            )
     if listen not in ("stdio", "stdio://") and (
         options["exit-on-stdin-close"] or stdin_watch.wantedByEnvironment()
     ):
         stdin_watch.StdinWatch(reactor).setServiceParent(top)
     return top
+
+
+def _isHttps(url: str) -> bool:
+    return urlsplit(url.strip()).scheme.lower() == "https"
 
 
 def main(argv: list[str] | None = None) -> None:  # pragma: no cover - thin convenience

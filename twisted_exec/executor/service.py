@@ -27,6 +27,7 @@ from twisted_exec.executor.core.session import DETACH_TTL
 from twisted_exec.executor.executor import Executor, ExecutorLimits
 from twisted_exec.executor.resources.containment import restoreChildSignals
 from twisted_exec.executor.transports.defaults import DEFAULT_MAX_MESSAGE_BYTES
+from twisted_exec.net.leanreactor import deferringTLS
 from twisted_exec.net.listen import (
     ListeningService,
     exitCleanlyAfterSignal,
@@ -77,6 +78,15 @@ class _SiteOnFirstUse(Factory):  # type: ignore[type-arg]
         return self.site().buildProtocol(addr)
 
 
+def _localWs() -> Any:
+    """``executor/transports/local_ws``, imported with TLS deferred: the listener speaks none,
+    and autobahn and twisted.web would load pyOpenSSL and cryptography (~12 MiB of RSS) at
+    import (``net/leanreactor.py``)."""
+    with deferringTLS():
+        from twisted_exec.executor.transports import local_ws
+    return local_ws
+
+
 class LocalWebSocketService(ListeningService):
     """Listens on ``ws://IP:PORT`` and announces the bound URL (port 0 picks a free port)."""
 
@@ -115,19 +125,15 @@ class LocalWebSocketService(ListeningService):
     def factory(self) -> LocalExecFactory:
         """The websocket factory (built, with the imports it needs, on first use)."""
         if self._factory is None:
-            from twisted_exec.executor.transports.local_ws import LocalExecFactory
-
-            self._factory = LocalExecFactory(
+            self._factory = _localWs().LocalExecFactory(
                 self.processorFactory, self.reactor, self.maxMessageBytes
             )
         return self._factory
 
     def _makeSite(self) -> Any:
-        from twisted_exec.executor.transports.local_ws import makeSite
-
         if self.metrics is None and self.metricsFrom is not None:
             self.metrics = self.metricsFrom()
-        return makeSite(self.factory, self.address.host, self.auth, metrics=self.metrics)
+        return _localWs().makeSite(self.factory, self.address.host, self.auth, metrics=self.metrics)
 
     def makeFactory(self) -> Any:
         return self._listening

@@ -12,8 +12,11 @@ it defines is first asked for (a module ``__getattr__``, PEP 562), so ``from aut
 import ApplicationSession`` still works, just later. A no-op when ``autobahn.twisted`` is already
 imported (a test process, the harness): then it is the whole package, as before.
 
-The executor's modules import these names from here, not from autobahn, so that the order of
-their imports cannot matter.
+The import runs while TLS is deferred (``net/leanreactor.py``): ``autobahn.util`` and
+``twisted.internet.endpoints`` try pyOpenSSL at import, ~12 MiB the local listener, which speaks
+no TLS, kept resident. A no-op in a process that has TLS already (remote mode with an ``https``
+registry). The executor's modules import these names from here, not from autobahn, so that the
+order of their imports cannot matter.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import importlib.util
 import sys
 from types import ModuleType
 from typing import Any
+
+from twisted_exec.net.leanreactor import deferringTLS
 
 PACKAGE = "autobahn.twisted"
 
@@ -55,14 +60,14 @@ def _imported(name: str) -> ModuleType:
     return importlib.import_module(name)
 
 
-_packageWithoutInit(PACKAGE)
-
-from autobahn.twisted.websocket import (  # noqa: E402
-    WebSocketClientFactory,
-    WebSocketClientProtocol,
-    WebSocketServerFactory,
-    WebSocketServerProtocol,
-)
+with deferringTLS():  # autobahn.util and twisted.internet.endpoints try pyOpenSSL at import
+    _packageWithoutInit(PACKAGE)
+    from autobahn.twisted.websocket import (
+        WebSocketClientFactory,
+        WebSocketClientProtocol,
+        WebSocketServerFactory,
+        WebSocketServerProtocol,
+    )
 
 
 def webSocketResource(factory: Any) -> Any:

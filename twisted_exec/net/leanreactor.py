@@ -1,32 +1,73 @@
-"""The global reactor, imported without Twisted's TLS stack: for entry points only.
+"""Twisted and autobahn imported without the TLS stack, which then loads on first use.
 
 Importing ``twisted.internet.reactor`` imports ``twisted.internet.tcp`` and ``posixbase``, which
 try ``twisted.internet._newtls``, ``twisted.protocols.tls`` and ``twisted.internet.ssl`` at
 module level: pyOpenSSL, ``cryptography.x509`` and ``service_identity``. On this machine that is
-~40 ms of CPU and ~12 MiB of RSS of the ~0.16 s and 43 MiB the interpreter with a reactor costs,
+~40 ms of CPU and ~12 MiB of RSS (cryptography's Rust extension and libcrypto are most of it),
 paid by every stdio session a client spawns, and neither stdio nor the local websocket listener
-speaks TLS. Both of Twisted's imports are ``try``/``except ImportError`` (TLS is optional), so
-:func:`importReactorDeferringTLS` makes ``OpenSSL`` unimportable for the duration of that one
-import, then importable again. What that costs:
+speaks TLS. ``twisted.internet.endpoints``, ``twisted.web.client`` and ``autobahn.util`` try the
+same import at module level. All of them are ``try``/``except ImportError`` (TLS is optional),
+so :func:`deferringTLS` makes ``OpenSSL`` unimportable for the duration of an import, then
+importable again. What that costs, for the modules first imported inside it:
 
 - the reactor does not provide ``IReactorSSL`` (``connectSSL``/``listenSSL``) and its TCP
   transports have no ``startTLS``; we use neither;
-- TLS done the endpoint way still works, loaded on first use: ``wrapClientTLS`` and
-  ``twisted.web.client.Agent`` (``http/request`` to an ``https`` URL, ``net/wsendpoints``) wrap
-  the protocol in ``TLSMemoryBIOProtocol`` over a plain TCP transport, which they import then
-  (``tests/test_startup_imports.py`` checks a TLS exchange after it).
+- ``twisted.internet.endpoints.wrapClientTLS`` gets ``TLSMemoryBIOFactory`` on its first call
+  (:func:`_tlsFactoryOnFirstUse`, the one Twisted global we set): TLS done the endpoint way, as
+  ``net/wsendpoints`` (``wss``) and ``Agent`` (``https``) do it, still works, loaded then
+  (``tests/test_startup_imports.py`` checks a TLS exchange after it);
+- ``twisted.web.client``'s default ``BrowserLikePolicyForHTTPS`` cannot build TLS options: our
+  Agents pass ``net/httpspolicy.TLSPolicyOnFirstUse`` instead (the same verification);
+- ``autobahn`` believes it has no TLS: it logs an OpenSSL error as any other lost connection
+  and reports a TLS transport as TCP in ``TransportDetails`` (WAMP's channel binding), which
+  the executor does not use.
 
-Remote mode imports its TLS stack at start anyway (``wss`` and ``https``), so only the stdio and
-local-listener entry points call this; library code never imports the global reactor.
+Who defers: the stdio and local-listener entry points always (``importReactorDeferringTLS``),
+and remote mode when the registry URL is not ``https`` (``executor/options.py``); with an
+``https`` registry, TLS is needed within a second of start-up and is imported the ordinary way.
+Library code never imports the global reactor.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-#: What Twisted's optional TLS imports start from; blocking it makes both of them fail cleanly.
+#: What Twisted's optional TLS imports start from; blocking it makes all of them fail cleanly.
 _TLS_ROOT = "OpenSSL"
+_ENDPOINTS = "twisted.internet.endpoints"
+
+
+@contextmanager
+def deferringTLS() -> Iterator[None]:
+    """Imports in the body see no pyOpenSSL; a no-op once it is imported (its cost is paid).
+
+    ``twisted.internet.endpoints``, when first imported in the body, gets its TLS factory on
+    first use (see the module docstring).
+    """
+    if _TLS_ROOT in sys.modules:
+        yield
+        return
+    sys.modules[_TLS_ROOT] = None  # type: ignore[assignment]  # "import OpenSSL" fails
+    try:
+        yield
+    finally:
+        if _TLS_ROOT in sys.modules and sys.modules[_TLS_ROOT] is None:
+            del sys.modules[_TLS_ROOT]
+        endpoints = sys.modules.get(_ENDPOINTS)
+        if endpoints is not None and getattr(endpoints, "TLSMemoryBIOFactory", False) is None:
+            endpoints.TLSMemoryBIOFactory = _tlsFactoryOnFirstUse  # type: ignore[attr-defined]
+
+
+def _tlsFactoryOnFirstUse(*args: Any, **kwargs: Any) -> Any:
+    """``TLSMemoryBIOFactory(*args, **kwargs)``, imported now (and put where endpoints looks)."""
+    from twisted.protocols.tls import TLSMemoryBIOFactory
+
+    endpoints = sys.modules[_ENDPOINTS]
+    endpoints.TLSMemoryBIOFactory = TLSMemoryBIOFactory  # type: ignore[attr-defined]
+    return TLSMemoryBIOFactory(*args, **kwargs)
 
 
 def importReactorDeferringTLS() -> Any:
@@ -35,17 +76,13 @@ def importReactorDeferringTLS() -> Any:
     A no-op beyond returning the reactor when one is already installed or TCP is already
     imported (a ``--reactor`` option, a test process): Twisted's TLS probe has run then.
     """
-    if "twisted.internet.tcp" not in sys.modules and _TLS_ROOT not in sys.modules:
-        sys.modules[_TLS_ROOT] = None  # type: ignore[assignment]  # "import OpenSSL" fails
-        try:
+    if "twisted.internet.tcp" not in sys.modules:
+        with deferringTLS():
             from twisted.internet import reactor
-        finally:
-            if _TLS_ROOT in sys.modules and sys.modules[_TLS_ROOT] is None:
-                del sys.modules[_TLS_ROOT]
         return reactor
     from twisted.internet import reactor
 
     return reactor
 
 
-__all__ = ["importReactorDeferringTLS"]
+__all__ = ["deferringTLS", "importReactorDeferringTLS"]

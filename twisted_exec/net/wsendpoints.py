@@ -6,7 +6,6 @@ from urllib.parse import urlsplit
 
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IStreamClientEndpoint
-from twisted.internet.ssl import optionsForClientTLS
 
 from twisted_exec.net.urls import redactUrl
 
@@ -29,5 +28,8 @@ class WebsocketEndpoints:
             self._reactor, host, port, timeout=self._timeout
         )
         if secure:
+            # imported on the first wss URL: TLS may be deferred (net/leanreactor.py)
+            from twisted.internet.ssl import optionsForClientTLS
+
             endpoint = wrapClientTLS(optionsForClientTLS(host), endpoint)
         return endpoint

@@ -46,6 +46,7 @@ from twisted_exec.executor.core.interfaces import IHttpRequester
 from twisted_exec.executor.resources.http_agent import _RecordingPool
 from twisted_exec.executor.resources.http_exchange import DELTA_METHOD, Exchange
 from twisted_exec.executor.resources.http_policy import prepare
+from twisted_exec.net.httpspolicy import TLSPolicyOnFirstUse
 from twisted_exec.wire.errors import RpcError, internalError
 
 Notify = Callable[[str, dict[str, Any]], None]
@@ -76,7 +77,9 @@ class HttpRequester:
         self.pool: HTTPConnectionPool | None = None
         if agent is None:
             self.pool = _RecordingPool(reactor, persistent=True)
-            agent = Agent(reactor, pool=self.pool)
+            # the https policy of net/httpspolicy: this module may be first imported while
+            # TLS is deferred (net/leanreactor.py)
+            agent = Agent(reactor, contextFactory=TLSPolicyOnFirstUse(), pool=self.pool)
         self.agent = agent
         self.maxBufferedBody = maxBufferedBody
         self.maxDeltaBytes = maxDeltaBytes

@@ -40,6 +40,7 @@ from twisted_exec.executor.transports.relay.registry import (
     RegistryClient,
     RemoteConfig,
 )
+from twisted_exec.net.httpspolicy import TLSPolicyOnFirstUse
 from twisted_exec.net.quietweb import QuietConnectionPool
 from twisted_exec.net.wsendpoints import WebsocketEndpoints
 
@@ -47,12 +48,13 @@ log = Logger()
 
 
 def defaultHttpClient(reactor: Any) -> HTTPClient:
-    """treq over an ``Agent`` that verifies TLS (the default policy) and keeps no idle sockets.
+    """treq over an ``Agent`` that verifies TLS (``BrowserLikePolicyForHTTPS``'s checks, loaded
+    on first use: net/httpspolicy) and keeps no idle sockets.
 
     The pool's connection factories are quiet: no "Starting factory" line per registration.
     """
     pool = QuietConnectionPool(reactor, persistent=False)
-    return HTTPClient(Agent(reactor, pool=pool))
+    return HTTPClient(Agent(reactor, contextFactory=TLSPolicyOnFirstUse(), pool=pool))
 
 
 @dataclass
