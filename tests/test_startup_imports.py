@@ -309,7 +309,8 @@ class StartupImportTests(SynchronousTestCase):
         self.assertEqual(result, {"before": False, "echo": "ping", "tls": True})
 
     def test_remoteWithHttpRegistryDefersTLS(self) -> None:
-        """``--remote http://...`` imports its relay stack without pyOpenSSL, and TLS still
+        """``--remote http://...`` imports its relay stack without pyOpenSSL (nor
+        prometheus_client: nothing serves /metrics), and TLS still
         works afterwards: endpoints' ``wrapClientTLS`` (a ``wss`` URL) and the https policy of
         both our Agents."""
         result = run(REMOTE_TLS_AFTER)
@@ -322,6 +323,8 @@ class StartupImportTests(SynchronousTestCase):
         self.assertEqual(heavy(modules, tls), [])
         self.assertNotIn("autobahn.twisted.wamp", modules)  # net/autobahn_ws
         self.assertNotIn("twisted.web.server", modules)  # net/quietsite
+        # no --metrics-listen and no listener: nobody could read a count (executor/options.py)
+        self.assertEqual(heavy(modules, METRICS), [])
         self.assertEqual(
             result,
             {"policies": ["TLSPolicyOnFirstUse"] * 2, "echo": "ping", "tls": True},

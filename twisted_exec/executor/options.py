@@ -264,8 +264,11 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
         environmentToken,
     )
     stdio = options["listen"] in ("stdio", "stdio://")
-    # stdio has no /metrics to serve unless --metrics-listen: count nothing (no prometheus_client)
-    countMetrics = not stdio or options["metrics-listen"] is not None or bool(options["remote"])
+    # Only the local listener and --metrics-listen serve /metrics: without either (stdio, remote
+    # mode alone) nobody can read a count, so count nothing (no prometheus_client, ~1.2 MiB)
+    countMetrics = options["metrics-listen"] is not None or (
+        options["listen"] is not None and not stdio
+    )
     top = ExecutorService(
         reactor,
         ttl=options["session-ttl"],
