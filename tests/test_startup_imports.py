@@ -182,6 +182,9 @@ from twisted_exec.net.wsendpoints import WebsocketEndpoints
 policies = [HttpRequester(reactor, lambda *a: None).agent._endpointFactory._policyForHTTPS,
             defaultHttpClient(reactor)._agent._endpointFactory._policyForHTTPS]
 result = {"modules": modules, "policies": [type(p).__name__ for p in policies]}
+from twisted_exec.wire.frames import decodeFrame, encodeData
+result["firstFrame"] = repr(decodeFrame(encodeData("s", 7, b"{}")))  # protobuf, imported now
+result["garbage"] = repr(decodeFrame(b"\\xff"))
 TLSPolicyOnFirstUse().creatorForNetloc(b"localhost", 443)  # twisted.internet.ssl, loaded now
 WebsocketEndpoints(reactor)("wss://localhost:1/")
 import twisted.test
@@ -325,6 +328,10 @@ class StartupImportTests(SynchronousTestCase):
         self.assertNotIn("twisted.web.server", modules)  # net/quietsite
         # no --metrics-listen and no listener: nobody could read a count (executor/options.py)
         self.assertEqual(heavy(modules, METRICS), [])
+        # protobuf: imported by the first frame (wire/frames._protobuf), which still decodes
+        self.assertEqual(heavy(modules, ("google.protobuf",)), [])
+        self.assertEqual(result.pop("firstFrame"), "Data(streamId='s', seq=7)")
+        self.assertIn("undecodable relay frame (1 bytes): Error parsing", result.pop("garbage"))
         self.assertEqual(
             result,
             {"policies": ["TLSPolicyOnFirstUse"] * 2, "echo": "ping", "tls": True},

@@ -16,10 +16,8 @@ cannot act on is :class:`Invalid` with a reason fit for a log line (it never ech
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from google.protobuf.message import DecodeError
-
-from twisted_exec.wire import relay_pb2
+from types import ModuleType
+from typing import Any
 
 FRAME_VERSION = 1
 MAX_STREAM_ID_BYTES = 128
@@ -80,6 +78,25 @@ class Invalid:
 
 FrameEvent = Data | Reset | Ignored | Handshake | Invalid
 
+#: ``relay_pb2`` and protobuf's ``DecodeError``, imported by the first frame decoded or built
+#: with protobuf (:func:`_protobuf`): protobuf's runtime and descriptor pool are ~2.5 MiB and 36
+#: modules that an idle executor, connected but with no stream, never uses (data frames out are
+#: written by hand, :func:`encodeData`).
+_pb2: ModuleType | None = None
+_DecodeError: Any = None
+
+
+def _protobuf() -> ModuleType:
+    global _pb2, _DecodeError
+    if _pb2 is None:
+        from google.protobuf.message import DecodeError
+
+        from twisted_exec.wire import relay_pb2
+
+        _DecodeError = DecodeError
+        _pb2 = relay_pb2
+    return _pb2
+
 
 def streamIdProblem(streamId: str) -> str | None:
     """Why ``streamId`` is refused, or ``None`` when it is acceptable."""
@@ -100,12 +117,12 @@ def decodeFrame(raw: bytes, *, noise: bool = False) -> FrameEvent:
     then a :class:`Handshake` (its payload must be non-empty, as 0.171's ``validate`` wants);
     in clear mode it stays :class:`Invalid`. ``traceparent``/``tracestate`` are ignored.
     """
-    frame = relay_pb2.RelayMessageFrame()
+    frame = (_pb2 or _protobuf()).RelayMessageFrame()
     try:
         frame.ParseFromString(raw)
-    except DecodeError as e:
-        return Invalid(f"undecodable relay frame ({len(raw)} bytes): {e}")
-    except Exception as e:  # other protobuf backends; a frame must never break the connection
+    except Exception as e:  # other protobuf backends too; a frame must never break the connection
+        if isinstance(e, _DecodeError):
+            return Invalid(f"undecodable relay frame ({len(raw)} bytes): {e}")
         return Invalid(f"undecodable relay frame ({len(raw)} bytes): {type(e).__name__}")
     if frame.version != FRAME_VERSION:
         return Invalid(f"unsupported relay frame version {frame.version}")
@@ -179,10 +196,11 @@ def encodeData(streamId: str, seq: int, payload: bytes) -> bytes:
 
 def encodeHandshake(streamId: str, payload: bytes) -> bytes:
     """A Noise handshake frame (message 1 from a harness, message 2 from an executor)."""
-    frame = relay_pb2.RelayMessageFrame(
+    pb = _pb2 or _protobuf()
+    frame = pb.RelayMessageFrame(
         version=FRAME_VERSION,
         stream_id=streamId,
-        handshake=relay_pb2.RelayHandshake(payload=payload),
+        handshake=pb.RelayHandshake(payload=payload),
     )
     out: bytes = frame.SerializeToString()
     return out
@@ -190,8 +208,9 @@ def encodeHandshake(streamId: str, payload: bytes) -> bytes:
 
 def encodeReset(streamId: str, reason: str) -> bytes:
     """A reset frame (the 0.131 executor never sends one; the test rendezvous and harness do)."""
-    frame = relay_pb2.RelayMessageFrame(
-        version=FRAME_VERSION, stream_id=streamId, reset=relay_pb2.RelayReset(reason=reason)
+    pb = _pb2 or _protobuf()
+    frame = pb.RelayMessageFrame(
+        version=FRAME_VERSION, stream_id=streamId, reset=pb.RelayReset(reason=reason)
     )
     out: bytes = frame.SerializeToString()
     return out
@@ -199,8 +218,9 @@ def encodeReset(streamId: str, reason: str) -> bytes:
 
 def encodeResume(streamId: str, nextSeq: int = 0) -> bytes:
     """A resume frame, which a harness sends to open a stream."""
-    frame = relay_pb2.RelayMessageFrame(
-        version=FRAME_VERSION, stream_id=streamId, resume=relay_pb2.RelayResume(next_seq=nextSeq)
+    pb = _pb2 or _protobuf()
+    frame = pb.RelayMessageFrame(
+        version=FRAME_VERSION, stream_id=streamId, resume=pb.RelayResume(next_seq=nextSeq)
     )
     out: bytes = frame.SerializeToString()
     return out
