@@ -42,6 +42,7 @@ HEAVY = (
     "twisted.web",
     "twisted_exec.executor.transports.relay",
     "jwt",
+    "cbor2",  # autobahn's WAMP serializer (net/leanreactor.UNUSED_OPTIONAL)
     *TLS,
     *METRICS,
     # http/request: built on the first request

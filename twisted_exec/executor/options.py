@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from contextlib import nullcontext
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,7 +15,7 @@ from twisted_exec.executor.remote_services import addRemoteService, environmentB
 from twisted_exec.executor.resources.processes import RETAIN_CLOSED
 from twisted_exec.executor.service import ExecutorService, LocalWebSocketService
 from twisted_exec.executor.transports.defaults import DEFAULT_MAX_MESSAGE_BYTES, MAX_STREAMS
-from twisted_exec.net.leanreactor import deferringTLS
+from twisted_exec.net.leanreactor import UNUSED_OPTIONAL, leanImports, withoutOptional
 from twisted_exec.net.listen import failIfBusy, parseListenUrl, printToStdout
 from twisted_exec.net.logs import observerForTwistd
 from twisted_exec.net.secretenv import SecretScrubber
@@ -314,7 +313,7 @@ def makeService(options: ExecutorOptions, reactor: Any = None) -> IService:
         local.exitOnListenError = twistd is not None
         local.setServiceParent(top)
     if options["remote"] is not None:
-        with deferringTLS() if deferTLS else nullcontext():
+        with leanImports() if deferTLS else withoutOptional(*UNUSED_OPTIONAL):
             addRemoteService(
                 options,
                 reactor,

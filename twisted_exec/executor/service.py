@@ -27,7 +27,7 @@ from twisted_exec.executor.core.session import DETACH_TTL
 from twisted_exec.executor.executor import Executor, ExecutorLimits
 from twisted_exec.executor.resources.containment import restoreChildSignals
 from twisted_exec.executor.transports.defaults import DEFAULT_MAX_MESSAGE_BYTES
-from twisted_exec.net.leanreactor import deferringTLS
+from twisted_exec.net.leanreactor import leanImports
 from twisted_exec.net.listen import (
     ListeningService,
     exitCleanlyAfterSignal,
@@ -81,8 +81,8 @@ class _SiteOnFirstUse(Factory):  # type: ignore[type-arg]
 def _localWs() -> Any:
     """``executor/transports/local_ws``, imported with TLS deferred: the listener speaks none,
     and autobahn and twisted.web would load pyOpenSSL and cryptography (~12 MiB of RSS) at
-    import (``net/leanreactor.py``)."""
-    with deferringTLS():
+    import, and without autobahn's WAMP serializer (``net/leanreactor.leanImports``)."""
+    with leanImports():
         from twisted_exec.executor.transports import local_ws
     return local_ws
 

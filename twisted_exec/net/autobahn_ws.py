@@ -15,8 +15,11 @@ imported (a test process, the harness): then it is the whole package, as before.
 The import runs while TLS is deferred (``net/leanreactor.py``): ``autobahn.util`` and
 ``twisted.internet.endpoints`` try pyOpenSSL at import, ~12 MiB the local listener, which speaks
 no TLS, kept resident. A no-op in a process that has TLS already (remote mode with an ``https``
-registry). The executor's modules import these names from here, not from autobahn, so that the
-order of their imports cannot matter.
+registry). Nor is ``cbor2`` imported, which ``autobahn.wamp.message`` tries for WAMP alone
+(WAMP's FlatBuffers payloads then say unavailable; we speak no WAMP). The executor's modules import
+these names from here, not from autobahn, and the transport stacks are first imported inside
+``leanImports`` too (``executor/service.py``, ``executor/options.py``), so that the order of
+their imports cannot matter.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from twisted_exec.net.leanreactor import deferringTLS
+from twisted_exec.net.leanreactor import leanImports
 
 PACKAGE = "autobahn.twisted"
 
@@ -60,7 +63,8 @@ def _imported(name: str) -> ModuleType:
     return importlib.import_module(name)
 
 
-with deferringTLS():  # autobahn.util and twisted.internet.endpoints try pyOpenSSL at import
+# autobahn.util and twisted.internet.endpoints try pyOpenSSL at import, autobahn.wamp.message cbor2
+with leanImports():
     _packageWithoutInit(PACKAGE)
     from autobahn.twisted.websocket import (
         WebSocketClientFactory,

@@ -41,6 +41,21 @@ _ENDPOINTS = "twisted.internet.endpoints"
 
 
 @contextmanager
+def withoutOptional(*names: str) -> Iterator[None]:
+    """Imports in the body fail to import the top-level modules ``names`` (for the optional
+    imports of a library, ``try``/``except ImportError``); those already imported stay."""
+    blocked = [name for name in names if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # "import name" fails
+    try:
+        yield
+    finally:
+        for name in blocked:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+
+
+@contextmanager
 def deferringTLS() -> Iterator[None]:
     """Imports in the body see no pyOpenSSL; a no-op once it is imported (its cost is paid).
 
@@ -50,15 +65,26 @@ def deferringTLS() -> Iterator[None]:
     if _TLS_ROOT in sys.modules:
         yield
         return
-    sys.modules[_TLS_ROOT] = None  # type: ignore[assignment]  # "import OpenSSL" fails
     try:
-        yield
+        with withoutOptional(_TLS_ROOT):
+            yield
     finally:
-        if _TLS_ROOT in sys.modules and sys.modules[_TLS_ROOT] is None:
-            del sys.modules[_TLS_ROOT]
         endpoints = sys.modules.get(_ENDPOINTS)
         if endpoints is not None and getattr(endpoints, "TLSMemoryBIOFactory", False) is None:
             endpoints.TLSMemoryBIOFactory = _tlsFactoryOnFirstUse  # type: ignore[attr-defined]
+
+
+#: Optional imports of our libraries for features the executor never uses: ``cbor2``, which
+#: ``autobahn.wamp.message`` tries for WAMP's FlatBuffers payloads (its C extension: ~0.9 MiB).
+UNUSED_OPTIONAL = ("cbor2",)
+
+
+@contextmanager
+def leanImports() -> Iterator[None]:
+    """:func:`deferringTLS`, and :data:`UNUSED_OPTIONAL` not imported: around the first import
+    of a transport stack (autobahn, twisted.web) that the executor uses only in part."""
+    with deferringTLS(), withoutOptional(*UNUSED_OPTIONAL):
+        yield
 
 
 def _tlsFactoryOnFirstUse(*args: Any, **kwargs: Any) -> Any:
@@ -85,4 +111,4 @@ def importReactorDeferringTLS() -> Any:
     return reactor
 
 
-__all__ = ["deferringTLS", "importReactorDeferringTLS"]
+__all__ = ["deferringTLS", "importReactorDeferringTLS", "leanImports", "withoutOptional"]
