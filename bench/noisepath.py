@@ -1,0 +1,173 @@
+"""Per-call CPU of the executor's Noise relay path (0.171), in one process, without sockets.
+
+Usage::
+
+    python bench/noisepath.py [--calls 20000] [--profile] [--clear]
+
+The Noise twin of ``bench/callpath.py``: a harness-side :class:`NoiseHarnessStream` opens one
+stream on :class:`NoiseRelayDemux` (hybrid IK handshake, a validator that says yes at once),
+sends ``initialize``, then the timed part feeds pre-encrypted ``data`` frames of the 0.171
+``fs/getMetadata`` (a ``file:`` URI, answered by the real 0.171 handler on a pool that runs the
+``stat`` inline and hands back a fired Deferred, so no thread) and counts the process CPU per
+call from the inbound frame to the outbound masked websocket frame: record decryption, the
+demux, the 0.171 params (URI parsing), dispatch, the reply's framing and encryption. What
+the Noise path adds over the clear one is the difference to ``bench/callpath.py --gated``;
+``--clear`` prints that too, measured in the same process. ``--profile`` prints the top
+functions (cProfile). A tree from another commit is measured with ``PYTHONPATH=DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.task import Clock
+
+if __name__ == "__main__" and "PYTHONPATH" not in os.environ:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this source tree
+from twisted_exec.executor.core.processor_factory import ExecProcessorFactory
+from twisted_exec.executor.core.session import SessionRegistry
+from twisted_exec.executor.methods import buildRegistry, fs171
+from twisted_exec.executor.transports.relay.noise_demux import NoiseRelayDemux
+from twisted_exec.harness.noise_stream import ConnectBundle, NoiseHarnessStream
+from twisted_exec.wire import noise
+from twisted_exec.wire.wsframe import binaryFrame, newMaskKey
+
+STREAM = "8a5f0c3e-0000-4000-8000-000000000001"
+
+
+class _InlinePool:
+    """The offload pool's ``deferToPool`` run inline: the ``stat`` costs what it costs, but
+    there is no thread hand-off to time (that is the same for both relays)."""
+
+    def deferToPool(self, reactor: Any, f: Callable[..., Any], *args: Any) -> Deferred[Any]:
+        try:
+            return succeed(f(*args))
+        except BaseException:
+            return fail()
+
+    def callInThreadWithCallback(
+        self, onResult: Callable[[bool, Any], None], func: Callable[..., Any], *args: Any
+    ) -> None:
+        raise AssertionError("noisepath: every call should take deferToPool")
+
+
+class _Resources:
+    def __init__(self, session: Any) -> None:
+        self.processes = None
+        self.http = None
+
+    def close(self) -> None:
+        pass
+
+
+def _validate(key: noise.NoisePublicKey, authorization: str, streamId: str) -> Deferred[bool]:
+    return succeed(True)
+
+
+def run(calls: int, path: str, profiler: cProfile.Profile | None = None) -> float:
+    """µs of process CPU per ``fs/getMetadata`` through an open Noise stream (``profiler``:
+    enabled for the timed calls only)."""
+    clock = Clock()
+    registry = SessionRegistry(clock, cast(Any, _Resources), ttl=10.0)
+    methods = buildRegistry()
+    fs171.register(methods, fs171.FsStreams(clock, _InlinePool(), hub=cast(Any, object())))
+    factory = ExecProcessorFactory(registry, None, methods=methods)
+    out: list[bytes] = []
+
+    def send(raw: bytes) -> None:
+        out.append(binaryFrame(raw, newMaskKey()))
+
+    executor = noise.NoiseIdentity.generate()
+    demux = NoiseRelayDemux(
+        factory,
+        send,
+        identity=executor,
+        environmentId="env-bench",
+        executorRegistrationId="reg-bench",
+        validator=_validate,
+        clock=clock,
+        onExhausted=lambda: None,
+    )
+    bundle = ConnectBundle("env-bench", "ws://x", "reg-bench", executor.publicKey, "auth")
+    harness = NoiseHarnessStream(noise.NoiseIdentity.generate(), bundle, STREAM)
+
+    def unmasked(frame: bytes) -> bytes:
+        # Our own frames: 2 + 8 (127 form) or 2 + 2 (126) or 2 header bytes, then a 4-byte mask.
+        size = frame[1] & 0x7F
+        start = 2 + {126: 2, 127: 8}.get(size, 0)
+        mask, body = frame[start : start + 4], frame[start + 4 :]
+        return bytes(b ^ mask[i % 4] for i, b in enumerate(body))
+
+    def exchange(messages: list[dict[str, Any]]) -> list[Any]:
+        for message in messages:
+            for raw in harness.encodeMessage(json.dumps(message).encode()):
+                demux.frameReceived(raw)
+        replies = [json.loads(m) for f in out for m in harness.frameReceived(unmasked(f))]
+        out.clear()
+        return replies
+
+    for raw in harness.openingFrames():
+        demux.frameReceived(raw)
+    exchange([])
+    assert harness.established
+    initialize = {"id": 0, "method": "initialize", "params": {"clientName": "bench"}}
+    [reply] = exchange([initialize, {"method": "initialized"}])
+    assert "result" in reply, reply
+    params = {"path": Path(path).resolve().as_uri()}
+    [check] = exchange([{"id": 1, "method": "fs/getMetadata", "params": params}])
+    assert "result" in check, check
+    frames = [
+        raw
+        for i in range(calls)
+        for raw in harness.encodeMessage(
+            json.dumps({"id": i + 2, "method": "fs/getMetadata", "params": params}).encode()
+        )
+    ]
+    if profiler is not None:
+        profiler.enable()
+    start = time.process_time()
+    for raw in frames:
+        demux.frameReceived(raw)
+    elapsed = time.process_time() - start
+    if profiler is not None:
+        profiler.disable()
+    assert len(out) == calls, len(out)
+    return elapsed / calls * 1e6
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    p.add_argument("--calls", type=int, default=20000)
+    p.add_argument("--path", default=".", help="the directory fs/getMetadata asks about")
+    p.add_argument("--profile", action="store_true")
+    p.add_argument("--clear", action="store_true", help="also bench/callpath.py --gated")
+    args = p.parse_args()
+    run(1000, args.path)  # warm up
+    if args.profile:
+        profiler = cProfile.Profile()
+        run(args.calls, args.path, profiler)
+        pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(30)
+        return
+    samples = sorted(run(args.calls, args.path) for _ in range(5))
+    print(f"noise: {samples[2]:.1f} µs per call (median of 5; min {samples[0]:.1f})")
+    if args.clear:
+        from bench import callpath
+
+        callpath._Resources.gated = callpath._FileSystem.deferred = True
+        callpath.run(1000)
+        clear = sorted(callpath.run(args.calls) for _ in range(5))
+        print(f"clear: {clear[2]:.1f} µs per call (median of 5; min {clear[0]:.1f})")
+
+
+if __name__ == "__main__":
+    main()
