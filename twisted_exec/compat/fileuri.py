@@ -230,7 +230,7 @@ class FileUri:
         """``PathUri::infer_path_convention``: a host, or a drive letter first, is Windows."""
         if self.host:
             return True
-        first = next((s for s in self.path.split("/") if s), "")
+        first = self.path.lstrip("/").partition("/")[0]  # the first non-empty segment
         return _NORMALISED_DRIVE_RE.match(first) is not None
 
     def hostPath(self) -> str:
@@ -242,6 +242,10 @@ class FileUri:
         """
         if self.isWindows or self.text.startswith(BAD_PATH_PREFIX):
             raise ForeignUriError(self.text)
+        if "%" not in self.path and self.path.isascii():
+            # nothing to decode: the bytes joined below are the path's own (surrogate escapes
+            # round-trip through os.fsdecode), so skip the per-segment decode
+            return normalizePath(self.path or "/")
         raw = b"".join(b"/" + percentDecode(s) for s in self.path.split("/")[1:])
         return normalizePath(os.fsdecode(raw or b"/"))
 
@@ -326,8 +330,25 @@ def _otherScheme(scheme: str, rest: str) -> UriParseError:
     return UriParseError(f"unsupported path URI scheme `{scheme}`")
 
 
+#: A ``file:///`` URI the parser would hand back unchanged: printable ASCII outside the path
+#: percent-encode set, no ``%`` (nothing to decode, so no NUL), no ``\\`` (a separator to
+#: rewrite), no ``|`` (a drive letter to rewrite), no ``?`` or ``#``; the one thing left to
+#: rule out is a ``.`` or ``..`` segment (:data:`_DOT_SEGMENT`). Nearly every URI a harness
+#: sends (``Path.as_uri()``, the reference's own ``from_abs_path``) is one, and the full parse
+#: was ~5 µs of a 0.171 call.
+_PLAIN_FILE_URI = re.compile(r"file:///[!$&-;=@-\[\]^_a-z~]*")
+_DOT_SEGMENT = re.compile(r"/\.\.?(?:/|$)")
+
+
 def parseUri(text: str) -> FileUri:
     """``PathUri::parse``: parse, then check, or raise UriParseError."""
+    if _PLAIN_FILE_URI.fullmatch(text) is not None and _DOT_SEGMENT.search(text, 7) is None:
+        return FileUri(text, "", text[7:])
+    return _parseFull(text)
+
+
+def _parseFull(text: str) -> FileUri:
+    """:func:`parseUri` without its shortcut: the URL standard's file-scheme states."""
     source = _preprocess(text)
     match = _SCHEME_RE.match(source)
     if match is None:
