@@ -182,3 +182,26 @@ class ChannelTests(TestCase):
         _, executor = channelPair()
         ((seq, ct),) = harness.encodeMessage(b"a")
         self.assertRaises(NoiseError, executor.receiveRecord, seq, ct)
+
+    def test_recordsAtTheOneRecordBoundary(self) -> None:
+        """A message that just fits one record (the shortcut) and one that just does not (the
+        split) are cut as ``splitRecords`` cuts them, numbered on from each other."""
+        harness, executor = channelPair()
+        one = RECORD_PLAINTEXT_LEN - 4
+        sizes = [1, 200, one - 1, one, one + 1, 2 * RECORD_PLAINTEXT_LEN, 3]
+        seq = 0
+        for size in sizes:
+            message = bytes([size % 251]) * size
+            records = harness.encodeMessage(message)
+            expected = splitRecords(frameMessage(message))
+            self.assertEqual([s for s, _ in records], list(range(seq, seq + len(expected))))
+            self.assertEqual([len(ct) for _, ct in records], [len(r) + 16 for r in expected])
+            out = [m for s, ct in records for m in executor.receiveRecord(s, ct)]
+            self.assertEqual(out, [message])
+            seq += len(expected)
+
+    def test_emptyMessageFailsTheChannel(self) -> None:
+        harness, _ = channelPair()
+        self.assertRaises(NoiseError, harness.encodeMessage, b"")
+        self.assertTrue(harness.failed)
+        self.assertRaises(NoiseError, harness.encodeMessage, b"a")

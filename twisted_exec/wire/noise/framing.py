@@ -57,6 +57,11 @@ class MessageDecoder:
     def push(self, record: bytes) -> list[bytes]:
         if len(record) > RECORD_PLAINTEXT_LEN:
             raise NoiseError("Noise relay plaintext record exceeds maximum length")
+        if not self._chunks and len(record) >= PREFIX_LEN:
+            # the usual record: exactly one whole message, nothing held before it
+            (size,) = _PREFIX.unpack_from(record)
+            if size and len(record) == PREFIX_LEN + size:
+                return [record[PREFIX_LEN:]]
         if record:
             self._chunks.append(record)
             self._size += len(record)
