@@ -24,6 +24,7 @@ import json
 import os
 import pstats
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,10 +38,11 @@ if __name__ == "__main__" and "PYTHONPATH" not in os.environ:
 from twisted_exec.executor.core.processor_factory import ExecProcessorFactory
 from twisted_exec.executor.core.session import SessionRegistry
 from twisted_exec.executor.methods import buildRegistry, fs171
+from twisted_exec.executor.resources.filesystem import FileSystem
 from twisted_exec.executor.transports.relay.noise_demux import NoiseRelayDemux
 from twisted_exec.harness.noise_stream import ConnectBundle, NoiseHarnessStream
 from twisted_exec.wire import noise
-from twisted_exec.wire.wsframe import binaryFrame, newMaskKey
+from twisted_exec.wire.wsframe import binaryFrame, maskPayload, newMaskKey
 
 STREAM = "8a5f0c3e-0000-4000-8000-000000000001"
 
@@ -74,75 +76,105 @@ def _validate(key: noise.NoisePublicKey, authorization: str, streamId: str) -> D
     return succeed(True)
 
 
+class _Stream:
+    """One Noise stream opened on a fresh demux, initialized, with the harness's end."""
+
+    def __init__(self) -> None:
+        clock = Clock()
+        registry = SessionRegistry(clock, cast(Any, _Resources), ttl=10.0)
+        methods = buildRegistry()
+        pool = _InlinePool()
+        fs171.register(methods, fs171.FsStreams(clock, pool, hub=cast(Any, object())))
+        filesystem = FileSystem(cast(Any, clock), threadpool=cast(Any, pool))
+        factory = ExecProcessorFactory(registry, filesystem, methods=methods)
+        self.out: list[bytes] = []
+        executor = noise.NoiseIdentity.generate()
+        self.demux = NoiseRelayDemux(
+            factory,
+            lambda raw: self.out.append(binaryFrame(raw, newMaskKey())),
+            identity=executor,
+            environmentId="env-bench",
+            executorRegistrationId="reg-bench",
+            validator=_validate,
+            clock=clock,
+            onExhausted=lambda: None,
+        )
+        bundle = ConnectBundle("env-bench", "ws://x", "reg-bench", executor.publicKey, "auth")
+        self.harness = NoiseHarnessStream(noise.NoiseIdentity.generate(), bundle, STREAM)
+        for raw in self.harness.openingFrames():
+            self.demux.frameReceived(raw)
+        self.exchange([])
+        assert self.harness.established
+        initialize = {"id": 0, "method": "initialize", "params": {"clientName": "bench"}}
+        [reply] = self.exchange([initialize, {"method": "initialized"}])
+        assert "result" in reply, reply
+        self.nextId = 1
+
+    def frames(self, method: str, params: dict[str, Any], calls: int) -> list[bytes]:
+        """``calls`` requests, encrypted as the harness sends them."""
+        out = []
+        for _ in range(calls):
+            body = {"id": self.nextId, "method": method, "params": params}
+            self.nextId += 1
+            out.extend(self.harness.encodeMessage(json.dumps(body).encode()))
+        return out
+
+    def exchange(self, messages: list[dict[str, Any]]) -> list[Any]:
+        """Send ``messages`` (not timed) and read every reply back."""
+        for message in messages:
+            for raw in self.harness.encodeMessage(json.dumps(message).encode()):
+                self.demux.frameReceived(raw)
+        replies = [json.loads(m) for f in self.out for m in self.harness.frameReceived(_open(f))]
+        self.out.clear()
+        return replies
+
+    def timed(self, frames: list[bytes], profiler: cProfile.Profile | None) -> float:
+        """Process CPU seconds to take in ``frames`` and write every reply."""
+        if profiler is not None:
+            profiler.enable()
+        start = time.process_time()
+        for raw in frames:
+            self.demux.frameReceived(raw)
+        elapsed = time.process_time() - start
+        if profiler is not None:
+            profiler.disable()
+        return elapsed
+
+
+def _open(frame: bytes) -> bytes:
+    """The payload of one of our masked client frames (header, 4-byte key, masked payload)."""
+    size = frame[1] & 0x7F
+    start = 2 + {126: 2, 127: 8}.get(size, 0)
+    return maskPayload(frame[start + 4 :], frame[start : start + 4])
+
+
 def run(calls: int, path: str, profiler: cProfile.Profile | None = None) -> float:
     """µs of process CPU per ``fs/getMetadata`` through an open Noise stream (``profiler``:
     enabled for the timed calls only)."""
-    clock = Clock()
-    registry = SessionRegistry(clock, cast(Any, _Resources), ttl=10.0)
-    methods = buildRegistry()
-    fs171.register(methods, fs171.FsStreams(clock, _InlinePool(), hub=cast(Any, object())))
-    factory = ExecProcessorFactory(registry, None, methods=methods)
-    out: list[bytes] = []
-
-    def send(raw: bytes) -> None:
-        out.append(binaryFrame(raw, newMaskKey()))
-
-    executor = noise.NoiseIdentity.generate()
-    demux = NoiseRelayDemux(
-        factory,
-        send,
-        identity=executor,
-        environmentId="env-bench",
-        executorRegistrationId="reg-bench",
-        validator=_validate,
-        clock=clock,
-        onExhausted=lambda: None,
-    )
-    bundle = ConnectBundle("env-bench", "ws://x", "reg-bench", executor.publicKey, "auth")
-    harness = NoiseHarnessStream(noise.NoiseIdentity.generate(), bundle, STREAM)
-
-    def unmasked(frame: bytes) -> bytes:
-        # Our own frames: 2 + 8 (127 form) or 2 + 2 (126) or 2 header bytes, then a 4-byte mask.
-        size = frame[1] & 0x7F
-        start = 2 + {126: 2, 127: 8}.get(size, 0)
-        mask, body = frame[start : start + 4], frame[start + 4 :]
-        return bytes(b ^ mask[i % 4] for i, b in enumerate(body))
-
-    def exchange(messages: list[dict[str, Any]]) -> list[Any]:
-        for message in messages:
-            for raw in harness.encodeMessage(json.dumps(message).encode()):
-                demux.frameReceived(raw)
-        replies = [json.loads(m) for f in out for m in harness.frameReceived(unmasked(f))]
-        out.clear()
-        return replies
-
-    for raw in harness.openingFrames():
-        demux.frameReceived(raw)
-    exchange([])
-    assert harness.established
-    initialize = {"id": 0, "method": "initialize", "params": {"clientName": "bench"}}
-    [reply] = exchange([initialize, {"method": "initialized"}])
-    assert "result" in reply, reply
+    stream = _Stream()
     params = {"path": Path(path).resolve().as_uri()}
-    [check] = exchange([{"id": 1, "method": "fs/getMetadata", "params": params}])
+    [check] = stream.exchange([{"id": 0, "method": "fs/getMetadata", "params": params}])
     assert "result" in check, check
-    frames = [
-        raw
-        for i in range(calls)
-        for raw in harness.encodeMessage(
-            json.dumps({"id": i + 2, "method": "fs/getMetadata", "params": params}).encode()
-        )
-    ]
-    if profiler is not None:
-        profiler.enable()
-    start = time.process_time()
-    for raw in frames:
-        demux.frameReceived(raw)
-    elapsed = time.process_time() - start
-    if profiler is not None:
-        profiler.disable()
-    assert len(out) == calls, len(out)
+    frames = stream.frames("fs/getMetadata", params, calls)
+    elapsed = stream.timed(frames, profiler)
+    assert len(stream.out) == calls, len(stream.out)
     return elapsed / calls * 1e6
+
+
+def runRead(reads: int, size: int, profiler: cProfile.Profile | None = None) -> float:
+    """ms of process CPU per MB (10^6 bytes of file) of ``fs/readFile`` of a ``size``-byte file:
+    the file read and base64 run inline here, as on the executor's pool."""
+    stream = _Stream()
+    with tempfile.NamedTemporaryFile(prefix="noisepath-") as f:
+        f.write(os.urandom(size))
+        f.flush()
+        params = {"path": Path(f.name).as_uri()}
+        [check] = stream.exchange([{"id": 0, "method": "fs/readFile", "params": params}])
+        assert len(check["result"]["dataBase64"]) >= size, check.get("error")
+        frames = stream.frames("fs/readFile", params, reads)
+        elapsed = stream.timed(frames, profiler)
+    assert len(stream.out) >= reads, len(stream.out)
+    return elapsed / (reads * size / 1e6) * 1e3
 
 
 def main() -> None:
@@ -151,7 +183,23 @@ def main() -> None:
     p.add_argument("--path", default=".", help="the directory fs/getMetadata asks about")
     p.add_argument("--profile", action="store_true")
     p.add_argument("--clear", action="store_true", help="also bench/callpath.py --gated")
+    p.add_argument(
+        "--read",
+        type=int,
+        metavar="BYTES",
+        help="fs/readFile of a file of BYTES instead (--calls reads): CPU per MB",
+    )
     args = p.parse_args()
+    if args.read:
+        runRead(1, args.read)  # warm up
+        if args.profile:
+            profiler = cProfile.Profile()
+            runRead(args.calls, args.read, profiler)
+            pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(30)
+            return
+        reads = sorted(runRead(args.calls, args.read) for _ in range(5))
+        print(f"noise: {reads[2]:.2f} ms per MB of fs/readFile (median of 5; min {reads[0]:.2f})")
+        return
     run(1000, args.path)  # warm up
     if args.profile:
         profiler = cProfile.Profile()
