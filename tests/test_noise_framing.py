@@ -22,6 +22,7 @@ from twisted_exec.wire.noise import (
     prologue,
     splitRecords,
 )
+from twisted_exec.wire.noise.framing import messageRecords
 from twisted_exec.wire.noise.reorder import MAX_PENDING_BYTES, MAX_PENDING_RECORDS
 
 _HARNESS = NoiseIdentity.generate()
@@ -205,3 +206,22 @@ class ChannelTests(TestCase):
         self.assertRaises(NoiseError, harness.encodeMessage, b"")
         self.assertTrue(harness.failed)
         self.assertRaises(NoiseError, harness.encodeMessage, b"a")
+
+
+class MessageRecordsTests(TestCase):
+    @settings(max_examples=80, deadline=None)
+    @given(st.integers(min_value=1, max_value=4 * RECORD_PLAINTEXT_LEN + 9))
+    def test_sameRecordsAsSplittingTheFramedMessage(self, size: int) -> None:
+        message = bytes(i % 253 for i in range(size))
+        self.assertEqual(
+            [bytes(r) for r in messageRecords(message)], splitRecords(frameMessage(message))
+        )
+
+    def test_boundaries(self) -> None:
+        for size in (RECORD_PLAINTEXT_LEN - 4, RECORD_PLAINTEXT_LEN - 3, 2 * RECORD_PLAINTEXT_LEN):
+            message = b"m" * size
+            records = [bytes(r) for r in messageRecords(message)]
+            self.assertEqual(records, splitRecords(frameMessage(message)))
+
+    def test_emptyRefused(self) -> None:
+        self.assertRaises(NoiseError, messageRecords, b"")

@@ -13,7 +13,7 @@ from twisted_exec.wire.noise.framing import (
     RECORD_PLAINTEXT_LEN,
     MessageDecoder,
     frameMessage,
-    splitRecords,
+    messageRecords,
 )
 from twisted_exec.wire.noise.reorder import MAX_SEQ, ReorderWindow
 from twisted_exec.wire.noise.transport import NoiseTransport
@@ -57,7 +57,7 @@ class NoiseChannel:
             self._nextSendSeq = seq + 1
             return [(seq, ciphertext)]
         try:
-            records = splitRecords(frameMessage(message))
+            records = messageRecords(message)
             if self._nextSendSeq + len(records) - 1 > MAX_SEQ:
                 raise NoiseError("Noise relay sequence number exhausted")
             out = []

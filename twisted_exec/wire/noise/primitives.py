@@ -67,7 +67,7 @@ class CipherState:
         self.n = n + 1
         return _NONCE.pack(n)
 
-    def encryptWithAd(self, ad: bytes, plaintext: bytes) -> bytes:
+    def encryptWithAd(self, ad: bytes, plaintext: bytes | memoryview) -> bytes:
         """ciphertext || tag; consumes one nonce."""
         n = self.n
         if n >= MAX_NONCE:
