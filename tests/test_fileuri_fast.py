@@ -16,10 +16,13 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_exec.compat.fileuri import (
+    _SCHEME_RE,
     FileUri,
     ForeignUriError,
     UriParseError,
     _parseFull,
+    _preprocess,
+    hasScheme,
     normalizePath,
     parseUri,
     percentDecode,
@@ -79,3 +82,11 @@ class HostPathShortcutTests(SynchronousTestCase):
             self.assertEqual(uri.hostPath(), expected)
         except ForeignUriError:
             self.assertTrue(uri.isWindows or uri.text.startswith("file:///%00"))
+
+
+class HasSchemeShortcutTests(SynchronousTestCase):
+    @settings(max_examples=500, deadline=None)
+    @given(st.sampled_from(["file:", "file", "fil:", "FILE:", " file:", ""]), st.text(max_size=8))
+    def test_sameAsTheSchemePattern(self, prefix: str, rest: str) -> None:
+        text = prefix + rest
+        self.assertEqual(hasScheme(text), _SCHEME_RE.match(_preprocess(text)) is not None)

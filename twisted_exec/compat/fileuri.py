@@ -71,6 +71,8 @@ def _invalid(reason: str) -> UriParseError:
 
 def hasScheme(text: str) -> bool:
     """True when ``text`` starts as a URL with a scheme would (after the parser's trimming)."""
+    if text.startswith("file:"):
+        return True  # the usual 0.171 path: trimming leaves a leading letter alone
     return _SCHEME_RE.match(_preprocess(text)) is not None
 
 
@@ -343,7 +345,7 @@ _DOT_SEGMENT = re.compile(r"/\.\.?(?:/|$)")
 def parseUri(text: str) -> FileUri:
     """``PathUri::parse``: parse, then check, or raise UriParseError."""
     if _PLAIN_FILE_URI.fullmatch(text) is not None and _DOT_SEGMENT.search(text, 7) is None:
-        return FileUri(text, "", text[7:])
+        return FileUri(text=text, host="", path=text[7:])
     return _parseFull(text)
 
 
