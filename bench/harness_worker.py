@@ -23,6 +23,7 @@ machine. An error becomes ``{"seq": N, "error": TEXT}`` and the worker goes on.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, cast
@@ -185,6 +186,7 @@ class Worker(LineReceiver):
                     c["window"],
                     pid,
                     method=c.get("method", "fs/getMetadata"),
+                    watch={"harness": os.getpid(), **c.get("watch", {})},
                 )
             finally:
                 if "handle" not in c:

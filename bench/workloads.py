@@ -89,8 +89,12 @@ async def driveCalls(
     window: float,
     pid: int | None,
     method: str = "fs/getMetadata",
+    watch: dict[str, int] | None = None,
 ) -> dict[str, float]:
     """``fs/getMetadata`` of ``path``, ``inflight`` calls outstanding per stream, for one window.
+
+    ``watch`` names other processes (the rendezvous, the harness) whose CPU per call is also
+    reported, as ``NAME_cpu_us``: where the rest of the machine's two cores go.
 
     Each reply sends the next call on the same stream. Calls answered inside the window count;
     their latency is measured from sending to the reply. ``method`` may instead be
@@ -134,10 +138,12 @@ async def driveCalls(
     state["measuring"] = True
     start = clock()
     cpu0 = cpuSeconds(pid)
+    watched0 = {name: cpuSeconds(other) for name, other in (watch or {}).items()}
     await sleep(reactor, window)
     state["measuring"] = False
     elapsed = clock() - start
     cpu1 = cpuSeconds(pid)
+    watched1 = {name: cpuSeconds(other) for name, other in (watch or {}).items()}
     state["stopping"] = True
     await drained.addTimeout(30, reactor)
     if state["errors"]:
@@ -152,6 +158,10 @@ async def driveCalls(
     }
     if cpu0 is not None and cpu1 is not None and latencies:
         result["cpu_us"] = (cpu1 - cpu0) / len(latencies) * 1e6
+    for name, before in watched0.items():
+        after = watched1[name]
+        if before is not None and after is not None:
+            result[f"{name}_cpu_us"] = (after - before) / len(latencies) * 1e6
     return result
 
 

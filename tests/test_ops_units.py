@@ -132,14 +132,67 @@ class MetricsTests(TestCase):
             samples(b.render().decode())[("codex_exec_processes_started_total", ())], 0
         )
 
+    def test_pendingLatencyMatchesPrometheus(self) -> None:
+        """Latencies summed until the render give the same buckets, count and sum as
+        prometheus_client's own ``observe``, bucket edges included, over two renders."""
+        from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+        registry = CollectorRegistry()
+        reference = Histogram(
+            "codex_exec_request_duration_seconds",
+            "Time from a request's arrival to its reply, by method",
+            ["method"],
+            buckets=metrics.LATENCY_BUCKETS,
+            registry=registry,
+        )
+        m = metrics.ExecutorMetrics()
+        edges = list(metrics.LATENCY_BUCKETS)
+        values = [0.0, 1e-6, 0.0004, *edges, *(e * 1.0001 for e in edges), 31.0, 1e9]
+
+        def compare() -> None:
+            def ours(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+                return {k: v for k, v in samples(text).items() if "request_duration" in k[0]}
+
+            want = ours(generate_latest(registry).decode())
+            got = ours(m.render().decode())
+            for key in want:
+                if key[0].endswith("_created"):
+                    continue
+                self.assertAlmostEqual(got[key], want[key], msg=str(key))
+
+        for method in ("fs/getMetadata", "process/start"):
+            for value in values:
+                m.requestDone(method, value)
+                reference.labels(method).observe(value)
+        compare()
+        for value in values[:7]:  # a second round: counts are added, not replaced
+            m.requestDone("fs/getMetadata", value)
+            reference.labels("fs/getMetadata").observe(value)
+        compare()
+        self.assertEqual(
+            samples(m.render().decode())[
+                ("codex_exec_request_duration_seconds_count", (("method", "fs/getMetadata"),))
+            ],
+            len(values) + 7,
+        )
+
     def test_rendezvousMetrics(self) -> None:
         m = metrics.RendezvousMetrics()
         m.registration("ok")
         m.websocket("harness", "refused")
         m.routed("to_executor", 50)
+        m.routed("to_executor", 25)
+        m.routed("to_harness", 7)
         got = samples(m.render().decode())
         self.assertEqual(
-            got[("codex_rendezvous_routed_bytes_total", (("direction", "to_executor"),))], 50
+            got[("codex_rendezvous_routed_bytes_total", (("direction", "to_executor"),))], 75
+        )
+        self.assertEqual(got[("codex_rendezvous_frames_total", (("direction", "to_executor"),))], 2)
+        self.assertEqual(got[("codex_rendezvous_frames_total", (("direction", "to_harness"),))], 1)
+        m.routed("to_harness", 3)
+        again = samples(m.render().decode())
+        self.assertEqual(
+            again[("codex_rendezvous_routed_bytes_total", (("direction", "to_harness"),))], 10
         )
         key = ("codex_rendezvous_websockets_total", (("outcome", "refused"), ("role", "harness")))
         self.assertEqual(got[key], 1)

@@ -89,6 +89,20 @@ class ProcessorTests(SynchronousTestCase):
         sessionId = sink.take()[0]["result"]["sessionId"]
         return processor, sink, sessionId
 
+    def test_unknownMethodsAreTimedAsOther(self) -> None:
+        """Request latency is reported per method, but every unknown method under one name:
+        a peer inventing names would otherwise grow the metrics by one histogram each."""
+        observed: list[str] = []
+        self.factory.clock = self.clock
+        self.factory.onRequestDone = lambda method, seconds: observed.append(method)
+        processor, sink = self.connect()
+        processor.messageReceived(INIT)
+        processor.messageReceived(INITIALIZED)
+        for n in range(3):
+            processor.messageReceived(req(10 + n, f"fs/invented{n}", {}))
+        self.assertEqual(observed, ["initialize", "other", "other", "other"])
+        self.assertEqual(sink.messages[-1]["error"]["code"], -32601)
+
     def test_interfaces(self) -> None:
         self.assertTrue(verifyObject(IProcessorFactory, self.factory))
         processor, sink = self.connect()

@@ -104,6 +104,18 @@ class RelayProtocolTests(TestCase):
             self.receive(0x2, encodeData("s", 0, b"not json"))
         self.assertFalse(self.transport.lost)
 
+    def test_bytesOfAnUnfinishedMessageCountAsLiveness(self) -> None:
+        """The deadline moves on inbound bytes (once per read), not only on whole messages: a
+        large message still arriving shows the rendezvous is alive."""
+        frame = serverFrame(0x2, encodeData("s", 0, b"x" * 4000))
+        protocol = self.endpoints.open[-1].protocol
+        for i in range(4):
+            self.clock.advance(45)
+            protocol.dataReceived(frame[i * 1000 : (i + 1) * 1000])
+        self.assertFalse(self.transport.lost)
+        self.clock.advance(60)  # then silence: dropped one timeout after the last bytes
+        self.assertTrue(self.transport.lost)
+
     def test_binaryFramesRouted(self) -> None:
         self.receive(0x2, encodeData("s1", 0, json.dumps({"id": 4, "method": "m"}).encode()))
         [(opcode, payload)] = self.sent()

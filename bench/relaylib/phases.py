@@ -65,6 +65,8 @@ class RelayBench(Run):
                     "calls_s": f"streams_{n}_calls",
                     "p99_ms": f"streams_{n}_p99",
                     "cpu_us": f"streams_{n}_cpu",
+                    "rendezvous_cpu_us": f"streams_{n}_rendezvous",
+                    "harness_cpu_us": f"streams_{n}_harness",
                 },
             )
         for t in self.targets:
@@ -87,6 +89,11 @@ class RelayBench(Run):
         self.row(f"streams_{n}_calls", f"{n:,} streams x {k} in flight: calls/s", "1/s", False)
         self.row(f"streams_{n}_p99", f"{n:,} streams x {k} in flight: p99", "ms", True)
         self.row(f"streams_{n}_cpu", f"{n:,} streams x {k}: executor CPU per call", "µs", True)
+        if self.worker is not None:
+            # Where the rest of the two cores goes (the same code for both executors).
+            for who in ("rendezvous", "harness"):
+                label = f"{n:,} streams x {k}: {who} CPU per call"
+                self.row(f"streams_{n}_{who}", label, "µs", True)
 
     async def rpcLatency(self) -> None:
         self.row("rpc_p50", "RPC round trip p50 (fs/getMetadata, 1 in flight)", "ms", True)
@@ -127,6 +134,8 @@ class RelayBench(Run):
                     "calls_s": f"streams_{n}_calls",
                     "p99_ms": f"streams_{n}_p99",
                     "cpu_us": f"streams_{n}_cpu",
+                    "rendezvous_cpu_us": f"streams_{n}_rendezvous",
+                    "harness_cpu_us": f"streams_{n}_harness",
                 },
             )
 
@@ -181,7 +190,9 @@ class RelayBench(Run):
     def table(self) -> list[str]:
         first = ["rpc_p50", "rpc_p99", "rpc_calls", "rpc_cpu", "rpc_nofs_p50"]
         streamKeys = [
-            f"streams_{n}_{m}" for n in self.s.streamCounts for m in ("calls", "p99", "cpu")
+            f"streams_{n}_{m}"
+            for n in self.s.streamCounts
+            for m in ("calls", "p99", "cpu", "rendezvous", "harness")
         ]
         rest = ["output_pipe", "output_pipe_cpu", "output_pty", "output_pty_cpu"]
         rest += ["spawn_starts", "spawn_lifecycles", "spawn_cpu", "seq_p50", "seq_rate"]

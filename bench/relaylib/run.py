@@ -8,6 +8,7 @@ the harness runs, in this process on the rendezvous's own connection (for profil
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import uuid
@@ -174,6 +175,7 @@ class Run:
         job.update(warmup=self.s.warmup, window=self.s.window, method=method)
         if self.worker is not None:
             where: dict[str, Any] = {"handle": held} if held is not None else {"streams": streams}
+            where["watch"] = {"rendezvous": os.getpid()}  # the rendezvous runs in this process
             return await self.worker.call("calls", target=t.executorId, **job, **where)
         assert t.connection is not None
         fresh = held is None

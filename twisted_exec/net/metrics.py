@@ -4,9 +4,13 @@ Each service owns one :class:`ExecutorMetrics` or :class:`RendezvousMetrics` wit
 ``CollectorRegistry`` (never prometheus_client's global one): two executors in one process, or
 one per test, never mix their numbers.
 
-Counters and the latency histogram are moved by the code that sees the event (one method call
-each, cheap enough for the hot path: a lock and an add). Gauges of things the executor already
-counts (sessions, streams, running processes) are *read at scrape time* through
+Counters and histograms are moved by the code that sees the event, one method call each. The
+ones moved per message or per request (bytes, routed frames, request latency) are summed in
+plain ints on the reactor thread and added to prometheus_client's children when the registry is
+rendered (:meth:`_Base.render`): prometheus_client's own ``inc``/``observe`` take a lock per
+value, and ``Histogram.observe`` walks its buckets in Python, about 2 µs of a relay call. Every
+reader goes through ``render``, so what a scrape shows is unchanged. Gauges of things the
+executor already counts (sessions, streams, running processes) are *read at scrape time* through
 :meth:`ExecutorMetrics.gaugeFrom`, so nothing on the hot path keeps them in step.
 
 Why not ``prometheus_client.twisted.MetricsResource``: it imports the global reactor and answers
@@ -17,6 +21,7 @@ rendering it takes microseconds, so a thread buys nothing, and the reactor stays
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
 
@@ -61,6 +66,8 @@ RTT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 #: not grow the registry without bound.
 _KNOWN_METHOD_PREFIXES = ("initialize", "process/", "fs/", "http/", "environment", "capabilit")
 _MAX_METHOD_LABEL = 64
+#: The pending-histogram key of every method folded into "other" (not a string: no clash).
+_OTHER = ("other",)
 
 
 def methodLabel(method: str) -> str:
@@ -70,9 +77,52 @@ def methodLabel(method: str) -> str:
     return "other"
 
 
+class PendingHistogram:
+    """Observations of one histogram child, counted per bucket until the next render.
+
+    ``observe`` is a bisect and two additions; :meth:`flush` adds the counts to the child's
+    buckets and sum. prometheus_client has no public call that adds *n* observations to a
+    bucket, so flush uses the child's ``_buckets``/``_sum`` values, stable across the 0.x
+    releases we allow (``<1``; tests/test_ops_units.py checks the exposition)."""
+
+    __slots__ = ("_bounds", "_child", "_counts", "_sum")
+
+    def __init__(self, child: Any, bounds: tuple[float, ...]) -> None:
+        self._child = child
+        self._bounds = bounds  # finite upper bounds, ascending; +Inf is the last bucket
+        self._counts = [0] * (len(bounds) + 1)
+        self._sum = 0.0
+
+    def observe(self, value: float) -> None:
+        # prometheus_client's rule: the first bucket whose upper bound is >= value.
+        self._counts[bisect_left(self._bounds, value)] += 1
+        self._sum += value
+
+    def flush(self) -> None:
+        counts, self._counts = self._counts, [0] * len(self._counts)
+        if not any(counts):
+            return
+        buckets = self._child._buckets
+        for index, count in enumerate(counts):
+            if count:
+                buckets[index].inc(count)
+        self._child._sum.inc(self._sum)
+        self._sum = 0.0
+
+
 class _Base:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        #: Values summed on the hot path, added to their children at render time.
+        self._pendingCounts: dict[Any, list[Any]] = {}  # key -> [child, amount]
+        self._pendingHistograms: dict[Any, PendingHistogram] = {}
+
+    def _add(self, key: Any, counter: Any, labels: tuple[str, ...], amount: float) -> None:
+        """``counter.labels(*labels).inc(amount)``, deferred to the next render."""
+        pending = self._pendingCounts.get(key)
+        if pending is None:  # prometheus_client's labels() costs a lock and a tuple per call
+            pending = self._pendingCounts[key] = [counter.labels(*labels), 0]
+        pending[1] += amount
 
     def gaugeFrom(self, name: str, documentation: str, read: Callable[[], float]) -> Gauge:
         """A gauge whose value is ``read()`` at scrape time."""
@@ -81,8 +131,18 @@ class _Base:
         return gauge
 
     def render(self) -> bytes:
-        """The Prometheus text exposition of every metric in this registry."""
+        """The Prometheus text exposition of every metric in this registry, once the values
+        summed since the last render are in their children."""
+        self.flushPending()
         return generate_latest(self.registry)
+
+    def flushPending(self) -> None:
+        for pending in self._pendingCounts.values():
+            if pending[1]:
+                pending[0].inc(pending[1])
+                pending[1] = 0
+        for histogram in self._pendingHistograms.values():
+            histogram.flush()
 
 
 class ExecutorMetrics(_Base):
@@ -91,10 +151,6 @@ class ExecutorMetrics(_Base):
     def __init__(self) -> None:
         super().__init__()
         r = self.registry
-        #: Labelled children already looked up, by (metric, label).
-        self._children: dict[tuple[str, str], Any] = {}
-        #: Bytes received/sent not yet added to their counter, by ("in"|"out", transport).
-        self._pendingBytes: dict[tuple[str, str], int] = {}
         self.processesStarted = Counter(
             "codex_exec_processes_started",
             "Processes started (process/start that spawned)",
@@ -145,36 +201,18 @@ class ExecutorMetrics(_Base):
         self.processesStarted.inc()
 
     def received(self, transport: str, size: int) -> None:
-        key = ("in", transport)
-        pending = self._pendingBytes.get(key)
-        if pending is None:  # prometheus_client's labels() costs a lock and a tuple per call
-            self._children[key] = self.bytesReceived.labels(transport)
-            pending = 0
-        self._pendingBytes[key] = pending + size
+        pending = self._pendingCounts.get(("in", transport))
+        if pending is None:
+            self._add(("in", transport), self.bytesReceived, (transport,), size)
+        else:
+            pending[1] += size
 
     def sent(self, transport: str, size: int) -> None:
-        key = ("out", transport)
-        pending = self._pendingBytes.get(key)
+        pending = self._pendingCounts.get(("out", transport))
         if pending is None:
-            self._children[key] = self.bytesSent.labels(transport)
-            pending = 0
-        self._pendingBytes[key] = pending + size
-
-    def render(self) -> bytes:
-        """The exposition, once the byte counts kept since the last one are in the counters.
-
-        Bytes are counted per message (three a relay call); a plain ``int`` addition instead of
-        prometheus_client's locked ``inc`` saves about 1 µs of a call. Every reader of the
-        metrics goes through here, so what it sees is unchanged."""
-        self.flushBytes()
-        return super().render()
-
-    def flushBytes(self) -> None:
-        """Add the byte counts kept since the last flush to their counters."""
-        for key, pending in self._pendingBytes.items():
-            if pending:
-                self._children[key].inc(pending)
-                self._pendingBytes[key] = 0
+            self._add(("out", transport), self.bytesSent, (transport,), size)
+        else:
+            pending[1] += size
 
     def registration(self, outcome: str) -> None:
         self.registrations.labels(outcome).inc()
@@ -183,11 +221,18 @@ class ExecutorMetrics(_Base):
         self.connections.labels(outcome).inc()
 
     def requestDone(self, method: str, seconds: float) -> None:
-        label = methodLabel(method)  # the children kept are prometheus_client's own
-        child = self._children.get(("latency", label))
-        if child is None:
-            child = self._children["latency", label] = self.requestLatency.labels(label)
-        child.observe(seconds)
+        histogram = self._pendingHistograms.get(method)
+        if histogram is None:
+            # Keyed by the method as sent, so one peer's invented names are folded into
+            # "other" here and cannot grow this dict past the label cap either.
+            label = methodLabel(method)
+            if label == "other":
+                histogram = self._pendingHistograms.get(_OTHER)
+            if histogram is None:
+                child = self.requestLatency.labels(label)
+                histogram = PendingHistogram(child, LATENCY_BUCKETS)
+                self._pendingHistograms[method if label != "other" else _OTHER] = histogram
+        histogram.observe(seconds)
 
     def pingAnswered(self, seconds: float) -> None:
         self.relayRtt.observe(seconds)
@@ -231,5 +276,10 @@ class RendezvousMetrics(_Base):
         self.websockets.labels(role, outcome).inc()
 
     def routed(self, direction: str, size: int) -> None:
-        self.frames.labels(direction).inc()
-        self.bytes.labels(direction).inc(size)
+        frames = self._pendingCounts.get(("frames", direction))
+        if frames is None:
+            self._add(("frames", direction), self.frames, (direction,), 1)
+            self._add(("bytes", direction), self.bytes, (direction,), size)
+            return
+        frames[1] += 1
+        self._pendingCounts["bytes", direction][1] += size

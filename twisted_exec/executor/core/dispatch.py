@@ -52,6 +52,16 @@ class MethodTable(Protocol):
     def resolve(self, name: str, params: object, current: Dialect) -> MethodRow | None: ...
 
 
+class _NotFound(Enum):
+    NOT_FOUND = "not found"
+
+
+#: What :meth:`RequestDispatch._dispatch` returns for a method nobody implements.
+NOT_FOUND = _NotFound.NOT_FOUND
+#: The method name an unknown method is timed under (``net/metrics.methodLabel``'s fold).
+UNKNOWN_METHOD = "other"
+
+
 def _releasing(result: object, gate: Any) -> object:
     """Give ``gate``'s token back (a callback that passes the result on)."""
     gate.release()
@@ -84,8 +94,10 @@ class RequestDispatch:
         clock = self.clock if self.onRequestDone is not None else None
         started = clock.seconds() if clock is not None else None
         pending = self._dispatch(request)
-        if pending is None:
-            self._observe(request.method, started)
+        if pending is None or pending is NOT_FOUND:
+            # An unknown method is timed as "other": a peer inventing method names must not
+            # grow the latency histogram's children (one per name) without bound.
+            self._observe(request.method if pending is None else UNKNOWN_METHOD, started)
             return
         self._inFlight += 1
         pending.addCallbacks(
@@ -123,8 +135,9 @@ class RequestDispatch:
         if observe is not None and started is not None:
             observe(method, self.clock.seconds() - started)
 
-    def _dispatch(self, request: jsonrpc.Request) -> Deferred[Any] | None:
-        """Call the method: ``None`` once answered, else the Deferred of its result."""
+    def _dispatch(self, request: jsonrpc.Request) -> Deferred[Any] | _NotFound | None:
+        """Call the method: ``None`` once answered (``NOT_FOUND`` when there is no such
+        method), else the Deferred of its result."""
         method = self.methods.resolve(request.method, request.params, self.dialect)
         if method is None:
             self._replyError(
@@ -132,7 +145,7 @@ class RequestDispatch:
                 METHOD_NOT_FOUND,
                 f"exec-server stub does not implement `{request.method}` yet",
             )
-            return None
+            return NOT_FOUND
         if method.dialect > self.dialect:
             self._useDialect(method.dialect)
         gate: Any = None

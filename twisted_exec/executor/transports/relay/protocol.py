@@ -155,13 +155,15 @@ class RelayClientProtocol(NoDelayMixin, PromptFailMixin, WebSocketClientProtocol
             transport.abortConnection()
 
     def dataReceived(self, data: bytes) -> None:
+        # Any inbound bytes show the rendezvous is alive: one deadline push per read, not one
+        # per message (a read carries dozens of frames under load; each push reads the clock).
+        self._pushDeadline()
         # Whole binary frames straight to onMessage (net/autobahn_compat), the rest to autobahn.
         used = deliverWholeFrames(self, data, nextServerMessage)
         if used < len(data):
             super().dataReceived(data[used:] if used else data)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        self._pushDeadline()
         metrics = self.factory.metrics
         if metrics is not None:
             metrics.received("relay", len(payload))
