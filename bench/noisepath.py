@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import json
 import os
 import pstats
@@ -190,25 +191,21 @@ def main() -> None:
         help="fs/readFile of a file of BYTES instead (--calls reads): CPU per MB",
     )
     args = p.parse_args()
-    if args.read:
-        runRead(1, args.read)  # warm up
-        if args.profile:
-            profiler = cProfile.Profile()
-            runRead(args.calls, args.read, profiler)
-            pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(30)
-            return
-        reads = sorted(runRead(args.calls, args.read) for _ in range(5))
-        print(f"noise: {reads[2]:.2f} ms per MB of fs/readFile (median of 5; min {reads[0]:.2f})")
-        return
-    run(1000, args.path)  # warm up
+    measure = (
+        functools.partial(runRead, size=args.read)
+        if args.read
+        else functools.partial(run, path=args.path)
+    )
+    unit, warmup = ("ms per MB of fs/readFile", 1) if args.read else ("µs per call", 1000)
+    measure(warmup)
     if args.profile:
         profiler = cProfile.Profile()
-        run(args.calls, args.path, profiler)
+        measure(args.calls, profiler=profiler)
         pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(30)
         return
-    samples = sorted(run(args.calls, args.path) for _ in range(5))
-    print(f"noise: {samples[2]:.1f} µs per call (median of 5; min {samples[0]:.1f})")
-    if args.clear:
+    samples = sorted(measure(args.calls) for _ in range(5))
+    print(f"noise: {samples[2]:.2f} {unit} (median of 5; min {samples[0]:.2f})")
+    if args.clear and not args.read:
         from bench import callpath
 
         callpath._Resources.gated = callpath._FileSystem.deferred = True
