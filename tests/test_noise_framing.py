@@ -84,6 +84,17 @@ class ReorderTests(TestCase):
         self.assertEqual(window.push(0, b"a"), [b"a"])
         self.assertEqual(window.push(1, b"b"), [b"b"])
 
+    def test_takeInOrderOnlyTheNextWithNothingWaiting(self) -> None:
+        window = ReorderWindow()
+        self.assertFalse(window.takeInOrder(1))
+        self.assertTrue(window.takeInOrder(0))
+        self.assertEqual(window.nextSeq, 1)
+        self.assertFalse(window.takeInOrder(0))  # a duplicate
+        self.assertEqual(window.push(2, b"c"), [])
+        self.assertFalse(window.takeInOrder(1))  # 2 waits: push must release both
+        self.assertEqual((window.nextSeq, window.pendingRecords), (1, 1))
+        self.assertEqual(window.push(1, b"b"), [b"b", b"c"])
+
     def test_gapThenFill(self) -> None:
         window = ReorderWindow()
         self.assertEqual(window.push(2, b"c"), [])

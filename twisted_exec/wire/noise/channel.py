@@ -73,6 +73,8 @@ class NoiseChannel:
         """The complete messages this record (and any it unblocked) finished."""
         self._check()
         try:
+            if self._window.takeInOrder(seq):
+                return self._decoder.push(self._transport.decrypt(ciphertext))
             messages: list[bytes] = []
             for record in self._window.push(seq, ciphertext):
                 messages.extend(self._decoder.push(self._transport.decrypt(record)))
