@@ -21,12 +21,12 @@ from twisted_exec.compat.fileuri import (
     ForeignUriError,
     UriParseError,
     _parseFull,
-    _preprocess,
     hasScheme,
     normalizePath,
     parseUri,
     percentDecode,
 )
+from twisted_exec.compat.percent import trimInput
 
 _TRICKY = "/./..\\%2eC:|?# \"<>`{}~!$&'()*+,;=@[]^_azAZ09\t\n\x00\x7f\u00e9\u65e5"
 _PREFIXES = ["file:///", "file://", "file:/", "file:", "FILE:///", "file:////", " file:///", ""]
@@ -89,4 +89,4 @@ class HasSchemeShortcutTests(SynchronousTestCase):
     @given(st.sampled_from(["file:", "file", "fil:", "FILE:", " file:", ""]), st.text(max_size=8))
     def test_sameAsTheSchemePattern(self, prefix: str, rest: str) -> None:
         text = prefix + rest
-        self.assertEqual(hasScheme(text), _SCHEME_RE.match(_preprocess(text)) is not None)
+        self.assertEqual(hasScheme(text), _SCHEME_RE.match(trimInput(text)) is not None)
