@@ -22,6 +22,7 @@ from twisted_exec.wire.noise import (
     prologue,
     splitRecords,
 )
+from twisted_exec.wire.noise.framing import messageRecords
 from twisted_exec.wire.noise.reorder import MAX_PENDING_BYTES, MAX_PENDING_RECORDS
 
 _HARNESS = NoiseIdentity.generate()
@@ -82,6 +83,17 @@ class ReorderTests(TestCase):
         window = ReorderWindow()
         self.assertEqual(window.push(0, b"a"), [b"a"])
         self.assertEqual(window.push(1, b"b"), [b"b"])
+
+    def test_takeInOrderOnlyTheNextWithNothingWaiting(self) -> None:
+        window = ReorderWindow()
+        self.assertFalse(window.takeInOrder(1))
+        self.assertTrue(window.takeInOrder(0))
+        self.assertEqual(window.nextSeq, 1)
+        self.assertFalse(window.takeInOrder(0))  # a duplicate
+        self.assertEqual(window.push(2, b"c"), [])
+        self.assertFalse(window.takeInOrder(1))  # 2 waits: push must release both
+        self.assertEqual((window.nextSeq, window.pendingRecords), (1, 1))
+        self.assertEqual(window.push(1, b"b"), [b"b", b"c"])
 
     def test_gapThenFill(self) -> None:
         window = ReorderWindow()
@@ -182,3 +194,45 @@ class ChannelTests(TestCase):
         _, executor = channelPair()
         ((seq, ct),) = harness.encodeMessage(b"a")
         self.assertRaises(NoiseError, executor.receiveRecord, seq, ct)
+
+    def test_recordsAtTheOneRecordBoundary(self) -> None:
+        """A message that just fits one record (the shortcut) and one that just does not (the
+        split) are cut as ``splitRecords`` cuts them, numbered on from each other."""
+        harness, executor = channelPair()
+        one = RECORD_PLAINTEXT_LEN - 4
+        sizes = [1, 200, one - 1, one, one + 1, 2 * RECORD_PLAINTEXT_LEN, 3]
+        seq = 0
+        for size in sizes:
+            message = bytes([size % 251]) * size
+            records = harness.encodeMessage(message)
+            expected = splitRecords(frameMessage(message))
+            self.assertEqual([s for s, _ in records], list(range(seq, seq + len(expected))))
+            self.assertEqual([len(ct) for _, ct in records], [len(r) + 16 for r in expected])
+            out = [m for s, ct in records for m in executor.receiveRecord(s, ct)]
+            self.assertEqual(out, [message])
+            seq += len(expected)
+
+    def test_emptyMessageFailsTheChannel(self) -> None:
+        harness, _ = channelPair()
+        self.assertRaises(NoiseError, harness.encodeMessage, b"")
+        self.assertTrue(harness.failed)
+        self.assertRaises(NoiseError, harness.encodeMessage, b"a")
+
+
+class MessageRecordsTests(TestCase):
+    @settings(max_examples=80, deadline=None)
+    @given(st.integers(min_value=1, max_value=4 * RECORD_PLAINTEXT_LEN + 9))
+    def test_sameRecordsAsSplittingTheFramedMessage(self, size: int) -> None:
+        message = bytes(i % 253 for i in range(size))
+        self.assertEqual(
+            [bytes(r) for r in messageRecords(message)], splitRecords(frameMessage(message))
+        )
+
+    def test_boundaries(self) -> None:
+        for size in (RECORD_PLAINTEXT_LEN - 4, RECORD_PLAINTEXT_LEN - 3, 2 * RECORD_PLAINTEXT_LEN):
+            message = b"m" * size
+            records = [bytes(r) for r in messageRecords(message)]
+            self.assertEqual(records, splitRecords(frameMessage(message)))
+
+    def test_emptyRefused(self) -> None:
+        self.assertRaises(NoiseError, messageRecords, b"")

@@ -138,9 +138,10 @@ def decodeFrame(raw: bytes, *, noise: bool = False) -> FrameEvent:
                 f"segmented relay data frame on stream {streamId!r} "
                 f"(segment {data.segment_index} of {data.segment_count}) is not supported"
             )
-        if not data.payload:
+        payload = data.payload  # each read of the field is a fresh copy of the payload
+        if not payload:
             return Invalid(f"empty relay data payload on stream {streamId!r}")
-        return Data(streamId, data.seq, data.payload)
+        return Data(streamId, data.seq, payload)
     if kind == "reset":
         if not frame.reset.reason:
             return Invalid(f"relay reset without reason on stream {streamId!r}")

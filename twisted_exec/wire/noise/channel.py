@@ -8,9 +8,18 @@ by seq, decrypt in order, reassemble. Any error is fatal to the stream (the rela
 from __future__ import annotations
 
 from twisted_exec.wire.noise.errors import NoiseError
-from twisted_exec.wire.noise.framing import MessageDecoder, frameMessage, splitRecords
+from twisted_exec.wire.noise.framing import (
+    PREFIX_LEN,
+    RECORD_PLAINTEXT_LEN,
+    MessageDecoder,
+    frameMessage,
+    messageRecords,
+)
 from twisted_exec.wire.noise.reorder import MAX_SEQ, ReorderWindow
 from twisted_exec.wire.noise.transport import NoiseTransport
+
+#: The longest message that travels in a single record with its length prefix.
+_ONE_RECORD = RECORD_PLAINTEXT_LEN - PREFIX_LEN
 
 
 class NoiseChannel:
@@ -37,8 +46,18 @@ class NoiseChannel:
     def encodeMessage(self, message: bytes) -> list[tuple[int, bytes]]:
         """The ``(seq, ciphertext)`` records carrying ``message``, one data frame each."""
         self._check()
+        if len(message) <= _ONE_RECORD and self._nextSendSeq <= MAX_SEQ:
+            # the usual message fits one record: no split, no list of copies
+            seq = self._nextSendSeq
+            try:
+                ciphertext = self._transport.encrypt(frameMessage(message))
+            except NoiseError:
+                self.failed = True
+                raise
+            self._nextSendSeq = seq + 1
+            return [(seq, ciphertext)]
         try:
-            records = splitRecords(frameMessage(message))
+            records = messageRecords(message)
             if self._nextSendSeq + len(records) - 1 > MAX_SEQ:
                 raise NoiseError("Noise relay sequence number exhausted")
             out = []
@@ -54,6 +73,8 @@ class NoiseChannel:
         """The complete messages this record (and any it unblocked) finished."""
         self._check()
         try:
+            if self._window.takeInOrder(seq):
+                return self._decoder.push(self._transport.decrypt(ciphertext))
             messages: list[bytes] = []
             for record in self._window.push(seq, ciphertext):
                 messages.extend(self._decoder.push(self._transport.decrypt(record)))

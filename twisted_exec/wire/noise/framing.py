@@ -34,6 +34,22 @@ def splitRecords(framed: bytes) -> list[bytes]:
     ]
 
 
+def messageRecords(message: bytes) -> list[bytes | memoryview]:
+    """``splitRecords(frameMessage(message))`` without copying the message twice first: the
+    first record (prefix + start) is built, the rest are views into ``message`` that the
+    cipher reads in place (a 4 MiB ``fs/readFile`` reply saved two 5.6 MB copies)."""
+    size = len(message)
+    if not message or size > MAX_MESSAGE_LEN:
+        raise NoiseError("Noise relay JSON-RPC message exceeds maximum length")
+    first = RECORD_PLAINTEXT_LEN - PREFIX_LEN
+    records: list[bytes | memoryview] = [_PREFIX.pack(size) + message[:first]]
+    view = memoryview(message)
+    records.extend(
+        view[i : i + RECORD_PLAINTEXT_LEN] for i in range(first, size, RECORD_PLAINTEXT_LEN)
+    )
+    return records
+
+
 class MessageDecoder:
     """Reassemble complete messages from decrypted records, within a fixed byte budget.
 
@@ -57,6 +73,11 @@ class MessageDecoder:
     def push(self, record: bytes) -> list[bytes]:
         if len(record) > RECORD_PLAINTEXT_LEN:
             raise NoiseError("Noise relay plaintext record exceeds maximum length")
+        if not self._chunks and len(record) >= PREFIX_LEN:
+            # the usual record: exactly one whole message, nothing held before it
+            (size,) = _PREFIX.unpack_from(record)
+            if size and len(record) == PREFIX_LEN + size:
+                return [record[PREFIX_LEN:]]
         if record:
             self._chunks.append(record)
             self._size += len(record)

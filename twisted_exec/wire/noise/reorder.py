@@ -35,6 +35,14 @@ class ReorderWindow:
             raise NoiseError("Noise relay sequence number exhausted")
         self.nextSeq += 1
 
+    def takeInOrder(self, seq: int) -> bool:
+        """Take ``seq`` if it is the next one and nothing waits (the usual record): the caller
+        then uses its payload at once, without a list; ``False`` leaves the window unchanged."""
+        if seq != self.nextSeq or self._pending:
+            return False
+        self._advance()
+        return True
+
     def push(self, seq: int, payload: bytes) -> list[bytes]:
         """The run of records now contiguous (possibly empty)."""
         if seq < self.nextSeq or seq in self._pending:

@@ -21,7 +21,7 @@ class NoiseTransport:
         self.sendCipher = send
         self.receiveCipher = receive
 
-    def encrypt(self, plaintext: bytes) -> bytes:
+    def encrypt(self, plaintext: bytes | memoryview) -> bytes:
         if len(plaintext) + TAGLEN > MAX_NOISE_MESSAGE_LEN:
             raise NoiseError("Noise transport plaintext is too large")
         return self.sendCipher.encryptWithAd(b"", plaintext)

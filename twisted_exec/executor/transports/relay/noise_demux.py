@@ -131,10 +131,10 @@ class NoiseRelayDemux(StreamTable[NoiseStream]):
         if self._lost:
             return
         event = decodeFrame(raw, noise=True)
-        if isinstance(event, Handshake):
-            self._handshakeReceived(event)
-        elif isinstance(event, Data):
+        if isinstance(event, Data):  # nearly every frame: tested first
             self._dataReceived(event)
+        elif isinstance(event, Handshake):
+            self._handshakeReceived(event)
         elif isinstance(event, Reset):
             # The reason is unauthenticated text: never logged.
             self._pending.pop(event.streamId, None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Protocol
 
+import orjson
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -85,7 +86,29 @@ def authorizationOf(payload: bytes) -> str | None:
         return None
 
 
+#: Fewer opening brackets than this (or a message shorter than twice it) cannot nest deep enough
+#: for ``json`` to hit the recursion limit from the reactor's stack.
+_SURELY_SHALLOW = 200
+
+
 def isJsonObject(message: bytes) -> bool:
+    """Whether ``json.loads`` reads ``message`` as an object (the demux's check of every inbound
+    message, before the processor parses it again).
+
+    orjson first (~0.4 µs against ~2 µs for ``json`` on a request): what it accepts, ``json``
+    accepts with the same type (both are RFC 8259 parsers; ``json`` adds NaN, integers past 64
+    bits and lone surrogates), so only what orjson refuses needs ``json``'s verdict. Nesting is
+    the exception: orjson goes 1024 levels deep, ``json`` as deep as the interpreter's
+    recursion limit lets it from here, so a message that could nest past
+    :data:`_SURELY_SHALLOW` levels gets ``json``'s verdict too (``tests/test_noise_json_check``).
+    """
+    if len(message) < 2 * _SURELY_SHALLOW or (
+        message.count(b"[") + message.count(b"{") < _SURELY_SHALLOW
+    ):
+        try:
+            return isinstance(orjson.loads(message), dict)
+        except orjson.JSONDecodeError:
+            pass
     try:
         return isinstance(json.loads(message), dict)
     except (ValueError, RecursionError):
