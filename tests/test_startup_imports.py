@@ -121,17 +121,10 @@ else:
 
 INITIALIZE = b'{"id":1,"method":"initialize","params":{"clientName":"test"}}\n'
 
-#: TLS the endpoint way after the reactor was imported without it: Agent's https policy (which
-#: twisted.web.client disables for good if it is imported while OpenSSL is not importable) and
-#: a TLS echo over loopback (what http/request to an https URL and a wss relay do).
-TLS_AFTER = """
-import json, sys
+#: A TLS echo over loopback, the endpoint way, into ``result`` (``echo``, ``tls``), then
+#: ``result`` printed: the end of the scripts below, which define ``reactor`` and ``result``.
+TLS_ECHO = """
 from pathlib import Path
-from twisted_exec.net.leanreactor import importReactorDeferringTLS
-reactor = importReactorDeferringTLS()
-before = "OpenSSL" in sys.modules
-from twisted.web.client import BrowserLikePolicyForHTTPS
-BrowserLikePolicyForHTTPS().creatorForNetloc(b"localhost", 443)  # raises without TLS
 import twisted.test
 from twisted.internet import ssl
 from twisted.internet.endpoints import TCP4ClientEndpoint, wrapClientTLS
@@ -139,7 +132,6 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.protocols.tls import TLSMemoryBIOFactory
 pem = (Path(twisted.test.__file__).parent / "server.pem").read_bytes()
 server = ssl.PrivateCertificate.loadPEM(pem).options()
-result = {"before": before}
 class Echo(Protocol):
     def dataReceived(self, data):
         self.transport.write(data)
@@ -163,12 +155,28 @@ reactor.run()
 print(json.dumps(result))
 """
 
+#: TLS the endpoint way after the reactor was imported without it: Agent's https policy (which
+#: twisted.web.client disables for good if it is imported while OpenSSL is not importable) and
+#: a TLS echo over loopback (what http/request to an https URL and a wss relay do).
+TLS_AFTER = (
+    """
+import json, sys
+from twisted_exec.net.leanreactor import importReactorDeferringTLS
+reactor = importReactorDeferringTLS()
+before = "OpenSSL" in sys.modules
+from twisted.web.client import BrowserLikePolicyForHTTPS
+BrowserLikePolicyForHTTPS().creatorForNetloc(b"localhost", 443)  # raises without TLS
+result = {"before": before}
+"""
+    + TLS_ECHO
+)
+
 #: Remote mode with a plain http registry: the remote stack imported without TLS, then TLS the
 #: endpoint way (what a wss URL from that registry does: endpoints' factory on first use) and
 #: our Agents' https policy (http/request and the registry client: net/httpspolicy).
-REMOTE_TLS_AFTER = """
+REMOTE_TLS_AFTER = (
+    """
 import json, os, sys
-from pathlib import Path
 os.environ["CODEX_EXEC_SERVER_REMOTE_BEARER_TOKEN"] = "not-a-secret"
 from twisted_exec.executor.options import ExecutorOptions, makeService
 options = ExecutorOptions()
@@ -188,35 +196,9 @@ result["firstFrame"] = repr(decodeFrame(encodeData("s", 7, b"{}")))  # protobuf,
 result["garbage"] = repr(decodeFrame(b"\\xff"))
 TLSPolicyOnFirstUse().creatorForNetloc(b"localhost", 443)  # twisted.internet.ssl, loaded now
 WebsocketEndpoints(reactor)("wss://localhost:1/")
-import twisted.test
-from twisted.internet import ssl
-from twisted.internet.endpoints import TCP4ClientEndpoint, wrapClientTLS
-from twisted.internet.protocol import Factory, Protocol
-from twisted.protocols.tls import TLSMemoryBIOFactory
-pem = (Path(twisted.test.__file__).parent / "server.pem").read_bytes()
-server = ssl.PrivateCertificate.loadPEM(pem).options()
-class Echo(Protocol):
-    def dataReceived(self, data):
-        self.transport.write(data)
-class Ask(Protocol):
-    def connectionMade(self):
-        self.transport.write(b"ping")
-    def dataReceived(self, data):
-        result["echo"] = data.decode()
-        result["tls"] = self.transport.getPeerCertificate() is not None
-        reactor.stop()
-def failed(f):
-    result["error"] = str(f.value)
-    reactor.stop()
-wrapped = TLSMemoryBIOFactory(server, False, Factory.forProtocol(Echo))
-port = reactor.listenTCP(0, wrapped, interface="127.0.0.1")
-dial = TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port, timeout=10)
-d = wrapClientTLS(ssl.CertificateOptions(), dial).connect(Factory.forProtocol(Ask))
-d.addErrback(failed)
-reactor.callLater(30, reactor.stop)
-reactor.run()
-print(json.dumps(result))
 """
+    + TLS_ECHO
+)
 
 
 def environ() -> dict[str, str]:
