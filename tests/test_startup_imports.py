@@ -12,6 +12,7 @@ cryptography: ``net/leanreactor.py``), prometheus_client (stdio has no ``/metric
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -108,6 +109,7 @@ def write():
             "machines": sorted(m.name for m in lazy.LAZY_MACHINES),
             "built": lazy.builtMachines(),
             "dataclasses": [c for m in PARAMS for c in dataclasses(m)],
+            "sha256": __import__("hashlib").sha256(b"x").hexdigest(),
         }, f)
 atexit.register(write)
 if sys.argv[1] == "stdio_main":
@@ -265,6 +267,10 @@ class StartupImportTests(SynchronousTestCase):
         self.assertIn("twisted.internet.epollreactor", loaded["modules"])
         self.assertEqual(heavy(loaded["modules"]), [])
         self.assertLazy(loaded)
+        # nor the standard library's OpenSSL (executor/stdio_main.STDLIB_OPENSSL): libcrypto.so;
+        # hashlib falls back to CPython's own sha256, the same digest
+        self.assertEqual(heavy(loaded["modules"], ("ssl", "_ssl", "_hashlib")), [])
+        self.assertEqual(loaded["sha256"], hashlib.sha256(b"x").hexdigest())
 
     def assertLazy(self, loaded: dict[str, list[str]]) -> None:
         """Imported, but no Automat machine built and Automat not even imported (``initialize``
