@@ -173,6 +173,27 @@ result = {"before": before}
     + TLS_ECHO
 )
 
+#: stdio_main's start-up (no stdlib OpenSSL, executor/stdio_main.STDLIB_OPENSSL), then TLS: what an
+#: ``https`` ``http/request`` of a stdio executor does (pyOpenSSL needs no ``ssl``/``_hashlib``).
+STDIO_TLS_AFTER = (
+    """
+import json, sys
+from twisted_exec.executor.stdio_main import STDLIB_OPENSSL
+from twisted_exec.net.leanreactor import importReactorDeferringTLS, withoutOptional
+with withoutOptional(*STDLIB_OPENSSL):
+    reactor = importReactorDeferringTLS()
+    from twisted_exec.executor.executor import Executor
+    from twisted_exec.executor.transports.stdio import makeStdioService
+    Executor(reactor, metrics=False)
+result = {"before": sorted(m for m in STDLIB_OPENSSL if m in sys.modules)}
+from twisted_exec.executor.resources.http_request import HttpRequester
+HttpRequester(reactor, lambda *a: None).agent._endpointFactory._policyForHTTPS.creatorForNetloc(
+    b"localhost", 443
+)
+"""
+    + TLS_ECHO
+)
+
 #: Remote mode with a plain http registry: the remote stack imported without TLS, then TLS the
 #: endpoint way (what a wss URL from that registry does: endpoints' factory on first use) and
 #: our Agents' https policy (http/request and the registry client: net/httpspolicy).
@@ -325,6 +346,12 @@ class StartupImportTests(SynchronousTestCase):
             result,
             {"policies": ["TLSPolicyOnFirstUse"] * 2, "echo": "ping", "tls": True},
         )
+
+    def test_tlsAfterStdioMainStartup(self) -> None:
+        """stdio_main's start-up loads no stdlib OpenSSL, and TLS works after it (an https
+        ``http/request``: the Agent's policy, then a TLS exchange the endpoint way)."""
+        result = run(STDIO_TLS_AFTER)
+        self.assertEqual(result, {"before": [], "echo": "ping", "tls": True})
 
 
 class DeferredHttpRequesterTests(SynchronousTestCase):
