@@ -15,12 +15,11 @@ import hashlib
 import os
 import pwd
 import socket
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from twisted_exec.compat import params, tomlwrite
+from twisted_exec.compat import params
 from twisted_exec.compat.fileuri import FileUri, fromHostPath
 from twisted_exec.compat.params import Field, sequenceOf, string, struct
 from twisted_exec.compat.params171 import decode171, pathUri, unitParams
@@ -104,6 +103,12 @@ class LocalEnvironment:
 
     def configLayers(self, paths: list[list[str]]) -> list[dict[str, Any]]:
         """The ``user`` layer of ``$CODEX_HOME/config.toml`` cut to ``paths`` (none if empty)."""
+        # imported on the first environmentConfig/read: tomllib and our TOML writer were ~0.7
+        # MiB of every idle executor (bench/results/rss-2026-12-04.md)
+        import tomllib
+
+        from twisted_exec.compat import tomlwrite
+
         home = self.codexHome()
         path = Path(home) / "config.toml"
         try:
