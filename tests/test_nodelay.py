@@ -22,7 +22,9 @@ from tests.support.relay import startRemoteExecutor, startRendezvous
 from twisted_exec.executor.executor import Executor
 from twisted_exec.executor.transports.relay.protocol import MAX_MESSAGE_BYTES
 from twisted_exec.harness import connectHarness
-from twisted_exec.net.nodelay import NoDelayMixin, setNoDelay
+from twisted_exec.net import nodelay
+from twisted_exec.net.nodelay import NoDelayMixin, quickAck, setNoDelay
+from twisted_exec.rendezvous import websocket as rendezvous_websocket
 from twisted_exec.rendezvous.auth import TokenSet
 
 TOKEN = "tok-NODELAY-s3cret"
@@ -101,6 +103,81 @@ class RelayTests(OptionsReachProtocol, TestCase):
         for side in sides:
             self.assertTrue(noDelay(side.transport), "rendezvous websocket (server side)")
             self.assertOptionsCopied(side)
+
+    async def test_rendezvousAcksEveryReadAtOnce(self) -> None:
+        """Each read on an open rendezvous websocket, the executor's and the harness's, asks
+        its real TCP socket for an immediate ACK (for peers that leave Nagle on)."""
+        asked: list[Any] = []
+
+        def recording(transport: Any) -> bool:
+            done = quickAck(transport)
+            if done:
+                asked.append(transport)
+            return done
+
+        self.patch(rendezvous_websocket, "quickAck", recording)
+        server, _, url = startRendezvous(self, TokenSet([TOKEN]))
+        executor = Executor(reactor)
+        self.addCleanup(executor.shutdown)
+        startRemoteExecutor(self, executor, url, "box", TOKEN, retryPolicy=lambda attempt: 0.05)
+        await bounded(server.router.waitForExecutor("box", 1))
+        harness = await bounded(connectHarness(reactor, url, "box", TOKEN))
+        self.addCleanup(harness.close)
+        session = await bounded(harness.openSession())
+        await bounded(session.getMetadata("/"))
+        sides = {side.transport for side in server.protocols}
+        self.assertEqual(len(sides), 2)
+        self.assertEqual(set(asked), sides)  # both sides, set on their real sockets
+
+
+class QuickAckTests(SynchronousTestCase):
+    def test_setOnTheSocketAlsoUnderTLS(self) -> None:
+        calls: list[tuple[int, int, int]] = []
+
+        class Sock:
+            def setsockopt(self, level: int, option: int, value: int) -> None:
+                calls.append((level, option, value))
+
+        class Tcp:
+            socket = Sock()
+
+        class Tls:
+            transport = Tcp()
+
+        if nodelay._QUICKACK is None:
+            self.assertFalse(quickAck(Tcp()))
+            return
+        self.assertTrue(quickAck(Tcp()))
+        self.assertTrue(quickAck(Tls()))
+        self.assertEqual(calls, [(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)] * 2)
+
+    def test_noTcpSocketIsNotAnError(self) -> None:
+        self.assertFalse(quickAck(StringTransport()))
+        self.assertFalse(quickAck(None))
+
+        class Refusing:
+            class socket:  # noqa: N801
+                @staticmethod
+                def setsockopt(level: int, option: int, value: int) -> None:
+                    raise OSError(95, "Operation not supported")
+
+        self.assertFalse(quickAck(Refusing()))
+
+    def test_realSocket(self) -> None:
+        a, b = socket.socketpair()  # a UNIX pair: no TCP option, refused without an error
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+
+        class T:
+            socket = a
+
+        self.assertFalse(quickAck(T()))
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(listener.close)
+        client = socket.create_connection(listener.getsockname())
+        self.addCleanup(client.close)
+        T.socket = client
+        self.assertEqual(quickAck(T()), nodelay._QUICKACK is not None)
 
 
 class SetNoDelayTests(SynchronousTestCase):

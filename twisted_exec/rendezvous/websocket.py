@@ -34,6 +34,7 @@ from twisted_exec.net.autobahn_compat import (
     sendCloseCode,
 )
 from twisted_exec.net.keepalive import Keepalive
+from twisted_exec.net.nodelay import quickAck
 from twisted_exec.net.pacedreader import PacedReader, WebsocketCutter
 from twisted_exec.net.wsoptions import capWithoutHandshakeTimers
 from twisted_exec.rendezvous.interfaces import CloseInfo, IRelayPeer, WebSocketLink, WebSocketServer
@@ -218,6 +219,9 @@ class RendezvousWebSocket(WebSocketServerProtocol):  # type: ignore[misc]
         # of tiny frames in one 64 KiB read would otherwise hold the loop for a fraction of a
         # second. The upgrade request itself goes straight through.
         if self.state == self.STATE_OPEN:
+            # Peers that leave Nagle on (the reference executors) wait for our ACK before their
+            # next small frame: give it at once (net/nodelay.quickAck).
+            quickAck(self.transport)
             self.reader.dataReceived(data)
         else:
             super().dataReceived(data)
