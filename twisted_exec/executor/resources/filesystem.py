@@ -37,6 +37,7 @@ from twisted_exec.compat.params import (
     FsWriteFileParams,
 )
 from twisted_exec.executor.resources.fs_blocking import mapped, onPool
+from twisted_exec.executor.resources.fs_stat import statFollowing
 from twisted_exec.executor.resources.fs_tree import (
     _copyFile,
     _copyTree,
@@ -90,8 +91,7 @@ def createDirectory(path: str, recursive: bool) -> dict[str, Any]:
 def getMetadata(path: str, withSize: bool = False) -> dict[str, Any]:
     """``isDirectory``/``isFile``/``modifiedAtMs`` (and 0.171's ``size``) follow symlinks;
     ``isSymlink`` does not."""
-    st = os.stat(path)
-    isSymlink = stat.S_ISLNK(os.lstat(path).st_mode)
+    st, isSymlink = statFollowing(path)
     result: dict[str, Any] = {
         "isDirectory": stat.S_ISDIR(st.st_mode),
         "isFile": stat.S_ISREG(st.st_mode),

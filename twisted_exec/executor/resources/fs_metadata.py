@@ -3,7 +3,8 @@
 As the binary answers (docs/reference-0.171-fs.md):
 
 - following (``followSymlinks`` absent, null or true): ``stat`` for the kinds, ``size`` and
-  ``modifiedAtMs``, ``lstat`` for ``isSymlink``, and ``createdAtMs`` always 0;
+  ``modifiedAtMs``, ``lstat`` for ``isSymlink`` (one ``lstat`` alone unless it is a symlink:
+  ``fs_stat.py``), and ``createdAtMs`` always 0;
 - not following: the path is resolved one component at a time with ``O_PATH | O_NOFOLLOW``, so an
   intermediate symlink is ENOTDIR and a final one ``-32600 path contains a symbolic link``; the
   answer is the entry itself with its birth time (``statx`` ``stx_btime``, 0 where the
@@ -23,6 +24,7 @@ import stat
 import struct
 from typing import Any
 
+from twisted_exec.executor.resources.fs_stat import statFollowing
 from twisted_exec.wire.errors import INVALID_REQUEST, RpcError
 
 _AT_FDCWD = -100
@@ -94,8 +96,7 @@ def openNoFollow(path: str) -> int:
 
 def getMetadata171(path: str, followSymlinks: bool | None) -> dict[str, Any]:
     if followSymlinks is None or followSymlinks:
-        st = os.stat(path)
-        return _answer(st, stat.S_ISLNK(os.lstat(path).st_mode), 0)
+        return _answer(*statFollowing(path), 0)
     fd = openNoFollow(path)
     try:
         st = os.fstat(fd)

@@ -26,6 +26,7 @@ from typing import Any
 from twisted_exec.compat.fsparams171 import WalkOptions
 from twisted_exec.compat.oserror import osErrorMessage
 from twisted_exec.compat.record import frozen
+from twisted_exec.executor.resources.fs_stat import statFollowing
 from twisted_exec.wire.errors import INVALID_REQUEST, RpcError
 
 MAX_WALK_DEPTH = 64
@@ -118,8 +119,7 @@ def _listed(directory: str, keep: int) -> list[_Listed]:
 def walk(root: str, options: WalkOptions, toUri: Callable[[str], str]) -> dict[str, Any]:
     """The blocking walk (worker thread). Raises ``OSError`` only for the root's ``stat``."""
     checkLimits(options)
-    rootStat = os.stat(root)
-    rootIsLink = stat.S_ISLNK(os.lstat(root).st_mode)
+    rootStat, rootIsLink = statFollowing(root)
     if not stat.S_ISDIR(rootStat.st_mode) or (rootIsLink and not options.followDirectorySymlinks):
         return _Outcome().result()
 
