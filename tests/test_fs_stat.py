@@ -10,7 +10,6 @@ from unittest import mock
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_exec.executor.resources import fs_stat
 from twisted_exec.executor.resources.fs_stat import statFollowing
 
 
@@ -48,9 +47,9 @@ class StatFollowingTests(SynchronousTestCase):
             self.assertEqual(ours.exception.filename, theirs.exception.filename, name)
 
     def test_oneCallUnlessASymlink(self) -> None:
-        with mock.patch.object(fs_stat.os, "stat", side_effect=AssertionError("stat")):
+        with mock.patch.object(os, "stat", side_effect=AssertionError("stat")):
             st, isLink = statFollowing(str(self.root / "file"))
         self.assertEqual((st.st_size, isLink), (5, False))
-        with mock.patch.object(fs_stat.os, "stat", wraps=os.stat) as follow:
+        with mock.patch.object(os, "stat", wraps=os.stat) as follow:
             st, isLink = statFollowing(str(self.root / "to-file"))
         self.assertEqual((st.st_size, isLink, follow.call_count), (5, True, 1))

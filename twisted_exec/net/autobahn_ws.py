@@ -29,6 +29,7 @@ import sys
 from types import ModuleType
 from typing import Any
 
+from twisted_exec.net.autobahn_nvx import installLeanAccelerators
 from twisted_exec.net.leanreactor import leanImports
 
 PACKAGE = "autobahn.twisted"
@@ -66,6 +67,7 @@ def _imported(name: str) -> ModuleType:
 # autobahn.util and twisted.internet.endpoints try pyOpenSSL at import, autobahn.wamp.message cbor2
 with leanImports():
     _packageWithoutInit(PACKAGE)
+    installLeanAccelerators()  # autobahn's NVX classes without their cffi builders
     from autobahn.twisted.websocket import (
         WebSocketClientFactory,
         WebSocketClientProtocol,

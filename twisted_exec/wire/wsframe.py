@@ -21,9 +21,7 @@ from __future__ import annotations
 import random
 import struct
 
-from autobahn.websocket.xormasker import create_xor_masker  # type: ignore[attr-defined]
-
-try:  # autobahn's NVX masker module (built with autobahn, already loaded by it)
+try:  # autobahn's compiled NVX masker (built with autobahn; net/autobahn_nvx.py)
     from _nvx_xormasker import ffi as _nvx_ffi  # type: ignore[import-not-found]
     from _nvx_xormasker import lib as _nvx_lib
 except ImportError:  # pragma: no cover - an autobahn without NVX: its masker objects then
@@ -51,6 +49,8 @@ def _masked(payload: bytes | memoryview, key: bytes) -> bytes | bytearray:
         masked = int.from_bytes(payload, "little") ^ int.from_bytes(stream, "little")
         return masked.to_bytes(size, "little")
     if _nvx_lib is None:  # pragma: no cover - see the import
+        from autobahn.websocket.xormasker import create_xor_masker  # type: ignore[attr-defined]
+
         out: bytes = create_xor_masker(key, size).process(bytes(payload))
         return out
     buf = bytearray(payload)
