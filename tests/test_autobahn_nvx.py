@@ -4,6 +4,7 @@ of autobahn's websocket protocol uses them without loading cffi's builder or pyc
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.support.twistd import SOURCE_ROOT
 from twisted_exec.net import autobahn_nvx
 
 _CHUNKS = st.lists(
@@ -90,13 +92,15 @@ print(json.dumps({
 
 
 class InstallTests(SynchronousTestCase):
-    def probe(self, env: dict[str, str] | None = None) -> dict[str, object]:
+    def probe(self, **env: str) -> dict[str, object]:
+        # this tree, also under trial (whose cwd is _trial_temp)
+        environ = {**os.environ, "PYTHONPATH": SOURCE_ROOT, **env}
         out = subprocess.run(
             [sys.executable, "-c", _PROBE],
             capture_output=True,
             check=True,
             timeout=60,
-            env=env,
+            env=environ,
         )
         result: dict[str, object] = json.loads(out.stdout)
         return result
@@ -108,9 +112,7 @@ class InstallTests(SynchronousTestCase):
         )
 
     def test_autobahnWithoutNvxIsLeftAlone(self) -> None:
-        import os
-
-        result = self.probe(dict(os.environ, AUTOBAHN_USE_NVX="0"))
+        result = self.probe(AUTOBAHN_USE_NVX="0")
         self.assertEqual(
             (result["validator"], result["masker"], result["again"]), (False, False, False)
         )
