@@ -101,3 +101,114 @@ class DeferToPoolTests(TestCase):
         for _ in range(20):  # sequential calls keep to one thread
             await pool.deferToPool(reactor, os.getpid)  # type: ignore[arg-type]
         self.assertEqual(pool.threadCount, 1)
+
+
+class _TurnReactor(_RecordingReactor):
+    """``callFromThread`` recorded, and ``callLater`` on a ``Clock`` (the end of the turn)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from twisted.internet.task import Clock
+
+        self.clock = Clock()
+
+    def callLater(self, delay: float, f: Callable[..., Any], *args: Any) -> Any:
+        return self.clock.callLater(delay, f, *args)
+
+
+def _batchingPool() -> tuple[OffloadPool, _TurnReactor, list[tuple[Any, ...]]]:
+    """A pool whose jobs are recorded instead of run on threads."""
+    pool = OffloadPool()
+    fake = _TurnReactor()
+    jobs: list[tuple[Any, ...]] = []
+    pool.callInThreadWithCallback = lambda onResult, f, *a: jobs.append((onResult, f, a))  # type: ignore[method-assign]
+    return pool, fake, jobs
+
+
+def _runJob(pool: OffloadPool, job: tuple[Any, ...]) -> None:
+    """What a worker does with a batch job."""
+    _, f, args = job
+    pool._finishMany(f(*args))
+
+
+class DeferBatchedTests(SynchronousTestCase):
+    def test_theCallsOfOneTurnAreOneJobAndOneWakeUp(self) -> None:
+        pool, fake, jobs = _batchingPool()
+        ds = [pool.deferBatched(fake, lambda i=i: i * 10) for i in range(5)]
+        self.assertEqual(jobs, [])  # nothing handed over before the turn ends
+        fake.clock.advance(0)
+        self.assertEqual(len(jobs), 1)
+        _runJob(pool, jobs[0])
+        self.assertEqual(len(fake.calls), 1)
+        fake.runCalls()
+        self.assertEqual([self.successResultOf(d) for d in ds], [0, 10, 20, 30, 40])
+
+    def test_aFailureFailsOnlyItsOwnCall(self) -> None:
+        pool, fake, jobs = _batchingPool()
+        before = pool.deferBatched(fake, lambda: "a")
+        empty: dict[str, str] = {}
+        bad = pool.deferBatched(fake, lambda: empty["missing"])
+        after = pool.deferBatched(fake, lambda: "b")
+        fake.clock.advance(0)
+        _runJob(pool, jobs[0])
+        fake.runCalls()
+        self.assertEqual(self.successResultOf(before), "a")
+        self.failureResultOf(bad, KeyError)
+        self.assertEqual(self.successResultOf(after), "b")
+
+    def test_aFullBatchIsHandedOverAtOnce(self) -> None:
+        from twisted_exec.executor.resources.offload import MAX_BATCH
+
+        pool, fake, jobs = _batchingPool()
+        for _ in range(MAX_BATCH):
+            pool.deferBatched(fake, os.getpid)
+        self.assertEqual([len(job[2][0]) for job in jobs], [MAX_BATCH])
+        pool.deferBatched(fake, os.getpid)
+        fake.clock.advance(0)  # the first batch's end of turn finds nothing; the second goes
+        self.assertEqual([len(job[2][0]) for job in jobs], [MAX_BATCH, 1])
+
+    def test_stoppedBeforeTheTurnEndedFailsThemAll(self) -> None:
+        pool, fake, jobs = _batchingPool()
+        ds = [pool.deferBatched(fake, os.getpid) for _ in range(2)]
+        pool.stop()
+        fake.clock.advance(0)
+        self.assertEqual(jobs, [])
+        for d in ds:
+            self.failureResultOf(d, RuntimeError)
+        self.assertRaises(RuntimeError, pool.deferBatched, fake, os.getpid)
+
+    def test_onPoolBatchedFallsBackWithoutCallLaterOrABatchingPool(self) -> None:
+        from twisted_exec.executor.resources.fs_blocking import onPoolBatched
+
+        pool, _, jobs = _batchingPool()
+        onPoolBatched(_RecordingReactor(), pool, os.getpid)  # no callLater: one job at once
+        self.assertEqual(len(jobs), 1)
+        self.assertIsInstance(jobs[0][0], Deferred)
+
+        class _PlainPool:
+            def __init__(self) -> None:
+                self.calls: list[Any] = []
+
+            def callInThreadWithCallback(self, onResult: Any, f: Any, *args: Any) -> None:
+                self.calls.append(f)
+                onResult(True, f(*args))
+
+        plain = _PlainPool()
+        d = onPoolBatched(reactor, plain, os.getpid)
+        self.assertEqual(plain.calls, [os.getpid])
+        self.assertIsInstance(d, Deferred)
+
+
+class DeferBatchedThreadsTests(TestCase):
+    timeout = 20
+
+    async def test_aBatchOnRealThreads(self) -> None:
+        pool = OffloadPool()
+        self.addCleanup(pool.stop)
+        ds = [pool.deferBatched(reactor, os.stat, "/") for _ in range(10)]
+        missing = pool.deferBatched(reactor, os.stat, "/no/such/path/at/all")
+        for d in ds:
+            self.assertTrue((await d).st_mode)
+        with self.assertRaises(FileNotFoundError):
+            await missing
+        self.assertEqual(pool.threadCount, 1)  # one job: one thread

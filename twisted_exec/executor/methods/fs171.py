@@ -93,7 +93,8 @@ class FsStreams:
         return d.addCallback(lambda resolved: {"path": fromHostPath(resolved)})
 
     def getMetadata(self, ctx: Any, params: GetMetadata171) -> Deferred[dict[str, Any]]:
-        return self.blocking.run(getMetadata171, hostPath(params.path), params.followSymlinks)
+        path = hostPath(params.path)
+        return self.blocking.runQuick(getMetadata171, path, params.followSymlinks)
 
     def watchMissing(self, ctx: Any, params: p.FsWatchMissingParams) -> Deferred[dict[str, Any]]:
         try:

@@ -36,7 +36,7 @@ from twisted_exec.compat.params import (
     FsRemoveParams,
     FsWriteFileParams,
 )
-from twisted_exec.executor.resources.fs_blocking import mapped, onPool
+from twisted_exec.executor.resources.fs_blocking import mapped, onPool, onPoolBatched
 from twisted_exec.executor.resources.fs_stat import statFollowing
 from twisted_exec.executor.resources.fs_tree import (
     _copyFile,
@@ -246,7 +246,9 @@ class FileSystem:
     def getMetadata(
         self, p: FsGetMetadataParams, withSize: bool = False
     ) -> Deferred[dict[str, Any]]:
-        return self._run(getMetadata, normalizePath(p.path), withSize)
+        pool = self._threadpool if self._threadpool is not None else self._reactor.getThreadPool()
+        call = _mappedOnce(getMetadata)  # a metadata lookup: batched with the turn's others
+        return onPoolBatched(self._reactor, pool, call, normalizePath(p.path), withSize)
 
     def readDirectory(self, p: FsReadDirectoryParams) -> Deferred[dict[str, Any]]:
         return self._run(readDirectory, normalizePath(p.path))

@@ -62,6 +62,10 @@ class BlockingRunner:
     def run(self, f: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> Deferred[_T]:
         return onPool(self._reactor, self._pool, mapped(f), *args, **kwargs)
 
+    def runQuick(self, f: Callable[..., _T], *args: Any) -> Deferred[_T]:
+        """:meth:`run` for a metadata lookup, batched with the others of the turn."""
+        return onPoolBatched(self._reactor, self._pool, mapped(f), *args)
+
 
 def onPool(
     reactor: Any, pool: CallInThread, f: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
@@ -75,4 +79,16 @@ def onPool(
     return deferToThreadPool(reactor, cast(ThreadPool, pool), f, *args, **kwargs)
 
 
-__all__ = ["NUL_IN_PATH", "BlockingRunner", "CallInThread", "mapped", "onPool"]
+def onPoolBatched(
+    reactor: Any, pool: CallInThread, f: Callable[..., _T], *args: Any
+) -> Deferred[_T]:
+    """:func:`onPool` for a quick call (a metadata lookup): ``OffloadPool.deferBatched`` runs
+    it in one job with the other quick calls of this reactor turn; any other pool, or a
+    reactor without ``callLater``, runs it as :func:`onPool` does."""
+    deferBatched = getattr(pool, "deferBatched", None)
+    if deferBatched is not None and hasattr(reactor, "callLater"):
+        return cast("Deferred[_T]", deferBatched(reactor, f, *args))
+    return onPool(reactor, pool, f, *args)
+
+
+__all__ = ["NUL_IN_PATH", "BlockingRunner", "CallInThread", "mapped", "onPool", "onPoolBatched"]
