@@ -76,8 +76,12 @@ class MaskerTests(SynchronousTestCase):
 
 
 _PROBE = """
-import json, sys
-import twisted_exec.net.autobahn_ws
+import importlib, json, sys
+for name in sys.argv[1:]:  # a module, or module:attribute.path to look up
+    module, _, path = name.partition(":")
+    value = importlib.import_module(module)
+    for attribute in filter(None, path.split(".")):
+        value = getattr(value, attribute)
 from autobahn.websocket import protocol
 from twisted_exec.net import autobahn_nvx
 print(json.dumps({
@@ -92,11 +96,12 @@ print(json.dumps({
 
 
 class InstallTests(SynchronousTestCase):
-    def probe(self, **env: str) -> dict[str, object]:
+    def probe(self, *modules: str, **env: str) -> dict[str, object]:
+        """What a fresh interpreter has after importing ``modules`` in order."""
         # this tree, also under trial (whose cwd is _trial_temp)
         environ = {**os.environ, "PYTHONPATH": SOURCE_ROOT, **env}
         out = subprocess.run(
-            [sys.executable, "-c", _PROBE],
+            [sys.executable, "-c", _PROBE, *(modules or ("twisted_exec.net.autobahn_ws",))],
             capture_output=True,
             check=True,
             timeout=60,
@@ -111,6 +116,21 @@ class InstallTests(SynchronousTestCase):
             {"validator": True, "masker": True, "null": True, "again": True, "loaded": []},
         )
 
+    def test_everyWayInUsesTheLeanClasses(self) -> None:
+        """Whichever of our modules imports autobahn first (the local listener imports
+        ``autobahn_compat`` before ``autobahn_ws``; the rendezvous' plugin goes its own way)."""
+        lean = {"validator": True, "masker": True, "null": True, "again": True, "loaded": []}
+        for first in (
+            "twisted_exec.net.autobahn_compat",
+            "twisted_exec.executor.transports.local_ws",
+            "twisted_exec.executor.transports.relay.protocol",
+            "twisted_exec.harness.connection",
+        ):
+            self.assertEqual(self.probe(first), lean, first)
+        plugin = "twistd_plugins.codex_rendezvous:codexRendezvous.options"  # twistd's first step
+        rendezvous = self.probe(plugin, "twisted_exec.rendezvous.server")
+        self.assertEqual(rendezvous, lean)
+
     def test_autobahnWithoutNvxIsLeftAlone(self) -> None:
         result = self.probe(AUTOBAHN_USE_NVX="0")
         self.assertEqual(
@@ -118,8 +138,9 @@ class InstallTests(SynchronousTestCase):
         )
 
     def test_alreadyImportedAutobahnIsLeftAlone(self) -> None:
-        import autobahn.websocket.protocol  # this test process: autobahn's own modules
-
-        self.assertFalse(autobahn_nvx.installLeanAccelerators())
-        validator = vars(autobahn.websocket.protocol)["Utf8Validator"]
-        self.assertIsNot(validator, autobahn_nvx.Utf8Validator)
+        """An application that imported autobahn's protocol first keeps autobahn's classes."""
+        result = self.probe("autobahn.websocket.protocol", "twisted_exec.net.autobahn_ws")
+        self.assertEqual(
+            (result["validator"], result["masker"], result["again"]), (False, False, False)
+        )
+        self.assertIn("pycparser", result["loaded"])

@@ -16,6 +16,9 @@ class _RendezvousServiceMaker:
 
     @property
     def options(self) -> Any:
+        from twisted_exec.net.autobahn_nvx import installLeanAccelerators
+
+        installLeanAccelerators()  # before the rendezvous imports autobahn (net/autobahn_nvx)
         from twisted_exec.rendezvous.service import RendezvousOptions
 
         return RendezvousOptions

@@ -20,7 +20,6 @@ import uuid
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from autobahn.websocket.types import ConnectionResponse
 from twisted.internet.defer import Deferred, TimeoutError, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -37,6 +36,7 @@ from twisted_exec.harness.errors import (
     UnknownExecutorError,
 )
 from twisted_exec.harness.session import ExecSession
+from twisted_exec.net.autobahn_ws import WebSocketClientFactory, WebSocketClientProtocol
 from twisted_exec.net.nodelay import NoDelayMixin
 from twisted_exec.net.wsendpoints import WebsocketEndpoints
 from twisted_exec.net.wsoptions import capWithoutHandshakeTimers

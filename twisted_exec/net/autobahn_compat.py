@@ -30,10 +30,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from autobahn.util import encode_truncate
-from autobahn.websocket.protocol import WebSocketProtocol
 from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import connectionDone
+
+from twisted_exec.net.autobahn_nvx import installLeanAccelerators
+
+# before the first import of autobahn's websocket protocol, in the executor's order of imports
+installLeanAccelerators()
+
+from autobahn.util import encode_truncate  # noqa: E402
+from autobahn.websocket.protocol import WebSocketProtocol  # noqa: E402
 
 FAIL_ABORT_SECONDS = 5.0
 
