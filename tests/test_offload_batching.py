@@ -8,6 +8,7 @@ waiting, so the count of wake-ups is exact.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from twisted_exec.executor.resources.offload import OffloadPool
+from twisted_exec.executor.resources.offload_batch import STEAL_AFTER, Batch
 
 
 class _RecordingReactor:
@@ -115,6 +117,9 @@ class _TurnReactor(_RecordingReactor):
     def callLater(self, delay: float, f: Callable[..., Any], *args: Any) -> Any:
         return self.clock.callLater(delay, f, *args)
 
+    def seconds(self) -> float:
+        return self.clock.seconds()
+
 
 def _batchingPool() -> tuple[OffloadPool, _TurnReactor, list[tuple[Any, ...]]]:
     """A pool whose jobs are recorded instead of run on threads."""
@@ -128,7 +133,9 @@ def _batchingPool() -> tuple[OffloadPool, _TurnReactor, list[tuple[Any, ...]]]:
 def _runJob(pool: OffloadPool, job: tuple[Any, ...]) -> None:
     """What a worker does with a batch job."""
     _, f, args = job
-    pool._finishMany(f(*args))
+    outcomes = f(*args)
+    pool._running.discard(args[0])
+    pool._finishMany(outcomes)
 
 
 class DeferBatchedTests(SynchronousTestCase):
@@ -212,3 +219,88 @@ class DeferBatchedThreadsTests(TestCase):
         with self.assertRaises(FileNotFoundError):
             await missing
         self.assertEqual(pool.threadCount, 1)  # one job: one thread
+
+
+class BatchTests(SynchronousTestCase):
+    """``offload_batch.Batch`` alone: what the reactor may take back, and when."""
+
+    def calls(self, n: int) -> list[Any]:
+        return [(Deferred(), os.getpid, ()) for _ in range(n)]
+
+    def test_nothingTakenBeforeTheWorkerBegins(self) -> None:
+        batch = Batch(self.calls(3))
+        for _ in range(3):
+            self.assertEqual(batch.takeBackIfStuck(), [])
+        self.assertEqual(len(batch), 3)
+
+    def test_takenBackAfterALookWithoutProgress(self) -> None:
+        calls = self.calls(3)
+        batch = Batch(calls)
+        batch.started = True  # the worker began the first call and is stuck in it
+        batch._calls.popleft()
+        self.assertEqual(batch.takeBackIfStuck(), [])  # the first look only notes the count
+        self.assertEqual(batch.takeBackIfStuck(), calls[1:])
+        self.assertEqual(len(batch), 0)
+
+    def test_progressBetweenLooksTakesNothing(self) -> None:
+        batch = Batch(self.calls(4))
+        batch.started = True
+        for _ in range(3):
+            self.assertEqual(batch.takeBackIfStuck(), [])
+            batch.done += 1
+
+    def test_runSkipsWhatWasTakenBack(self) -> None:
+        got: list[str] = []
+        batch = Batch([(Deferred(), got.append, ("a",)), (Deferred(), got.append, ("b",))])
+        batch._calls.pop()  # taken back by the reactor before the worker came to it
+        [(_, ok, _)] = batch.run()
+        self.assertEqual((got, ok, batch.done), (["a"], True, 1))
+
+
+class StuckBatchTests(SynchronousTestCase):
+    def test_aStuckCallGivesTheRestOfItsBatchToOtherThreads(self) -> None:
+        pool, fake, jobs = _batchingPool()
+        entered, release = threading.Event(), threading.Event()
+
+        def stuck() -> str:
+            entered.set()
+            release.wait(10)
+            return "late"
+
+        first = pool.deferBatched(fake, stuck)
+        behind = [pool.deferBatched(fake, lambda i=i: i) for i in range(2)]
+        fake.clock.advance(0)
+        [job] = jobs
+        worker = threading.Thread(target=_runJob, args=(pool, job))
+        worker.start()
+        self.addCleanup(worker.join, 10)
+        self.addCleanup(release.set)
+        self.assertTrue(entered.wait(10))
+        fake.clock.advance(STEAL_AFTER)  # the first look: no progress seen yet
+        self.assertEqual(len(jobs), 1)
+        fake.clock.advance(STEAL_AFTER)  # still nothing finished: the two go to other threads
+        self.assertEqual([j[0] for j in jobs[1:]], behind)
+        fake.clock.advance(STEAL_AFTER)  # more looks while it hangs: nothing left to take
+        self.assertEqual(len(jobs), 3)
+        release.set()
+        worker.join(10)
+        fake.runCalls()
+        self.assertEqual(self.successResultOf(first), "late")
+        self.assertNoResult(behind[0])  # its own job (recorded here) runs it
+
+    def test_noLookLeftOnceNothingRuns(self) -> None:
+        pool, fake, jobs = _batchingPool()
+        d = pool.deferBatched(fake, os.getpid)
+        fake.clock.advance(0)
+        self.assertEqual(len(fake.clock.getDelayedCalls()), 1)  # the look, while it runs
+        _runJob(pool, jobs[0])
+        fake.runCalls()
+        self.successResultOf(d)
+        self.assertEqual(fake.clock.getDelayedCalls(), [])
+
+    def test_stopCancelsTheLook(self) -> None:
+        pool, fake, _ = _batchingPool()
+        pool.deferBatched(fake, os.getpid)
+        fake.clock.advance(0)
+        pool.stop()
+        self.assertEqual(fake.clock.getDelayedCalls(), [])

@@ -26,8 +26,10 @@ finish while the reactor is busy (pipelined requests) share a wake-up.
 calls made in one reactor turn are handed to one worker as one job at the end of the turn
 (``callLater(0)``), run one after another there, and come back with one wake-up. Under load that
 is one thread wake-up and a couple of GIL hand-overs per turn instead of a few per call: ~10 %
-of the executor's CPU per call at 16 and 128 relay streams (docs/decisions.md 199). The price is
-that a call waits for those before it in its batch, so nothing that moves data is batched.
+of the executor's CPU per call at 16 and 128 relay streams (docs/decisions.md 199). A call waits
+for those before it in its batch, so nothing that moves data is batched, and a batch whose worker
+finishes nothing for ``STEAL_AFTER`` seconds gives its waiting calls back to be run one job each
+(``offload_batch.py``): a lookup stuck on a hung filesystem holds up nobody else's.
 """
 
 from __future__ import annotations
@@ -39,8 +41,11 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorFromThreads
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
+
+from twisted_exec.executor.resources.offload_batch import STEAL_AFTER, Batch, Call, Finished
+from twisted_exec.net.ratelimit import RateLimitedLog
 
 #: ``onResult`` is a callable run on the worker, or a Deferred fired on the reactor thread.
 _Job = tuple[
@@ -49,25 +54,12 @@ _Job = tuple[
     tuple[Any, ...],
     dict[str, Any],
 ]
-_Finished = tuple["Deferred[Any]", bool, Any]
-_Call = tuple["Deferred[Any]", Callable[..., Any], tuple[Any, ...]]
 _STOP = None
-#: The ``onResult`` of a job that is a batch of ``deferBatched`` calls.
+#: The ``onResult`` of a job that is a :class:`Batch` of ``deferBatched`` calls.
 _BATCH: Any = object()
 #: Calls in one batch at most (a full batch is handed over at once, the next one starts).
 MAX_BATCH = 64
 _log = Logger()
-
-
-def _runBatch(calls: list[_Call]) -> list[_Finished]:
-    """On the worker: every call of a batch, in order, each outcome kept."""
-    outcomes: list[_Finished] = []
-    for d, func, args in calls:
-        try:
-            outcomes.append((d, True, func(*args)))
-        except BaseException:
-            outcomes.append((d, False, Failure()))
-    return outcomes
 
 
 class OffloadPool:
@@ -84,10 +76,13 @@ class OffloadPool:
         self._stopped = False
         # deferToPool's finished calls, waiting for the reactor; ``_wakeScheduled`` is True
         # while a callFromThread(_deliverFinished) is on its way (both under ``_lock``).
-        self._finished: list[_Finished] = []
+        self._finished: list[Finished] = []
         self._wakeScheduled = False
         self._reactor: IReactorFromThreads | None = None
-        self._batch: list[_Call] = []  # deferBatched calls of this reactor turn (reactor thread)
+        self._batch: list[Call] = []  # deferBatched calls of this reactor turn (reactor thread)
+        self._running: set[Batch] = set()  # handed over and not finished (offload_batch.py)
+        self._stealTimer: Any = None  # the next look at the running batches, while any runs
+        self._stuckLog: RateLimitedLog | None = None  # a hung filesystem would say so each look
 
     @property
     def threadCount(self) -> int:
@@ -143,10 +138,47 @@ class OffloadPool:
         if not calls:
             return  # a full batch went already; its callLater finds nothing
         if self._stopped:  # the service stopped in between: fail them, do not lose them
-            for d, _, _ in calls:
-                d.errback(Failure(RuntimeError("the offload pool is stopped")))
+            _failStopped(calls)
             return
-        self.callInThreadWithCallback(_BATCH, _runBatch, calls)
+        batch = Batch(calls)
+        self._running.add(batch)
+        self.callInThreadWithCallback(_BATCH, Batch.run, batch)
+        if self._stealTimer is None:
+            self._stealTimer = self._reactor.callLater(  # type: ignore[union-attr]
+                STEAL_AFTER, self._lookAtRunningBatches
+            )
+
+    def _lookAtRunningBatches(self) -> None:
+        """On the reactor: the waiting calls of a stuck batch become jobs of their own."""
+        self._stealTimer = None
+        for batch in list(self._running):  # a worker may discard one meanwhile
+            taken = batch.takeBackIfStuck()
+            if not taken:
+                continue
+            if self._stuckLog is None:
+                self._stuckLog = RateLimitedLog(self._reactor, _log)  # type: ignore[arg-type]
+            self._stuckLog.emit(
+                LogLevel.info,
+                "a filesystem call has made no progress for {seconds:g} s: {count} quick "
+                "calls behind it go to other threads",
+                seconds=STEAL_AFTER,
+                count=len(taken),
+            )
+            if self._stopped:
+                _failStopped(taken)
+                continue
+            for d, func, args in taken:
+                self.callInThreadWithCallback(d, func, *args)  # type: ignore[arg-type]
+        if self._running and not self._stopped:
+            self._stealTimer = self._reactor.callLater(  # type: ignore[union-attr]
+                STEAL_AFTER, self._lookAtRunningBatches
+            )
+
+    def _cancelLooks(self) -> None:
+        if self._stealTimer is not None:
+            if self._stealTimer.active():
+                self._stealTimer.cancel()
+            self._stealTimer = None
 
     def _finish(self, d: Deferred[Any], ok: bool, value: Any) -> None:
         """On the worker, after a deferToPool call: idle again, and queue the outcome.
@@ -157,7 +189,7 @@ class OffloadPool:
         """
         self._finishMany([(d, ok, value)])
 
-    def _finishMany(self, outcomes: list[_Finished]) -> None:
+    def _finishMany(self, outcomes: list[Finished]) -> None:
         with self._lock:
             self._idle += 1
             self._finished.extend(outcomes)
@@ -180,12 +212,15 @@ class OffloadPool:
                     d.errback(value)
             except BaseException:  # e.g. AlreadyCalledError: must not drop the rest
                 _log.failure("delivering an offload result")
+        if not self._running:  # no batch left to look at: no timer left in the reactor
+            self._cancelLooks()
 
     def stop(self, timeout: float = 2.0) -> None:
         """No new calls; every thread exits after its current call (joined up to ``timeout``)."""
         with self._lock:
             self._stopped = True
             threads = list(self._threads)
+        self._cancelLooks()
         for _ in threads:
             self._queue.put(_STOP)
         for thread in threads:
@@ -218,8 +253,11 @@ class OffloadPool:
                 self._waiting -= 1
             onResult, func, args, kwargs = job
             if onResult is _BATCH:
-                self._finishMany(_runBatch(*args))  # idle again inside, as _finish
-                del job, onResult, func, args, kwargs
+                batch = args[0]
+                outcomes = func(*args)  # Batch.run
+                self._running.discard(batch)  # before the reactor hears: it may cancel its looks
+                self._finishMany(outcomes)  # idle again inside, as _finish
+                del job, onResult, func, args, kwargs, batch, outcomes
                 continue
             try:
                 outcome: tuple[bool, Any] = (True, func(*args, **kwargs))
@@ -234,3 +272,8 @@ class OffloadPool:
                     self._idle += 1
                 onResult(*outcome)
             del job, onResult, func, args, kwargs, outcome
+
+
+def _failStopped(calls: list[Call]) -> None:
+    for d, _, _ in calls:
+        d.errback(Failure(RuntimeError("the offload pool is stopped")))
