@@ -9,7 +9,8 @@ the idle executor's RSS and ~16 ms of every start-up (``docs/decisions.md`` 197)
 
 :func:`installLeanAccelerators` registers the two ``autobahn.websocket`` modules with classes of
 the same behaviour over the compiled modules (the same C functions, called the same way), before
-the executor's first import of autobahn's websocket protocol (``net/autobahn_ws``). It changes
+our code's first import of autobahn's websocket protocol: ``net/autobahn_compat`` and
+``net/autobahn_ws`` call it at import, the rendezvous plugin before its imports. It changes
 nothing where that cannot be done as autobahn would: autobahn's modules already imported (a test
 process, an embedding application that imported autobahn first), NVX not built, or turned off
 with ``AUTOBAHN_USE_NVX=0``; autobahn then loads its own modules as usual.

@@ -227,11 +227,17 @@ class FileSystem:
         self._threadpool = threadpool
         self.maxReadBytes = maxReadBytes
 
+    def _pool(self) -> Any:
+        return self._threadpool if self._threadpool is not None else self._reactor.getThreadPool()
+
     def _run(
         self, f: Callable[_P, dict[str, Any]], *args: _P.args, **kwargs: _P.kwargs
     ) -> Deferred[dict[str, Any]]:
-        pool = self._threadpool if self._threadpool is not None else self._reactor.getThreadPool()
-        return onPool(self._reactor, pool, _mappedOnce(f), *args, **kwargs)
+        return onPool(self._reactor, self._pool(), _mappedOnce(f), *args, **kwargs)
+
+    def _runQuick(self, f: Callable[..., dict[str, Any]], *args: Any) -> Deferred[dict[str, Any]]:
+        """:meth:`_run` for a metadata lookup, batched with the turn's others (decision 199)."""
+        return onPoolBatched(self._reactor, self._pool(), _mappedOnce(f), *args)
 
     def readFile(self, p: FsReadFileParams) -> Deferred[dict[str, Any]]:
         return self._run(readFile, normalizePath(p.path), self.maxReadBytes)
@@ -246,9 +252,7 @@ class FileSystem:
     def getMetadata(
         self, p: FsGetMetadataParams, withSize: bool = False
     ) -> Deferred[dict[str, Any]]:
-        pool = self._threadpool if self._threadpool is not None else self._reactor.getThreadPool()
-        call = _mappedOnce(getMetadata)  # a metadata lookup: batched with the turn's others
-        return onPoolBatched(self._reactor, pool, call, normalizePath(p.path), withSize)
+        return self._runQuick(getMetadata, normalizePath(p.path), withSize)
 
     def readDirectory(self, p: FsReadDirectoryParams) -> Deferred[dict[str, Any]]:
         return self._run(readDirectory, normalizePath(p.path))
